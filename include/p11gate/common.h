@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * Small helpers shared by every part of p11gate: hex, SHA-256, and the
+ * names of PKCS#11 constants (generated from pkcs11.h at build time).
+ */
+#ifndef P11GATE_COMMON_H
+#define P11GATE_COMMON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include "p11gate/pkcs11.h"
+
+#define PG_SHA256_LEN 32
+#define PG_SHA256_HEX_LEN 64
+
+/* Lower-case hex of len bytes into out, which holds 2*len+1 bytes. */
+void pg_hex_encode(const unsigned char *in, size_t len, char *out);
+/* Parses exactly 2*len hex digits (either case); false on anything else. */
+bool pg_hex_decode(const char *in, unsigned char *out, size_t len);
+
+/* SHA-256 of a buffer; false only if OpenSSL fails. */
+bool pg_sha256(const void *data, size_t len, unsigned char out[PG_SHA256_LEN]);
+/* SHA-256 of a whole file's bytes; false with errno set on failure. */
+bool pg_sha256_file(const char *path, unsigned char out[PG_SHA256_LEN]);
+
+/* "CKM_RSA_PKCS", or NULL if the value has no name in pkcs11.h. */
+const char *pg_mechanism_name(CK_MECHANISM_TYPE mechanism);
+/* Looks a CKM_ name up; false if unknown. */
+bool pg_mechanism_from_name(const char *name, CK_MECHANISM_TYPE *out);
+/* "CKR_FUNCTION_REJECTED", or NULL if unknown. */
+const char *pg_rv_name(CK_RV rv);
+
+/* Trims the trailing blanks of a fixed-width PKCS#11 text field into out
+ * (size out_len, always terminated). */
+void pg_fixed_to_cstr(const CK_UTF8CHAR *field, size_t field_len, char *out, size_t out_len);
+
+#endif /* P11GATE_COMMON_H */
