@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * The tamper-evident audit log: JSON Lines, one record per line, each
+ * carrying the SHA-256 of the line before it.  Appends are serialised
+ * across threads and processes with a file lock; durability (fdatasync) is
+ * separate from appending so the token can sign while the disk syncs, and
+ * concurrent callers share one sync.
+ */
+#ifndef P11GATE_AUDIT_H
+#define P11GATE_AUDIT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "p11gate/pkcs11.h"
+#include "p11gate/identity.h"
+
+typedef struct pg_audit pg_audit;
+
+enum pg_audit_event {
+	PG_AUDIT_DECISION,     /* "event":"decision", with "decision":"allow"|"deny" */
+	PG_AUDIT_RESULT,       /* "event":"result": what the token answered; no decision field */
+	PG_AUDIT_POLICY,       /* "event":"policy": loaded, reloaded, or a reload refused */
+};
+
+/* Every pointer may be NULL (the field is then left out). */
+struct pg_audit_record {
+	enum pg_audit_event event;
+	bool allow;                              /* decision records */
+	const char *rule;
+	const char *reason;
+	const char *function;                    /* the PKCS#11 call, e.g. "C_SignFinal" */
+	const char *operation;                   /* "sign", "decrypt", "derive", "unwrap", "manage" */
+	const char *key_name;
+	const char *key_uri;
+	const unsigned char *public_key_sha256;  /* 32 bytes */
+	const char *token_label;
+	const char *token_serial;
+	bool has_mechanism;
+	CK_MECHANISM_TYPE mechanism;
+	const unsigned char *data_sha256;        /* 32 bytes: SHA-256 of the data signed */
+	const unsigned char *data;               /* written in hex when data_len <= 64 (a digest) */
+	size_t data_len;
+	struct pg_caller *caller;
+	const unsigned char *policy_sha256;      /* 32 bytes */
+	uint64_t ref;                            /* results: seq of their decision record */
+	bool has_rv;
+	CK_RV rv;
+	const unsigned char *signature_sha256;   /* 32 bytes */
+};
+
+/* Opens (creating with mode 0640) the log for appending.  NULL on failure
+ * with a one-line reason in err. */
+pg_audit *pg_audit_open(const char *path, bool sync, bool to_syslog,
+                        char *err, size_t err_len);
+void pg_audit_close(pg_audit *audit);
+const char *pg_audit_path(const pg_audit *audit);
+
+/* Appends one record as one line, chained to the current last line.  The
+ * line is written whole or not at all (a failed or short write is cut back
+ * off the file).  Returns 0 and the record's sequence number, or an errno
+ * value (ENOSPC, EFBIG, EACCES, ...).  Does not wait for the disk. */
+int pg_audit_append(pg_audit *audit, const struct pg_audit_record *record,
+                    uint64_t *seq_out);
+
+/* Returns once every record this process appended up to seq is on disk
+ * (when the log was opened with sync; otherwise at once).  Concurrent
+ * callers share one fdatasync.  0 or an errno value. */
+int pg_audit_sync(pg_audit *audit, uint64_t seq);
+
+#endif /* P11GATE_AUDIT_H */

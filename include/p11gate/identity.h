@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * Who is asking: the caller identity that policy rules match against and
+ * that the audit log records.  Two sources: the process p11gate is loaded
+ * in (every field only asserted: the caller owns the address space), or the
+ * peer of a p11-kit server connection (fields read from the kernel by
+ * another process: attested).
+ */
+#ifndef P11GATE_IDENTITY_H
+#define P11GATE_IDENTITY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+enum pg_id_source {
+	PG_ID_PROCESS,          /* p11gate runs inside the caller */
+	PG_ID_PEER,             /* the caller is a p11-kit server client */
+};
+
+/* How far a field can be trusted. */
+enum pg_id_trust {
+	PG_ID_UNAVAILABLE = 0,  /* could not be read: rules needing it do not match */
+	PG_ID_ASSERTED,         /* told by the caller's own process */
+	PG_ID_ATTESTED,         /* read from the kernel by a process the caller does not control */
+};
+
+struct pg_caller {
+	enum pg_id_source source;
+
+	enum pg_id_trust uid_trust;
+	uid_t uid;
+	char *user;             /* NULL if uid has no passwd entry */
+
+	enum pg_id_trust gid_trust;
+	gid_t gid;              /* primary */
+
+	enum pg_id_trust groups_trust;
+	gid_t *groups;          /* supplementary, primary included */
+	size_t n_groups;
+
+	enum pg_id_trust pid_trust;
+	pid_t pid;
+
+	enum pg_id_trust exe_trust;
+	char *exe;              /* resolved executable path */
+
+	enum pg_id_trust unit_trust;
+	char *unit;             /* systemd unit from the cgroup, e.g. "ci-runner.service" */
+
+	/* SHA-256 of the executable, computed on first use (rules with
+	 * program_sha256 and the audit record); see pg_caller_exe_sha256. */
+	bool exe_hashed;
+	bool exe_hash_ok;
+	unsigned char exe_sha256[32];
+
+	enum pg_id_trust env_trust;
+	char **env;             /* NAME=value, NULL-terminated; NULL if unavailable */
+};
+
+/* The identity of the current process. Never NULL except on out-of-memory;
+ * fields that cannot be read are PG_ID_UNAVAILABLE. */
+struct pg_caller *pg_caller_process_new(void);
+
+/* The identity of the peer on the connected unix socket fd (SO_PEERCRED,
+ * SO_PEERPIDFD where the kernel has it, /proc/<pid>/ for the rest).  NULL
+ * with errno set if fd is not a connected unix socket. */
+struct pg_caller *pg_caller_peer_new(int fd);
+
+void pg_caller_free(struct pg_caller *caller);
+
+/* The value of an environment variable as the caller sees it, or NULL. */
+const char *pg_caller_getenv(const struct pg_caller *caller, const char *name);
+
+/* SHA-256 of the caller's executable (hashed once, then cached in caller).
+ * NULL if unavailable. */
+const unsigned char *pg_caller_exe_sha256(struct pg_caller *caller);
+
+/* Whether gid is the primary or a supplementary group of the caller. */
+bool pg_caller_in_group(const struct pg_caller *caller, gid_t gid);
+
+const char *pg_id_trust_name(enum pg_id_trust trust);  /* "attested", "asserted", "unavailable" */
+
+#endif /* P11GATE_IDENTITY_H */

@@ -1,0 +1,139 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * The configuration file and the signing policy in it: loading (with
+ * FILE:LINE:COLUMN diagnostics), the compiled immutable form, key
+ * resolution and the decision.  The decision is a pure function of the
+ * policy and a request; the clock is the request's `now`.
+ */
+#ifndef P11GATE_POLICY_H
+#define P11GATE_POLICY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+#include "p11gate/pkcs11.h"
+#include "p11gate/identity.h"
+
+typedef struct pg_policy pg_policy;
+
+/* ---- loading ---------------------------------------------------------- */
+
+enum pg_severity { PG_DIAG_ERROR, PG_DIAG_WARNING };
+
+/* One diagnostic.  line and column are 1-based; 0 when the problem has no
+ * position (an unreadable file). message says what is wrong and how to fix
+ * it, without the position or severity prefix. */
+typedef void (*pg_diag_fn)(void *ctx, enum pg_severity severity,
+                           const char *file, unsigned long line,
+                           unsigned long column, const char *message);
+
+/* Reads, parses and compiles the configuration file.  Returns NULL if there
+ * is any error; every error and warning goes to diag (which may be NULL).
+ * The result is immutable and reference counted (refs start at 1). */
+pg_policy *pg_policy_load(const char *path, pg_diag_fn diag, void *diag_ctx);
+/* Same, from bytes already read (path is used in diagnostics only).  The
+ * module reads the file once and hashes those same bytes. */
+pg_policy *pg_policy_load_buffer(const char *path, const char *data, size_t len,
+                                 pg_diag_fn diag, void *diag_ctx);
+pg_policy *pg_policy_ref(pg_policy *policy);
+void pg_policy_unref(pg_policy *policy);
+
+/* ---- settings: the non-rule part of the file -------------------------- */
+
+enum pg_identity_mode {
+	PG_IDENTITY_PROCESS,    /* identity: process (default) */
+	PG_IDENTITY_PEER,       /* identity: peer (p11-kit server only) */
+};
+
+struct pg_settings {
+	const char *path;                  /* the file it was loaded from */
+	unsigned char sha256[32];          /* SHA-256 of the file's bytes */
+	const char *module;                /* module: the real PKCS#11 module */
+	unsigned long module_line, module_column;   /* where `module`'s value is */
+	const char *audit_file;            /* audit.file, NULL if not given */
+	bool audit_sync;                   /* audit.sync, default true */
+	bool audit_syslog;                 /* audit.syslog, default false */
+	bool caller_messages;              /* caller_messages, default true: one stderr line per refusal */
+	enum pg_identity_mode identity;    /* identity, default process */
+};
+
+const struct pg_settings *pg_policy_settings(const pg_policy *policy);
+
+/* ---- keys ------------------------------------------------------------- */
+
+/* What the token says about a key object at the time of use. */
+struct pg_key_facts {
+	const CK_INFO *module_info;        /* may be NULL */
+	const CK_SLOT_INFO *slot_info;     /* may be NULL */
+	const CK_TOKEN_INFO *token_info;   /* may be NULL */
+	CK_ATTRIBUTE *attrs;               /* CKA_CLASS, CKA_LABEL, CKA_ID, CKA_KEY_TYPE, ... as read */
+	CK_ULONG n_attrs;
+	const unsigned char *public_key_sha256;  /* SHA-256 of the DER SPKI; NULL if unknown */
+};
+
+#define PG_MAX_KEY_MATCHES 8
+
+/* The policy's names for one token object. */
+struct pg_key_match {
+	size_t n;                          /* how many policy keys matched */
+	unsigned idx[PG_MAX_KEY_MATCHES];  /* their indexes */
+	/* A key whose URI matched but whose public_key_sha256 pin did not (-1 if
+	 * none): the decision reason names it, as a possible substituted key. */
+	int pin_mismatch;
+};
+
+void pg_policy_match_key(const pg_policy *policy, const struct pg_key_facts *facts,
+                         struct pg_key_match *out);
+
+size_t pg_policy_key_count(const pg_policy *policy);
+/* Index of a key by name, -1 if none. */
+int pg_policy_key_find(const pg_policy *policy, const char *name);
+const char *pg_policy_key_name(const pg_policy *policy, unsigned idx);
+const char *pg_policy_key_uri(const pg_policy *policy, unsigned idx);
+const char *pg_policy_key_owner(const pg_policy *policy, unsigned idx);      /* NULL if none */
+const char *pg_policy_key_purpose(const pg_policy *policy, unsigned idx);    /* NULL if none */
+/* The pinned SPKI hash, NULL if the key has no pin. */
+const unsigned char *pg_policy_key_pin(const pg_policy *policy, unsigned idx);
+
+/* ---- decisions -------------------------------------------------------- */
+
+enum pg_op {
+	PG_OP_SIGN    = 1 << 0,
+	PG_OP_DECRYPT = 1 << 1,
+	PG_OP_DERIVE  = 1 << 2,
+	PG_OP_UNWRAP  = 1 << 3,
+	PG_OP_MANAGE  = 1 << 4,
+};
+const char *pg_op_name(enum pg_op op);            /* "sign", ... */
+bool pg_op_from_name(const char *name, enum pg_op *out);
+
+struct pg_request {
+	enum pg_op op;
+	CK_MECHANISM_TYPE mechanism;       /* CK_UNAVAILABLE_INFORMATION for manage */
+	const struct pg_key_match *key;
+	struct pg_caller *caller;          /* not const: the exe hash is computed lazily */
+	time_t now;                        /* the injected clock */
+};
+
+struct pg_decision {
+	bool allow;
+	const char *rule;                  /* the deciding rule's name; NULL when no rule allowed */
+	const char *key_name;              /* the policy key the decision is about; NULL if unnamed */
+	/* Why, one line, e.g. "rule ci-signs-in-office-hours: outside
+	 * 09:00-17:00 Europe/Berlin" or "no rule allows it (nearest: ...)". */
+	char reason[512];
+};
+
+void pg_policy_decide(const pg_policy *policy, const struct pg_request *request,
+                      struct pg_decision *out);
+
+/* For `p11gate explain`: each rule in file order, whether it matched, and
+ * if not the first condition that failed (e.g. "user ci is not in users
+ * [release]").  Called once per rule. */
+typedef void (*pg_explain_fn)(void *ctx, const char *rule, bool is_allow,
+                              bool matched, const char *why_not);
+void pg_policy_explain(const pg_policy *policy, const struct pg_request *request,
+                       pg_explain_fn each_rule, void *ctx, struct pg_decision *out);
+
+#endif /* P11GATE_POLICY_H */

@@ -1,0 +1,14 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * The subcommands of the p11gate tool.  Each takes the arguments after its
+ * name (argv[0] is the subcommand) and returns the process exit status.
+ */
+#ifndef P11GATE_CLI_COMMANDS_H
+#define P11GATE_CLI_COMMANDS_H
+
+int pg_cmd_check(int argc, char **argv);     /* cmd_check.c */
+int pg_cmd_explain(int argc, char **argv);   /* cmd_explain.c */
+int pg_cmd_keys(int argc, char **argv);      /* cmd_keys.c */
+int pg_cmd_audit(int argc, char **argv);     /* cmd_audit.c: verify, find */
+
+#endif
