@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * What the token says about an object at the moment it is used: class,
+ * label, id, token, and the SHA-256 of its public key (DER
+ * SubjectPublicKeyInfo), which binds policy rules to key material rather
+ * than to names a caller can change.
+ */
+#ifndef P11GATE_KEYINFO_H
+#define P11GATE_KEYINFO_H
+
+#include "p11gate/pkcs11.h"
+#include "p11gate/policy.h"
+
+#define PG_KEYINFO_MAX_ID 128
+#define PG_KEYINFO_MAX_LABEL 256
+
+struct pg_keyinfo {
+	CK_SLOT_ID slot;
+	CK_INFO module_info;
+	CK_SLOT_INFO slot_info;
+	CK_TOKEN_INFO token_info;
+	bool have_token;
+
+	CK_OBJECT_CLASS cls;
+	CK_KEY_TYPE key_type;
+	CK_BYTE id[PG_KEYINFO_MAX_ID];
+	CK_BYTE label[PG_KEYINFO_MAX_LABEL];
+	/* Fixed slots: class, key type, id, label; ulValueLen is
+	 * CK_UNAVAILABLE_INFORMATION for what the object lacks. */
+	CK_ATTRIBUTE attrs[4];
+	CK_ATTRIBUTE present[4];        /* the available ones: what URIs match on */
+	CK_ULONG n_present;
+
+	bool have_spki;
+	unsigned char spki_sha256[32];
+
+	char token_label[33];
+	char token_serial[17];
+};
+
+/* Reads the object's identity through the wrapped module.  Attributes the
+ * object lacks are left out (a URI naming them does not match). */
+CK_RV pg_keyinfo_read(const CK_FUNCTION_LIST *lower, CK_SESSION_HANDLE session,
+                      CK_OBJECT_HANDLE object, struct pg_keyinfo *out);
+
+/* The identity an object would have if created from this template on the
+ * session's token (no public key yet: only its names). */
+CK_RV pg_keyinfo_from_template(const CK_FUNCTION_LIST *lower, CK_SESSION_HANDLE session,
+                               const CK_ATTRIBUTE *templ, CK_ULONG count,
+                               struct pg_keyinfo *out);
+
+/* The same object with some attributes replaced (C_SetAttributeValue,
+ * C_CopyObject): what it will look like afterwards. */
+void pg_keyinfo_apply(struct pg_keyinfo *info, const CK_ATTRIBUTE *templ, CK_ULONG count);
+
+/* Copies an identity (its attribute list points into itself). */
+void pg_keyinfo_copy(struct pg_keyinfo *dst, const struct pg_keyinfo *src);
+
+void pg_keyinfo_facts(const struct pg_keyinfo *info, struct pg_key_facts *out);
+
+#endif /* P11GATE_KEYINFO_H */

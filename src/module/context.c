@@ -1,0 +1,494 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * The module context: the only mutable state in p11gate.so, guarded by one
+ * lock.  It owns the wrapped module, the regime in force (policy, audit
+ * log, caller identity; swapped whole when the policy file changes), the
+ * sessions' judged operations, and the life cycle: initialise, finalise,
+ * and forget everything in a child after fork() until it initialises again.
+ * The lock is never held while calling into the wrapped module, except
+ * around its C_Initialize/C_Finalize.
+ */
+#include "module.h"
+#include "session.h"
+#include "p11gate/audit.h"
+#include "p11gate/common.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define SESSION_BUCKETS 256
+
+static struct {
+	pthread_mutex_t lock;           /* guards every field below but `active` */
+	/* &lower while initialised in this process, else NULL.  Read without
+	 * the lock on every call, so it is atomic. */
+	_Atomic(const pg_function_list_3_0 *) active;
+	bool initialized;
+	bool forked;                    /* a child inherited an initialised module */
+	void *dl;
+	pg_function_list_3_0 lower;
+	CK_INFO lower_info;
+	char *config_path;              /* the file the regime came from */
+	struct pg_regime *regime;
+	bool reloading;                 /* one thread at a time reloads */
+	struct stat rejected;           /* a file version that failed to load */
+	struct pg_session *sessions[SESSION_BUCKETS];
+} ctx = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+/* ---- fork ---------------------------------------------------------------- */
+
+/* Holding the lock across fork() keeps the child's copy consistent. */
+static void
+atfork_prepare(void)
+{
+	pthread_mutex_lock(&ctx.lock);
+}
+
+static void
+atfork_parent(void)
+{
+	pthread_mutex_unlock(&ctx.lock);
+}
+
+/* PKCS#11: a child must call C_Initialize before using the module. */
+static void
+atfork_child(void)
+{
+	atomic_store(&ctx.active, NULL);
+	if (ctx.initialized) {
+		ctx.initialized = false;
+		ctx.forked = true;
+	}
+	pthread_mutex_unlock(&ctx.lock);
+}
+
+/* The handlers stay registered for the life of the process; the module is
+ * linked with -z nodelete so they never point into unmapped code. */
+static void
+install_atfork(void)
+{
+	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+}
+
+const pg_function_list_3_0 *
+pg_ctx_lower(void)
+{
+	return atomic_load_explicit(&ctx.active, memory_order_acquire);
+}
+
+/* ---- regimes --------------------------------------------------------------- */
+
+static bool
+same_file_version(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+	       a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+void
+pg_regime_unref(struct pg_regime *regime)
+{
+	if (regime == NULL || atomic_fetch_sub(&regime->refs, 1) != 1)
+		return;
+	pg_audit_close(regime->audit);
+	pg_caller_free(regime->caller);
+	pg_policy_unref(regime->policy);
+	free(regime);
+}
+
+static struct pg_regime *
+regime_ref(struct pg_regime *regime)
+{
+	atomic_fetch_add(&regime->refs, 1);
+	return regime;
+}
+
+/* Who is asking, per the policy's identity mode.  In-process identity is
+ * read once and rebuilt when the process changes its ids. */
+static struct pg_caller *
+caller_new(const struct pg_settings *settings)
+{
+	struct pg_caller *caller;
+
+	if (settings->identity == PG_IDENTITY_PEER)
+		caller = pg_peer_caller_new();
+	else
+		caller = pg_caller_process_new();
+	if (caller != NULL)
+		(void)pg_caller_exe_sha256(caller);   /* hashed now: the regime is shared read-only */
+	return caller;
+}
+
+/* A regime for a loaded policy: opens its audit log and reads the caller.
+ * A log that cannot be opened leaves audit NULL with the reason kept:
+ * every judged call is then refused (fail closed), the rest still works. */
+static struct pg_regime *
+regime_new(pg_policy *policy, const struct stat *st)
+{
+	const struct pg_settings *settings = pg_policy_settings(policy);
+	struct pg_regime *regime = calloc(1, sizeof *regime);
+
+	if (regime == NULL)
+		return NULL;
+	atomic_init(&regime->refs, 1);
+	regime->policy = pg_policy_ref(policy);
+	regime->file = *st;
+	regime->uid = getuid();
+	regime->gid = getgid();
+	regime->caller = caller_new(settings);
+	if (settings->audit_file == NULL)
+		snprintf(regime->audit_error, sizeof regime->audit_error,
+		         "%s: no audit log is configured (audit: file:)", settings->path);
+	else
+		regime->audit = pg_audit_open(settings->audit_file, settings->audit_sync,
+		                              settings->audit_syslog, regime->audit_error,
+		                              sizeof regime->audit_error);
+	return regime;
+}
+
+/* A record of a policy change, in the log of the regime it concerns. */
+static void
+audit_policy_event(struct pg_regime *regime, const char *reason)
+{
+	struct pg_audit_record record = {
+		.event = PG_AUDIT_POLICY,
+		.reason = reason,
+		.caller = regime->caller,
+		.policy_sha256 = pg_policy_settings(regime->policy)->sha256,
+	};
+	uint64_t seq;
+
+	if (regime->audit != NULL && pg_audit_append(regime->audit, &record, &seq) == 0)
+		pg_audit_sync(regime->audit, seq);
+}
+
+/* Loads the changed file outside the lock; installs it, or keeps the last
+ * good policy and says so loudly (stderr and the log). */
+static void
+reload(struct pg_regime *current, const struct stat *st)
+{
+	char why[1024], sha[65];
+	struct pg_regime *fresh = NULL;
+	pg_policy *policy;
+
+	policy = pg_config_load(ctx.config_path);
+	if (policy != NULL)
+		fresh = regime_new(policy, st);
+	pg_policy_unref(policy);
+
+	pthread_mutex_lock(&ctx.lock);
+	ctx.reloading = false;
+	if (fresh == NULL) {
+		ctx.rejected = *st;
+	} else if (ctx.regime == current) {
+		ctx.regime = fresh;
+		fresh = regime_ref(fresh);
+	}
+	pthread_mutex_unlock(&ctx.lock);
+
+	if (fresh == NULL) {
+		pg_hex_encode(pg_policy_settings(current->policy)->sha256, 32, sha);
+		snprintf(why, sizeof why, "policy file %s changed but does not load; "
+		         "keeping the last good policy (sha256 %s)", ctx.config_path, sha);
+		pg_log("%s", why);
+		audit_policy_event(current, why);
+		return;
+	}
+	pg_hex_encode(pg_policy_settings(fresh->policy)->sha256, 32, sha);
+	snprintf(why, sizeof why, "policy reloaded from %s (sha256 %s)", ctx.config_path, sha);
+	audit_policy_event(fresh, why);
+	pg_regime_unref(current);        /* the context's reference */
+	pg_regime_unref(fresh);          /* ours */
+}
+
+struct pg_regime *
+pg_ctx_regime(void)
+{
+	struct pg_regime *regime = NULL;
+	bool do_reload = false;
+	struct stat st;
+
+	pthread_mutex_lock(&ctx.lock);
+	if (ctx.regime != NULL)
+		regime = regime_ref(ctx.regime);
+	pthread_mutex_unlock(&ctx.lock);
+	if (regime == NULL)
+		return NULL;
+
+	/* A changed file is reloaded before the decision it may change. */
+	if (stat(ctx.config_path, &st) != 0 || same_file_version(&st, &regime->file))
+		goto identity;
+	pthread_mutex_lock(&ctx.lock);
+	if (!ctx.reloading && !same_file_version(&st, &ctx.rejected)) {
+		ctx.reloading = true;
+		do_reload = true;
+		regime_ref(regime);      /* kept alive for reload() */
+	}
+	pthread_mutex_unlock(&ctx.lock);
+	if (do_reload) {
+		reload(regime, &st);
+		pg_regime_unref(regime);
+		return pg_ctx_regime();
+	}
+
+identity:
+	if (pg_policy_settings(regime->policy)->identity == PG_IDENTITY_PROCESS &&
+	    (getuid() != regime->uid || getgid() != regime->gid)) {
+		/* The process changed ids: the same policy, a fresh caller. */
+		struct pg_regime *fresh = regime_new(regime->policy, &regime->file);
+
+		pthread_mutex_lock(&ctx.lock);
+		if (fresh != NULL && ctx.regime == regime) {
+			ctx.regime = regime_ref(fresh);
+			pg_regime_unref(regime);
+		}
+		pthread_mutex_unlock(&ctx.lock);
+		pg_regime_unref(regime);
+		return fresh;
+	}
+	return regime;
+}
+
+/* ---- sessions -------------------------------------------------------------- */
+
+void
+pg_session_op_reset(struct pg_session_op *op)
+{
+	EVP_MD_CTX_free(op->md);
+	OPENSSL_cleanse(op->data, sizeof op->data);
+	memset(op, 0, sizeof *op);
+}
+
+static void
+session_free(struct pg_session *session)
+{
+	for (int k = 0; k < PG_KIND_COUNT; k++)
+		pg_session_op_reset(&session->ops[k]);
+	free(session);
+}
+
+struct pg_session *
+pg_ctx_session(CK_SESSION_HANDLE handle, bool create)
+{
+	struct pg_session **bucket, *session;
+
+	pthread_mutex_lock(&ctx.lock);
+	bucket = &ctx.sessions[handle % SESSION_BUCKETS];
+	for (session = *bucket; session != NULL; session = session->next) {
+		if (session->handle == handle)
+			goto out;
+	}
+	if (create && ctx.initialized && (session = calloc(1, sizeof *session)) != NULL) {
+		session->handle = handle;
+		session->next = *bucket;
+		*bucket = session;
+	}
+out:
+	pthread_mutex_unlock(&ctx.lock);
+	return session;
+}
+
+void
+pg_ctx_session_drop(CK_SESSION_HANDLE handle)
+{
+	struct pg_session **link, *session = NULL;
+
+	pthread_mutex_lock(&ctx.lock);
+	for (link = &ctx.sessions[handle % SESSION_BUCKETS]; *link != NULL; link = &(*link)->next) {
+		if ((*link)->handle == handle) {
+			session = *link;
+			*link = session->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&ctx.lock);
+	if (session != NULL)
+		session_free(session);
+}
+
+/* After C_CloseAllSessions: drops the sessions the module no longer knows. */
+void
+pg_ctx_sessions_prune(void)
+{
+	const pg_function_list_3_0 *lower = pg_ctx_lower();
+	CK_SESSION_HANDLE stale[64];
+	size_t n;
+
+	if (lower == NULL)
+		return;
+	do {
+		n = 0;
+		pthread_mutex_lock(&ctx.lock);
+		for (size_t b = 0; b < SESSION_BUCKETS && n < 64; b++) {
+			for (struct pg_session *s = ctx.sessions[b]; s != NULL && n < 64; s = s->next)
+				stale[n++] = s->handle;
+		}
+		pthread_mutex_unlock(&ctx.lock);
+		size_t dropped = 0;
+		for (size_t i = 0; i < n; i++) {
+			CK_SESSION_INFO info;
+			if (lower->C_GetSessionInfo(stale[i], &info) == CKR_SESSION_HANDLE_INVALID) {
+				pg_ctx_session_drop(stale[i]);
+				dropped++;
+			}
+		}
+		if (dropped == 0)
+			break;
+	} while (n == 64);
+}
+
+static void
+sessions_free_all(void)
+{
+	for (size_t b = 0; b < SESSION_BUCKETS; b++) {
+		while (ctx.sessions[b] != NULL) {
+			struct pg_session *s = ctx.sessions[b];
+			ctx.sessions[b] = s->next;
+			session_free(s);
+		}
+	}
+}
+
+/* ---- life cycle ------------------------------------------------------------ */
+
+/* Drops the regime and sessions; with close_module, the module too.  A
+ * forked child keeps the module handle (it is mapped in the child). */
+static void
+release_state(bool close_module)
+{
+	pg_regime_unref(ctx.regime);
+	ctx.regime = NULL;
+	sessions_free_all();
+	free(ctx.config_path);
+	ctx.config_path = NULL;
+	memset(&ctx.rejected, 0, sizeof ctx.rejected);
+	if (close_module) {
+		pg_loader_close(ctx.dl);
+		ctx.dl = NULL;
+		memset(&ctx.lower, 0, sizeof ctx.lower);
+	}
+}
+
+/* Initialisation is serialised under the lock, including the wrapped
+ * module's C_Initialize: no other call takes the lock for long, so nothing
+ * waits on it but another C_Initialize/C_Finalize or a fork(). */
+CK_RV
+pg_ctx_initialize(const CK_C_INITIALIZE_ARGS *lower_args, const char *reserved_path)
+{
+	const struct pg_settings *settings;
+	pg_policy *policy = NULL;
+	const char *path;
+	char err[768];
+	struct stat st;
+	CK_RV rv;
+
+	pthread_once(&atfork_once, install_atfork);
+	pthread_mutex_lock(&ctx.lock);
+	if (ctx.initialized) {
+		rv = CKR_CRYPTOKI_ALREADY_INITIALIZED;
+		goto out;
+	}
+	if (ctx.forked)
+		release_state(false);
+
+	rv = CKR_GENERAL_ERROR;
+	path = pg_config_path(reserved_path);
+	if (stat(path, &st) != 0)
+		memset(&st, 0, sizeof st);
+	policy = pg_config_load(path);
+	if (policy == NULL)
+		goto fail;
+	settings = pg_policy_settings(policy);
+	ctx.config_path = strdup(settings->path);
+	if (ctx.config_path == NULL) {
+		rv = CKR_HOST_MEMORY;
+		goto fail;
+	}
+	if (ctx.dl == NULL) {
+		ctx.dl = pg_loader_open(settings->module, &ctx.lower, err, sizeof err);
+		if (ctx.dl == NULL) {
+			pg_log("%s:%lu:%lu: %s", settings->path, settings->module_line,
+			       settings->module_column, err);
+			goto fail;
+		}
+	}
+
+	rv = ctx.lower.C_Initialize((CK_VOID_PTR)lower_args);
+	if (rv == CKR_CRYPTOKI_ALREADY_INITIALIZED && ctx.forked) {
+		/* The child's copy of the module still thinks it is initialised. */
+		ctx.lower.C_Finalize(NULL);
+		rv = ctx.lower.C_Initialize((CK_VOID_PTR)lower_args);
+	}
+	if (rv != CKR_OK) {
+		pg_log("module %s: C_Initialize failed: %s", settings->module,
+		       pg_rv_name(rv) ? pg_rv_name(rv) : "unknown error");
+		goto fail;
+	}
+	rv = ctx.lower.C_GetInfo(&ctx.lower_info);
+	if (rv == CKR_OK) {
+		ctx.regime = regime_new(policy, &st);
+		if (ctx.regime == NULL)
+			rv = CKR_HOST_MEMORY;
+	}
+	if (rv != CKR_OK) {
+		ctx.lower.C_Finalize(NULL);
+		goto fail;
+	}
+	if (ctx.regime->audit == NULL)
+		pg_log("%s", ctx.regime->audit_error);   /* said now; every key use is refused */
+
+	ctx.forked = false;
+	ctx.initialized = true;
+	atomic_store_explicit(&ctx.active, &ctx.lower, memory_order_release);
+	goto out;
+
+fail:
+	release_state(true);
+	ctx.forked = false;
+out:
+	pthread_mutex_unlock(&ctx.lock);
+	pg_policy_unref(policy);
+	return rv;
+}
+
+CK_RV
+pg_ctx_finalize(void)
+{
+	CK_RV rv;
+
+	pthread_mutex_lock(&ctx.lock);
+	if (!ctx.initialized) {
+		rv = CKR_CRYPTOKI_NOT_INITIALIZED;
+		goto out;
+	}
+	atomic_store_explicit(&ctx.active, NULL, memory_order_release);
+	rv = ctx.lower.C_Finalize(NULL);
+	release_state(true);
+	ctx.initialized = false;
+out:
+	pthread_mutex_unlock(&ctx.lock);
+	return rv;
+}
+
+CK_RV
+pg_ctx_lower_info(CK_INFO *out)
+{
+	CK_RV rv = CKR_OK;
+
+	pthread_mutex_lock(&ctx.lock);
+	if (!ctx.initialized)
+		rv = CKR_CRYPTOKI_NOT_INITIALIZED;
+	else
+		*out = ctx.lower_info;
+	pthread_mutex_unlock(&ctx.lock);
+	return rv;
+}

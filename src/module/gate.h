@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * The machinery the judged entry points share: starting a judged
+ * operation, feeding it data, and the call that produces its output.
+ */
+#ifndef P11GATE_GATE_H
+#define P11GATE_GATE_H
+
+#include "judge.h"
+#include "session.h"
+
+#ifndef CKF_MESSAGE_DECRYPT
+#define CKF_MESSAGE_DECRYPT 0x4UL
+#define CKF_MESSAGE_SIGN    0x8UL
+#endif
+
+typedef CK_RV (*pg_init_fn)(CK_SESSION_HANDLE, CK_MECHANISM_PTR, CK_OBJECT_HANDLE);
+
+/* One output-producing call, described so one path can judge them all. */
+struct output_call {
+	const char *function;
+	enum pg_op_kind kind;
+	CK_SESSION_HANDLE session;
+	const CK_BYTE *data;          /* this call's data, hashed here */
+	CK_ULONG data_len;
+	bool single_part;             /* data is the whole input (else parts were hashed as they passed) */
+	bool final;                   /* ends the operation (or, for messages, the message) */
+	CK_BYTE_PTR out;              /* NULL: a length query */
+	CK_ULONG_PTR out_len;
+	/* Calls the token with the hook's own arguments, into out/out_len. */
+	CK_RV (*forward)(const pg_function_list_3_0 *lower, const struct output_call *c,
+	                 CK_BYTE_PTR out, CK_ULONG_PTR out_len);
+	const void *args;
+};
+
+/* Judges the key's use, then lets the token start the operation and
+ * remembers it.  private_only: secret-key operations are forwarded. */
+CK_RV pg_gate_init(enum pg_op_kind kind, enum pg_op what, bool private_only, pg_init_fn lower_init,
+                   CK_SESSION_HANDLE handle, CK_MECHANISM_PTR mechanism, CK_OBJECT_HANDLE key);
+
+/* The output-producing call: judged again, recorded before the token
+ * acts, the result recorded after. */
+CK_RV pg_gate_output(const struct output_call *c);
+
+/* An update that only feeds data in: hashed as it passes. */
+CK_RV pg_gate_feed(enum pg_op_kind kind, CK_SESSION_HANDLE handle, const CK_BYTE *part, CK_ULONG part_len,
+                   CK_RV (*forward)(const pg_function_list_3_0 *lower, const void *args), const void *args);
+
+/* Whether p11gate judged and started this kind of operation on the session. */
+bool pg_gate_active(CK_SESSION_HANDLE handle, enum pg_op_kind kind);
+
+/* Starts a new message (3.0) or a new output on a running operation. */
+void pg_gate_begin_data(CK_SESSION_HANDLE handle, enum pg_op_kind kind);
+
+/* Forgets operations after a successful cancel. */
+void pg_gate_forget(CK_SESSION_HANDLE handle, CK_FLAGS flags);
+
+#endif /* P11GATE_GATE_H */

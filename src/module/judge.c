@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * The decision point.  Order matters: decide, record, then (in the caller)
+ * let the token act; a refusal is recorded and explained; a record that
+ * cannot be written refuses the call.  Nothing here holds the context lock.
+ */
+#include "judge.h"
+#include "p11gate/common.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+static void
+match_key(const struct pg_regime *regime, const struct pg_keyinfo *key, struct pg_key_match *out)
+{
+	struct pg_key_facts facts;
+
+	pg_keyinfo_facts(key, &facts);
+	pg_policy_match_key(regime->policy, &facts, out);
+}
+
+bool
+pg_judge_governed(const struct pg_regime *regime, const struct pg_keyinfo *key)
+{
+	struct pg_key_match match;
+
+	match_key(regime, key, &match);
+	return match.n > 0 || match.pin_mismatch >= 0;
+}
+
+static const char *
+key_display(const struct pg_regime *regime, const struct pg_key_match *match,
+            const struct pg_keyinfo *key, char *buf, size_t len)
+{
+	if (match->n > 0)
+		return pg_policy_key_name(regime->policy, match->idx[0]);
+	snprintf(buf, len, "'%.*s' on token %s (not named by the policy)",
+	         key->attrs[3].ulValueLen == CK_UNAVAILABLE_INFORMATION ? 0
+	         : (int)key->attrs[3].ulValueLen, (const char *)key->label, key->token_label);
+	return buf;
+}
+
+static void
+say_refusal(const struct pg_regime *regime, const struct pg_judge_call *call,
+            const char *key_name, const char *reason)
+{
+	const struct pg_caller *caller = regime->caller;
+	const char *mech = call->has_mechanism ? pg_mechanism_name(call->mechanism) : NULL;
+	char mech_buf[32], who[512] = "unknown caller";
+
+	if (!pg_policy_settings(regime->policy)->caller_messages)
+		return;
+	if (call->has_mechanism && mech == NULL) {
+		snprintf(mech_buf, sizeof mech_buf, "0x%lx", call->mechanism);
+		mech = mech_buf;
+	}
+	if (caller != NULL) {
+		char uid[32];
+
+		snprintf(uid, sizeof uid, "%lu", (unsigned long)caller->uid);
+		snprintf(who, sizeof who, "user %s, program %s",
+		         caller->user ? caller->user : uid, caller->exe ? caller->exe : "(unknown)");
+	}
+	pg_log("denied %s with key %s%s%s%s for %s: %s", pg_op_name(call->op), key_name,
+	       mech ? " (" : "", mech ? mech : "", mech ? ")" : "", who, reason);
+}
+
+static CK_RV
+append(struct pg_regime *regime, const struct pg_audit_record *record, uint64_t *seq)
+{
+	int err = pg_audit_append(regime->audit, record, seq);
+
+	if (err == 0)
+		return CKR_OK;
+	pg_log("audit log %s cannot be written (%s): refusing %s", pg_audit_path(regime->audit),
+	       strerror(err), record->function ? record->function : "the call");
+	return CKR_FUNCTION_FAILED;
+}
+
+CK_RV
+pg_judge(struct pg_regime *regime, const struct pg_judge_call *call, uint64_t *seq)
+{
+	struct pg_decision decision = { .allow = false };
+	struct pg_key_match match;
+	struct pg_request request;
+	char key_buf[400];
+	const char *key_name;
+	uint64_t record_seq = 0;
+	CK_RV rv;
+
+	if (regime->audit == NULL) {
+		pg_log("%s: refusing %s", regime->audit_error, call->function);
+		return CKR_FUNCTION_FAILED;
+	}
+	match_key(regime, call->key, &match);
+	key_name = key_display(regime, &match, call->key, key_buf, sizeof key_buf);
+
+	if (regime->caller == NULL) {
+		snprintf(decision.reason, sizeof decision.reason,
+		         "the caller's identity cannot be read");
+	} else {
+		request = (struct pg_request){
+			.op = call->op,
+			.mechanism = call->has_mechanism ? call->mechanism : CK_UNAVAILABLE_INFORMATION,
+			.key = &match,
+			.caller = regime->caller,
+			.now = time(NULL),
+		};
+		pg_policy_decide(regime->policy, &request, &decision);
+	}
+
+	if (!decision.allow || call->record_allow) {
+		const struct pg_audit_record record = {
+			.event = PG_AUDIT_DECISION,
+			.allow = decision.allow,
+			.rule = decision.rule,
+			.reason = decision.reason,
+			.function = call->function,
+			.operation = pg_op_name(call->op),
+			.key_name = match.n > 0 ? key_name : NULL,
+			.key_uri = match.n > 0 ? pg_policy_key_uri(regime->policy, match.idx[0]) : NULL,
+			.public_key_sha256 = call->key->have_spki ? call->key->spki_sha256 : NULL,
+			.token_label = call->key->token_label,
+			.token_serial = call->key->token_serial,
+			.has_mechanism = call->has_mechanism,
+			.mechanism = call->mechanism,
+			.data_sha256 = call->data_sha256,
+			.data = call->data_len <= 64 ? call->data : NULL,
+			.data_len = call->data_len,
+			.caller = regime->caller,
+			.policy_sha256 = pg_policy_settings(regime->policy)->sha256,
+		};
+
+		rv = append(regime, &record, &record_seq);
+		if (rv != CKR_OK)
+			return rv;
+	}
+	if (!decision.allow) {
+		/* A refusal is rare: make it durable before answering. */
+		pg_audit_sync(regime->audit, record_seq);
+		say_refusal(regime, call, key_name, decision.reason);
+		return CKR_FUNCTION_REJECTED;
+	}
+	if (seq != NULL)
+		*seq = record_seq;
+	return CKR_OK;
+}
+
+CK_RV
+pg_judge_result(struct pg_regime *regime, const struct pg_judge_call *call, uint64_t seq,
+                CK_RV rv, const unsigned char *output, size_t output_len)
+{
+	unsigned char output_sha256[32];
+	bool hashed = rv == CKR_OK && output != NULL && pg_sha256(output, output_len, output_sha256);
+	struct pg_audit_record record = {
+		.event = PG_AUDIT_RESULT,
+		.function = call->function,
+		.operation = pg_op_name(call->op),
+		.token_label = call->key->token_label,
+		.token_serial = call->key->token_serial,
+		.caller = regime->caller,
+		.ref = seq,
+		.has_rv = true,
+		.rv = rv,
+		.signature_sha256 = hashed ? output_sha256 : NULL,
+	};
+	uint64_t result_seq;
+	int err;
+
+	/* The allow record must be on disk before the output is released. */
+	err = pg_audit_sync(regime->audit, seq);
+	if (err == 0)
+		err = pg_audit_append(regime->audit, &record, &result_seq);
+	if (err != 0) {
+		pg_log("audit log %s cannot be written (%s): withholding the result of %s",
+		       pg_audit_path(regime->audit), strerror(err), call->function);
+		return CKR_FUNCTION_FAILED;
+	}
+	return rv;
+}

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * The decision point: every judged call asks here.  It matches the key,
+ * asks the policy, writes the decision record before the token is called,
+ * and tells a refused caller why on stderr.
+ */
+#ifndef P11GATE_JUDGE_H
+#define P11GATE_JUDGE_H
+
+#include "module.h"
+#include "p11gate/keyinfo.h"
+
+struct pg_judge_call {
+	const char *function;                /* "C_SignInit" */
+	enum pg_op op;
+	bool has_mechanism;
+	CK_MECHANISM_TYPE mechanism;
+	const struct pg_keyinfo *key;
+	/* The call that produces output: an allow is recorded (with the data's
+	 * hash) and must be followed by pg_judge_result.  At an *Init only a
+	 * refusal is recorded. */
+	bool record_allow;
+	const unsigned char *data_sha256;    /* 32 bytes, or NULL */
+	const unsigned char *data;           /* logged in hex when data_len <= 64 */
+	size_t data_len;
+};
+
+/* CKR_OK: go ahead (*seq is the allow record when record_allow).
+ * CKR_FUNCTION_REJECTED: the policy refuses; recorded and said.
+ * CKR_FUNCTION_FAILED: the decision could not be recorded; refused. */
+CK_RV pg_judge(struct pg_regime *regime, const struct pg_judge_call *call, uint64_t *seq);
+
+/* After the token answered an allowed call: makes the allow record
+ * durable (audit.sync) and appends the result record.  Returns the token's
+ * rv, or CKR_FUNCTION_FAILED if either step failed (the caller then
+ * withholds the output: nothing leaves unlogged). */
+CK_RV pg_judge_result(struct pg_regime *regime, const struct pg_judge_call *call, uint64_t seq,
+                      CK_RV rv, const unsigned char *output, size_t output_len);
+
+/* Whether the policy names this object (by URI; a pinned key counts even
+ * when its pin does not match): changing it is a `manage` operation. */
+bool pg_judge_governed(const struct pg_regime *regime, const struct pg_keyinfo *key);
+
+#endif /* P11GATE_JUDGE_H */

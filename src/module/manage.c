@@ -1,0 +1,445 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * One-shot calls p11gate judges: those that use a private key in a single
+ * call (derive, unwrap), and those that change, create, copy, destroy or
+ * export an object the policy names (`manage`), so that no call sequence
+ * can make a key the policy refuses pass as one it allows.  Also the
+ * session bookkeeping and the one call refused outright.
+ */
+#include "gate.h"
+#include "p11gate/common.h"
+
+#include <string.h>
+
+#define MAX_SUBJECTS 3
+
+/* One judgement inside a one-shot call. */
+struct subject {
+	struct pg_keyinfo key;
+	enum pg_op op;
+	bool has_mechanism;
+	CK_MECHANISM_TYPE mechanism;
+	bool always;                    /* a key use: judged even if the policy does not name the key */
+	unsigned char data_sha256[32];
+	bool has_data;
+};
+
+struct one_shot {
+	const char *function;
+	struct subject subjects[MAX_SUBJECTS];
+	size_t n;
+};
+
+static struct pg_judge_call
+subject_call(const struct one_shot *shot, const struct subject *s)
+{
+	return (struct pg_judge_call){
+		.function = shot->function,
+		.op = s->op,
+		.has_mechanism = s->has_mechanism,
+		.mechanism = s->mechanism,
+		.key = &s->key,
+		.record_allow = true,
+		.data_sha256 = s->has_data ? s->data_sha256 : NULL,
+	};
+}
+
+/* Judges every subject that needs it, forwards, records the results. */
+static CK_RV
+judge_one_shot(const struct one_shot *shot, CK_RV (*forward)(const pg_function_list_3_0 *, const void *),
+               const void *args)
+{
+	const pg_function_list_3_0 *lower = pg_ctx_lower();
+	struct pg_regime *regime = pg_ctx_regime();
+	uint64_t seq[MAX_SUBJECTS];
+	bool judged[MAX_SUBJECTS] = { false };
+	CK_RV rv = CKR_OK;
+
+	if (lower == NULL || regime == NULL) {
+		rv = CKR_CRYPTOKI_NOT_INITIALIZED;
+		goto out;
+	}
+	for (size_t i = 0; i < shot->n; i++) {
+		struct pg_judge_call call = subject_call(shot, &shot->subjects[i]);
+
+		if (!shot->subjects[i].always && !pg_judge_governed(regime, &shot->subjects[i].key))
+			continue;
+		rv = pg_judge(regime, &call, &seq[i]);
+		if (rv != CKR_OK)
+			goto out;
+		judged[i] = true;
+	}
+	rv = forward(lower, args);
+	for (size_t i = 0; i < shot->n; i++) {
+		struct pg_judge_call call = subject_call(shot, &shot->subjects[i]);
+
+		if (judged[i])
+			rv = pg_judge_result(regime, &call, seq[i], rv, NULL, 0);
+	}
+out:
+	pg_regime_unref(regime);
+	return rv;
+}
+
+static CK_RV
+add_object(struct one_shot *shot, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object, enum pg_op op)
+{
+	struct subject *s = &shot->subjects[shot->n];
+	CK_RV rv = pg_keyinfo_read(pg_lower_2_40(pg_ctx_lower()), session, object, &s->key);
+
+	if (rv != CKR_OK)
+		return rv;
+	s->op = op;
+	shot->n++;
+	return CKR_OK;
+}
+
+static CK_RV
+add_template(struct one_shot *shot, CK_SESSION_HANDLE session, const CK_ATTRIBUTE *templ, CK_ULONG count)
+{
+	struct subject *s = &shot->subjects[shot->n];
+	CK_RV rv;
+
+	if (templ == NULL && count > 0)
+		return CKR_ARGUMENTS_BAD;
+	rv = pg_keyinfo_from_template(pg_lower_2_40(pg_ctx_lower()), session, templ, count, &s->key);
+	if (rv != CKR_OK)
+		return rv;
+	s->op = PG_OP_MANAGE;
+	shot->n++;
+	return CKR_OK;
+}
+
+/* The object as it will be after templ is applied (copy, set). */
+static void
+add_changed(struct one_shot *shot, const CK_ATTRIBUTE *templ, CK_ULONG count)
+{
+	struct subject *s = &shot->subjects[shot->n];
+
+	*s = shot->subjects[shot->n - 1];
+	pg_keyinfo_copy(&s->key, &shot->subjects[shot->n - 1].key);
+	pg_keyinfo_apply(&s->key, templ, count);
+	shot->n++;
+}
+
+/* A key use in one call: judged even when the policy does not name the
+ * key (then it is refused), if the key is private. */
+static CK_RV
+add_key_use(struct one_shot *shot, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE key, enum pg_op op,
+            const CK_MECHANISM *mechanism, const void *data, size_t data_len)
+{
+	struct subject *s = &shot->subjects[shot->n];
+	CK_RV rv = add_object(shot, session, key, op);
+
+	if (rv != CKR_OK)
+		return rv;
+	if (s->key.cls != CKO_PRIVATE_KEY) {
+		shot->n--;            /* a secret key's use is not p11gate's */
+		return CKR_OK;
+	}
+	s->always = true;
+	s->has_mechanism = mechanism != NULL;
+	s->mechanism = mechanism != NULL ? mechanism->mechanism : 0;
+	s->has_data = data != NULL && pg_sha256(data, data_len, s->data_sha256);
+	return CKR_OK;
+}
+
+#define FORWARD(name, ...)                                                              \
+	static CK_RV fwd_##name(const pg_function_list_3_0 *lower, const void *args)    \
+	{                                                                               \
+		const struct name##_args *a = args;                                     \
+		return lower->name(__VA_ARGS__);                                        \
+	}
+
+/* ---- objects -------------------------------------------------------------- */
+
+struct C_CreateObject_args { CK_SESSION_HANDLE s; CK_ATTRIBUTE_PTR t; CK_ULONG n; CK_OBJECT_HANDLE_PTR o; };
+FORWARD(C_CreateObject, a->s, a->t, a->n, a->o)
+
+CK_RV
+pg_hook_C_CreateObject(CK_SESSION_HANDLE session, CK_ATTRIBUTE_PTR templ, CK_ULONG count,
+                       CK_OBJECT_HANDLE_PTR object)
+{
+	const struct C_CreateObject_args a = { session, templ, count, object };
+	struct one_shot shot = { .function = "C_CreateObject" };
+	CK_RV rv;
+
+	if (pg_ctx_lower() == NULL)
+		return CKR_CRYPTOKI_NOT_INITIALIZED;
+	rv = add_template(&shot, session, templ, count);
+	return rv != CKR_OK ? rv : judge_one_shot(&shot, fwd_C_CreateObject, &a);
+}
+
+struct C_CopyObject_args { CK_SESSION_HANDLE s; CK_OBJECT_HANDLE o; CK_ATTRIBUTE_PTR t; CK_ULONG n; CK_OBJECT_HANDLE_PTR r; };
+FORWARD(C_CopyObject, a->s, a->o, a->t, a->n, a->r)
+
+CK_RV
+pg_hook_C_CopyObject(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object, CK_ATTRIBUTE_PTR templ,
+                     CK_ULONG count, CK_OBJECT_HANDLE_PTR new_object)
+{
+	const struct C_CopyObject_args a = { session, object, templ, count, new_object };
+	struct one_shot shot = { .function = "C_CopyObject" };
+	CK_RV rv;
+
+	if (pg_ctx_lower() == NULL)
+		return CKR_CRYPTOKI_NOT_INITIALIZED;
+	if (templ == NULL && count > 0)
+		return CKR_ARGUMENTS_BAD;
+	rv = add_object(&shot, session, object, PG_OP_MANAGE);
+	if (rv != CKR_OK)
+		return rv;
+	add_changed(&shot, templ, count);
+	return judge_one_shot(&shot, fwd_C_CopyObject, &a);
+}
+
+struct C_SetAttributeValue_args { CK_SESSION_HANDLE s; CK_OBJECT_HANDLE o; CK_ATTRIBUTE_PTR t; CK_ULONG n; };
+FORWARD(C_SetAttributeValue, a->s, a->o, a->t, a->n)
+
+/* Renaming counts as a change of what the object was and of what it
+ * becomes: both are judged when the policy names either. */
+CK_RV
+pg_hook_C_SetAttributeValue(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object,
+                            CK_ATTRIBUTE_PTR templ, CK_ULONG count)
+{
+	const struct C_SetAttributeValue_args a = { session, object, templ, count };
+	struct one_shot shot = { .function = "C_SetAttributeValue" };
+	CK_RV rv;
+
+	if (pg_ctx_lower() == NULL)
+		return CKR_CRYPTOKI_NOT_INITIALIZED;
+	if (templ == NULL && count > 0)
+		return CKR_ARGUMENTS_BAD;
+	rv = add_object(&shot, session, object, PG_OP_MANAGE);
+	if (rv != CKR_OK)
+		return rv;
+	add_changed(&shot, templ, count);
+	return judge_one_shot(&shot, fwd_C_SetAttributeValue, &a);
+}
+
+struct C_DestroyObject_args { CK_SESSION_HANDLE s; CK_OBJECT_HANDLE o; };
+FORWARD(C_DestroyObject, a->s, a->o)
+
+CK_RV
+pg_hook_C_DestroyObject(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object)
+{
+	const struct C_DestroyObject_args a = { session, object };
+	struct one_shot shot = { .function = "C_DestroyObject" };
+	CK_RV rv;
+
+	if (pg_ctx_lower() == NULL)
+		return CKR_CRYPTOKI_NOT_INITIALIZED;
+	rv = add_object(&shot, session, object, PG_OP_MANAGE);
+	return rv != CKR_OK ? rv : judge_one_shot(&shot, fwd_C_DestroyObject, &a);
+}
+
+/* Reading a private or secret key's value is taking the key. */
+static bool
+asks_secret(const CK_ATTRIBUTE *templ, CK_ULONG count)
+{
+	static const CK_ATTRIBUTE_TYPE secret[] = {
+		CKA_VALUE, CKA_PRIVATE_EXPONENT, CKA_PRIME_1, CKA_PRIME_2,
+		CKA_EXPONENT_1, CKA_EXPONENT_2, CKA_COEFFICIENT,
+	};
+
+	for (CK_ULONG i = 0; templ != NULL && i < count; i++) {
+		for (size_t j = 0; j < sizeof secret / sizeof secret[0]; j++) {
+			if (templ[i].type == secret[j])
+				return true;
+		}
+	}
+	return false;
+}
+
+struct C_GetAttributeValue_args { CK_SESSION_HANDLE s; CK_OBJECT_HANDLE o; CK_ATTRIBUTE_PTR t; CK_ULONG n; };
+FORWARD(C_GetAttributeValue, a->s, a->o, a->t, a->n)
+
+CK_RV
+pg_hook_C_GetAttributeValue(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object,
+                            CK_ATTRIBUTE_PTR templ, CK_ULONG count)
+{
+	const pg_function_list_3_0 *lower = pg_ctx_lower();
+	const struct C_GetAttributeValue_args a = { session, object, templ, count };
+	struct one_shot shot = { .function = "C_GetAttributeValue" };
+	CK_RV rv;
+
+	if (lower == NULL)
+		return CKR_CRYPTOKI_NOT_INITIALIZED;
+	if (!asks_secret(templ, count))
+		return lower->C_GetAttributeValue(session, object, templ, count);
+	rv = add_object(&shot, session, object, PG_OP_MANAGE);
+	if (rv != CKR_OK)
+		return rv;
+	if (shot.subjects[0].key.cls != CKO_PRIVATE_KEY && shot.subjects[0].key.cls != CKO_SECRET_KEY)
+		return lower->C_GetAttributeValue(session, object, templ, count);
+	return judge_one_shot(&shot, fwd_C_GetAttributeValue, &a);
+}
+
+/* ---- keys made, wrapped, unwrapped, derived -------------------------------------- */
+
+struct C_GenerateKey_args { CK_SESSION_HANDLE s; CK_MECHANISM_PTR m; CK_ATTRIBUTE_PTR t; CK_ULONG n; CK_OBJECT_HANDLE_PTR k; };
+FORWARD(C_GenerateKey, a->s, a->m, a->t, a->n, a->k)
+
+CK_RV
+pg_hook_C_GenerateKey(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism, CK_ATTRIBUTE_PTR templ,
+                      CK_ULONG count, CK_OBJECT_HANDLE_PTR key)
+{
+	const struct C_GenerateKey_args a = { session, mechanism, templ, count, key };
+	struct one_shot shot = { .function = "C_GenerateKey" };
+	CK_RV rv;
+
+	if (pg_ctx_lower() == NULL)
+		return CKR_CRYPTOKI_NOT_INITIALIZED;
+	rv = add_template(&shot, session, templ, count);
+	return rv != CKR_OK ? rv : judge_one_shot(&shot, fwd_C_GenerateKey, &a);
+}
+
+struct C_GenerateKeyPair_args {
+	CK_SESSION_HANDLE s; CK_MECHANISM_PTR m; CK_ATTRIBUTE_PTR pt; CK_ULONG pn;
+	CK_ATTRIBUTE_PTR st; CK_ULONG sn; CK_OBJECT_HANDLE_PTR pk; CK_OBJECT_HANDLE_PTR sk;
+};
+FORWARD(C_GenerateKeyPair, a->s, a->m, a->pt, a->pn, a->st, a->sn, a->pk, a->sk)
+
+CK_RV
+pg_hook_C_GenerateKeyPair(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism,
+                          CK_ATTRIBUTE_PTR pub_templ, CK_ULONG pub_count,
+                          CK_ATTRIBUTE_PTR priv_templ, CK_ULONG priv_count,
+                          CK_OBJECT_HANDLE_PTR pub_key, CK_OBJECT_HANDLE_PTR priv_key)
+{
+	const struct C_GenerateKeyPair_args a = {
+		session, mechanism, pub_templ, pub_count, priv_templ, priv_count, pub_key, priv_key,
+	};
+	struct one_shot shot = { .function = "C_GenerateKeyPair" };
+	CK_RV rv;
+
+	if (pg_ctx_lower() == NULL)
+		return CKR_CRYPTOKI_NOT_INITIALIZED;
+	rv = add_template(&shot, session, pub_templ, pub_count);
+	if (rv == CKR_OK)
+		rv = add_template(&shot, session, priv_templ, priv_count);
+	return rv != CKR_OK ? rv : judge_one_shot(&shot, fwd_C_GenerateKeyPair, &a);
+}
+
+struct C_WrapKey_args {
+	CK_SESSION_HANDLE s; CK_MECHANISM_PTR m; CK_OBJECT_HANDLE w; CK_OBJECT_HANDLE k;
+	CK_BYTE_PTR out; CK_ULONG_PTR out_len;
+};
+FORWARD(C_WrapKey, a->s, a->m, a->w, a->k, a->out, a->out_len)
+
+/* Wrapping a key the policy names exports it: `manage`. */
+CK_RV
+pg_hook_C_WrapKey(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism, CK_OBJECT_HANDLE wrapping_key,
+                  CK_OBJECT_HANDLE key, CK_BYTE_PTR wrapped, CK_ULONG_PTR wrapped_len)
+{
+	const pg_function_list_3_0 *lower = pg_ctx_lower();
+	const struct C_WrapKey_args a = { session, mechanism, wrapping_key, key, wrapped, wrapped_len };
+	struct one_shot shot = { .function = "C_WrapKey" };
+	CK_RV rv;
+
+	if (lower == NULL)
+		return CKR_CRYPTOKI_NOT_INITIALIZED;
+	if (wrapped == NULL)           /* a length query exports nothing */
+		return lower->C_WrapKey(session, mechanism, wrapping_key, key, wrapped, wrapped_len);
+	rv = add_object(&shot, session, key, PG_OP_MANAGE);
+	return rv != CKR_OK ? rv : judge_one_shot(&shot, fwd_C_WrapKey, &a);
+}
+
+struct C_UnwrapKey_args {
+	CK_SESSION_HANDLE s; CK_MECHANISM_PTR m; CK_OBJECT_HANDLE u; CK_BYTE_PTR w; CK_ULONG wn;
+	CK_ATTRIBUTE_PTR t; CK_ULONG n; CK_OBJECT_HANDLE_PTR k;
+};
+FORWARD(C_UnwrapKey, a->s, a->m, a->u, a->w, a->wn, a->t, a->n, a->k)
+
+CK_RV
+pg_hook_C_UnwrapKey(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism,
+                    CK_OBJECT_HANDLE unwrapping_key, CK_BYTE_PTR wrapped, CK_ULONG wrapped_len,
+                    CK_ATTRIBUTE_PTR templ, CK_ULONG count, CK_OBJECT_HANDLE_PTR key)
+{
+	const struct C_UnwrapKey_args a = {
+		session, mechanism, unwrapping_key, wrapped, wrapped_len, templ, count, key,
+	};
+	struct one_shot shot = { .function = "C_UnwrapKey" };
+	CK_RV rv;
+
+	if (pg_ctx_lower() == NULL)
+		return CKR_CRYPTOKI_NOT_INITIALIZED;
+	if (mechanism == NULL || (wrapped == NULL && wrapped_len > 0))
+		return CKR_ARGUMENTS_BAD;
+	rv = add_key_use(&shot, session, unwrapping_key, PG_OP_UNWRAP, mechanism, wrapped, wrapped_len);
+	if (rv == CKR_OK)
+		rv = add_template(&shot, session, templ, count);
+	return rv != CKR_OK ? rv : judge_one_shot(&shot, fwd_C_UnwrapKey, &a);
+}
+
+struct C_DeriveKey_args {
+	CK_SESSION_HANDLE s; CK_MECHANISM_PTR m; CK_OBJECT_HANDLE b; CK_ATTRIBUTE_PTR t; CK_ULONG n;
+	CK_OBJECT_HANDLE_PTR k;
+};
+FORWARD(C_DeriveKey, a->s, a->m, a->b, a->t, a->n, a->k)
+
+/* ECDH with a private key: the data recorded is the peer's public value. */
+CK_RV
+pg_hook_C_DeriveKey(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism, CK_OBJECT_HANDLE base_key,
+                    CK_ATTRIBUTE_PTR templ, CK_ULONG count, CK_OBJECT_HANDLE_PTR key)
+{
+	const struct C_DeriveKey_args a = { session, mechanism, base_key, templ, count, key };
+	struct one_shot shot = { .function = "C_DeriveKey" };
+	const void *data = NULL;
+	size_t data_len = 0;
+	CK_RV rv;
+
+	if (pg_ctx_lower() == NULL)
+		return CKR_CRYPTOKI_NOT_INITIALIZED;
+	if (mechanism == NULL)
+		return CKR_ARGUMENTS_BAD;
+	if (mechanism->mechanism == CKM_ECDH1_DERIVE && mechanism->pParameter != NULL &&
+	    mechanism->ulParameterLen == sizeof(CK_ECDH1_DERIVE_PARAMS)) {
+		const CK_ECDH1_DERIVE_PARAMS *p = mechanism->pParameter;
+		data = p->pPublicData;
+		data_len = p->pPublicData != NULL ? p->ulPublicDataLen : 0;
+	}
+	rv = add_key_use(&shot, session, base_key, PG_OP_DERIVE, mechanism, data, data_len);
+	if (rv == CKR_OK)
+		rv = add_template(&shot, session, templ, count);
+	return rv != CKR_OK ? rv : judge_one_shot(&shot, fwd_C_DeriveKey, &a);
+}
+
+/* ---- sessions ------------------------------------------------------------------- */
+
+CK_RV
+pg_hook_C_CloseSession(CK_SESSION_HANDLE session)
+{
+	const pg_function_list_3_0 *lower = pg_ctx_lower();
+	CK_RV rv;
+
+	if (lower == NULL)
+		return CKR_CRYPTOKI_NOT_INITIALIZED;
+	rv = lower->C_CloseSession(session);
+	if (rv == CKR_OK || rv == CKR_SESSION_HANDLE_INVALID)
+		pg_ctx_session_drop(session);
+	return rv;
+}
+
+CK_RV
+pg_hook_C_CloseAllSessions(CK_SLOT_ID slot)
+{
+	const pg_function_list_3_0 *lower = pg_ctx_lower();
+	CK_RV rv;
+
+	if (lower == NULL)
+		return CKR_CRYPTOKI_NOT_INITIALIZED;
+	rv = lower->C_CloseAllSessions(slot);
+	pg_ctx_sessions_prune();
+	return rv;
+}
+
+/* A saved state can carry a private-key operation started in another
+ * session or process, which p11gate never judged: refused. */
+CK_RV
+pg_hook_C_SetOperationState(CK_SESSION_HANDLE session, CK_BYTE_PTR state, CK_ULONG state_len,
+                            CK_OBJECT_HANDLE encryption_key, CK_OBJECT_HANDLE authentication_key)
+{
+	if (pg_ctx_lower() == NULL)
+		return CKR_CRYPTOKI_NOT_INITIALIZED;
+	pg_log("refused C_SetOperationState: a restored operation was never judged");
+	return CKR_FUNCTION_REJECTED;
+}

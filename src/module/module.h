@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * Internal interface of the p11gate module: the 3.0 function table type,
+ * the declarations generated from functions.h, the module context, and the
+ * loader of the real module.
+ */
+#ifndef P11GATE_MODULE_H
+#define P11GATE_MODULE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/stat.h>
+#include "p11gate/audit.h"
+#include "p11gate/identity.h"
+#include "p11gate/pkcs11.h"
+#include "p11gate/policy.h"
+
+struct pg_session;
+
+/* The PKCS#11 3.0 table: CK_VERSION, then one typed pointer per row of
+ * functions.h, in order (the first 68 are CK_FUNCTION_LIST's). */
+struct pg_function_list_3_0 {
+	CK_VERSION version;
+#define PG_MODULE(name, params, args) CK_RV (*name) params;
+#define PG_FN PG_MODULE
+#define PG_HOOK PG_MODULE
+#include "functions.h"
+};
+
+/* The 2.40 view of a 3.0 table: the first 68 entries are laid out as in
+ * CK_FUNCTION_LIST (checked in entry.c). */
+static inline const CK_FUNCTION_LIST *
+pg_lower_2_40(const pg_function_list_3_0 *table)
+{
+	return (const CK_FUNCTION_LIST *)(const void *)table;
+}
+
+/* Every entry point: pg_mod_* (entry.c), pg_fwd_* (forward.c), pg_hook_*
+ * (gate.c).  A row without its function is a link error. */
+#define PG_MODULE(name, params, args) CK_RV pg_mod_##name params;
+#define PG_FN(name, params, args) CK_RV pg_fwd_##name params;
+#define PG_HOOK(name, params, args) CK_RV pg_hook_##name params;
+#include "functions.h"
+
+/* ---- context.c: the module's one piece of mutable state ---------------- */
+
+/* The wrapped module's table while p11gate is initialised in this process,
+ * NULL otherwise (before C_Initialize, after C_Finalize, in a forked child
+ * until it initialises again).  Lock-free: read on every call. */
+const pg_function_list_3_0 *pg_ctx_lower(void);
+
+/* What decisions are made under: one loaded policy, its audit log and the
+ * caller, replaced whole when the policy file changes (hot reload) and
+ * shared read-only by the calls that hold a reference. */
+struct pg_regime {
+	atomic_int refs;
+	pg_policy *policy;
+	pg_audit *audit;            /* NULL if it cannot be opened: key use refused */
+	char audit_error[256];
+	struct pg_caller *caller;   /* NULL if it cannot be read: key use refused */
+	struct stat file;           /* the policy file's version when loaded */
+	uid_t uid;                  /* process ids the caller was read under */
+	gid_t gid;
+};
+
+/* The regime in force (reloaded first if the policy file changed), with a
+ * reference the caller drops; NULL when not initialised. */
+struct pg_regime *pg_ctx_regime(void);
+void pg_regime_unref(struct pg_regime *regime);
+
+/* The session's judged operations; created on demand.  NULL if absent (or
+ * out of memory when create). */
+struct pg_session *pg_ctx_session(CK_SESSION_HANDLE handle, bool create);
+void pg_ctx_session_drop(CK_SESSION_HANDLE handle);
+/* Forgets sessions the wrapped module has closed (after C_CloseAllSessions). */
+void pg_ctx_sessions_prune(void);
+
+/* Initialise / finalise, serialised under the context lock.  reserved_path
+ * is the p11gate-config= path from pReserved, or NULL. */
+CK_RV pg_ctx_initialize(const CK_C_INITIALIZE_ARGS *lower_args, const char *reserved_path);
+CK_RV pg_ctx_finalize(void);
+
+/* The wrapped module's CK_INFO, captured at C_Initialize. */
+CK_RV pg_ctx_lower_info(CK_INFO *out);
+
+/* ---- loader.c: the real module ---------------------------------------- */
+
+/* dlopens path and fills *table (zeroed beyond what the module offers: its
+ * 3.0 interface if it has one, else exactly sizeof(CK_FUNCTION_LIST)).
+ * Refuses modules that would loop back (p11gate itself, p11-kit-client).
+ * On failure, a one-line reason in err and NULL. */
+void *pg_loader_open(const char *path, pg_function_list_3_0 *table,
+                     char *err, size_t err_len);
+void pg_loader_close(void *dl);
+
+/* ---- config.c: which configuration, and its errors on stderr ----------- */
+
+/* Which configuration: P11GATE_CONFIG, then reserved_path (from
+ * x-init-reserved), then the built-in default. */
+const char *pg_config_path(const char *reserved_path);
+/* Loads it; NULL after printing why on stderr. */
+pg_policy *pg_config_load(const char *path);
+
+/* ---- peer.c: the caller across a p11-kit server connection ------------- */
+
+/* The peer on standard input when this process really serves a p11-kit
+ * connection; NULL otherwise (key use is then refused). */
+struct pg_caller *pg_peer_caller_new(void);
+
+/* Prints "p11gate: " and the message on stderr, as one write. */
+void pg_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif /* P11GATE_MODULE_H */

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * What p11gate remembers about each session: the private-key operations it
+ * judged and let start, so the call that produces output is judged again,
+ * hashed and recorded.  A session's entry is created and looked up under
+ * the context lock and then used only by the thread calling on that
+ * session (PKCS#11 lets one operation run on a session at a time).
+ */
+#ifndef P11GATE_SESSION_H
+#define P11GATE_SESSION_H
+
+#include <openssl/evp.h>
+#include "module.h"
+#include "p11gate/keyinfo.h"
+
+enum pg_op_kind {
+	PG_KIND_SIGN,             /* C_SignInit */
+	PG_KIND_SIGN_RECOVER,     /* C_SignRecoverInit */
+	PG_KIND_DECRYPT,          /* C_DecryptInit with a private key */
+	PG_KIND_MESSAGE_SIGN,     /* C_MessageSignInit */
+	PG_KIND_MESSAGE_DECRYPT,  /* C_MessageDecryptInit with a private key */
+	PG_KIND_COUNT
+};
+
+struct pg_session_op {
+	bool active;
+	enum pg_op op;
+	CK_MECHANISM_TYPE mechanism;
+	struct pg_keyinfo key;
+	EVP_MD_CTX *md;           /* SHA-256 of the data, as the parts pass */
+	bool logged;              /* allow record written; awaiting the result */
+	uint64_t decision_seq;
+	unsigned char data_sha256[32];
+	unsigned char data[64];   /* single-part data of 64 bytes or fewer (a digest) */
+	size_t data_len;
+};
+
+struct pg_session {
+	CK_SESSION_HANDLE handle;
+	struct pg_session_op ops[PG_KIND_COUNT];
+	struct pg_session *next;
+};
+
+void pg_session_op_reset(struct pg_session_op *op);
+
+#endif /* P11GATE_SESSION_H */

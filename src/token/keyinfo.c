@@ -1,0 +1,398 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * Reads an object's identity from the token when it is used, and derives
+ * the SHA-256 of its public key: from the private key's own RSA modulus and
+ * exponent, or, for EC (whose private objects carry no point), from the
+ * public key object or certificate with the same CKA_ID.  The derivation
+ * is memoised in the context, keyed by what was read, so the hot path is
+ * one C_GetAttributeValue.
+ */
+#include "p11gate/keyinfo.h"
+#include "p11gate/common.h"
+
+#include <string.h>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/obj_mac.h>
+#include <openssl/objects.h>
+#include <openssl/param_build.h>
+#include <openssl/x509.h>
+
+#define MAX_PUBLIC 2048   /* bytes of modulus, point or certificate read at once */
+
+static void
+set_attr(CK_ATTRIBUTE *a, CK_ATTRIBUTE_TYPE type, void *value, CK_ULONG len)
+{
+	a->type = type;
+	a->pValue = value;
+	a->ulValueLen = len;
+}
+
+/* DER SubjectPublicKeyInfo of a key built from OSSL parameters -> SHA-256. */
+static bool
+spki_hash_of(const char *type, OSSL_PARAM *params, unsigned char out[32])
+{
+	EVP_PKEY_CTX *pctx = NULL;
+	EVP_PKEY *pkey = NULL;
+	unsigned char *der = NULL;
+	bool ok = false;
+	int len;
+
+	pctx = EVP_PKEY_CTX_new_from_name(NULL, type, NULL);
+	if (pctx == NULL || EVP_PKEY_fromdata_init(pctx) != 1 ||
+	    EVP_PKEY_fromdata(pctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) != 1)
+		goto out;
+	len = i2d_PUBKEY(pkey, &der);
+	if (len <= 0)
+		goto out;
+	ok = pg_sha256(der, (size_t)len, out);
+out:
+	OPENSSL_free(der);
+	EVP_PKEY_free(pkey);
+	EVP_PKEY_CTX_free(pctx);
+	return ok;
+}
+
+static bool
+rsa_spki(const CK_BYTE *n, CK_ULONG n_len, const CK_BYTE *e, CK_ULONG e_len, unsigned char out[32])
+{
+	OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
+	BIGNUM *bn_n = BN_bin2bn(n, (int)n_len, NULL);
+	BIGNUM *bn_e = BN_bin2bn(e, (int)e_len, NULL);
+	OSSL_PARAM *params = NULL;
+	bool ok = false;
+
+	if (bld == NULL || bn_n == NULL || bn_e == NULL ||
+	    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, bn_n) ||
+	    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, bn_e))
+		goto out;
+	params = OSSL_PARAM_BLD_to_param(bld);
+	ok = params != NULL && spki_hash_of("RSA", params, out);
+out:
+	OSSL_PARAM_free(params);
+	BN_free(bn_n);
+	BN_free(bn_e);
+	OSSL_PARAM_BLD_free(bld);
+	return ok;
+}
+
+/* CKA_EC_PARAMS is a DER OID (named curves only); CKA_EC_POINT a DER
+ * OCTET STRING around the point (some tokens give the bare point). */
+static bool
+ec_spki(const CK_BYTE *params_der, CK_ULONG params_len, const CK_BYTE *point_der,
+        CK_ULONG point_len, unsigned char out[32])
+{
+	const unsigned char *p = params_der;
+	ASN1_OBJECT *oid = d2i_ASN1_OBJECT(NULL, &p, (long)params_len);
+	ASN1_OCTET_STRING *octets = NULL;
+	OSSL_PARAM_BLD *bld = NULL;
+	OSSL_PARAM *params = NULL;
+	const unsigned char *point = point_der;
+	size_t plen = point_len;
+	const char *curve;
+	bool ok = false;
+
+	if (oid == NULL || (curve = OBJ_nid2sn(OBJ_obj2nid(oid))) == NULL)
+		goto out;
+	p = point_der;
+	octets = d2i_ASN1_OCTET_STRING(NULL, &p, (long)point_len);
+	if (octets != NULL && p == point_der + point_len) {
+		point = ASN1_STRING_get0_data(octets);
+		plen = (size_t)ASN1_STRING_length(octets);
+	}
+	bld = OSSL_PARAM_BLD_new();
+	if (bld == NULL ||
+	    !OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, curve, 0) ||
+	    !OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, point, plen))
+		goto out;
+	params = OSSL_PARAM_BLD_to_param(bld);
+	ok = params != NULL && spki_hash_of("EC", params, out);
+out:
+	OSSL_PARAM_free(params);
+	OSSL_PARAM_BLD_free(bld);
+	ASN1_OCTET_STRING_free(octets);
+	ASN1_OBJECT_free(oid);
+	return ok;
+}
+
+static bool
+cert_spki(const CK_BYTE *der, CK_ULONG len, unsigned char out[32])
+{
+	const unsigned char *p = der;
+	X509 *cert = d2i_X509(NULL, &p, (long)len);
+	unsigned char *spki = NULL;
+	bool ok = false;
+	int n;
+
+	if (cert == NULL)
+		return false;
+	n = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert), &spki);
+	ok = n > 0 && pg_sha256(spki, (size_t)n, out);
+	OPENSSL_free(spki);
+	X509_free(cert);
+	return ok;
+}
+
+/* The public half of an EC key: every public key object and certificate
+ * with the key's CKA_ID must agree on one key, or the pin cannot be
+ * trusted (fail closed).  Uses a session of its own: the caller's may have
+ * a find operation active. */
+static bool
+ec_spki_by_id(const CK_FUNCTION_LIST *lower, const struct pg_keyinfo *key,
+              const CK_BYTE *ec_params, CK_ULONG ec_params_len, unsigned char out[32])
+{
+	static const CK_OBJECT_CLASS classes[] = { CKO_PUBLIC_KEY, CKO_CERTIFICATE };
+	CK_ULONG id_len = key->attrs[2].ulValueLen;   /* known available: see read_spki */
+	CK_SESSION_HANDLE session = CK_INVALID_HANDLE;
+	unsigned char candidate[32];
+	bool found = false, ok = false;
+
+	if (lower->C_OpenSession(key->slot, CKF_SERIAL_SESSION, NULL, NULL, &session) != CKR_OK)
+		return false;
+	for (size_t c = 0; c < sizeof classes / sizeof classes[0]; c++) {
+		CK_OBJECT_CLASS cls = classes[c];
+		CK_ATTRIBUTE find[2];
+		CK_OBJECT_HANDLE objects[8];
+		CK_ULONG n = 0;
+
+		set_attr(&find[0], CKA_CLASS, &cls, sizeof cls);
+		set_attr(&find[1], CKA_ID, (void *)key->id, id_len);
+		if (lower->C_FindObjectsInit(session, find, 2) != CKR_OK)
+			goto out;
+		if (lower->C_FindObjects(session, objects, 8, &n) != CKR_OK)
+			n = 0;
+		lower->C_FindObjectsFinal(session);
+		for (CK_ULONG i = 0; i < n; i++) {
+			CK_BYTE value[MAX_PUBLIC];
+			CK_ATTRIBUTE a;
+			bool got;
+
+			set_attr(&a, cls == CKO_PUBLIC_KEY ? CKA_EC_POINT : CKA_VALUE, value, sizeof value);
+			if (lower->C_GetAttributeValue(session, objects[i], &a, 1) != CKR_OK ||
+			    a.ulValueLen == CK_UNAVAILABLE_INFORMATION)
+				continue;
+			got = cls == CKO_PUBLIC_KEY
+			      ? ec_spki(ec_params, ec_params_len, value, a.ulValueLen, candidate)
+			      : cert_spki(value, a.ulValueLen, candidate);
+			if (!got)
+				continue;
+			if (found && memcmp(candidate, out, 32) != 0)
+				goto out;        /* two different public keys claim this id */
+			memcpy(out, candidate, 32);
+			found = true;
+		}
+	}
+	ok = found;
+out:
+	lower->C_CloseSession(session);
+	return ok;
+}
+
+/* Derives the SPKI hash from what the object itself exposes, or (EC
+ * private keys) from its public counterparts. */
+static void
+read_spki(const CK_FUNCTION_LIST *lower, CK_SESSION_HANDLE session,
+          CK_OBJECT_HANDLE object, struct pg_keyinfo *out)
+{
+	CK_BYTE a_val[MAX_PUBLIC], b_val[MAX_PUBLIC];
+	CK_ATTRIBUTE a[2];
+
+	out->have_spki = false;
+	if (out->cls == CKO_CERTIFICATE) {
+		set_attr(&a[0], CKA_VALUE, a_val, sizeof a_val);
+		if (lower->C_GetAttributeValue(session, object, a, 1) == CKR_OK)
+			out->have_spki = cert_spki(a_val, a[0].ulValueLen, out->spki_sha256);
+		return;
+	}
+	if (out->key_type == CKK_RSA) {
+		set_attr(&a[0], CKA_MODULUS, a_val, sizeof a_val);
+		set_attr(&a[1], CKA_PUBLIC_EXPONENT, b_val, sizeof b_val);
+		if (lower->C_GetAttributeValue(session, object, a, 2) == CKR_OK)
+			out->have_spki = rsa_spki(a_val, a[0].ulValueLen, b_val, a[1].ulValueLen,
+			                          out->spki_sha256);
+		return;
+	}
+	if (out->key_type == CKK_EC) {
+		CK_RV rv;
+
+		set_attr(&a[0], CKA_EC_PARAMS, a_val, sizeof a_val);
+		set_attr(&a[1], CKA_EC_POINT, b_val, sizeof b_val);
+		rv = lower->C_GetAttributeValue(session, object, a, 2);
+		if (a[0].ulValueLen == CK_UNAVAILABLE_INFORMATION)
+			return;
+		if (rv == CKR_OK)
+			out->have_spki = ec_spki(a_val, a[0].ulValueLen, b_val, a[1].ulValueLen,
+			                         out->spki_sha256);
+		else if (out->cls == CKO_PRIVATE_KEY && out->attrs[2].ulValueLen > 0 &&
+		         out->attrs[2].ulValueLen != CK_UNAVAILABLE_INFORMATION)
+			out->have_spki = ec_spki_by_id(lower, out, a_val, a[0].ulValueLen,
+			                               out->spki_sha256);
+	}
+}
+
+static CK_RV
+read_token(const CK_FUNCTION_LIST *lower, CK_SESSION_HANDLE session, struct pg_keyinfo *out)
+{
+	CK_SESSION_INFO session_info;
+	CK_RV rv;
+
+	rv = lower->C_GetSessionInfo(session, &session_info);
+	if (rv != CKR_OK)
+		return rv;
+	out->slot = session_info.slotID;
+	rv = lower->C_GetInfo(&out->module_info);
+	if (rv == CKR_OK)
+		rv = lower->C_GetSlotInfo(out->slot, &out->slot_info);
+	if (rv == CKR_OK)
+		rv = lower->C_GetTokenInfo(out->slot, &out->token_info);
+	if (rv != CKR_OK)
+		return rv;
+	out->have_token = true;
+	pg_fixed_to_cstr(out->token_info.label, sizeof out->token_info.label,
+	                 out->token_label, sizeof out->token_label);
+	pg_fixed_to_cstr(out->token_info.serialNumber, sizeof out->token_info.serialNumber,
+	                 out->token_serial, sizeof out->token_serial);
+	return CKR_OK;
+}
+
+/* Keeps the available attributes, in slot order, for URI matching. */
+static void
+compact_attrs(struct pg_keyinfo *out)
+{
+	out->n_present = 0;
+	for (CK_ULONG i = 0; i < 4; i++) {
+		if (out->attrs[i].ulValueLen != CK_UNAVAILABLE_INFORMATION)
+			out->present[out->n_present++] = out->attrs[i];
+	}
+}
+
+static void
+init_attrs(struct pg_keyinfo *out)
+{
+	set_attr(&out->attrs[0], CKA_CLASS, &out->cls, sizeof out->cls);
+	set_attr(&out->attrs[1], CKA_KEY_TYPE, &out->key_type, sizeof out->key_type);
+	set_attr(&out->attrs[2], CKA_ID, out->id, sizeof out->id);
+	set_attr(&out->attrs[3], CKA_LABEL, out->label, sizeof out->label);
+}
+
+CK_RV
+pg_keyinfo_read(const CK_FUNCTION_LIST *lower, CK_SESSION_HANDLE session,
+                CK_OBJECT_HANDLE object, struct pg_keyinfo *out)
+{
+	CK_RV rv;
+
+	memset(out, 0, sizeof *out);
+	rv = read_token(lower, session, out);
+	if (rv != CKR_OK)
+		return rv;
+	init_attrs(out);
+	/* CKR_ATTRIBUTE_TYPE_INVALID just means some are missing (a
+	 * certificate has no CKA_KEY_TYPE): those come back unavailable. */
+	rv = lower->C_GetAttributeValue(session, object, out->attrs, 4);
+	if (rv != CKR_OK && rv != CKR_ATTRIBUTE_TYPE_INVALID && rv != CKR_ATTRIBUTE_SENSITIVE)
+		return rv;
+	if (out->attrs[0].ulValueLen == CK_UNAVAILABLE_INFORMATION)
+		return CKR_OBJECT_HANDLE_INVALID;
+	read_spki(lower, session, object, out);
+	compact_attrs(out);
+	return CKR_OK;
+}
+
+void
+pg_keyinfo_apply(struct pg_keyinfo *info, const CK_ATTRIBUTE *templ, CK_ULONG count)
+{
+	for (CK_ULONG i = 0; i < count; i++) {
+		for (CK_ULONG j = 0; j < 4; j++) {
+			CK_ATTRIBUTE *a = &info->attrs[j];
+			CK_ULONG room = j == 2 ? sizeof info->id : j == 3 ? sizeof info->label
+			                : sizeof(CK_ULONG);
+
+			if (a->type != templ[i].type)
+				continue;
+			/* A value p11gate cannot hold cannot be matched: treat it as
+			 * unknown, which never matches a URI naming it. */
+			if (templ[i].pValue == NULL || templ[i].ulValueLen > room) {
+				a->ulValueLen = CK_UNAVAILABLE_INFORMATION;
+				continue;
+			}
+			memcpy(a->pValue, templ[i].pValue, templ[i].ulValueLen);
+			a->ulValueLen = templ[i].ulValueLen;
+		}
+	}
+	compact_attrs(info);
+}
+
+static const CK_ATTRIBUTE *
+find_attr(const CK_ATTRIBUTE *templ, CK_ULONG count, CK_ATTRIBUTE_TYPE type)
+{
+	for (CK_ULONG i = 0; i < count; i++) {
+		if (templ[i].type == type && templ[i].pValue != NULL)
+			return &templ[i];
+	}
+	return NULL;
+}
+
+/* The public key a template carries, if any: a certificate's value, an RSA
+ * modulus and exponent, or an EC point. */
+static void
+template_spki(const CK_ATTRIBUTE *templ, CK_ULONG count, struct pg_keyinfo *out)
+{
+	const CK_ATTRIBUTE *value = find_attr(templ, count, CKA_VALUE);
+	const CK_ATTRIBUTE *n = find_attr(templ, count, CKA_MODULUS);
+	const CK_ATTRIBUTE *e = find_attr(templ, count, CKA_PUBLIC_EXPONENT);
+	const CK_ATTRIBUTE *params = find_attr(templ, count, CKA_EC_PARAMS);
+	const CK_ATTRIBUTE *point = find_attr(templ, count, CKA_EC_POINT);
+
+	if (out->attrs[0].ulValueLen != CK_UNAVAILABLE_INFORMATION && out->cls == CKO_CERTIFICATE && value)
+		out->have_spki = cert_spki(value->pValue, value->ulValueLen, out->spki_sha256);
+	else if (n != NULL && e != NULL)
+		out->have_spki = rsa_spki(n->pValue, n->ulValueLen, e->pValue, e->ulValueLen, out->spki_sha256);
+	else if (params != NULL && point != NULL)
+		out->have_spki = ec_spki(params->pValue, params->ulValueLen, point->pValue,
+		                         point->ulValueLen, out->spki_sha256);
+}
+
+CK_RV
+pg_keyinfo_from_template(const CK_FUNCTION_LIST *lower, CK_SESSION_HANDLE session,
+                         const CK_ATTRIBUTE *templ, CK_ULONG count, struct pg_keyinfo *out)
+{
+	CK_RV rv;
+
+	memset(out, 0, sizeof *out);
+	rv = read_token(lower, session, out);
+	if (rv != CKR_OK)
+		return rv;
+	init_attrs(out);
+	for (CK_ULONG i = 0; i < 4; i++)
+		out->attrs[i].ulValueLen = CK_UNAVAILABLE_INFORMATION;
+	pg_keyinfo_apply(out, templ, count);
+	if (templ != NULL)
+		template_spki(templ, count, out);
+	return CKR_OK;
+}
+
+void
+pg_keyinfo_copy(struct pg_keyinfo *dst, const struct pg_keyinfo *src)
+{
+	if (dst == src)
+		return;
+	memcpy(dst, src, sizeof *dst);
+	init_attrs(dst);
+	for (CK_ULONG i = 0; i < 4; i++)
+		dst->attrs[i].ulValueLen = src->attrs[i].ulValueLen;
+	compact_attrs(dst);
+}
+
+void
+pg_keyinfo_facts(const struct pg_keyinfo *info, struct pg_key_facts *out)
+{
+	memset(out, 0, sizeof *out);
+	if (info->have_token) {
+		out->module_info = &info->module_info;
+		out->slot_info = &info->slot_info;
+		out->token_info = &info->token_info;
+	}
+	out->attrs = (CK_ATTRIBUTE *)info->present;
+	out->n_attrs = info->n_present;
+	out->public_key_sha256 = info->have_spki ? info->spki_sha256 : NULL;
+}
