@@ -43,6 +43,20 @@ struct pg_keyinfo {
 CK_RV pg_keyinfo_read(const CK_FUNCTION_LIST *lower, CK_SESSION_HANDLE session,
                       CK_OBJECT_HANDLE object, struct pg_keyinfo *out);
 
+/* The two halves of pg_keyinfo_read: the object's slot and names (cheap:
+ * two calls), then its token and public key (costly on tokens that
+ * re-read files on every call, so the module memoises this half). */
+CK_RV pg_keyinfo_read_names(const CK_FUNCTION_LIST *lower, CK_SESSION_HANDLE session,
+                            CK_OBJECT_HANDLE object, struct pg_keyinfo *out);
+CK_RV pg_keyinfo_read_rest(const CK_FUNCTION_LIST *lower, CK_SESSION_HANDLE session,
+                           CK_OBJECT_HANDLE object, struct pg_keyinfo *out);
+
+/* Copies the second half (token and public key) from a memoised identity. */
+void pg_keyinfo_copy_rest(struct pg_keyinfo *dst, const struct pg_keyinfo *src);
+
+/* Whether two identities have the same slot and names. */
+bool pg_keyinfo_same_names(const struct pg_keyinfo *a, const struct pg_keyinfo *b);
+
 /* The identity an object would have if created from this template on the
  * session's token (no public key yet: only its names). */
 CK_RV pg_keyinfo_from_template(const CK_FUNCTION_LIST *lower, CK_SESSION_HANDLE session,

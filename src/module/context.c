@@ -10,6 +10,7 @@
  */
 #include "module.h"
 #include "session.h"
+#include "p11gate/keyinfo.h"
 #include "p11gate/audit.h"
 #include "p11gate/common.h"
 
@@ -23,6 +24,7 @@
 #include <unistd.h>
 
 #define SESSION_BUCKETS 256
+#define KEY_MEMO 64
 
 static struct {
 	pthread_mutex_t lock;           /* guards every field below but `active` */
@@ -39,6 +41,16 @@ static struct {
 	bool reloading;                 /* one thread at a time reloads */
 	struct stat rejected;           /* a file version that failed to load */
 	struct pg_session *sessions[SESSION_BUCKETS];
+	/* The costly half of key identities (token, public key), per object
+	 * handle; any object change through p11gate starts a new generation. */
+	struct {
+		bool used;
+		CK_OBJECT_HANDLE handle;
+		uint64_t generation;
+		struct pg_keyinfo info;
+	} memo[KEY_MEMO];
+	unsigned memo_next;
+	uint64_t objects_generation;
 } ctx = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
@@ -358,6 +370,59 @@ sessions_free_all(void)
 	}
 }
 
+/* ---- key identities ---------------------------------------------------------- */
+
+/* The names are read from the token at every use; the token information
+ * and the public key's hash are memoised per object handle, valid while
+ * the names are unchanged and no object has changed through p11gate. */
+CK_RV
+pg_ctx_keyinfo(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object, struct pg_keyinfo *out)
+{
+	const pg_function_list_3_0 *lower = pg_ctx_lower();
+	uint64_t generation;
+	CK_RV rv;
+
+	if (lower == NULL)
+		return CKR_CRYPTOKI_NOT_INITIALIZED;
+	rv = pg_keyinfo_read_names(pg_lower_2_40(lower), session, object, out);
+	if (rv != CKR_OK)
+		return rv;
+	pthread_mutex_lock(&ctx.lock);
+	generation = ctx.objects_generation;
+	for (size_t i = 0; i < KEY_MEMO; i++) {
+		if (ctx.memo[i].used && ctx.memo[i].handle == object &&
+		    ctx.memo[i].generation == generation &&
+		    pg_keyinfo_same_names(&ctx.memo[i].info, out)) {
+			pg_keyinfo_copy_rest(out, &ctx.memo[i].info);
+			pthread_mutex_unlock(&ctx.lock);
+			return CKR_OK;
+		}
+	}
+	pthread_mutex_unlock(&ctx.lock);
+
+	rv = pg_keyinfo_read_rest(pg_lower_2_40(lower), session, object, out);
+	if (rv != CKR_OK)
+		return rv;
+	pthread_mutex_lock(&ctx.lock);
+	if (generation == ctx.objects_generation) {
+		unsigned i = ctx.memo_next++ % KEY_MEMO;
+		ctx.memo[i].used = true;
+		ctx.memo[i].handle = object;
+		ctx.memo[i].generation = generation;
+		pg_keyinfo_copy(&ctx.memo[i].info, out);
+	}
+	pthread_mutex_unlock(&ctx.lock);
+	return CKR_OK;
+}
+
+void
+pg_ctx_objects_changed(void)
+{
+	pthread_mutex_lock(&ctx.lock);
+	ctx.objects_generation++;
+	pthread_mutex_unlock(&ctx.lock);
+}
+
 /* ---- life cycle ------------------------------------------------------------ */
 
 /* Drops the regime and sessions; with close_module, the module too.  A
@@ -368,6 +433,8 @@ release_state(bool close_module)
 	pg_regime_unref(ctx.regime);
 	ctx.regime = NULL;
 	sessions_free_all();
+	memset(ctx.memo, 0, sizeof ctx.memo);
+	ctx.objects_generation++;
 	free(ctx.config_path);
 	ctx.config_path = NULL;
 	memset(&ctx.rejected, 0, sizeof ctx.rejected);

@@ -109,7 +109,7 @@ pg_gate_init(enum pg_op_kind kind, enum pg_op what, bool private_only, pg_init_f
 			pg_session_op_reset(&session->ops[kind]);
 		return rv;
 	}
-	rv = pg_keyinfo_read(pg_lower_2_40(lower), handle, key, &info);
+	rv = pg_ctx_keyinfo(handle, key, &info);
 	if (rv != CKR_OK)
 		return rv;
 	if (private_only && info.cls != CKO_PRIVATE_KEY)

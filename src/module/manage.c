@@ -26,6 +26,7 @@ struct subject {
 
 struct one_shot {
 	const char *function;
+	bool changes_objects;           /* forget memoised identities afterwards */
 	struct subject subjects[MAX_SUBJECTS];
 	size_t n;
 };
@@ -70,6 +71,8 @@ judge_one_shot(const struct one_shot *shot, CK_RV (*forward)(const pg_function_l
 		judged[i] = true;
 	}
 	rv = forward(lower, args);
+	if (shot->changes_objects)
+		pg_ctx_objects_changed();
 	for (size_t i = 0; i < shot->n; i++) {
 		struct pg_judge_call call = subject_call(shot, &shot->subjects[i]);
 
@@ -85,7 +88,7 @@ static CK_RV
 add_object(struct one_shot *shot, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object, enum pg_op op)
 {
 	struct subject *s = &shot->subjects[shot->n];
-	CK_RV rv = pg_keyinfo_read(pg_lower_2_40(pg_ctx_lower()), session, object, &s->key);
+	CK_RV rv = pg_ctx_keyinfo(session, object, &s->key);
 
 	if (rv != CKR_OK)
 		return rv;
@@ -161,7 +164,7 @@ pg_hook_C_CreateObject(CK_SESSION_HANDLE session, CK_ATTRIBUTE_PTR templ, CK_ULO
                        CK_OBJECT_HANDLE_PTR object)
 {
 	const struct C_CreateObject_args a = { session, templ, count, object };
-	struct one_shot shot = { .function = "C_CreateObject" };
+	struct one_shot shot = { .function = "C_CreateObject", .changes_objects = true };
 	CK_RV rv;
 
 	if (pg_ctx_lower() == NULL)
@@ -178,7 +181,7 @@ pg_hook_C_CopyObject(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object, CK_ATTR
                      CK_ULONG count, CK_OBJECT_HANDLE_PTR new_object)
 {
 	const struct C_CopyObject_args a = { session, object, templ, count, new_object };
-	struct one_shot shot = { .function = "C_CopyObject" };
+	struct one_shot shot = { .function = "C_CopyObject", .changes_objects = true };
 	CK_RV rv;
 
 	if (pg_ctx_lower() == NULL)
@@ -202,7 +205,7 @@ pg_hook_C_SetAttributeValue(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object,
                             CK_ATTRIBUTE_PTR templ, CK_ULONG count)
 {
 	const struct C_SetAttributeValue_args a = { session, object, templ, count };
-	struct one_shot shot = { .function = "C_SetAttributeValue" };
+	struct one_shot shot = { .function = "C_SetAttributeValue", .changes_objects = true };
 	CK_RV rv;
 
 	if (pg_ctx_lower() == NULL)
@@ -223,7 +226,7 @@ CK_RV
 pg_hook_C_DestroyObject(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object)
 {
 	const struct C_DestroyObject_args a = { session, object };
-	struct one_shot shot = { .function = "C_DestroyObject" };
+	struct one_shot shot = { .function = "C_DestroyObject", .changes_objects = true };
 	CK_RV rv;
 
 	if (pg_ctx_lower() == NULL)
@@ -284,7 +287,7 @@ pg_hook_C_GenerateKey(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism, CK_
                       CK_ULONG count, CK_OBJECT_HANDLE_PTR key)
 {
 	const struct C_GenerateKey_args a = { session, mechanism, templ, count, key };
-	struct one_shot shot = { .function = "C_GenerateKey" };
+	struct one_shot shot = { .function = "C_GenerateKey", .changes_objects = true };
 	CK_RV rv;
 
 	if (pg_ctx_lower() == NULL)
@@ -308,7 +311,7 @@ pg_hook_C_GenerateKeyPair(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism,
 	const struct C_GenerateKeyPair_args a = {
 		session, mechanism, pub_templ, pub_count, priv_templ, priv_count, pub_key, priv_key,
 	};
-	struct one_shot shot = { .function = "C_GenerateKeyPair" };
+	struct one_shot shot = { .function = "C_GenerateKeyPair", .changes_objects = true };
 	CK_RV rv;
 
 	if (pg_ctx_lower() == NULL)
@@ -357,7 +360,7 @@ pg_hook_C_UnwrapKey(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism,
 	const struct C_UnwrapKey_args a = {
 		session, mechanism, unwrapping_key, wrapped, wrapped_len, templ, count, key,
 	};
-	struct one_shot shot = { .function = "C_UnwrapKey" };
+	struct one_shot shot = { .function = "C_UnwrapKey", .changes_objects = true };
 	CK_RV rv;
 
 	if (pg_ctx_lower() == NULL)
@@ -382,7 +385,7 @@ pg_hook_C_DeriveKey(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism, CK_OB
                     CK_ATTRIBUTE_PTR templ, CK_ULONG count, CK_OBJECT_HANDLE_PTR key)
 {
 	const struct C_DeriveKey_args a = { session, mechanism, base_key, templ, count, key };
-	struct one_shot shot = { .function = "C_DeriveKey" };
+	struct one_shot shot = { .function = "C_DeriveKey", .changes_objects = true };
 	const void *data = NULL;
 	size_t data_len = 0;
 	CK_RV rv;

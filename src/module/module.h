@@ -76,6 +76,12 @@ void pg_ctx_session_drop(CK_SESSION_HANDLE handle);
 /* Forgets sessions the wrapped module has closed (after C_CloseAllSessions). */
 void pg_ctx_sessions_prune(void);
 
+/* An object's identity: names read now, the rest memoised (context.c). */
+struct pg_keyinfo;
+CK_RV pg_ctx_keyinfo(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object, struct pg_keyinfo *out);
+/* Called after any call that may have changed objects on a token. */
+void pg_ctx_objects_changed(void);
+
 /* Initialise / finalise, serialised under the context lock.  reserved_path
  * is the p11gate-config= path from pReserved, or NULL. */
 CK_RV pg_ctx_initialize(const CK_C_INITIALIZE_ARGS *lower_args, const char *reserved_path);

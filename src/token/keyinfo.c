@@ -233,13 +233,8 @@ read_spki(const CK_FUNCTION_LIST *lower, CK_SESSION_HANDLE session,
 static CK_RV
 read_token(const CK_FUNCTION_LIST *lower, CK_SESSION_HANDLE session, struct pg_keyinfo *out)
 {
-	CK_SESSION_INFO session_info;
 	CK_RV rv;
 
-	rv = lower->C_GetSessionInfo(session, &session_info);
-	if (rv != CKR_OK)
-		return rv;
-	out->slot = session_info.slotID;
 	rv = lower->C_GetInfo(&out->module_info);
 	if (rv == CKR_OK)
 		rv = lower->C_GetSlotInfo(out->slot, &out->slot_info);
@@ -276,26 +271,77 @@ init_attrs(struct pg_keyinfo *out)
 }
 
 CK_RV
-pg_keyinfo_read(const CK_FUNCTION_LIST *lower, CK_SESSION_HANDLE session,
-                CK_OBJECT_HANDLE object, struct pg_keyinfo *out)
+pg_keyinfo_read_names(const CK_FUNCTION_LIST *lower, CK_SESSION_HANDLE session,
+                      CK_OBJECT_HANDLE object, struct pg_keyinfo *out)
 {
+	CK_SESSION_INFO session_info;
 	CK_RV rv;
 
 	memset(out, 0, sizeof *out);
-	rv = read_token(lower, session, out);
+	rv = lower->C_GetSessionInfo(session, &session_info);
 	if (rv != CKR_OK)
 		return rv;
+	out->slot = session_info.slotID;
 	init_attrs(out);
 	/* CKR_ATTRIBUTE_TYPE_INVALID just means some are missing (a
 	 * certificate has no CKA_KEY_TYPE): those come back unavailable. */
 	rv = lower->C_GetAttributeValue(session, object, out->attrs, 4);
-	if (rv != CKR_OK && rv != CKR_ATTRIBUTE_TYPE_INVALID && rv != CKR_ATTRIBUTE_SENSITIVE)
+	if (rv != CKR_OK && rv != CKR_ATTRIBUTE_TYPE_INVALID && rv != CKR_ATTRIBUTE_SENSITIVE &&
+	    rv != CKR_BUFFER_TOO_SMALL)
 		return rv;
 	if (out->attrs[0].ulValueLen == CK_UNAVAILABLE_INFORMATION)
 		return CKR_OBJECT_HANDLE_INVALID;
-	read_spki(lower, session, object, out);
 	compact_attrs(out);
 	return CKR_OK;
+}
+
+CK_RV
+pg_keyinfo_read_rest(const CK_FUNCTION_LIST *lower, CK_SESSION_HANDLE session,
+                     CK_OBJECT_HANDLE object, struct pg_keyinfo *out)
+{
+	CK_RV rv = read_token(lower, session, out);
+
+	if (rv == CKR_OK)
+		read_spki(lower, session, object, out);
+	return rv;
+}
+
+CK_RV
+pg_keyinfo_read(const CK_FUNCTION_LIST *lower, CK_SESSION_HANDLE session,
+                CK_OBJECT_HANDLE object, struct pg_keyinfo *out)
+{
+	CK_RV rv = pg_keyinfo_read_names(lower, session, object, out);
+
+	return rv == CKR_OK ? pg_keyinfo_read_rest(lower, session, object, out) : rv;
+}
+
+void
+pg_keyinfo_copy_rest(struct pg_keyinfo *dst, const struct pg_keyinfo *src)
+{
+	dst->module_info = src->module_info;
+	dst->slot_info = src->slot_info;
+	dst->token_info = src->token_info;
+	dst->have_token = src->have_token;
+	memcpy(dst->token_label, src->token_label, sizeof dst->token_label);
+	memcpy(dst->token_serial, src->token_serial, sizeof dst->token_serial);
+	dst->have_spki = src->have_spki;
+	memcpy(dst->spki_sha256, src->spki_sha256, sizeof dst->spki_sha256);
+}
+
+bool
+pg_keyinfo_same_names(const struct pg_keyinfo *a, const struct pg_keyinfo *b)
+{
+	if (a->slot != b->slot)
+		return false;
+	for (CK_ULONG i = 0; i < 4; i++) {
+		CK_ULONG len = a->attrs[i].ulValueLen;
+
+		if (len != b->attrs[i].ulValueLen)
+			return false;
+		if (len != CK_UNAVAILABLE_INFORMATION && memcmp(a->attrs[i].pValue, b->attrs[i].pValue, len) != 0)
+			return false;
+	}
+	return true;
 }
 
 void
@@ -358,7 +404,13 @@ pg_keyinfo_from_template(const CK_FUNCTION_LIST *lower, CK_SESSION_HANDLE sessio
 {
 	CK_RV rv;
 
+	CK_SESSION_INFO session_info;
+
 	memset(out, 0, sizeof *out);
+	rv = lower->C_GetSessionInfo(session, &session_info);
+	if (rv != CKR_OK)
+		return rv;
+	out->slot = session_info.slotID;
 	rv = read_token(lower, session, out);
 	if (rv != CKR_OK)
 		return rv;
