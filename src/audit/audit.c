@@ -1,0 +1,561 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * The audit log writer: appends one chained record per call, whole or not at
+ * all, serialised across threads (a mutex) and processes (flock), and shares
+ * fdatasync between concurrent callers.  Record formatting is in
+ * audit_record.c, finding the chain's end in audit_tail.c.
+ */
+#include "p11gate/audit.h"
+#include "p11gate/common.h"
+#include "audit_buf.h"
+#include "audit_internal.h"
+#include "audit_record.h"
+#include "audit_tail.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+struct pg_audit {
+	char *path;
+	bool sync;
+	bool to_syslog;
+	char host[HOST_NAME_MAX + 1];
+
+	/* Serialises the appends of this process's threads (flock alone does
+	 * not: threads share the open file description, and with it the
+	 * lock).  Guards pid and the tail cache. */
+	pthread_mutex_t append_lock;
+	pid_t pid;                      /* the process fd was opened in */
+	int64_t next_path_check;        /* CLOCK_MONOTONIC_COARSE ms: when to look for rotation */
+	bool cache_valid;               /* the file still ends with our last record */
+	dev_t cache_dev;
+	ino_t cache_ino;
+	off_t cache_size;
+	uint64_t cache_seq;
+	unsigned char cache_hash[PG_SHA256_LEN];
+
+	/* Guards the sync state.  fd is replaced only with both locks held,
+	 * so holding either is enough to read it.  Lock order: append_lock,
+	 * then sync_lock. */
+	pthread_mutex_t sync_lock;
+	pthread_cond_t sync_done;
+	int fd;
+	uint64_t written;               /* highest seq this handle appended */
+	uint64_t synced;                /* every record up to this seq is on disk */
+	uint64_t epoch;                 /* bumped when seq restarts (a new file) */
+	bool syncing;                   /* a thread is in fdatasync */
+	int sync_error;                 /* sticky: a failed fsync may have lost data */
+	unsigned long datasync_calls;
+	int (*datasync)(int fd, void *ctx);
+	void *datasync_ctx;
+};
+
+static int
+default_datasync(int fd, void *ctx)
+{
+	(void)ctx;
+	return fdatasync(fd) == 0 ? 0 : errno;
+}
+
+/* Opens path for reading the tail and appending; the caller turns errno
+ * into a message. */
+static int
+open_log(const char *path, int *fd_out)
+{
+	struct stat st;
+	int fd;
+
+	fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+	if (fd < 0)
+		return errno;
+	/* A FIFO, a device or /dev/null would take records and keep none. */
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return EINVAL;
+	}
+	*fd_out = fd;
+	return 0;
+}
+
+static void
+describe_open_error(const char *path, int rc, char *err, size_t err_len)
+{
+	char dir[PATH_MAX];
+	const char *slash;
+
+	switch (rc) {
+	case ENOENT:
+		slash = strrchr(path, '/');
+		if (slash == NULL)
+			snprintf(dir, sizeof dir, ".");
+		else
+			snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+		snprintf(err, err_len, "cannot open audit log '%s': the directory '%s' does not exist "
+		         "(create it, or change audit.file)", path, dir);
+		break;
+	case EACCES:
+	case EPERM:
+		snprintf(err, err_len, "cannot open audit log '%s': permission denied (the user running "
+		         "the signing program must be able to read and append to the file, or create it "
+		         "in its directory: check their owner and mode)", path);
+		break;
+	case EINVAL:
+		snprintf(err, err_len, "audit log '%s' is not a regular file (audit.file must name a file)",
+		         path);
+		break;
+	default:
+		snprintf(err, err_len, "cannot open audit log '%s': %s", path, strerror(rc));
+		break;
+	}
+}
+
+/* Reads the tail once at open so a log that cannot be continued is
+ * refused when the configuration loads, not at the first signature. */
+static int
+check_tail(int fd, const char *path, char *err, size_t err_len)
+{
+	struct pg_audit_tail tail;
+	char why[128] = "";
+	struct stat st;
+	int rc;
+
+	while (flock(fd, LOCK_SH) != 0) {
+		if (errno != EINTR) {
+			rc = errno;
+			snprintf(err, err_len, "cannot lock audit log '%s': %s", path, strerror(rc));
+			return rc;
+		}
+	}
+	if (fstat(fd, &st) != 0)
+		rc = errno;
+	else
+		rc = pg_audit_tail_read(fd, st.st_size, &tail, why, sizeof why);
+	flock(fd, LOCK_UN);
+	if (rc != 0)
+		snprintf(err, err_len, "cannot continue audit log '%s': %s (move it aside to start a "
+		         "new log)", path, why[0] != '\0' ? why : strerror(rc));
+	return rc;
+}
+
+pg_audit *
+pg_audit_open(const char *path, bool sync, bool to_syslog, char *err, size_t err_len)
+{
+	pg_audit *audit = NULL;
+	int fd = -1, rc;
+
+	if (path == NULL || path[0] == '\0') {
+		snprintf(err, err_len, "no audit log file given (set audit.file)");
+		goto error;
+	}
+	rc = open_log(path, &fd);
+	if (rc != 0) {
+		describe_open_error(path, rc, err, err_len);
+		goto error;
+	}
+	if (check_tail(fd, path, err, err_len) != 0)
+		goto error;
+	audit = calloc(1, sizeof *audit);
+	if (audit == NULL || (audit->path = strdup(path)) == NULL) {
+		snprintf(err, err_len, "out of memory opening audit log '%s'", path);
+		goto error;
+	}
+	if (gethostname(audit->host, sizeof audit->host) != 0)
+		audit->host[0] = '\0';
+	audit->host[sizeof audit->host - 1] = '\0';
+	audit->sync = sync;
+	audit->to_syslog = to_syslog;
+	audit->fd = fd;
+	audit->pid = getpid();
+	audit->datasync = default_datasync;
+	pthread_mutex_init(&audit->append_lock, NULL);
+	pthread_mutex_init(&audit->sync_lock, NULL);
+	pthread_cond_init(&audit->sync_done, NULL);
+	return audit;
+error:
+	if (audit != NULL)
+		free(audit->path);
+	free(audit);
+	if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
+void
+pg_audit_close(pg_audit *audit)
+{
+	if (audit == NULL)
+		return;
+	close(audit->fd);
+	pthread_cond_destroy(&audit->sync_done);
+	pthread_mutex_destroy(&audit->sync_lock);
+	pthread_mutex_destroy(&audit->append_lock);
+	free(audit->path);
+	free(audit);
+}
+
+const char *
+pg_audit_path(const pg_audit *audit)
+{
+	return audit != NULL ? audit->path : NULL;
+}
+
+/* Replaces fd with a new open file description of path: after a fork (the
+ * child shares the parent's, and with it the flock, so they would not
+ * exclude each other) or after the log was rotated (renamed) away.
+ * Called with append_lock held.  Like any pthread object, a handle is only
+ * usable in a child if no other thread of the parent was inside it at the
+ * fork; the module itself reinitialises after fork. */
+static int
+reopen(pg_audit *audit)
+{
+	bool forked = audit->pid != getpid();
+	int fd, old, rc;
+
+	rc = open_log(audit->path, &fd);
+	if (rc != 0)
+		return rc;
+	pthread_mutex_lock(&audit->sync_lock);
+	if (forked) {
+		/* The parent's sync state is not the child's. */
+		audit->syncing = false;
+		audit->written = 0;
+		audit->synced = 0;
+		audit->epoch++;
+	}
+	while (audit->syncing)
+		pthread_cond_wait(&audit->sync_done, &audit->sync_lock);
+	old = audit->fd;
+	audit->fd = fd;
+	pthread_mutex_unlock(&audit->sync_lock);
+	/* Records appended to the rotated file must reach its disk too: the
+	 * sync state only follows the new file from here on. */
+	if (!forked && audit->sync) {
+		rc = audit->datasync(old, audit->datasync_ctx);
+		pthread_mutex_lock(&audit->sync_lock);
+		audit->datasync_calls++;
+		if (rc != 0 && audit->sync_error == 0)
+			audit->sync_error = rc;
+		pthread_mutex_unlock(&audit->sync_lock);
+	}
+	close(old);
+	audit->pid = getpid();
+	audit->cache_valid = false;
+	return 0;
+}
+
+/* Whether it is time to check that path still names the open file.  A
+ * stat per append would cost more than the write itself; a rotated log is
+ * noticed within PATH_CHECK_MS instead (the coarse clock is read without a
+ * system call). */
+static bool
+path_check_due(pg_audit *audit)
+{
+	enum { PATH_CHECK_MS = 1000 };
+	struct timespec ts;
+	int64_t now;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	if (now < audit->next_path_check)
+		return false;
+	audit->next_path_check = now + PATH_CHECK_MS;
+	return true;
+}
+
+/* Takes the file lock on the file that path names now, reopening if it was
+ * rotated.  On success st describes the locked file. */
+static int
+lock_file(pg_audit *audit, struct stat *st)
+{
+	bool check_path = path_check_due(audit);
+	struct stat named;
+	int rc;
+
+	if (audit->pid != getpid() && (rc = reopen(audit)) != 0)
+		return rc;
+	for (int attempt = 0; ; attempt++) {
+		while (flock(audit->fd, LOCK_EX) != 0) {
+			if (errno != EINTR)
+				return errno;
+		}
+		if (fstat(audit->fd, st) != 0) {
+			rc = errno;
+			flock(audit->fd, LOCK_UN);
+			return rc;
+		}
+		/* If stat fails for another reason than ENOENT (a directory
+		 * we may not search), the open file is still a good log. */
+		if (!check_path || (stat(audit->path, &named) != 0 ? errno != ENOENT :
+		                    named.st_dev == st->st_dev && named.st_ino == st->st_ino))
+			return 0;
+		flock(audit->fd, LOCK_UN);
+		if (attempt == 3)
+			return EAGAIN;  /* rotated under us again and again */
+		rc = reopen(audit);
+		if (rc != 0)
+			return rc;
+	}
+}
+
+static void
+format_time(char *out, size_t out_len)
+{
+	struct timespec ts;
+	struct tm tm;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	/* The casts bound every field for the compiler's truncation check. */
+	snprintf(out, out_len, "%04u-%02u-%02uT%02u:%02u:%02u.%06uZ",
+	         (unsigned)(tm.tm_year + 1900) % 10000u, (unsigned)(tm.tm_mon + 1) % 100u,
+	         (unsigned)tm.tm_mday % 100u, (unsigned)tm.tm_hour % 100u, (unsigned)tm.tm_min % 100u,
+	         (unsigned)tm.tm_sec % 100u, (unsigned)(ts.tv_nsec / 1000) % 1000000u);
+}
+
+/* Exceeding RLIMIT_FSIZE raises SIGXFSZ, which kills by default: check
+ * first and refuse instead. */
+static bool
+fits_size_limit(off_t size, size_t len)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_FSIZE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+		return true;
+	return (uint64_t)size <= rl.rlim_cur && len <= rl.rlim_cur - (uint64_t)size;
+}
+
+/* Writes line[0..len) with one write(); a partial write is cut back off so
+ * no half record stays behind.  0 or an errno value. */
+static int
+write_whole(int fd, const char *line, size_t len, off_t old_size)
+{
+	ssize_t n;
+	int rc;
+
+	do {
+		n = write(fd, line, len);
+	} while (n < 0 && errno == EINTR);
+	if (n >= 0 && (size_t)n == len)
+		return 0;
+	/* A short write to a regular file means the disk filled up (the
+	 * size limit was checked before). */
+	rc = n < 0 ? errno : ENOSPC;
+	if (n > 0 && ftruncate(fd, old_size) != 0) {
+		/* The next writer closes the broken line and chains to it
+		 * (crash recovery); the record is refused either way. */
+	}
+	return rc;
+}
+
+struct line {
+	char *data;
+	size_t len;
+	size_t start;           /* the record starts after a recovery newline */
+};
+
+static void
+compose(struct line *line, const struct pg_buf *body, const struct pg_audit_tail *tail,
+        uint64_t seq)
+{
+	char time_str[40], prev[PG_SHA256_HEX_LEN + 1];
+	size_t n = 0;
+
+	format_time(time_str, sizeof time_str);
+	pg_hex_encode(tail->hash, PG_SHA256_LEN, prev);
+	if (tail->needs_newline)
+		line->data[n++] = '\n';
+	line->start = n;
+	n += (size_t)sprintf(line->data + n, "{\"seq\":%" PRIu64 ",\"time\":\"%s\",", seq, time_str);
+	memcpy(line->data + n, body->data, body->len);
+	n += body->len;
+	if (tail->recovered)
+		n += (size_t)sprintf(line->data + n, "\"recovered\":\"truncated\",");
+	n += (size_t)sprintf(line->data + n, "\"prev\":\"%s\"}\n", prev);
+	line->len = n;
+}
+
+/* Called with append_lock held. */
+static int
+append_locked(pg_audit *audit, const struct pg_buf *body, struct line *line, uint64_t *seq)
+{
+	struct pg_audit_tail tail;
+	struct stat st;
+	char why[128];
+	int rc;
+
+	rc = lock_file(audit, &st);
+	if (rc != 0)
+		return rc;
+	if (audit->cache_valid && st.st_dev == audit->cache_dev && st.st_ino == audit->cache_ino &&
+	    st.st_size == audit->cache_size) {
+		memset(&tail, 0, sizeof tail);
+		tail.seq = audit->cache_seq;
+		memcpy(tail.hash, audit->cache_hash, PG_SHA256_LEN);
+	} else {
+		audit->cache_valid = false;
+		rc = pg_audit_tail_read(audit->fd, st.st_size, &tail, why, sizeof why);
+		if (rc != 0)
+			goto out;
+	}
+	*seq = tail.seq + 1;
+	compose(line, body, &tail, *seq);
+	if (!fits_size_limit(st.st_size, line->len)) {
+		rc = EFBIG;
+		goto out;
+	}
+	rc = write_whole(audit->fd, line->data, line->len, st.st_size);
+	if (rc != 0) {
+		audit->cache_valid = false;
+		goto out;
+	}
+	/* The chain hashes the line without its newline. */
+	if (!pg_sha256(line->data + line->start, line->len - line->start - 1, audit->cache_hash)) {
+		audit->cache_valid = false;
+		goto out;
+	}
+	audit->cache_valid = true;
+	audit->cache_dev = st.st_dev;
+	audit->cache_ino = st.st_ino;
+	audit->cache_size = st.st_size + (off_t)line->len;
+	audit->cache_seq = *seq;
+out:
+	flock(audit->fd, LOCK_UN);
+	return rc;
+}
+
+int
+pg_audit_append(pg_audit *audit, const struct pg_audit_record *record, uint64_t *seq_out)
+{
+	struct line line = { 0 };
+	struct pg_buf body;
+	uint64_t seq = 0;
+	int rc;
+
+	pg_buf_init(&body);
+	if (audit == NULL || record == NULL) {
+		rc = EINVAL;
+		goto out;
+	}
+	/* Everything that does not depend on the file is done before taking
+	 * the locks: they are held only to read the tail and write. */
+	pg_audit_record_body(record, audit->host, &body);
+	if (body.failed) {
+		rc = ENOMEM;
+		goto out;
+	}
+	/* Room for the newline of a recovery, seq, time, "recovered", prev. */
+	line.data = malloc(body.len + 256);
+	if (line.data == NULL) {
+		rc = ENOMEM;
+		goto out;
+	}
+	pthread_mutex_lock(&audit->append_lock);
+	rc = append_locked(audit, &body, &line, &seq);
+	if (rc == 0) {
+		pthread_mutex_lock(&audit->sync_lock);
+		/* seq only grows within one file: a smaller one means a new
+		 * file (rotation, or the log was emptied), whose records are
+		 * not on disk yet whatever the old file's were. */
+		if (seq <= audit->written) {
+			audit->epoch++;
+			audit->synced = 0;
+		}
+		audit->written = seq;
+		pthread_mutex_unlock(&audit->sync_lock);
+	}
+	pthread_mutex_unlock(&audit->append_lock);
+	if (rc != 0)
+		goto out;
+	if (audit->to_syslog) {
+		/* No openlog: a library must not change the process's syslog
+		 * identity or facility. */
+		line.data[line.len - 1] = '\0';
+		syslog(LOG_AUTHPRIV | LOG_INFO, "p11gate: %s", line.data + line.start);
+	}
+	if (seq_out != NULL)
+		*seq_out = seq;
+out:
+	free(line.data);
+	pg_buf_release(&body);
+	return rc;
+}
+
+int
+pg_audit_sync(pg_audit *audit, uint64_t seq)
+{
+	uint64_t target, epoch;
+	int rc = 0, fd;
+
+	if (audit == NULL)
+		return EINVAL;
+	if (!audit->sync)
+		return 0;
+	pthread_mutex_lock(&audit->sync_lock);
+	for (;;) {
+		if (audit->sync_error != 0) {
+			rc = audit->sync_error;
+			break;
+		}
+		/* A seq this handle never wrote (or one from a file since
+		 * rotated away, synced when it was) needs no more than ours. */
+		if (seq > audit->written)
+			seq = audit->written;
+		if (audit->synced >= seq)
+			break;
+		if (audit->syncing) {
+			pthread_cond_wait(&audit->sync_done, &audit->sync_lock);
+			continue;
+		}
+		/* Become the syncer for everything written so far; callers
+		 * arriving meanwhile wait and are covered by this sync or
+		 * the next one. */
+		audit->syncing = true;
+		target = audit->written;
+		epoch = audit->epoch;
+		fd = audit->fd;
+		audit->datasync_calls++;
+		pthread_mutex_unlock(&audit->sync_lock);
+		rc = audit->datasync(fd, audit->datasync_ctx);
+		pthread_mutex_lock(&audit->sync_lock);
+		audit->syncing = false;
+		if (rc != 0)
+			audit->sync_error = rc;
+		else if (epoch == audit->epoch && target > audit->synced)
+			audit->synced = target;
+		pthread_cond_broadcast(&audit->sync_done);
+	}
+	pthread_mutex_unlock(&audit->sync_lock);
+	return rc;
+}
+
+unsigned long
+pg_audit_datasync_count(pg_audit *audit)
+{
+	unsigned long n;
+
+	pthread_mutex_lock(&audit->sync_lock);
+	n = audit->datasync_calls;
+	pthread_mutex_unlock(&audit->sync_lock);
+	return n;
+}
+
+void
+pg_audit_set_datasync(pg_audit *audit, int (*fn)(int fd, void *ctx), void *ctx)
+{
+	pthread_mutex_lock(&audit->sync_lock);
+	audit->datasync = fn != NULL ? fn : default_datasync;
+	audit->datasync_ctx = ctx;
+	pthread_mutex_unlock(&audit->sync_lock);
+}

@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * Checking the hash chain line by line: the one place that decides whether
+ * a log is intact, shared by `audit verify` (which reports) and `audit find`
+ * (which warns).  Lines are fed in order; the first problem is kept with its
+ * line number and kind, later lines are still parsed for find.
+ */
+#ifndef P11GATE_AUDIT_CHAIN_H
+#define P11GATE_AUDIT_CHAIN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "p11gate/common.h"
+#include "audit_json.h"
+
+enum pg_chain_problem {
+	PG_CHAIN_OK = 0,
+	PG_CHAIN_EDITED,        /* a line's bytes changed: the next prev does not match, or it is no record */
+	PG_CHAIN_SEQ,           /* seq does not follow: records missing or reordered */
+	PG_CHAIN_START,         /* the first record does not start the chain at zero */
+	PG_CHAIN_TRUNCATED,     /* the last line has no newline */
+	PG_CHAIN_INVALID,       /* a record lacks a field its event needs, or has a wrong value */
+};
+
+struct pg_chain {
+	/* Settings. */
+	bool allow_truncated_tail;
+	void (*note)(void *ctx, const char *message);   /* recovered truncations etc.; may be NULL */
+	void *note_ctx;
+
+	/* The first problem found. */
+	enum pg_chain_problem problem;
+	size_t problem_line;
+	char message[512];
+
+	/* What was read. */
+	size_t lines;
+	uint64_t records, allow, deny, results, policies;
+	uint64_t first_seq, last_seq;
+	char last_time[40];
+
+	/* State. */
+	unsigned char prev_hash[PG_SHA256_LEN];   /* of the previous line */
+	size_t broken_first, broken_count;        /* a run of lines that are no records */
+	char broken_why[200];
+};
+
+void pg_chain_init(struct pg_chain *chain);
+
+/* Feeds the next line, without its newline (has_newline false for a last
+ * line that had none).  Returns the record parsed from the line (to free
+ * with pg_json_free), whether or not the chain is intact, or NULL if the
+ * line is not a record. */
+struct pg_json *pg_chain_feed(struct pg_chain *chain, const char *line, size_t len,
+                              bool has_newline);
+
+/* Call after the last line: reports lines left unexplained at the end. */
+void pg_chain_finish(struct pg_chain *chain);
+
+/* "FILE: intact, N records (...), seq A..B, last record T" (no newline). */
+void pg_chain_summary(const struct pg_chain *chain, const char *name, char *out, size_t out_len);
+
+#endif /* P11GATE_AUDIT_CHAIN_H */

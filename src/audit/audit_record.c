@@ -1,0 +1,220 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * The audit record's fields and their order (docs/audit.md is the reference).
+ * Pure formatting: no I/O, no locks; the record struct has no field for a PIN
+ * or any secret, and the caller's environment is deliberately not written.
+ */
+#include "audit_record.h"
+#include "p11gate/common.h"
+
+#include <stdio.h>
+
+static void
+field(struct pg_buf *out, const char *name)
+{
+	pg_buf_puts(out, "\"");
+	pg_buf_puts(out, name);
+	pg_buf_puts(out, "\":");
+}
+
+static void
+string_field(struct pg_buf *out, const char *name, const char *value)
+{
+	if (value == NULL)
+		return;
+	field(out, name);
+	pg_buf_json_string(out, value);
+	pg_buf_puts(out, ",");
+}
+
+static void
+hex_field(struct pg_buf *out, const char *name, const unsigned char *value, size_t len)
+{
+	if (value == NULL)
+		return;
+	field(out, name);
+	pg_buf_json_hex(out, value, len);
+	pg_buf_puts(out, ",");
+}
+
+static void
+token_object(struct pg_buf *out, const struct pg_audit_record *record)
+{
+	if (record->token_label == NULL && record->token_serial == NULL)
+		return;
+	field(out, "token");
+	pg_buf_puts(out, "{");
+	if (record->token_label != NULL) {
+		pg_buf_puts(out, "\"label\":");
+		pg_buf_json_string(out, record->token_label);
+	}
+	if (record->token_serial != NULL) {
+		if (record->token_label != NULL)
+			pg_buf_puts(out, ",");
+		pg_buf_puts(out, "\"serial\":");
+		pg_buf_json_string(out, record->token_serial);
+	}
+	pg_buf_puts(out, "},");
+}
+
+/* A value with no name in pkcs11.h (vendor-defined) is written in hex so it
+ * can still be looked up. */
+static void
+constant_field(struct pg_buf *out, const char *name, const char *known, unsigned long value)
+{
+	char tmp[32];
+
+	if (known == NULL) {
+		snprintf(tmp, sizeof tmp, "0x%lx", value);
+		known = tmp;
+	}
+	string_field(out, name, known);
+}
+
+enum { CALLER_FIELDS = 7 };
+
+/* The trust of each identity field, in the order the field lists are
+ * written.  A field without a value counts as unavailable whatever its trust
+ * says, so the lists always describe what the record shows. */
+static void
+caller_trusts(const struct pg_caller *c, enum pg_id_trust trust[CALLER_FIELDS])
+{
+	trust[0] = c->uid_trust;
+	trust[1] = c->user != NULL ? c->uid_trust : PG_ID_UNAVAILABLE;
+	trust[2] = c->gid_trust;
+	trust[3] = c->groups != NULL || c->n_groups == 0 ? c->groups_trust : PG_ID_UNAVAILABLE;
+	trust[4] = c->pid_trust;
+	trust[5] = c->exe != NULL ? c->exe_trust : PG_ID_UNAVAILABLE;
+	trust[6] = c->unit != NULL ? c->unit_trust : PG_ID_UNAVAILABLE;
+}
+
+static void
+trust_list(struct pg_buf *out, const char *list_name, enum pg_id_trust want,
+           const enum pg_id_trust trust[CALLER_FIELDS])
+{
+	static const char *const names[CALLER_FIELDS] = {
+		"uid", "user", "gid", "groups", "pid", "exe", "unit",
+	};
+	bool first = true;
+
+	for (size_t i = 0; i < CALLER_FIELDS; i++) {
+		if (trust[i] != want)
+			continue;
+		if (first) {
+			pg_buf_puts(out, ",");
+			field(out, list_name);
+			pg_buf_puts(out, "[");
+		} else {
+			pg_buf_puts(out, ",");
+		}
+		pg_buf_json_string(out, names[i]);
+		first = false;
+	}
+	if (!first)
+		pg_buf_puts(out, "]");
+}
+
+static void
+caller_object(struct pg_buf *out, struct pg_caller *c)
+{
+	enum pg_id_trust trust[CALLER_FIELDS];
+	const unsigned char *exe_sha256;
+
+	caller_trusts(c, trust);
+	field(out, "caller");
+	pg_buf_puts(out, "{\"source\":");
+	pg_buf_puts(out, c->source == PG_ID_PEER ? "\"peer\"" : "\"process\"");
+	if (trust[0] != PG_ID_UNAVAILABLE) {
+		pg_buf_puts(out, ",\"uid\":");
+		pg_buf_u64(out, (uint64_t)c->uid);
+	}
+	if (trust[1] != PG_ID_UNAVAILABLE) {
+		pg_buf_puts(out, ",\"user\":");
+		pg_buf_json_string(out, c->user);
+	}
+	if (trust[2] != PG_ID_UNAVAILABLE) {
+		pg_buf_puts(out, ",\"gid\":");
+		pg_buf_u64(out, (uint64_t)c->gid);
+	}
+	if (trust[3] != PG_ID_UNAVAILABLE) {
+		pg_buf_puts(out, ",\"groups\":[");
+		for (size_t i = 0; i < c->n_groups; i++) {
+			if (i > 0)
+				pg_buf_puts(out, ",");
+			pg_buf_u64(out, (uint64_t)c->groups[i]);
+		}
+		pg_buf_puts(out, "]");
+	}
+	if (trust[4] != PG_ID_UNAVAILABLE) {
+		pg_buf_puts(out, ",\"pid\":");
+		pg_buf_u64(out, (uint64_t)c->pid);
+	}
+	if (trust[5] != PG_ID_UNAVAILABLE) {
+		pg_buf_puts(out, ",\"exe\":");
+		pg_buf_json_string(out, c->exe);
+		/* Hashed once per caller and cached there: cheap after the
+		 * first record. */
+		exe_sha256 = pg_caller_exe_sha256(c);
+		if (exe_sha256 != NULL) {
+			pg_buf_puts(out, ",\"exe_sha256\":");
+			pg_buf_json_hex(out, exe_sha256, PG_SHA256_LEN);
+		}
+	}
+	if (trust[6] != PG_ID_UNAVAILABLE) {
+		pg_buf_puts(out, ",\"unit\":");
+		pg_buf_json_string(out, c->unit);
+	}
+	trust_list(out, "attested", PG_ID_ATTESTED, trust);
+	trust_list(out, "asserted", PG_ID_ASSERTED, trust);
+	trust_list(out, "unavailable", PG_ID_UNAVAILABLE, trust);
+	pg_buf_puts(out, "},");
+}
+
+static const char *
+event_name(enum pg_audit_event event)
+{
+	switch (event) {
+	case PG_AUDIT_DECISION:
+		return "decision";
+	case PG_AUDIT_RESULT:
+		return "result";
+	case PG_AUDIT_POLICY:
+		return "policy";
+	}
+	return "unknown";
+}
+
+void
+pg_audit_record_body(const struct pg_audit_record *r, const char *host, struct pg_buf *out)
+{
+	string_field(out, "host", host != NULL ? host : "");
+	string_field(out, "event", event_name(r->event));
+	if (r->event == PG_AUDIT_DECISION)
+		string_field(out, "decision", r->allow ? "allow" : "deny");
+	string_field(out, "rule", r->rule);
+	string_field(out, "reason", r->reason);
+	string_field(out, "function", r->function);
+	string_field(out, "operation", r->operation);
+	string_field(out, "key", r->key_name);
+	string_field(out, "key_uri", r->key_uri);
+	hex_field(out, "public_key_sha256", r->public_key_sha256, PG_SHA256_LEN);
+	token_object(out, r);
+	if (r->has_mechanism)
+		constant_field(out, "mechanism", pg_mechanism_name(r->mechanism), r->mechanism);
+	hex_field(out, "data_sha256", r->data_sha256, PG_SHA256_LEN);
+	/* Short data is a digest (what CKM_RSA_PKCS or CKM_ECDSA sign), worth
+	 * keeping whole; longer data is only identified by its hash. */
+	if (r->data != NULL && r->data_len <= 64)
+		hex_field(out, "data", r->data, r->data_len);
+	if (r->caller != NULL)
+		caller_object(out, r->caller);
+	hex_field(out, "policy_sha256", r->policy_sha256, PG_SHA256_LEN);
+	if (r->ref != 0) {
+		field(out, "ref");
+		pg_buf_u64(out, r->ref);
+		pg_buf_puts(out, ",");
+	}
+	if (r->has_rv)
+		constant_field(out, "rv", pg_rv_name(r->rv), r->rv);
+	hex_field(out, "signature_sha256", r->signature_sha256, PG_SHA256_LEN);
+}

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * Finding where the chain ends: the sequence number and line hash a new
+ * record must continue from, read backwards from the end of the log, and
+ * whether the last write was cut short (a writer killed mid-write).
+ */
+#ifndef P11GATE_AUDIT_TAIL_H
+#define P11GATE_AUDIT_TAIL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "p11gate/common.h"
+#include "audit_json.h"
+
+struct pg_audit_tail {
+	uint64_t seq;                         /* seq of the last record, 0 if none */
+	unsigned char hash[PG_SHA256_LEN];    /* SHA-256 of the last line's bytes; zeros if empty */
+	bool recovered;                       /* the last line is not a complete record */
+	bool needs_newline;                   /* the file does not end in '\n' */
+};
+
+/* How far back from the end the last record is looked for.  A record is a
+ * few hundred bytes; this bounds the work a corrupted file can cause. */
+#define PG_AUDIT_TAIL_MAX (1024 * 1024)
+
+/* Reads the end of the file fd (size bytes long) with pread.  0, or an
+ * errno value: EBADMSG if no record is found within PG_AUDIT_TAIL_MAX bytes
+ * of the end (reason in err). */
+int pg_audit_tail_read(int fd, off_t size, struct pg_audit_tail *out, char *err, size_t err_len);
+
+/* Whether line[0..len) is an audit record as far as the chain is
+ * concerned: a JSON object with an integer "seq" and a 64-hex "prev".
+ * Returns the parsed object (to free with pg_json_free) or NULL with a
+ * reason in err. */
+struct pg_json *pg_audit_chain_record(const char *line, size_t len, uint64_t *seq,
+                                      unsigned char prev[PG_SHA256_LEN],
+                                      char *err, size_t err_len);
+
+#endif /* P11GATE_AUDIT_TAIL_H */
