@@ -68,4 +68,14 @@ int pg_audit_append(pg_audit *audit, const struct pg_audit_record *record,
  * callers share one fdatasync.  0 or an errno value. */
 int pg_audit_sync(pg_audit *audit, uint64_t seq);
 
+/* Starts making records up to seq durable in the background, so the disk
+ * syncs while the token signs; pg_audit_sync then waits for that sync (or
+ * does it itself).  Uses a thread of the pg_audit, started on first use
+ * and only if pg_audit_allow_threads permitted it. */
+void pg_audit_sync_start(pg_audit *audit, uint64_t seq);
+
+/* Whether the log may start its background syncer thread (PKCS#11
+ * applications may forbid library threads: CKF_LIBRARY_CANT_CREATE_OS_THREADS). */
+void pg_audit_allow_threads(pg_audit *audit, bool allow);
+
 #endif /* P11GATE_AUDIT_H */

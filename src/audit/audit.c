@@ -60,6 +60,17 @@ struct pg_audit {
 	unsigned long datasync_calls;
 	int (*datasync)(int fd, void *ctx);
 	void *datasync_ctx;
+
+	/* The background syncer (pg_audit_sync_start), so the disk syncs
+	 * while the token signs.  Started on first use in the process that
+	 * owns it; guarded by sync_lock. */
+	bool may_start_thread;
+	bool syncer_running;
+	bool syncer_stop;
+	pid_t syncer_pid;
+	pthread_t syncer;
+	pthread_cond_t sync_wanted;
+	uint64_t requested;             /* highest seq asked for in the background */
 };
 
 static int
@@ -182,6 +193,7 @@ pg_audit_open(const char *path, bool sync, bool to_syslog, char *err, size_t err
 	pthread_mutex_init(&audit->append_lock, NULL);
 	pthread_mutex_init(&audit->sync_lock, NULL);
 	pthread_cond_init(&audit->sync_done, NULL);
+	pthread_cond_init(&audit->sync_wanted, NULL);
 	return audit;
 error:
 	if (audit != NULL)
@@ -197,7 +209,16 @@ pg_audit_close(pg_audit *audit)
 {
 	if (audit == NULL)
 		return;
+	/* Stop the background syncer (in the process that started it). */
+	pthread_mutex_lock(&audit->sync_lock);
+	audit->syncer_stop = true;
+	pthread_cond_signal(&audit->sync_wanted);
+	bool join = audit->syncer_running && audit->syncer_pid == getpid();
+	pthread_mutex_unlock(&audit->sync_lock);
+	if (join)
+		pthread_join(audit->syncer, NULL);
 	close(audit->fd);
+	pthread_cond_destroy(&audit->sync_wanted);
 	pthread_cond_destroy(&audit->sync_done);
 	pthread_mutex_destroy(&audit->sync_lock);
 	pthread_mutex_destroy(&audit->append_lock);
@@ -492,11 +513,32 @@ out:
 	return rc;
 }
 
+/* One fdatasync for everything written so far, by the calling thread;
+ * called and returns with sync_lock held.  Callers arriving meanwhile
+ * wait and are covered by this sync or the next one. */
+static void
+sync_once_locked(pg_audit *audit)
+{
+	uint64_t target = audit->written, epoch = audit->epoch;
+	int fd = audit->fd, rc;
+
+	audit->syncing = true;
+	audit->datasync_calls++;
+	pthread_mutex_unlock(&audit->sync_lock);
+	rc = audit->datasync(fd, audit->datasync_ctx);
+	pthread_mutex_lock(&audit->sync_lock);
+	audit->syncing = false;
+	if (rc != 0)
+		audit->sync_error = rc;
+	else if (epoch == audit->epoch && target > audit->synced)
+		audit->synced = target;
+	pthread_cond_broadcast(&audit->sync_done);
+}
+
 int
 pg_audit_sync(pg_audit *audit, uint64_t seq)
 {
-	uint64_t target, epoch;
-	int rc = 0, fd;
+	int rc = 0;
 
 	if (audit == NULL)
 		return EINVAL;
@@ -514,30 +556,59 @@ pg_audit_sync(pg_audit *audit, uint64_t seq)
 			seq = audit->written;
 		if (audit->synced >= seq)
 			break;
-		if (audit->syncing) {
+		if (audit->syncing)
 			pthread_cond_wait(&audit->sync_done, &audit->sync_lock);
-			continue;
-		}
-		/* Become the syncer for everything written so far; callers
-		 * arriving meanwhile wait and are covered by this sync or
-		 * the next one. */
-		audit->syncing = true;
-		target = audit->written;
-		epoch = audit->epoch;
-		fd = audit->fd;
-		audit->datasync_calls++;
-		pthread_mutex_unlock(&audit->sync_lock);
-		rc = audit->datasync(fd, audit->datasync_ctx);
-		pthread_mutex_lock(&audit->sync_lock);
-		audit->syncing = false;
-		if (rc != 0)
-			audit->sync_error = rc;
-		else if (epoch == audit->epoch && target > audit->synced)
-			audit->synced = target;
-		pthread_cond_broadcast(&audit->sync_done);
+		else
+			sync_once_locked(audit);
 	}
 	pthread_mutex_unlock(&audit->sync_lock);
 	return rc;
+}
+
+static void *
+syncer_main(void *arg)
+{
+	pg_audit *audit = arg;
+
+	pthread_mutex_lock(&audit->sync_lock);
+	while (!audit->syncer_stop) {
+		if (audit->sync_error == 0 && !audit->syncing && audit->requested > audit->synced &&
+		    audit->written > audit->synced)
+			sync_once_locked(audit);
+		else
+			pthread_cond_wait(&audit->sync_wanted, &audit->sync_lock);
+	}
+	pthread_mutex_unlock(&audit->sync_lock);
+	return NULL;
+}
+
+void
+pg_audit_allow_threads(pg_audit *audit, bool allow)
+{
+	pthread_mutex_lock(&audit->sync_lock);
+	audit->may_start_thread = allow;
+	pthread_mutex_unlock(&audit->sync_lock);
+}
+
+void
+pg_audit_sync_start(pg_audit *audit, uint64_t seq)
+{
+	if (audit == NULL || !audit->sync)
+		return;
+	pthread_mutex_lock(&audit->sync_lock);
+	if (audit->syncer_running && audit->syncer_pid != getpid())
+		audit->syncer_running = false;   /* a forked child has no thread */
+	if (!audit->syncer_running && audit->may_start_thread) {
+		audit->syncer_stop = false;
+		if (pthread_create(&audit->syncer, NULL, syncer_main, audit) == 0) {
+			audit->syncer_running = true;
+			audit->syncer_pid = getpid();
+		}
+	}
+	if (seq > audit->requested)
+		audit->requested = seq;
+	pthread_cond_signal(&audit->sync_wanted);
+	pthread_mutex_unlock(&audit->sync_lock);
 }
 
 unsigned long

@@ -127,14 +127,17 @@ regime_ref(struct pg_regime *regime)
 /* Who is asking, per the policy's identity mode.  In-process identity is
  * read once and rebuilt when the process changes its ids. */
 static struct pg_caller *
-caller_new(const struct pg_settings *settings)
+caller_new(const struct pg_settings *settings, char *why, size_t why_len)
 {
 	struct pg_caller *caller;
 
-	if (settings->identity == PG_IDENTITY_PEER)
-		caller = pg_peer_caller_new();
-	else
+	if (settings->identity == PG_IDENTITY_PEER) {
+		caller = pg_peer_caller_new(settings->server_socket, why, why_len);
+	} else {
 		caller = pg_caller_process_new();
+		if (caller == NULL)
+			snprintf(why, why_len, "the caller's identity cannot be read: out of memory");
+	}
 	if (caller != NULL)
 		(void)pg_caller_exe_sha256(caller);   /* hashed now: the regime is shared read-only */
 	return caller;
@@ -144,7 +147,7 @@ caller_new(const struct pg_settings *settings)
  * A log that cannot be opened leaves audit NULL with the reason kept:
  * every judged call is then refused (fail closed), the rest still works. */
 static struct pg_regime *
-regime_new(pg_policy *policy, const struct stat *st)
+regime_new(pg_policy *policy, const struct stat *st, bool threads_ok)
 {
 	const struct pg_settings *settings = pg_policy_settings(policy);
 	struct pg_regime *regime = calloc(1, sizeof *regime);
@@ -156,7 +159,8 @@ regime_new(pg_policy *policy, const struct stat *st)
 	regime->file = *st;
 	regime->uid = getuid();
 	regime->gid = getgid();
-	regime->caller = caller_new(settings);
+	regime->threads_ok = threads_ok;
+	regime->caller = caller_new(settings, regime->caller_error, sizeof regime->caller_error);
 	if (settings->audit_file == NULL)
 		snprintf(regime->audit_error, sizeof regime->audit_error,
 		         "%s: no audit log is configured (audit: file:)", settings->path);
@@ -164,6 +168,8 @@ regime_new(pg_policy *policy, const struct stat *st)
 		regime->audit = pg_audit_open(settings->audit_file, settings->audit_sync,
 		                              settings->audit_syslog, regime->audit_error,
 		                              sizeof regime->audit_error);
+	if (regime->audit != NULL)
+		pg_audit_allow_threads(regime->audit, threads_ok);
 	return regime;
 }
 
@@ -194,7 +200,7 @@ reload(struct pg_regime *current, const struct stat *st)
 
 	policy = pg_config_load(ctx.config_path);
 	if (policy != NULL)
-		fresh = regime_new(policy, st);
+		fresh = regime_new(policy, st, current->threads_ok);
 	pg_policy_unref(policy);
 
 	pthread_mutex_lock(&ctx.lock);
@@ -256,7 +262,7 @@ identity:
 	if (pg_policy_settings(regime->policy)->identity == PG_IDENTITY_PROCESS &&
 	    (getuid() != regime->uid || getgid() != regime->gid)) {
 		/* The process changed ids: the same policy, a fresh caller. */
-		struct pg_regime *fresh = regime_new(regime->policy, &regime->file);
+		struct pg_regime *fresh = regime_new(regime->policy, &regime->file, regime->threads_ok);
 
 		pthread_mutex_lock(&ctx.lock);
 		if (fresh != NULL && ctx.regime == regime) {
@@ -502,7 +508,8 @@ pg_ctx_initialize(const CK_C_INITIALIZE_ARGS *lower_args, const char *reserved_p
 	}
 	rv = ctx.lower.C_GetInfo(&ctx.lower_info);
 	if (rv == CKR_OK) {
-		ctx.regime = regime_new(policy, &st);
+		ctx.regime = regime_new(policy, &st, lower_args == NULL ||
+		                        !(lower_args->flags & CKF_LIBRARY_CANT_CREATE_OS_THREADS));
 		if (ctx.regime == NULL)
 			rv = CKR_HOST_MEMORY;
 	}
@@ -510,8 +517,11 @@ pg_ctx_initialize(const CK_C_INITIALIZE_ARGS *lower_args, const char *reserved_p
 		ctx.lower.C_Finalize(NULL);
 		goto fail;
 	}
+	/* Said now; every key use is refused until they are mended. */
 	if (ctx.regime->audit == NULL)
-		pg_log("%s", ctx.regime->audit_error);   /* said now; every key use is refused */
+		pg_log("%s", ctx.regime->audit_error);
+	if (ctx.regime->caller == NULL)
+		pg_log("%s", ctx.regime->caller_error);
 
 	ctx.forked = false;
 	ctx.initialized = true;

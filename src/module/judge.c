@@ -98,8 +98,7 @@ pg_judge(struct pg_regime *regime, const struct pg_judge_call *call, uint64_t *s
 	key_name = key_display(regime, &match, call->key, key_buf, sizeof key_buf);
 
 	if (regime->caller == NULL) {
-		snprintf(decision.reason, sizeof decision.reason,
-		         "the caller's identity cannot be read");
+		snprintf(decision.reason, sizeof decision.reason, "%s", regime->caller_error);
 	} else {
 		request = (struct pg_request){
 			.op = call->op,
@@ -143,6 +142,9 @@ pg_judge(struct pg_regime *regime, const struct pg_judge_call *call, uint64_t *s
 		say_refusal(regime, call, key_name, decision.reason);
 		return CKR_FUNCTION_REJECTED;
 	}
+	/* The disk syncs the allow record while the token works. */
+	if (call->record_allow)
+		pg_audit_sync_start(regime->audit, record_seq);
 	if (seq != NULL)
 		*seq = record_seq;
 	return CKR_OK;

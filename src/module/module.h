@@ -59,9 +59,11 @@ struct pg_regime {
 	pg_audit *audit;            /* NULL if it cannot be opened: key use refused */
 	char audit_error[256];
 	struct pg_caller *caller;   /* NULL if it cannot be read: key use refused */
+	char caller_error[256];     /* why, when caller is NULL */
 	struct stat file;           /* the policy file's version when loaded */
 	uid_t uid;                  /* process ids the caller was read under */
 	gid_t gid;
+	bool threads_ok;            /* the application lets libraries create threads */
 };
 
 /* The regime in force (reloaded first if the policy file changed), with a
@@ -110,9 +112,10 @@ pg_policy *pg_config_load(const char *path);
 
 /* ---- peer.c: the caller across a p11-kit server connection ------------- */
 
-/* The peer on standard input when this process really serves a p11-kit
- * connection; NULL otherwise (key use is then refused). */
-struct pg_caller *pg_peer_caller_new(void);
+/* The peer on standard input when this process really serves a
+ * connection of the p11-kit server listening on server_socket; NULL with
+ * the reason in why otherwise (key use is then refused). */
+struct pg_caller *pg_peer_caller_new(const char *server_socket, char *why, size_t why_len);
 
 /* Prints "p11gate: " and the message on stderr, as one write. */
 void pg_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
