@@ -157,8 +157,8 @@ regime_new(pg_policy *policy, const struct stat *st, bool threads_ok)
 	atomic_init(&regime->refs, 1);
 	regime->policy = pg_policy_ref(policy);
 	regime->file = *st;
-	regime->uid = getuid();
-	regime->gid = getgid();
+	regime->uid = geteuid();
+	regime->gid = getegid();
 	regime->threads_ok = threads_ok;
 	regime->caller = caller_new(settings, regime->caller_error, sizeof regime->caller_error);
 	if (settings->audit_file == NULL)
@@ -260,7 +260,7 @@ pg_ctx_regime(void)
 
 identity:
 	if (pg_policy_settings(regime->policy)->identity == PG_IDENTITY_PROCESS &&
-	    (getuid() != regime->uid || getgid() != regime->gid)) {
+	    (geteuid() != regime->uid || getegid() != regime->gid)) {
 		/* The process changed ids: the same policy, a fresh caller. */
 		struct pg_regime *fresh = regime_new(regime->policy, &regime->file, regime->threads_ok);
 

@@ -61,7 +61,7 @@ struct pg_regime {
 	struct pg_caller *caller;   /* NULL if it cannot be read: key use refused */
 	char caller_error[256];     /* why, when caller is NULL */
 	struct stat file;           /* the policy file's version when loaded */
-	uid_t uid;                  /* process ids the caller was read under */
+	uid_t uid;                  /* effective ids the caller was read under */
 	gid_t gid;
 	bool threads_ok;            /* the application lets libraries create threads */
 };
