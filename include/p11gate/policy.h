@@ -56,6 +56,7 @@ struct pg_settings {
 	bool audit_syslog;                 /* audit.syslog, default false */
 	bool caller_messages;              /* caller_messages, default true: one stderr line per refusal */
 	enum pg_identity_mode identity;    /* identity, default process */
+	const char *server_socket;         /* server_socket: the p11-kit server's socket (peer mode) */
 };
 
 const struct pg_settings *pg_policy_settings(const pg_policy *policy);
