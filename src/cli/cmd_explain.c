@@ -1,0 +1,553 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * `p11gate explain`: asks the policy about one hypothetical call (a key, an
+ * operation, a caller, an instant) and prints the decision, the deciding
+ * rule and, for every rule, whether it matched or what stopped it.
+ */
+#include "commands.h"
+#include "p11gate-build.h"
+#include "p11gate/common.h"
+#include "p11gate/identity.h"
+#include "p11gate/policy.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MAX_GROUPS 256
+#define MAX_ENV 64
+
+/* What the options change in the caller; the storage is ours, and the
+ * caller's own fields are put back before pg_caller_free. */
+struct overrides {
+	const char *user_arg;
+	const char *group_args[MAX_GROUPS];
+	size_t n_group_args;
+	const char *program;
+	const char *unit;
+	const char *env_args[MAX_ENV];
+	size_t n_env_args;
+
+	char user_name[256];
+	gid_t groups[MAX_GROUPS];
+	char *env[MAX_ENV + 1];
+	char **env_all;              /* caller's env with ours replacing or added */
+};
+
+/* The caller's fields as pg_caller_process_new made them. */
+struct saved_caller {
+	char *user;
+	gid_t *groups;
+	size_t n_groups;
+	char *exe;
+	char *unit;
+	char **env;
+};
+
+static void
+usage(FILE *out)
+{
+	fprintf(out,
+	        "Usage: p11gate explain --key NAME [OPTION]...\n"
+	        "Say whether the policy would allow one use of a key, which rule decides\n"
+	        "it, and for every rule whether it matched or the first condition that\n"
+	        "failed.  Unless overridden, the caller is the person running this command,\n"
+	        "now; an overridden field counts as asserted.\n"
+	        "\n"
+	        "  -c, --config FILE      the policy (default: $P11GATE_CONFIG, else %s)\n"
+	        "  -k, --key NAME         the policy's name for the key (required)\n"
+	        "  -o, --op OP            sign (default), decrypt, derive, unwrap or manage\n"
+	        "  -u, --user USER        caller's user name or uid; its groups come along\n"
+	        "  -g, --group GROUP      caller's group name or gid (repeat for several; the\n"
+	        "                         first is the primary group)\n"
+	        "  -p, --program PATH     caller's executable, hashed for program_sha256\n"
+	        "                         (default: this p11gate program itself)\n"
+	        "      --unit UNIT        caller's systemd unit, e.g. ci-runner.service\n"
+	        "      --env NAME=VALUE   caller's environment variable (repeatable)\n"
+	        "  -m, --mechanism MECH   CKM_ name or 0x number; without it, rules that list\n"
+	        "                         mechanisms do not match\n"
+	        "      --at TIME          the instant, RFC 3339: 2026-12-24T10:00:00Z or\n"
+	        "                         2026-12-24T11:00:00+01:00 (default: now)\n"
+	        "  -h, --help             display this help and exit\n"
+	        "\n"
+	        "Exit status: 0 if the call would be allowed, 1 if denied, 2 on a usage error\n"
+	        "or a policy that does not load.\n", P11GATE_DEFAULT_CONFIG);
+}
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int
+usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fprintf(stderr, "p11gate explain: ");
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry 'p11gate explain --help' for more information.\n");
+	return 2;
+}
+
+static void
+print_diag(void *ctx, enum pg_severity severity, const char *file, unsigned long line,
+           unsigned long column, const char *message)
+{
+	/* Warnings were for `check`; explain only needs to say why it cannot load. */
+	if (severity != PG_DIAG_ERROR)
+		return;
+	if (line == 0)
+		fprintf(stderr, "%s: error: %s\n", file, message);
+	else
+		fprintf(stderr, "%s:%lu:%lu: error: %s\n", file, line, column, message);
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
+ * algorithm), so --at never goes through TZ or mktime. */
+static long long
+days_from_civil(long long y, unsigned m, unsigned d)
+{
+	long long era;
+	unsigned yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = (unsigned)(y - era * 400);
+	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (long long)doe - 719468;
+}
+
+static bool
+digits(const char *s, int n, int *out)
+{
+	*out = 0;
+	for (int i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		*out = *out * 10 + (s[i] - '0');
+	}
+	return true;
+}
+
+/* RFC 3339 date-time: YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM). */
+static bool
+parse_rfc3339(const char *s, time_t *out)
+{
+	static const int month_days[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	int year, month, day, hour, minute, second, off_h = 0, off_m = 0, sign = 0;
+	const char *p;
+	long long t;
+
+	if (strlen(s) < 20 || !digits(s, 4, &year) || s[4] != '-' || !digits(s + 5, 2, &month) ||
+	    s[7] != '-' || !digits(s + 8, 2, &day) ||
+	    (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || !digits(s + 11, 2, &hour) ||
+	    s[13] != ':' || !digits(s + 14, 2, &minute) || s[16] != ':' || !digits(s + 17, 2, &second))
+		return false;
+	p = s + 19;
+	if (*p == '.') {
+		p++;
+		if (*p < '0' || *p > '9')
+			return false;
+		while (*p >= '0' && *p <= '9')
+			p++;
+	}
+	if ((*p == 'Z' || *p == 'z') && p[1] == '\0') {
+		sign = 0;
+	} else if ((*p == '+' || *p == '-') && strlen(p) == 6 && digits(p + 1, 2, &off_h) &&
+	           p[3] == ':' && digits(p + 4, 2, &off_m)) {
+		sign = *p == '+' ? 1 : -1;
+	} else {
+		return false;
+	}
+	if (month < 1 || month > 12 || day < 1 || day > month_days[month - 1] ||
+	    (month == 2 && day == 29 && !((year % 4 == 0 && year % 100 != 0) || year % 400 == 0)) ||
+	    hour > 23 || minute > 59 || second > 60 || off_h > 23 || off_m > 59)
+		return false;
+	if (second == 60)
+		second = 59;   /* a leap second: time_t has none */
+	t = days_from_civil(year, (unsigned)month, (unsigned)day) * 86400LL + hour * 3600LL +
+	    minute * 60LL + second - sign * (off_h * 3600LL + off_m * 60LL);
+	*out = (time_t)t;
+	return true;
+}
+
+static bool
+lookup_group(const char *text, gid_t *out)
+{
+	char buf[65536];
+	struct group gr, *result = NULL;
+	char *end = NULL;
+	unsigned long value;
+
+	errno = 0;
+	value = strtoul(text, &end, 10);
+	if (text[0] >= '0' && text[0] <= '9' && *end == '\0' && errno == 0 && value < 0xffffffffUL) {
+		*out = (gid_t)value;
+		return true;
+	}
+	if (getgrnam_r(text, &gr, buf, sizeof buf, &result) != 0 || result == NULL)
+		return false;
+	*out = result->gr_gid;
+	return true;
+}
+
+/* --user: the uid, and the user's own groups unless --group says otherwise. */
+static int
+apply_user(struct overrides *o, struct pg_caller *caller)
+{
+	char buf[65536];
+	struct passwd pw, *result = NULL;
+	char *end = NULL;
+	unsigned long value;
+	int n = MAX_GROUPS;
+
+	errno = 0;
+	value = strtoul(o->user_arg, &end, 10);
+	if (o->user_arg[0] >= '0' && o->user_arg[0] <= '9' && *end == '\0' && errno == 0 &&
+	    value < 0xffffffffUL)
+		getpwuid_r((uid_t)value, &pw, buf, sizeof buf, &result);
+	else if (getpwnam_r(o->user_arg, &pw, buf, sizeof buf, &result) != 0 || result == NULL)
+		return usage_error("no such user '%s'", o->user_arg);
+	caller->uid = result != NULL ? result->pw_uid : (uid_t)value;
+	caller->uid_trust = PG_ID_ASSERTED;
+	caller->user = NULL;
+	if (result != NULL) {
+		snprintf(o->user_name, sizeof o->user_name, "%s", result->pw_name);
+		caller->user = o->user_name;
+	}
+	if (o->n_group_args > 0)
+		return 0;
+	if (result == NULL) {
+		/* A uid without a passwd entry has no known groups. */
+		caller->gid_trust = PG_ID_UNAVAILABLE;
+		caller->groups_trust = PG_ID_UNAVAILABLE;
+		caller->groups = NULL;
+		caller->n_groups = 0;
+		return 0;
+	}
+	caller->gid = result->pw_gid;
+	caller->gid_trust = PG_ID_ASSERTED;
+	if (getgrouplist(result->pw_name, result->pw_gid, o->groups, &n) < 0)
+		n = MAX_GROUPS;
+	caller->groups = o->groups;
+	caller->n_groups = (size_t)n;
+	caller->groups_trust = PG_ID_ASSERTED;
+	return 0;
+}
+
+static int
+apply_env(struct overrides *o, struct pg_caller *caller)
+{
+	size_t n_own = 0, n = 0;
+
+	for (size_t i = 0; i < o->n_env_args; i++) {
+		if (strchr(o->env_args[i], '=') == NULL || o->env_args[i][0] == '=')
+			return usage_error("--env wants NAME=VALUE, not '%s'", o->env_args[i]);
+	}
+	for (char **e = caller->env; e != NULL && *e != NULL; e++)
+		n_own++;
+	o->env_all = calloc(n_own + o->n_env_args + 1, sizeof *o->env_all);
+	if (o->env_all == NULL)
+		return usage_error("%s", strerror(ENOMEM));
+	/* Ours first: pg_caller_getenv returns the first match. */
+	for (size_t i = 0; i < o->n_env_args; i++)
+		o->env_all[n++] = (char *)o->env_args[i];
+	for (size_t i = 0; i < n_own; i++)
+		o->env_all[n++] = caller->env[i];
+	caller->env = o->env_all;
+	caller->env_trust = PG_ID_ASSERTED;
+	return 0;
+}
+
+static int
+apply_overrides(struct overrides *o, struct pg_caller *caller)
+{
+	int rc;
+
+	if (o->user_arg != NULL && (rc = apply_user(o, caller)) != 0)
+		return rc;
+	if (o->n_group_args > 0) {
+		for (size_t i = 0; i < o->n_group_args; i++) {
+			if (!lookup_group(o->group_args[i], &o->groups[i]))
+				return usage_error("no such group '%s'", o->group_args[i]);
+		}
+		caller->gid = o->groups[0];
+		caller->gid_trust = PG_ID_ASSERTED;
+		caller->groups = o->groups;
+		caller->n_groups = o->n_group_args;
+		caller->groups_trust = PG_ID_ASSERTED;
+	}
+	if (o->program != NULL) {
+		if (o->program[0] != '/')
+			return usage_error("--program wants an absolute path, not '%s'", o->program);
+		caller->exe = (char *)o->program;
+		caller->exe_trust = PG_ID_ASSERTED;
+		/* Hash the named file ourselves: the identity code would hash
+		 * the running executable, which is p11gate. */
+		caller->exe_hashed = true;
+		caller->exe_hash_ok = pg_sha256_file(o->program, caller->exe_sha256);
+	}
+	if (o->unit != NULL) {
+		caller->unit = (char *)o->unit;
+		caller->unit_trust = PG_ID_ASSERTED;
+	}
+	if (o->n_env_args > 0 && (rc = apply_env(o, caller)) != 0)
+		return rc;
+	return 0;
+}
+
+static void
+print_rule(void *ctx, const char *rule, bool is_allow, bool matched, const char *why_not)
+{
+	if (matched)
+		printf("  %-5s %s: matches\n", is_allow ? "allow" : "deny", rule);
+	else
+		printf("  %-5s %s: does not match: %s\n", is_allow ? "allow" : "deny", rule, why_not);
+}
+
+static void
+print_request(const struct pg_request *request, const char *key, const struct pg_caller *caller)
+{
+	const char *mech = pg_mechanism_name(request->mechanism);
+	char when[64] = "?";
+	struct tm tm;
+
+	if (gmtime_r(&request->now, &tm) != NULL)
+		strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	printf("request: %s with key %s", pg_op_name(request->op), key);
+	if (request->mechanism == CK_UNAVAILABLE_INFORMATION)
+		printf(", no mechanism");
+	else if (mech != NULL)
+		printf(", mechanism %s", mech);
+	else
+		printf(", mechanism 0x%lx", (unsigned long)request->mechanism);
+	printf(", at %s\n", when);
+	printf("caller: user ");
+	if (caller->uid_trust == PG_ID_UNAVAILABLE)
+		printf("unavailable");
+	else
+		printf("%s (uid %lu, %s)", caller->user != NULL ? caller->user : "without a name",
+		       (unsigned long)caller->uid, pg_id_trust_name(caller->uid_trust));
+	printf(", groups ");
+	if (caller->groups_trust == PG_ID_UNAVAILABLE && caller->gid_trust == PG_ID_UNAVAILABLE)
+		printf("unavailable");
+	else if (caller->groups_trust == PG_ID_UNAVAILABLE)
+		printf("%lu", (unsigned long)caller->gid);
+	for (size_t i = 0; caller->groups_trust != PG_ID_UNAVAILABLE && i < caller->n_groups; i++)
+		printf("%s%lu", i > 0 ? "," : "", (unsigned long)caller->groups[i]);
+	printf(", program %s", caller->exe_trust != PG_ID_UNAVAILABLE && caller->exe != NULL
+	                           ? caller->exe : "unavailable");
+	printf(", unit %s\n", caller->unit_trust == PG_ID_UNAVAILABLE ? "unavailable"
+	                      : caller->unit != NULL ? caller->unit : "none");
+}
+
+static void
+save_caller(const struct pg_caller *caller, struct saved_caller *saved)
+{
+	saved->user = caller->user;
+	saved->groups = caller->groups;
+	saved->n_groups = caller->n_groups;
+	saved->exe = caller->exe;
+	saved->unit = caller->unit;
+	saved->env = caller->env;
+}
+
+static void
+restore_caller(struct pg_caller *caller, const struct saved_caller *saved)
+{
+	caller->user = saved->user;
+	caller->groups = saved->groups;
+	caller->n_groups = saved->n_groups;
+	caller->exe = saved->exe;
+	caller->unit = saved->unit;
+	caller->env = saved->env;
+}
+
+enum { OPT_UNIT = 256, OPT_ENV, OPT_AT };
+
+/* Everything the command line says. */
+struct explain_args {
+	const char *config;
+	const char *key;
+	enum pg_op op;
+	CK_MECHANISM_TYPE mechanism;
+	bool have_at;
+	time_t at;
+	struct overrides o;
+};
+
+static bool
+parse_mechanism(const char *text, CK_MECHANISM_TYPE *out)
+{
+	char *end = NULL;
+
+	if (strncmp(text, "0x", 2) != 0 && strncmp(text, "0X", 2) != 0)
+		return pg_mechanism_from_name(text, out);
+	errno = 0;
+	*out = strtoul(text + 2, &end, 16);
+	return text[2] != '\0' && *end == '\0' && errno == 0;
+}
+
+/* -1 to go on, else the exit status (help printed, or a usage error). */
+static int
+parse_args(int argc, char **argv, struct explain_args *a)
+{
+	static const struct option options[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "key", required_argument, NULL, 'k' },
+		{ "op", required_argument, NULL, 'o' },
+		{ "user", required_argument, NULL, 'u' },
+		{ "group", required_argument, NULL, 'g' },
+		{ "program", required_argument, NULL, 'p' },
+		{ "unit", required_argument, NULL, OPT_UNIT },
+		{ "env", required_argument, NULL, OPT_ENV },
+		{ "mechanism", required_argument, NULL, 'm' },
+		{ "at", required_argument, NULL, OPT_AT },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct overrides *o = &a->o;
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "c:k:o:u:g:p:m:h", options, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			a->config = optarg;
+			break;
+		case 'k':
+			a->key = optarg;
+			break;
+		case 'o':
+			if (!pg_op_from_name(optarg, &a->op))
+				return usage_error("unknown operation '%s' (sign, decrypt, derive, unwrap, "
+				                   "manage)", optarg);
+			break;
+		case 'u':
+			o->user_arg = optarg;
+			break;
+		case 'g':
+			if (o->n_group_args == MAX_GROUPS)
+				return usage_error("too many --group options");
+			o->group_args[o->n_group_args++] = optarg;
+			break;
+		case 'p':
+			o->program = optarg;
+			break;
+		case OPT_UNIT:
+			o->unit = optarg;
+			break;
+		case OPT_ENV:
+			if (o->n_env_args == MAX_ENV)
+				return usage_error("too many --env options");
+			o->env_args[o->n_env_args++] = optarg;
+			break;
+		case 'm':
+			if (!parse_mechanism(optarg, &a->mechanism))
+				return usage_error("unknown mechanism '%s' (a CKM_ name, or 0x... for a "
+				                   "vendor mechanism)", optarg);
+			break;
+		case OPT_AT:
+			if (!parse_rfc3339(optarg, &a->at))
+				return usage_error("--at wants an RFC 3339 time like 2026-12-24T10:00:00Z "
+				                   "or 2026-12-24T11:00:00+01:00, not '%s'", optarg);
+			a->have_at = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			fprintf(stderr, "Try 'p11gate explain --help' for more information.\n");
+			return 2;
+		}
+	}
+	if (optind < argc)
+		return usage_error("unexpected argument '%s'", argv[optind]);
+	if (a->key == NULL)
+		return usage_error("--key NAME is required");
+	return -1;
+}
+
+int
+pg_cmd_explain(int argc, char **argv)
+{
+	struct explain_args *a = calloc(1, sizeof *a);   /* several KiB: not on the stack */
+	struct pg_key_match match = { .n = 1, .pin_mismatch = -1 };
+	struct pg_request request = { .key = &match };
+	struct pg_caller *caller = NULL;
+	struct saved_caller saved;
+	struct pg_decision decision;
+	pg_policy *policy = NULL;
+	bool saved_set = false;
+	int status = 2, idx;
+
+	if (a == NULL) {
+		fprintf(stderr, "p11gate explain: %s\n", strerror(ENOMEM));
+		goto out;
+	}
+	a->config = getenv("P11GATE_CONFIG");
+	if (a->config == NULL || a->config[0] == '\0')
+		a->config = P11GATE_DEFAULT_CONFIG;
+	a->op = PG_OP_SIGN;
+	a->mechanism = CK_UNAVAILABLE_INFORMATION;
+	if ((status = parse_args(argc, argv, a)) >= 0)
+		goto out;
+	status = 2;
+	request.op = a->op;
+	request.mechanism = a->mechanism;
+	request.now = a->have_at ? a->at : time(NULL);
+
+	policy = pg_policy_load(a->config, print_diag, NULL);
+	if (policy == NULL) {
+		fprintf(stderr, "p11gate explain: %s does not load; run 'p11gate check %s'\n",
+		        a->config, a->config);
+		goto out;
+	}
+	idx = pg_policy_key_find(policy, a->key);
+	if (idx < 0) {
+		fprintf(stderr, "p11gate explain: %s defines no key '%s'; it defines:", a->config, a->key);
+		for (size_t i = 0; i < pg_policy_key_count(policy); i++)
+			fprintf(stderr, " %s", pg_policy_key_name(policy, (unsigned)i));
+		fprintf(stderr, "\n");
+		goto out;
+	}
+	match.idx[0] = (unsigned)idx;
+
+	caller = pg_caller_process_new();
+	if (caller == NULL) {
+		fprintf(stderr, "p11gate explain: cannot read this process's identity: %s\n",
+		        strerror(errno != 0 ? errno : ENOMEM));
+		goto out;
+	}
+	save_caller(caller, &saved);
+	saved_set = true;
+	if ((status = apply_overrides(&a->o, caller)) != 0)
+		goto out;
+	request.caller = caller;
+
+	print_request(&request, a->key, caller);
+	printf("rules (in file order):\n");
+	pg_policy_explain(policy, &request, print_rule, NULL, &decision);
+	printf("decision: %s\n", decision.allow ? "allow" : "deny");
+	printf("rule: %s\n", decision.rule != NULL ? decision.rule : "(none)");
+	printf("reason: %s\n", decision.reason);
+	status = decision.allow ? 0 : 1;
+out:
+	if (caller != NULL) {
+		if (saved_set)
+			restore_caller(caller, &saved);
+		pg_caller_free(caller);
+	}
+	if (a != NULL)
+		free(a->o.env_all);
+	free(a);
+	pg_policy_unref(policy);
+	return status;
+}

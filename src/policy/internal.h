@@ -1,0 +1,240 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * The compiled policy as the files of src/policy share it: keys, rules,
+ * their conditions and the (key, operation) index, plus the small helpers
+ * (arena, diagnostics) the loader uses.  Nothing outside src/policy sees it.
+ */
+#ifndef P11GATE_POLICY_INTERNAL_H
+#define P11GATE_POLICY_INTERNAL_H
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <p11-kit/uri.h>
+
+#include "p11gate/policy.h"
+#include "p11gate/common.h"
+#include "tz.h"
+#include "yaml_tree.h"
+
+/* ---- arena: everything a compiled policy owns, freed at once ---------- */
+
+struct pg_arena_block;
+struct pg_arena {
+	struct pg_arena_block *head;
+};
+
+/* Zeroed, aligned for any type; NULL on out-of-memory. */
+void *pg_arena_alloc(struct pg_arena *arena, size_t size);
+void *pg_arena_calloc(struct pg_arena *arena, size_t n, size_t size);
+char *pg_arena_strdup(struct pg_arena *arena, const char *s);
+char *pg_arena_printf(struct pg_arena *arena, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void pg_arena_release(struct pg_arena *arena);
+
+/* ---- diagnostics ------------------------------------------------------ */
+
+struct pg_diag {
+	const char *file;
+	pg_diag_fn fn;
+	void *ctx;
+	unsigned errors;
+	unsigned warnings;
+};
+
+void pg_diag_report(struct pg_diag *diag, enum pg_severity severity,
+                    unsigned long line, unsigned long column, const char *fmt, va_list ap)
+	__attribute__((format(printf, 5, 0)));
+void pg_diag_error(struct pg_diag *diag, unsigned long line, unsigned long column,
+                   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void pg_diag_warning(struct pg_diag *diag, unsigned long line, unsigned long column,
+                     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* At a node's position. */
+void pg_diag_error_at(struct pg_diag *diag, const struct pg_ynode *node,
+                      const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void pg_diag_warning_at(struct pg_diag *diag, const struct pg_ynode *node,
+                        const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* ---- typed access to the YAML tree (reporting errors) ----------------- */
+
+/* Reports every key of map not in allowed (NULL-terminated), with a
+ * "did you mean" and the allowed list; what names the mapping ("rule"). */
+bool pg_ymap_check_keys(struct pg_diag *diag, const struct pg_ynode *map,
+                        const char *const *allowed, const char *what);
+/* Value node of key in map, NULL if absent. */
+const struct pg_ynode *pg_ymap_get(const struct pg_ynode *map, const char *key);
+/* Reports unless node has the kind; field names it in the message. */
+bool pg_yexpect(struct pg_diag *diag, const struct pg_ynode *node,
+                enum pg_ykind kind, const char *field);
+/* A non-empty scalar; NULL (reported) otherwise. */
+const char *pg_yget_string(struct pg_diag *diag, const struct pg_ynode *node, const char *field);
+/* true/false, unquoted. */
+bool pg_yget_bool(struct pg_diag *diag, const struct pg_ynode *node, const char *field, bool *out);
+/* "a, b, c" of a sequence of scalars, for messages ("[a, b]"). */
+char *pg_yseq_text(struct pg_arena *arena, const struct pg_ynode *seq);
+/* Letters, digits, '.', '_', '-': the names of keys and rules. */
+bool pg_name_ok(const char *name);
+/* Closest of candidates to word within edit distance 2, or NULL. */
+const char *pg_suggest(const char *word, const char *const *candidates);
+
+/* ---- compiled policy -------------------------------------------------- */
+
+#define PG_N_OPS 5   /* sign, decrypt, derive, unwrap, manage: bits 0..4 of enum pg_op */
+
+struct pg_key {
+	const char *name;
+	const char *uri_text;
+	const char *owner;
+	const char *purpose;
+	P11KitUri *uri;              /* freed with the policy */
+	bool names_module;           /* the URI states library-* fields */
+	bool names_slot;             /* ... slot-* fields */
+	bool names_token;            /* ... token fields */
+	/* Attributes the URI states (CKA_CLASS, CKA_LABEL, CKA_ID): each must
+	 * be among the facts, because p11-kit skips the ones that are not. */
+	CK_ATTRIBUTE_TYPE uri_attrs[4];
+	size_t n_uri_attrs;
+	bool has_pin;
+	unsigned char pin[PG_SHA256_LEN];
+	unsigned long line, column;
+	bool mentioned;              /* some rule names it */
+};
+
+/* The conditions a rule can state, in evaluation order.  The order is also
+ * what "nearest rule" means: the allow rule whose first failing condition
+ * comes latest in this order is the nearest. */
+enum pg_cond {
+	PG_COND_USERS,
+	PG_COND_GROUPS,
+	PG_COND_PROGRAMS,
+	PG_COND_PROGRAM_SHA256,
+	PG_COND_UNITS,
+	PG_COND_ENV,
+	PG_COND_MECHANISMS,
+	PG_COND_DATES,
+	PG_COND_DAYS,
+	PG_COND_HOURS,
+	PG_COND_COUNT
+};
+
+/* Three-valued result: a condition on a field the caller's identity could
+ * not supply is UNKNOWN.  An allow rule needs YES; a deny rule applies on
+ * YES or UNKNOWN (fail closed both ways). */
+enum pg_tri { PG_NO, PG_YES, PG_UNKNOWN };
+
+/* A glob, with a fast path: most programs are written out in full. */
+struct pg_glob {
+	const char *pattern;
+	bool literal;                /* no *, ?, [ or \: plain string compare */
+};
+
+struct pg_env_cond {
+	const char *name;
+	struct pg_glob glob;
+};
+
+struct pg_date_range {
+	long start, end;             /* YYYYMMDD, inclusive */
+};
+
+struct pg_rule {
+	const char *name;
+	bool allow;
+	unsigned long line, column;
+	unsigned *keys;              /* key indexes, no duplicates */
+	size_t n_keys;
+	unsigned ops;                /* enum pg_op bits */
+	bool has_callers;
+	unsigned conds;              /* bit (1 << enum pg_cond) for each stated condition */
+
+	uid_t *uids;
+	size_t n_uids;
+	const char *users_text;      /* "ci, 1001" as written */
+	gid_t *gids;
+	size_t n_gids;
+	const char *groups_text;
+	struct pg_glob *programs;
+	size_t n_programs;
+	const char *programs_text;
+	unsigned char (*program_sha256)[PG_SHA256_LEN];
+	size_t n_program_sha256;
+	struct pg_glob *units;
+	size_t n_units;
+	const char *units_text;
+	struct pg_env_cond *env;
+	size_t n_env;
+	CK_MECHANISM_TYPE *mechanisms;
+	size_t n_mechanisms;
+	const char *mechanisms_text;
+
+	unsigned days;               /* bit tm_wday (0 = Sunday) */
+	const char *days_text;
+	unsigned hours_start, hours_end;   /* minutes since local midnight */
+	const char *hours_text;
+	struct pg_date_range *dates;
+	size_t n_dates;
+	const char *dates_text;
+	const char *tz_name;         /* "UTC" when not given */
+	const pg_tz *tz;             /* NULL: UTC (gmtime_r) */
+};
+
+struct pg_bucket {
+	unsigned *allow;             /* rule indexes in file order */
+	size_t n_allow;
+	unsigned *deny;
+	size_t n_deny;
+};
+
+struct pg_policy {
+	atomic_uint refs;
+	struct pg_arena arena;
+	struct pg_settings settings;
+	struct pg_key *keys;
+	size_t n_keys;
+	struct pg_rule *rules;
+	size_t n_rules;
+	pg_tz **zones;               /* loaded once per distinct name */
+	size_t n_zones;
+	struct pg_bucket *index;     /* n_keys * PG_N_OPS, [key * PG_N_OPS + op bit] */
+};
+
+/* The state a loader pass shares: the policy being built and the diags. */
+struct pg_load {
+	struct pg_policy *policy;
+	struct pg_diag *diag;
+};
+
+/* Each compiles its section into load->policy, reporting errors; false
+ * only on out-of-memory (errors are counted in diag). */
+bool pg_keys_compile(struct pg_load *load, const struct pg_ynode *keys);
+bool pg_rules_compile(struct pg_load *load, const struct pg_ynode *rules);
+/* Parts of a rule (rules.c calls them). */
+bool pg_callers_compile(struct pg_load *load, struct pg_rule *rule, const struct pg_ynode *callers);
+bool pg_when_compile(struct pg_load *load, struct pg_rule *rule, const struct pg_ynode *when);
+/* Builds policy->index; false on out-of-memory. */
+bool pg_index_build(struct pg_policy *policy);
+void pg_keys_release(struct pg_policy *policy);
+void pg_zones_release(struct pg_policy *policy);
+
+/* ---- evaluation ------------------------------------------------------- */
+
+/* One request being judged: the local time is computed once per zone. */
+struct pg_eval {
+	const struct pg_request *req;
+	const pg_tz *tm_zone;        /* zone tm was computed for */
+	bool tm_valid;
+	bool tm_zone_set;
+	struct tm tm;
+};
+
+/* Evaluates one stated condition; msg (may be NULL) gets what held or what
+ * failed, e.g. "user ci (uid 1001) is not in users [release]". */
+enum pg_tri pg_callers_eval(const struct pg_rule *rule, enum pg_cond cond,
+                            struct pg_eval *ev, char *msg, size_t msg_len);
+enum pg_tri pg_when_eval(const struct pg_rule *rule, enum pg_cond cond,
+                         struct pg_eval *ev, char *msg, size_t msg_len);
+
+#endif /* P11GATE_POLICY_INTERNAL_H */

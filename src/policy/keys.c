@@ -1,0 +1,301 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * The keys: section: each named key's PKCS#11 URI (parsed and matched by
+ * p11-kit), its optional public-key pin, owner and purpose; and which
+ * policy keys a token object is.
+ */
+#include "internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const char *const key_fields[] = { "uri", "public_key_sha256", "owner", "purpose", NULL };
+
+static bool
+all_zero(const void *p, size_t len)
+{
+	const unsigned char *b = p;
+
+	for (size_t i = 0; i < len; i++) {
+		if (b[i] != 0)
+			return false;
+	}
+	return true;
+}
+
+/* Which parts of the URI are stated: p11-kit leaves unstated string fields
+ * zeroed and unstated versions at 255.255. */
+static void
+uri_scope(struct pg_key *key)
+{
+	CK_INFO *module = p11_kit_uri_get_module_info(key->uri);
+	CK_SLOT_INFO *slot = p11_kit_uri_get_slot_info(key->uri);
+	CK_TOKEN_INFO *token = p11_kit_uri_get_token_info(key->uri);
+
+	key->names_module = !all_zero(module->manufacturerID, sizeof module->manufacturerID) ||
+	                    !all_zero(module->libraryDescription, sizeof module->libraryDescription) ||
+	                    module->libraryVersion.major != (CK_BYTE)-1 ||
+	                    module->libraryVersion.minor != (CK_BYTE)-1;
+	key->names_slot = !all_zero(slot, sizeof *slot);
+	key->names_token = !all_zero(token, sizeof *token);
+}
+
+/* Parses and vets the URI: anything p11-kit would ignore or that cannot be
+ * matched against what the module knows is an error, not a silent no-match. */
+static bool
+compile_uri(struct pg_load *load, struct pg_key *key, const struct pg_ynode *node)
+{
+	struct pg_diag *diag = load->diag;
+	const char *text = pg_yget_string(diag, node, "uri");
+	CK_ATTRIBUTE *klass, *attrs;
+	CK_ULONG n_attrs = 0;
+	int rc;
+
+	if (text == NULL)
+		return true;
+	key->uri_text = pg_arena_strdup(&load->policy->arena, text);
+	key->uri = p11_kit_uri_new();
+	if (key->uri_text == NULL || key->uri == NULL)
+		return false;
+	rc = p11_kit_uri_parse(text, P11_KIT_URI_FOR_ANY, key->uri);
+	if (rc != P11_KIT_URI_OK) {
+		pg_diag_error_at(diag, node, "uri '%s' is not a valid PKCS#11 URI: %s "
+		                 "(RFC 7512, e.g. \"pkcs11:token=release;object=codesign-rsa\")",
+		                 text, p11_kit_uri_message(rc));
+		return true;
+	}
+	if (p11_kit_uri_any_unrecognized(key->uri)) {
+		pg_diag_error_at(diag, node, "uri '%s' has an attribute or value p11-kit does not know, "
+		                 "so it could never match; use token, manufacturer, model, serial, "
+		                 "object, id, type (private, secret-key), library-*, slot-description, "
+		                 "slot-manufacturer", text);
+		return true;
+	}
+	if (p11_kit_uri_get_pin_value(key->uri) != NULL || p11_kit_uri_get_pin_source(key->uri) != NULL) {
+		pg_diag_error_at(diag, node, "uri '%s' holds a PIN (pin-value or pin-source); "
+		                 "a policy never needs one: remove it", text);
+		return true;
+	}
+	if (p11_kit_uri_get_module_name(key->uri) != NULL || p11_kit_uri_get_module_path(key->uri) != NULL) {
+		pg_diag_error_at(diag, node, "uri '%s' names a module (module-name or module-path); "
+		                 "the module is set by 'module:' at the top: remove it from the uri", text);
+		return true;
+	}
+	if (p11_kit_uri_get_slot_id(key->uri) != (CK_SLOT_ID)-1) {
+		pg_diag_error_at(diag, node, "uri '%s' names a slot-id, which can change from one run "
+		                 "to the next; name the token (token=, serial=) instead", text);
+		return true;
+	}
+	uri_scope(key);
+	klass = p11_kit_uri_get_attribute(key->uri, CKA_CLASS);
+	if (klass != NULL && klass->ulValueLen == sizeof(CK_OBJECT_CLASS)) {
+		CK_OBJECT_CLASS value;
+		memcpy(&value, klass->pValue, sizeof value);
+		if (value != CKO_PRIVATE_KEY && value != CKO_SECRET_KEY)
+			pg_diag_warning_at(diag, node, "uri '%s' names an object type that is not a "
+			                   "private or secret key; p11gate only judges key use, so this "
+			                   "key can never match", text);
+	}
+	attrs = p11_kit_uri_get_attributes(key->uri, &n_attrs);
+	for (CK_ULONG i = 0; i < n_attrs; i++) {
+		if (key->n_uri_attrs == sizeof key->uri_attrs / sizeof key->uri_attrs[0]) {
+			pg_diag_error_at(diag, node, "uri '%s' states more attributes than p11gate can "
+			                 "match; keep to object, id and type", text);
+			return true;
+		}
+		key->uri_attrs[key->n_uri_attrs++] = attrs[i].type;
+	}
+	if (n_attrs == 0 && !key->names_token && !key->names_slot && !key->names_module)
+		pg_diag_warning_at(diag, node, "uri '%s' states nothing, so it matches every key on "
+		                   "every token; add token= and object= or id=", text);
+	return true;
+}
+
+static bool
+compile_key(struct pg_load *load, struct pg_key *key, const struct pg_ynode *name,
+            const struct pg_ynode *body)
+{
+	struct pg_diag *diag = load->diag;
+	struct pg_arena *arena = &load->policy->arena;
+	const struct pg_ynode *node;
+	const char *text;
+
+	key->name = pg_arena_strdup(arena, name->value);
+	if (key->name == NULL)
+		return false;
+	key->line = name->line;
+	key->column = name->column;
+	if (!pg_name_ok(name->value))
+		pg_diag_error_at(diag, name, "key name '%s' may only use letters, digits, '.', '_' "
+		                 "and '-'", name->value);
+	{
+		char field[128];
+		snprintf(field, sizeof field, "key '%.80s'", name->value);
+		if (!pg_yexpect(diag, body, PG_Y_MAP, field))
+			return true;
+	}
+	pg_ymap_check_keys(diag, body, key_fields, "key");
+
+	node = pg_ymap_get(body, "uri");
+	if (node == NULL)
+		pg_diag_error_at(diag, name, "key '%s' has no uri; add "
+		                 "uri: \"pkcs11:token=...;object=...\"", name->value);
+	else if (!compile_uri(load, key, node))
+		return false;
+
+	node = pg_ymap_get(body, "public_key_sha256");
+	if (node != NULL && (text = pg_yget_string(diag, node, "public_key_sha256")) != NULL) {
+		if (pg_hex_decode(text, key->pin, sizeof key->pin))
+			key->has_pin = true;
+		else
+			pg_diag_error_at(diag, node, "public_key_sha256 must be 64 hex digits, the SHA-256 of "
+			                 "the key's DER SubjectPublicKeyInfo (openssl pkey -pubout -outform DER "
+			                 "| sha256sum), not '%s'", text);
+	}
+
+	node = pg_ymap_get(body, "owner");
+	if (node != NULL && (text = pg_yget_string(diag, node, "owner")) != NULL) {
+		if ((key->owner = pg_arena_strdup(arena, text)) == NULL)
+			return false;
+	}
+	if (node == NULL)
+		pg_diag_warning_at(diag, name, "key '%s' has no owner; say who answers for it "
+		                   "(owner: TEAM)", name->value);
+
+	node = pg_ymap_get(body, "purpose");
+	if (node != NULL && (text = pg_yget_string(diag, node, "purpose")) != NULL) {
+		if ((key->purpose = pg_arena_strdup(arena, text)) == NULL)
+			return false;
+	}
+	return true;
+}
+
+bool
+pg_keys_compile(struct pg_load *load, const struct pg_ynode *keys)
+{
+	struct pg_policy *policy = load->policy;
+
+	policy->keys = pg_arena_calloc(&policy->arena, keys->n, sizeof *policy->keys);
+	if (policy->keys == NULL)
+		return false;
+	for (size_t i = 0; i < keys->n; i++) {
+		/* Counted as it goes so that release frees every URI made. */
+		policy->n_keys = i + 1;
+		if (!compile_key(load, &policy->keys[i], keys->kids[2 * i], keys->kids[2 * i + 1]))
+			return false;
+	}
+	return true;
+}
+
+void
+pg_keys_release(struct pg_policy *policy)
+{
+	for (size_t i = 0; i < policy->n_keys; i++)
+		p11_kit_uri_free(policy->keys[i].uri);
+}
+
+/* ---- matching a token object ------------------------------------------ */
+
+static bool
+uri_matches(const struct pg_key *key, const struct pg_key_facts *facts)
+{
+	if (key->uri == NULL)
+		return false;
+	/* A URI that names a part the facts do not describe cannot be
+	 * confirmed, so it does not match (fail closed). */
+	if (key->names_module &&
+	    (facts->module_info == NULL ||
+	     !p11_kit_uri_match_module_info(key->uri, facts->module_info)))
+		return false;
+	if (key->names_slot &&
+	    (facts->slot_info == NULL || !p11_kit_uri_match_slot_info(key->uri, facts->slot_info)))
+		return false;
+	if (key->names_token &&
+	    (facts->token_info == NULL || !p11_kit_uri_match_token_info(key->uri, facts->token_info)))
+		return false;
+	/* p11_kit_uri_match_attributes passes an attribute the template lacks;
+	 * an attribute that was not read cannot confirm the URI. */
+	for (size_t i = 0; i < key->n_uri_attrs; i++) {
+		bool present = false;
+		for (CK_ULONG j = 0; !present && j < facts->n_attrs; j++)
+			present = facts->attrs[j].type == key->uri_attrs[i] &&
+			          facts->attrs[j].ulValueLen != CK_UNAVAILABLE_INFORMATION;
+		if (!present)
+			return false;
+	}
+	return p11_kit_uri_match_attributes(key->uri, facts->attrs, facts->n_attrs) == 1;
+}
+
+void
+pg_policy_match_key(const pg_policy *policy, const struct pg_key_facts *facts,
+                    struct pg_key_match *out)
+{
+	out->n = 0;
+	out->pin_mismatch = -1;
+	for (size_t i = 0; i < policy->n_keys; i++) {
+		const struct pg_key *key = &policy->keys[i];
+
+		if (!uri_matches(key, facts))
+			continue;
+		if (key->has_pin && (facts->public_key_sha256 == NULL ||
+		                     memcmp(key->pin, facts->public_key_sha256, PG_SHA256_LEN) != 0)) {
+			if (out->pin_mismatch < 0)
+				out->pin_mismatch = (int)i;
+			continue;
+		}
+		if (out->n == PG_MAX_KEY_MATCHES) {
+			/* More names than fit: a deny rule on a name left out would
+			 * be missed, so the object counts as unnamed (denied). */
+			out->n = 0;
+			out->pin_mismatch = -1;
+			return;
+		}
+		out->idx[out->n++] = (unsigned)i;
+	}
+}
+
+size_t
+pg_policy_key_count(const pg_policy *policy)
+{
+	return policy->n_keys;
+}
+
+int
+pg_policy_key_find(const pg_policy *policy, const char *name)
+{
+	for (size_t i = 0; i < policy->n_keys; i++) {
+		if (strcmp(policy->keys[i].name, name) == 0)
+			return (int)i;
+	}
+	return -1;
+}
+
+const char *
+pg_policy_key_name(const pg_policy *policy, unsigned idx)
+{
+	return idx < policy->n_keys ? policy->keys[idx].name : NULL;
+}
+
+const char *
+pg_policy_key_uri(const pg_policy *policy, unsigned idx)
+{
+	return idx < policy->n_keys ? policy->keys[idx].uri_text : NULL;
+}
+
+const char *
+pg_policy_key_owner(const pg_policy *policy, unsigned idx)
+{
+	return idx < policy->n_keys ? policy->keys[idx].owner : NULL;
+}
+
+const char *
+pg_policy_key_purpose(const pg_policy *policy, unsigned idx)
+{
+	return idx < policy->n_keys ? policy->keys[idx].purpose : NULL;
+}
+
+const unsigned char *
+pg_policy_key_pin(const pg_policy *policy, unsigned idx)
+{
+	return idx < policy->n_keys && policy->keys[idx].has_pin ? policy->keys[idx].pin : NULL;
+}
