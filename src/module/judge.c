@@ -79,14 +79,37 @@ append(struct pg_regime *regime, const struct pg_audit_record *record, uint64_t 
 	return CKR_FUNCTION_FAILED;
 }
 
-CK_RV
-pg_judge(struct pg_regime *regime, const struct pg_judge_call *call, uint64_t *seq)
+void
+pg_judge_decide(const struct pg_regime *regime, const struct pg_judge_call *call,
+                struct pg_verdict *verdict)
 {
-	struct pg_decision decision = { .allow = false };
-	struct pg_key_match match;
 	struct pg_request request;
-	char key_buf[400];
-	const char *key_name;
+
+	memset(&verdict->decision, 0, sizeof verdict->decision);
+	match_key(regime, call->key, &verdict->match);
+	verdict->key_name = key_display(regime, &verdict->match, call->key, verdict->key_buf,
+	                                sizeof verdict->key_buf);
+	if (regime->caller == NULL) {
+		snprintf(verdict->decision.reason, sizeof verdict->decision.reason, "%s",
+		         regime->caller_error);
+		return;
+	}
+	request = (struct pg_request){
+		.op = call->op,
+		.mechanism = call->has_mechanism ? call->mechanism : CK_UNAVAILABLE_INFORMATION,
+		.key = &verdict->match,
+		.caller = regime->caller,
+		.now = time(NULL),
+	};
+	pg_policy_decide(regime->policy, &request, &verdict->decision);
+}
+
+CK_RV
+pg_judge_record(struct pg_regime *regime, const struct pg_judge_call *call,
+                const struct pg_verdict *verdict, uint64_t *seq)
+{
+	const struct pg_decision *decision = &verdict->decision;
+	bool named = verdict->match.n > 0;
 	uint64_t record_seq = 0;
 	CK_RV rv;
 
@@ -94,32 +117,16 @@ pg_judge(struct pg_regime *regime, const struct pg_judge_call *call, uint64_t *s
 		pg_log("%s: refusing %s", regime->audit_error, call->function);
 		return CKR_FUNCTION_FAILED;
 	}
-	match_key(regime, call->key, &match);
-	key_name = key_display(regime, &match, call->key, key_buf, sizeof key_buf);
-
-	if (regime->caller == NULL) {
-		snprintf(decision.reason, sizeof decision.reason, "%s", regime->caller_error);
-	} else {
-		request = (struct pg_request){
-			.op = call->op,
-			.mechanism = call->has_mechanism ? call->mechanism : CK_UNAVAILABLE_INFORMATION,
-			.key = &match,
-			.caller = regime->caller,
-			.now = time(NULL),
-		};
-		pg_policy_decide(regime->policy, &request, &decision);
-	}
-
-	if (!decision.allow || call->record_allow) {
+	if (!decision->allow || call->record_allow) {
 		const struct pg_audit_record record = {
 			.event = PG_AUDIT_DECISION,
-			.allow = decision.allow,
-			.rule = decision.rule,
-			.reason = decision.reason,
+			.allow = decision->allow,
+			.rule = decision->rule,
+			.reason = decision->reason,
 			.function = call->function,
 			.operation = pg_op_name(call->op),
-			.key_name = match.n > 0 ? key_name : NULL,
-			.key_uri = match.n > 0 ? pg_policy_key_uri(regime->policy, match.idx[0]) : NULL,
+			.key_name = named ? verdict->key_name : NULL,
+			.key_uri = named ? pg_policy_key_uri(regime->policy, verdict->match.idx[0]) : NULL,
 			.public_key_sha256 = call->key->have_spki ? call->key->spki_sha256 : NULL,
 			.token_label = call->key->token_label,
 			.token_serial = call->key->token_serial,
@@ -136,10 +143,10 @@ pg_judge(struct pg_regime *regime, const struct pg_judge_call *call, uint64_t *s
 		if (rv != CKR_OK)
 			return rv;
 	}
-	if (!decision.allow) {
+	if (!decision->allow) {
 		/* A refusal is rare: make it durable before answering. */
 		pg_audit_sync(regime->audit, record_seq);
-		say_refusal(regime, call, key_name, decision.reason);
+		say_refusal(regime, call, verdict->key_name, decision->reason);
 		return CKR_FUNCTION_REJECTED;
 	}
 	/* The disk syncs the allow record while the token works. */
@@ -148,6 +155,41 @@ pg_judge(struct pg_regime *regime, const struct pg_judge_call *call, uint64_t *s
 	if (seq != NULL)
 		*seq = record_seq;
 	return CKR_OK;
+}
+
+CK_RV
+pg_judge(struct pg_regime *regime, const struct pg_judge_call *call, uint64_t *seq)
+{
+	struct pg_verdict verdict;
+
+	pg_judge_decide(regime, call, &verdict);
+	return pg_judge_record(regime, call, &verdict, seq);
+}
+
+CK_RV
+pg_judge_refuse(struct pg_regime *regime, const char *function, const char *reason)
+{
+	const struct pg_audit_record record = {
+		.event = PG_AUDIT_DECISION,
+		.allow = false,
+		.reason = reason,
+		.function = function,
+		.operation = pg_op_name(PG_OP_MANAGE),
+		.caller = regime->caller,
+		.policy_sha256 = pg_policy_settings(regime->policy)->sha256,
+	};
+	uint64_t seq;
+
+	if (regime->audit == NULL) {
+		pg_log("%s: refusing %s", regime->audit_error, function);
+		return CKR_FUNCTION_FAILED;
+	}
+	if (append(regime, &record, &seq) != CKR_OK)
+		return CKR_FUNCTION_FAILED;
+	pg_audit_sync(regime->audit, seq);
+	if (pg_policy_settings(regime->policy)->caller_messages)
+		pg_log("refused %s: %s", function, reason);
+	return CKR_FUNCTION_REJECTED;
 }
 
 CK_RV

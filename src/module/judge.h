@@ -25,10 +25,33 @@ struct pg_judge_call {
 	size_t data_len;
 };
 
-/* CKR_OK: go ahead (*seq is the allow record when record_allow).
+/* A decision not yet recorded. */
+struct pg_verdict {
+	struct pg_decision decision;
+	struct pg_key_match match;
+	const char *key_name;             /* for records and messages */
+	char key_buf[400];
+};
+
+/* Asks the policy; records nothing. */
+void pg_judge_decide(const struct pg_regime *regime, const struct pg_judge_call *call,
+                     struct pg_verdict *verdict);
+
+/* Records a verdict (a refusal always, an allow when call->record_allow)
+ * and says a refusal on stderr.
+ * CKR_OK: go ahead (*seq is the allow record when record_allow).
  * CKR_FUNCTION_REJECTED: the policy refuses; recorded and said.
  * CKR_FUNCTION_FAILED: the decision could not be recorded; refused. */
+CK_RV pg_judge_record(struct pg_regime *regime, const struct pg_judge_call *call,
+                      const struct pg_verdict *verdict, uint64_t *seq);
+
+/* pg_judge_decide, then pg_judge_record. */
 CK_RV pg_judge(struct pg_regime *regime, const struct pg_judge_call *call, uint64_t *seq);
+
+/* Refuses a call that no policy can allow (no key involved): a deny
+ * record (operation manage) and a stderr line.  Returns CKR_FUNCTION_REJECTED, or
+ * CKR_FUNCTION_FAILED if the record cannot be written. */
+CK_RV pg_judge_refuse(struct pg_regime *regime, const char *function, const char *reason);
 
 /* After the token answered an allowed call: makes the allow record
  * durable (audit.sync) and appends the result record.  Returns the token's

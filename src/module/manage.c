@@ -52,6 +52,7 @@ judge_one_shot(const struct one_shot *shot, CK_RV (*forward)(const pg_function_l
 {
 	const pg_function_list_3_0 *lower = pg_ctx_lower();
 	struct pg_regime *regime = pg_ctx_regime();
+	struct pg_verdict verdicts[MAX_SUBJECTS];
 	uint64_t seq[MAX_SUBJECTS];
 	bool judged[MAX_SUBJECTS] = { false };
 	CK_RV rv = CKR_OK;
@@ -60,15 +61,25 @@ judge_one_shot(const struct one_shot *shot, CK_RV (*forward)(const pg_function_l
 		rv = CKR_CRYPTOKI_NOT_INITIALIZED;
 		goto out;
 	}
+	/* Decide every subject first: a call refused for one of them leaves
+	 * one deny record, and no allow record for a change never made. */
 	for (size_t i = 0; i < shot->n; i++) {
 		struct pg_judge_call call = subject_call(shot, &shot->subjects[i]);
 
 		if (!shot->subjects[i].always && !pg_judge_governed(regime, &shot->subjects[i].key))
 			continue;
-		rv = pg_judge(regime, &call, &seq[i]);
-		if (rv != CKR_OK)
-			goto out;
+		pg_judge_decide(regime, &call, &verdicts[i]);
 		judged[i] = true;
+		if (!verdicts[i].decision.allow) {
+			rv = pg_judge_record(regime, &call, &verdicts[i], NULL);
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < shot->n; i++) {
+		struct pg_judge_call call = subject_call(shot, &shot->subjects[i]);
+
+		if (judged[i] && (rv = pg_judge_record(regime, &call, &verdicts[i], &seq[i])) != CKR_OK)
+			goto out;      /* the log failed: nothing reached the token */
 	}
 	rv = forward(lower, args);
 	if (shot->changes_objects)
@@ -441,8 +452,13 @@ CK_RV
 pg_hook_C_SetOperationState(CK_SESSION_HANDLE session, CK_BYTE_PTR state, CK_ULONG state_len,
                             CK_OBJECT_HANDLE encryption_key, CK_OBJECT_HANDLE authentication_key)
 {
-	if (pg_ctx_lower() == NULL)
+	struct pg_regime *regime = pg_ctx_regime();
+	CK_RV rv;
+
+	if (regime == NULL)
 		return CKR_CRYPTOKI_NOT_INITIALIZED;
-	pg_log("refused C_SetOperationState: a restored operation was never judged");
-	return CKR_FUNCTION_REJECTED;
+	rv = pg_judge_refuse(regime, "C_SetOperationState",
+	                     "a restored operation state may carry an operation p11gate never judged");
+	pg_regime_unref(regime);
+	return rv;
 }

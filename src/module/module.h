@@ -57,9 +57,9 @@ struct pg_regime {
 	atomic_int refs;
 	pg_policy *policy;
 	pg_audit *audit;            /* NULL if it cannot be opened: key use refused */
-	char audit_error[256];
+	char audit_error[512];
 	struct pg_caller *caller;   /* NULL if it cannot be read: key use refused */
-	char caller_error[256];     /* why, when caller is NULL */
+	char caller_error[512];     /* why, when caller is NULL */
 	struct stat file;           /* the policy file's version when loaded */
 	uid_t uid;                  /* effective ids the caller was read under */
 	gid_t gid;

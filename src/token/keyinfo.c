@@ -11,11 +11,9 @@
 #include "p11gate/common.h"
 
 #include <string.h>
-#include <openssl/core_names.h>
-#include <openssl/evp.h>
+#include <openssl/err.h>
 #include <openssl/obj_mac.h>
 #include <openssl/objects.h>
-#include <openssl/param_build.h>
 #include <openssl/x509.h>
 
 #define MAX_PUBLIC 2048   /* bytes of modulus, point or certificate read at once */
@@ -28,52 +26,100 @@ set_attr(CK_ATTRIBUTE *a, CK_ATTRIBUTE_TYPE type, void *value, CK_ULONG len)
 	a->ulValueLen = len;
 }
 
-/* DER SubjectPublicKeyInfo of a key built from OSSL parameters -> SHA-256. */
+/* The SubjectPublicKeyInfo is encoded directly, not through an EVP_PKEY:
+ * in a process where an ENGINE is the default for every method (`openssl
+ * -engine pkcs11`, and so any client of the libp11 engine), building an
+ * EVP_PKEY from parameters fails.  Takes ownership of param (an
+ * ASN1_OBJECT when param_type is V_ASN1_OBJECT) and key, on every path. */
 static bool
-spki_hash_of(const char *type, OSSL_PARAM *params, unsigned char out[32])
+spki_hash(int algorithm_nid, int param_type, void *param, unsigned char *key, int key_len,
+          unsigned char out[32])
 {
-	EVP_PKEY_CTX *pctx = NULL;
-	EVP_PKEY *pkey = NULL;
+	X509_PUBKEY *pub = X509_PUBKEY_new();
 	unsigned char *der = NULL;
 	bool ok = false;
 	int len;
 
-	pctx = EVP_PKEY_CTX_new_from_name(NULL, type, NULL);
-	if (pctx == NULL || EVP_PKEY_fromdata_init(pctx) != 1 ||
-	    EVP_PKEY_fromdata(pctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) != 1)
+	if (pub == NULL || !X509_PUBKEY_set0_param(pub, OBJ_nid2obj(algorithm_nid), param_type,
+	                                           param, key, key_len)) {
+		if (param_type == V_ASN1_OBJECT)
+			ASN1_OBJECT_free(param);
+		OPENSSL_free(key);
 		goto out;
-	len = i2d_PUBKEY(pkey, &der);
-	if (len <= 0)
-		goto out;
-	ok = pg_sha256(der, (size_t)len, out);
+	}
+	len = i2d_X509_PUBKEY(pub, &der);
+	ok = len > 0 && pg_sha256(der, (size_t)len, out);
 out:
 	OPENSSL_free(der);
-	EVP_PKEY_free(pkey);
-	EVP_PKEY_CTX_free(pctx);
+	X509_PUBKEY_free(pub);
 	return ok;
+}
+
+/* A DER length of n at p (p may be NULL to count); returns its size. */
+static size_t
+der_length(unsigned char *p, size_t n)
+{
+	size_t bytes = 0;
+
+	if (n < 0x80) {
+		if (p != NULL)
+			p[0] = (unsigned char)n;
+		return 1;
+	}
+	for (size_t v = n; v > 0; v >>= 8)
+		bytes++;
+	if (p != NULL) {
+		p[0] = (unsigned char)(0x80 | bytes);
+		for (size_t i = 0; i < bytes; i++)
+			p[1 + i] = (unsigned char)(n >> (8 * (bytes - 1 - i)));
+	}
+	return 1 + bytes;
+}
+
+/* A DER INTEGER of an unsigned big-endian value (leading zeros dropped, a
+ * zero byte added when the top bit is set); p may be NULL to count. */
+static size_t
+der_uint(unsigned char *p, const CK_BYTE *v, size_t n)
+{
+	size_t pad, len, head;
+
+	while (n > 1 && v[0] == 0) {
+		v++;
+		n--;
+	}
+	pad = n > 0 && (v[0] & 0x80) ? 1 : 0;
+	len = n + pad;
+	head = 1 + der_length(NULL, len);
+	if (p != NULL) {
+		p[0] = 0x02;
+		der_length(p + 1, len);
+		if (pad)
+			p[head] = 0;
+		memcpy(p + head + pad, v, n);
+	}
+	return head + len;
 }
 
 static bool
 rsa_spki(const CK_BYTE *n, CK_ULONG n_len, const CK_BYTE *e, CK_ULONG e_len, unsigned char out[32])
 {
-	OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
-	BIGNUM *bn_n = BN_bin2bn(n, (int)n_len, NULL);
-	BIGNUM *bn_e = BN_bin2bn(e, (int)e_len, NULL);
-	OSSL_PARAM *params = NULL;
-	bool ok = false;
+	size_t body, total;
+	unsigned char *key, *p;
 
-	if (bld == NULL || bn_n == NULL || bn_e == NULL ||
-	    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, bn_n) ||
-	    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, bn_e))
-		goto out;
-	params = OSSL_PARAM_BLD_to_param(bld);
-	ok = params != NULL && spki_hash_of("RSA", params, out);
-out:
-	OSSL_PARAM_free(params);
-	BN_free(bn_n);
-	BN_free(bn_e);
-	OSSL_PARAM_BLD_free(bld);
-	return ok;
+	if (n_len == 0 || e_len == 0)
+		return false;
+	/* RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER } */
+	body = der_uint(NULL, n, n_len) + der_uint(NULL, e, e_len);
+	total = 1 + der_length(NULL, body) + body;
+	key = OPENSSL_malloc(total);
+	if (key == NULL)
+		return false;
+	p = key;
+	*p++ = 0x30;
+	p += der_length(p, body);
+	p += der_uint(p, n, n_len);
+	der_uint(p, e, e_len);
+	return spki_hash(NID_rsaEncryption, V_ASN1_NULL, NULL, key, (int)total, out);
 }
 
 /* CKA_EC_PARAMS is a DER OID (named curves only); CKA_EC_POINT a DER
@@ -83,36 +129,29 @@ ec_spki(const CK_BYTE *params_der, CK_ULONG params_len, const CK_BYTE *point_der
         CK_ULONG point_len, unsigned char out[32])
 {
 	const unsigned char *p = params_der;
-	ASN1_OBJECT *oid = d2i_ASN1_OBJECT(NULL, &p, (long)params_len);
+	ASN1_OBJECT *curve = d2i_ASN1_OBJECT(NULL, &p, (long)params_len);
 	ASN1_OCTET_STRING *octets = NULL;
-	OSSL_PARAM_BLD *bld = NULL;
-	OSSL_PARAM *params = NULL;
 	const unsigned char *point = point_der;
 	size_t plen = point_len;
-	const char *curve;
-	bool ok = false;
+	unsigned char *key;
 
-	if (oid == NULL || (curve = OBJ_nid2sn(OBJ_obj2nid(oid))) == NULL)
-		goto out;
+	if (curve == NULL || OBJ_obj2nid(curve) == NID_undef) {
+		ASN1_OBJECT_free(curve);
+		return false;
+	}
 	p = point_der;
 	octets = d2i_ASN1_OCTET_STRING(NULL, &p, (long)point_len);
 	if (octets != NULL && p == point_der + point_len) {
 		point = ASN1_STRING_get0_data(octets);
 		plen = (size_t)ASN1_STRING_length(octets);
 	}
-	bld = OSSL_PARAM_BLD_new();
-	if (bld == NULL ||
-	    !OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, curve, 0) ||
-	    !OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, point, plen))
-		goto out;
-	params = OSSL_PARAM_BLD_to_param(bld);
-	ok = params != NULL && spki_hash_of("EC", params, out);
-out:
-	OSSL_PARAM_free(params);
-	OSSL_PARAM_BLD_free(bld);
+	key = plen > 0 ? OPENSSL_memdup(point, plen) : NULL;
 	ASN1_OCTET_STRING_free(octets);
-	ASN1_OBJECT_free(oid);
-	return ok;
+	if (key == NULL) {
+		ASN1_OBJECT_free(curve);
+		return false;
+	}
+	return spki_hash(NID_X9_62_id_ecPublicKey, V_ASN1_OBJECT, curve, key, (int)plen, out);
 }
 
 static bool
@@ -301,8 +340,13 @@ pg_keyinfo_read_rest(const CK_FUNCTION_LIST *lower, CK_SESSION_HANDLE session,
 {
 	CK_RV rv = read_token(lower, session, out);
 
-	if (rv == CKR_OK)
+	/* OpenSSL's errors here are p11gate's business, not the caller's:
+	 * leave the application's error queue as it was. */
+	if (rv == CKR_OK) {
+		ERR_set_mark();
 		read_spki(lower, session, object, out);
+		ERR_pop_to_mark();
+	}
 	return rv;
 }
 
@@ -418,8 +462,11 @@ pg_keyinfo_from_template(const CK_FUNCTION_LIST *lower, CK_SESSION_HANDLE sessio
 	for (CK_ULONG i = 0; i < 4; i++)
 		out->attrs[i].ulValueLen = CK_UNAVAILABLE_INFORMATION;
 	pg_keyinfo_apply(out, templ, count);
-	if (templ != NULL)
+	if (templ != NULL) {
+		ERR_set_mark();
 		template_spki(templ, count, out);
+		ERR_pop_to_mark();
+	}
 	return CKR_OK;
 }
 

@@ -1,0 +1,619 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * Every route around the policy, tried through p11gate.so over a real
+ * SoftHSM2 token.  The policy allows only `sign` with release-rsa, for
+ * everyone, and names release-ec with no allow rule.  Each route must be
+ * refused with CKR_FUNCTION_REJECTED, leave one deny record, and leave the
+ * token as it was; the allowed path (including a length query and a
+ * too-small buffer) must sign and be recorded exactly once.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+
+#include "world.h"
+
+static const char RULES[] =
+	"  - name: everyone-signs-with-rsa\n"
+	"    effect: allow\n"
+	"    keys: [release-rsa]\n"
+	"    operations: [sign]\n";
+
+static const CK_BYTE RSA_ID = 0x01;
+static const CK_BYTE EC_ID = 0x02;
+static CK_BBOOL yes = CK_TRUE;
+static CK_BBOOL no = CK_FALSE;
+
+/* Each test: a world under RULES, the module open, a logged-in session. */
+struct t {
+	struct world w;
+	CK_FUNCTION_LIST_PTR f;
+	CK_SESSION_HANDLE s;
+	CK_OBJECT_HANDLE rsa, ec;
+	CK_ULONG n_private;
+};
+
+static void
+t_start(struct t *t, const char *name)
+{
+	printf("bypass: %s\n", name);
+	fflush(stdout);
+	world_new(&t->w, "bypass", name);
+	world_policy(&t->w, RULES);
+	world_open(&t->w);
+	t->f = t->w.f;
+	t->s = world_session(&t->w);
+	t->rsa = world_find(&t->w, t->s, CKO_PRIVATE_KEY, RSA_ID);
+	t->ec = world_find(&t->w, t->s, CKO_PRIVATE_KEY, EC_ID);
+	t->n_private = world_count_class(&t->w, t->s, CKO_PRIVATE_KEY);
+	ck_assert_uint_eq(t->n_private, 2);
+}
+
+/* The token holds what it held: no new private key, no second key
+ * labelled codesign-rsa, and the EC key still codesign-ec with id 02. */
+static void
+t_token_unchanged(struct t *t)
+{
+	CK_BYTE label[64], id[16];
+	CK_ATTRIBUTE attrs[] = {
+		{ CKA_LABEL, label, sizeof label },
+		{ CKA_ID, id, sizeof id },
+	};
+
+	ck_assert_uint_eq(world_count_class(&t->w, t->s, CKO_PRIVATE_KEY), t->n_private);
+	ck_assert_uint_eq(world_count_label(&t->w, t->s, CKO_PRIVATE_KEY, "codesign-rsa"), 1);
+	ck_assert_rv(t->f->C_GetAttributeValue(t->s, t->ec, attrs, 2), CKR_OK);
+	ck_assert_msg(attrs[0].ulValueLen == strlen("codesign-ec") && memcmp(label, "codesign-ec", 11) == 0,
+	              "the EC key's label changed to '%.*s'", (int)attrs[0].ulValueLen, label);
+	ck_assert_msg(attrs[1].ulValueLen == 1 && id[0] == EC_ID, "the EC key's CKA_ID changed");
+}
+
+static void
+t_end(struct t *t)
+{
+	world_audit_verify(&t->w);
+	world_close(&t->w);
+}
+
+/* ---- the allowed path ------------------------------------------------------ */
+
+START_TEST(allowed_sign)
+{
+	struct t t;
+	CK_MECHANISM mech = { CKM_SHA256_RSA_PKCS, NULL, 0 };
+	CK_BYTE data[] = "a release artefact";
+	CK_BYTE sig[512];
+	CK_ULONG sig_len = sizeof sig;
+	size_t mark;
+
+	t_start(&t, "allowed_sign");
+	mark = world_audit_lines(&t.w);
+	ck_assert_rv(t.f->C_SignInit(t.s, &mech, t.rsa), CKR_OK);
+	ck_assert_rv(t.f->C_Sign(t.s, data, sizeof data, sig, &sig_len), CKR_OK);
+	ck_assert_msg(world_verify(&t.w, "rsa", data, sizeof data, sig, sig_len), "the signature does not verify");
+	ck_assert_msg(!world_verify(&t.w, "rsa", "other", 5, sig, sig_len), "the signature verifies over other data");
+	world_expect_one_allow(&t.w, mark, "C_Sign");
+	ck_assert_uint_eq(world_audit_count_since(&t.w, mark, "\"key\":\"release-rsa\"",
+	                                          "\"rule\":\"everyone-signs-with-rsa\"",
+	                                          "\"mechanism\":\"CKM_SHA256_RSA_PKCS\"", NULL), 1);
+	t_end(&t);
+}
+END_TEST
+
+START_TEST(length_query_then_too_small_then_sign)
+{
+	struct t t;
+	CK_MECHANISM mech = { CKM_SHA256_RSA_PKCS, NULL, 0 };
+	CK_BYTE data[] = "asked for the length first";
+	CK_BYTE sig[512];
+	CK_ULONG sig_len = 0;
+	size_t mark;
+
+	t_start(&t, "length_query_then_too_small_then_sign");
+	mark = world_audit_lines(&t.w);
+	ck_assert_rv(t.f->C_SignInit(t.s, &mech, t.rsa), CKR_OK);
+	ck_assert_rv(t.f->C_Sign(t.s, data, sizeof data, NULL, &sig_len), CKR_OK);
+	ck_assert_uint_eq(sig_len, 256);
+	ck_assert_msg(world_audit_count_since(&t.w, mark, "\"decision\"", NULL) == 0,
+	              "a length query was recorded as a decision");
+	sig_len = 16;
+	ck_assert_rv(t.f->C_Sign(t.s, data, sizeof data, sig, &sig_len), CKR_BUFFER_TOO_SMALL);
+	ck_assert_uint_eq(sig_len, 256);
+	sig_len = sizeof sig;
+	ck_assert_rv(t.f->C_Sign(t.s, data, sizeof data, sig, &sig_len), CKR_OK);
+	ck_assert_uint_eq(sig_len, 256);
+	ck_assert_msg(world_verify(&t.w, "rsa", data, sizeof data, sig, sig_len), "the signature does not verify");
+	world_expect_one_allow(&t.w, mark, "C_Sign");
+	/* The operation is over: no second signature from the same init. */
+	sig_len = sizeof sig;
+	ck_assert_rv(t.f->C_Sign(t.s, data, sizeof data, sig, &sig_len), CKR_OPERATION_NOT_INITIALIZED);
+	t_end(&t);
+}
+END_TEST
+
+START_TEST(sign_without_init)
+{
+	struct t t;
+	CK_BYTE data[32] = { 0 }, sig[512];
+	CK_ULONG sig_len = sizeof sig;
+	size_t mark;
+
+	t_start(&t, "sign_without_init");
+	mark = world_audit_lines(&t.w);
+	ck_assert_rv(t.f->C_Sign(t.s, data, sizeof data, sig, &sig_len), CKR_OPERATION_NOT_INITIALIZED);
+	ck_assert_rv(t.f->C_SignUpdate(t.s, data, sizeof data), CKR_OPERATION_NOT_INITIALIZED);
+	sig_len = sizeof sig;
+	ck_assert_rv(t.f->C_SignFinal(t.s, sig, &sig_len), CKR_OPERATION_NOT_INITIALIZED);
+	sig_len = sizeof sig;
+	ck_assert_rv(t.f->C_SignRecover(t.s, data, sizeof data, sig, &sig_len), CKR_OPERATION_NOT_INITIALIZED);
+	ck_assert_uint_eq(world_audit_lines(&t.w), mark);
+	t_end(&t);
+}
+END_TEST
+
+/* ---- key uses the policy does not allow -------------------------------------- */
+
+START_TEST(sign_init_with_unallowed_key)
+{
+	struct t t;
+	CK_MECHANISM mech = { CKM_ECDSA, NULL, 0 };
+	CK_BYTE digest[32] = { 1 }, sig[128];
+	CK_ULONG sig_len = sizeof sig;
+	size_t mark;
+
+	t_start(&t, "sign_init_with_unallowed_key");
+	mark = world_audit_lines(&t.w);
+	ck_assert_rv(t.f->C_SignInit(t.s, &mech, t.ec), CKR_FUNCTION_REJECTED);
+	world_expect_one_deny(&t.w, mark, "C_SignInit", "sign");
+	ck_assert_uint_eq(world_audit_count_since(&t.w, mark, "\"key\":\"release-ec\"", NULL), 1);
+	ck_assert_msg(world_stderr_has(&t.w, "p11gate: denied sign with key release-ec (CKM_ECDSA)"),
+	              "no refusal line on stderr");
+	/* Nothing was started in the token. */
+	ck_assert_rv(t.f->C_Sign(t.s, digest, sizeof digest, sig, &sig_len), CKR_OPERATION_NOT_INITIALIZED);
+	t_end(&t);
+}
+END_TEST
+
+START_TEST(sign_recover_init_with_unallowed_key)
+{
+	struct t t;
+	CK_MECHANISM mech = { CKM_ECDSA, NULL, 0 };
+	size_t mark;
+
+	t_start(&t, "sign_recover_init_with_unallowed_key");
+	mark = world_audit_lines(&t.w);
+	ck_assert_rv(t.f->C_SignRecoverInit(t.s, &mech, t.ec), CKR_FUNCTION_REJECTED);
+	world_expect_one_deny(&t.w, mark, "C_SignRecoverInit", "sign");
+	t_end(&t);
+}
+END_TEST
+
+START_TEST(hmac_with_an_unnamed_secret_key)
+{
+	struct t t;
+	CK_MECHANISM gen = { CKM_GENERIC_SECRET_KEY_GEN, NULL, 0 };
+	CK_MECHANISM hmac = { CKM_SHA256_HMAC, NULL, 0 };
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_KEY_TYPE type = CKK_GENERIC_SECRET;
+	CK_ULONG len = 32;
+	CK_ATTRIBUTE templ[] = {
+		{ CKA_CLASS, &cls, sizeof cls },
+		{ CKA_KEY_TYPE, &type, sizeof type },
+		{ CKA_VALUE_LEN, &len, sizeof len },
+		{ CKA_TOKEN, &no, sizeof no },
+		{ CKA_SIGN, &yes, sizeof yes },
+	};
+	CK_OBJECT_HANDLE key;
+	size_t mark;
+
+	t_start(&t, "hmac_with_an_unnamed_secret_key");
+	ck_assert_rv(t.f->C_GenerateKey(t.s, &gen, templ, 5, &key), CKR_OK);
+	mark = world_audit_lines(&t.w);
+	/* Any key class signs; one the policy does not name is refused. */
+	ck_assert_rv(t.f->C_SignInit(t.s, &hmac, key), CKR_FUNCTION_REJECTED);
+	world_expect_one_deny(&t.w, mark, "C_SignInit", "sign");
+	t_end(&t);
+}
+END_TEST
+
+START_TEST(raw_rsa_decryption)
+{
+	struct t t;
+	CK_MECHANISM mech = { CKM_RSA_X_509, NULL, 0 };
+	CK_BYTE block[256], out[256];
+	CK_ULONG out_len = sizeof out;
+	size_t mark;
+
+	t_start(&t, "raw_rsa_decryption");
+	/* A PKCS#1 v1.5 signature block: "decrypting" it is signing. */
+	memset(block, 0xff, sizeof block);
+	block[0] = 0x00;
+	block[1] = 0x01;
+	block[200] = 0x00;
+	mark = world_audit_lines(&t.w);
+	ck_assert_rv(t.f->C_DecryptInit(t.s, &mech, t.rsa), CKR_FUNCTION_REJECTED);
+	world_expect_one_deny(&t.w, mark, "C_DecryptInit", "decrypt");
+	ck_assert_uint_eq(world_audit_count_since(&t.w, mark, "\"key\":\"release-rsa\"", NULL), 1);
+	ck_assert_rv(t.f->C_Decrypt(t.s, block, sizeof block, out, &out_len), CKR_OPERATION_NOT_INITIALIZED);
+	t_end(&t);
+}
+END_TEST
+
+START_TEST(ecdh_derive)
+{
+	struct t t;
+	CK_BYTE point[65];
+	CK_ECDH1_DERIVE_PARAMS params = { CKD_NULL, 0, NULL, sizeof point, point };
+	CK_MECHANISM mech = { CKM_ECDH1_DERIVE, &params, sizeof params };
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_KEY_TYPE type = CKK_GENERIC_SECRET;
+	CK_ULONG len = 32;
+	CK_ATTRIBUTE templ[] = {
+		{ CKA_CLASS, &cls, sizeof cls },
+		{ CKA_KEY_TYPE, &type, sizeof type },
+		{ CKA_VALUE_LEN, &len, sizeof len },
+		{ CKA_TOKEN, &no, sizeof no },
+		{ CKA_EXTRACTABLE, &yes, sizeof yes },
+		{ CKA_SENSITIVE, &no, sizeof no },
+	};
+	CK_OBJECT_HANDLE derived = CK_INVALID_HANDLE;
+	char path[PATH_MAX + 16];
+	EVP_PKEY *peer;
+	size_t point_len = 0, mark;
+	FILE *f;
+
+	t_start(&t, "ecdh_derive");
+	/* A valid peer point: the fixture's own EC public key. */
+	snprintf(path, sizeof path, "%s/ec-pub.pem", t.w.token);
+	f = fopen(path, "r");
+	ck_assert_ptr_nonnull(f);
+	peer = PEM_read_PUBKEY(f, NULL, NULL, NULL);
+	fclose(f);
+	ck_assert_ptr_nonnull(peer);
+	ck_assert_int_eq(EVP_PKEY_get_octet_string_param(peer, OSSL_PKEY_PARAM_PUB_KEY, point, sizeof point,
+	                                                 &point_len), 1);
+	ck_assert_uint_eq(point_len, 65);
+	EVP_PKEY_free(peer);
+
+	mark = world_audit_lines(&t.w);
+	ck_assert_rv(t.f->C_DeriveKey(t.s, &mech, t.ec, templ, 6, &derived), CKR_FUNCTION_REJECTED);
+	world_expect_one_deny(&t.w, mark, "C_DeriveKey", "derive");
+	ck_assert_uint_eq(world_count_class(&t.w, t.s, CKO_SECRET_KEY), 0);
+	t_end(&t);
+}
+END_TEST
+
+START_TEST(unwrap_with_rsa_key)
+{
+	struct t t;
+	CK_MECHANISM mech = { CKM_RSA_PKCS, NULL, 0 };
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_KEY_TYPE type = CKK_AES;
+	CK_ATTRIBUTE templ[] = {
+		{ CKA_CLASS, &cls, sizeof cls },
+		{ CKA_KEY_TYPE, &type, sizeof type },
+		{ CKA_TOKEN, &no, sizeof no },
+	};
+	CK_BYTE wrapped[256];
+	CK_OBJECT_HANDLE key = CK_INVALID_HANDLE;
+	size_t mark;
+
+	t_start(&t, "unwrap_with_rsa_key");
+	ck_assert_int_eq(RAND_bytes(wrapped, sizeof wrapped), 1);
+	wrapped[0] = 0;
+	mark = world_audit_lines(&t.w);
+	ck_assert_rv(t.f->C_UnwrapKey(t.s, &mech, t.rsa, wrapped, sizeof wrapped, templ, 3, &key),
+	             CKR_FUNCTION_REJECTED);
+	world_expect_one_deny(&t.w, mark, "C_UnwrapKey", "unwrap");
+	ck_assert_uint_eq(world_count_class(&t.w, t.s, CKO_SECRET_KEY), 0);
+	t_end(&t);
+}
+END_TEST
+
+START_TEST(wrap_the_rsa_key)
+{
+	struct t t;
+	CK_MECHANISM gen = { CKM_AES_KEY_GEN, NULL, 0 };
+	CK_MECHANISM wrap = { CKM_AES_KEY_WRAP_PAD, NULL, 0 };
+	CK_ULONG len = 32;
+	CK_ATTRIBUTE templ[] = {
+		{ CKA_VALUE_LEN, &len, sizeof len },
+		{ CKA_TOKEN, &no, sizeof no },
+		{ CKA_WRAP, &yes, sizeof yes },
+		{ CKA_UNWRAP, &yes, sizeof yes },
+	};
+	CK_OBJECT_HANDLE aes;
+	CK_BYTE out[4096], untouched[4096];
+	CK_ULONG out_len = sizeof out;
+	size_t mark;
+
+	t_start(&t, "wrap_the_rsa_key");
+	ck_assert_rv(t.f->C_GenerateKey(t.s, &gen, templ, 4, &aes), CKR_OK);
+	memset(out, 0xa5, sizeof out);
+	memcpy(untouched, out, sizeof out);
+	mark = world_audit_lines(&t.w);
+	ck_assert_rv(t.f->C_WrapKey(t.s, &wrap, aes, t.rsa, out, &out_len), CKR_FUNCTION_REJECTED);
+	world_expect_one_deny(&t.w, mark, "C_WrapKey", "manage");
+	ck_assert_msg(memcmp(out, untouched, sizeof out) == 0, "C_WrapKey wrote into the output buffer");
+	t_end(&t);
+}
+END_TEST
+
+/* ---- making another key pass as release-rsa ------------------------------------ */
+
+START_TEST(relabel_ec_key_as_rsa)
+{
+	struct t t;
+	CK_ATTRIBUTE templ[] = { { CKA_LABEL, "codesign-rsa", 12 } };
+	size_t mark;
+
+	t_start(&t, "relabel_ec_key_as_rsa");
+	mark = world_audit_lines(&t.w);
+	ck_assert_rv(t.f->C_SetAttributeValue(t.s, t.ec, templ, 1), CKR_FUNCTION_REJECTED);
+	world_expect_one_deny(&t.w, mark, "C_SetAttributeValue", "manage");
+	t_token_unchanged(&t);
+	t_end(&t);
+}
+END_TEST
+
+START_TEST(change_ec_key_id)
+{
+	struct t t;
+	CK_ATTRIBUTE templ[] = { { CKA_ID, (void *)&RSA_ID, 1 } };
+	size_t mark;
+
+	t_start(&t, "change_ec_key_id");
+	mark = world_audit_lines(&t.w);
+	ck_assert_rv(t.f->C_SetAttributeValue(t.s, t.ec, templ, 1), CKR_FUNCTION_REJECTED);
+	world_expect_one_deny(&t.w, mark, "C_SetAttributeValue", "manage");
+	t_token_unchanged(&t);
+	t_end(&t);
+}
+END_TEST
+
+START_TEST(copy_ec_key_as_rsa)
+{
+	struct t t;
+	CK_ATTRIBUTE templ[] = {
+		{ CKA_LABEL, "codesign-rsa", 12 },
+		{ CKA_TOKEN, &no, sizeof no },
+	};
+	CK_OBJECT_HANDLE copy = CK_INVALID_HANDLE;
+	size_t mark;
+
+	t_start(&t, "copy_ec_key_as_rsa");
+	mark = world_audit_lines(&t.w);
+	ck_assert_rv(t.f->C_CopyObject(t.s, t.ec, templ, 2, &copy), CKR_FUNCTION_REJECTED);
+	world_expect_one_deny(&t.w, mark, "C_CopyObject", "manage");
+	t_token_unchanged(&t);
+	t_end(&t);
+}
+END_TEST
+
+/* An administrator's policy may allow `manage` on both keys: relabelling
+ * the EC key as codesign-rsa must still fail, because release-rsa is bound
+ * to its key material (public_key_sha256), and the refused call must leave
+ * one decision record, not an allow record for an operation that never
+ * happened. */
+START_TEST(relabel_refused_by_the_pin_when_manage_is_allowed)
+{
+	struct t t;
+	CK_ATTRIBUTE templ[] = { { CKA_LABEL, "codesign-rsa", 12 } };
+	size_t mark;
+
+	t_start(&t, "relabel_refused_by_the_pin_when_manage_is_allowed");
+	world_policy(&t.w,
+	             "  - name: admins-manage\n"
+	             "    effect: allow\n"
+	             "    keys: [release-rsa, release-ec]\n"
+	             "    operations: [sign, manage]\n");
+	mark = world_audit_lines(&t.w);
+	ck_assert_rv(t.f->C_SetAttributeValue(t.s, t.ec, templ, 1), CKR_FUNCTION_REJECTED);
+	t_token_unchanged(&t);
+	ck_assert_uint_eq(world_audit_count_since(&t.w, mark, "\"decision\":\"deny\"",
+	                                          "public_key_sha256 pin", NULL), 1);
+	world_expect_one_deny(&t.w, mark, "C_SetAttributeValue", "manage");
+	t_end(&t);
+}
+END_TEST
+
+/* One RSA parameter as a PKCS#11 big-endian integer. */
+static CK_ULONG
+rsa_param(const EVP_PKEY *pkey, const char *name, CK_BYTE *out, size_t room)
+{
+	BIGNUM *bn = NULL;
+	int n;
+
+	ck_assert_int_eq(EVP_PKEY_get_bn_param(pkey, name, &bn), 1);
+	ck_assert_int_le(BN_num_bytes(bn), (int)room);
+	n = BN_bn2bin(bn, out);
+	BN_free(bn);
+	return (CK_ULONG)n;
+}
+
+START_TEST(import_rsa_key_as_release_rsa)
+{
+	struct t t;
+	CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
+	CK_KEY_TYPE type = CKK_RSA;
+	CK_BYTE v[8][256];
+	CK_ATTRIBUTE templ[16] = {
+		{ CKA_CLASS, &cls, sizeof cls },
+		{ CKA_KEY_TYPE, &type, sizeof type },
+		{ CKA_TOKEN, &no, sizeof no },
+		{ CKA_PRIVATE, &yes, sizeof yes },
+		{ CKA_SIGN, &yes, sizeof yes },
+		{ CKA_LABEL, "codesign-rsa", 12 },
+		{ CKA_ID, (void *)&RSA_ID, 1 },
+	};
+	static const char *const params[8] = {
+		OSSL_PKEY_PARAM_RSA_N, OSSL_PKEY_PARAM_RSA_E, OSSL_PKEY_PARAM_RSA_D,
+		OSSL_PKEY_PARAM_RSA_FACTOR1, OSSL_PKEY_PARAM_RSA_FACTOR2, OSSL_PKEY_PARAM_RSA_EXPONENT1,
+		OSSL_PKEY_PARAM_RSA_EXPONENT2, OSSL_PKEY_PARAM_RSA_COEFFICIENT1,
+	};
+	static const CK_ATTRIBUTE_TYPE types[8] = {
+		CKA_MODULUS, CKA_PUBLIC_EXPONENT, CKA_PRIVATE_EXPONENT, CKA_PRIME_1, CKA_PRIME_2,
+		CKA_EXPONENT_1, CKA_EXPONENT_2, CKA_COEFFICIENT,
+	};
+	CK_OBJECT_HANDLE key = CK_INVALID_HANDLE;
+	EVP_PKEY *pkey;
+	size_t mark;
+
+	t_start(&t, "import_rsa_key_as_release_rsa");
+	pkey = EVP_RSA_gen(2048);
+	ck_assert_ptr_nonnull(pkey);
+	for (int i = 0; i < 8; i++) {
+		templ[7 + i].type = types[i];
+		templ[7 + i].pValue = v[i];
+		templ[7 + i].ulValueLen = rsa_param(pkey, params[i], v[i], sizeof v[i]);
+	}
+	EVP_PKEY_free(pkey);
+	mark = world_audit_lines(&t.w);
+	ck_assert_rv(t.f->C_CreateObject(t.s, templ, 15, &key), CKR_FUNCTION_REJECTED);
+	world_expect_one_deny(&t.w, mark, "C_CreateObject", "manage");
+	t_token_unchanged(&t);
+	t_end(&t);
+}
+END_TEST
+
+START_TEST(generate_key_pair_as_release_rsa)
+{
+	struct t t;
+	/* DER OID of prime256v1. */
+	static CK_BYTE p256[] = { 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07 };
+	CK_MECHANISM mech = { CKM_EC_KEY_PAIR_GEN, NULL, 0 };
+	CK_ATTRIBUTE pub[] = {
+		{ CKA_EC_PARAMS, p256, sizeof p256 },
+		{ CKA_TOKEN, &no, sizeof no },
+		{ CKA_VERIFY, &yes, sizeof yes },
+		{ CKA_LABEL, "codesign-rsa", 12 },
+		{ CKA_ID, (void *)&RSA_ID, 1 },
+	};
+	CK_ATTRIBUTE priv[] = {
+		{ CKA_TOKEN, &no, sizeof no },
+		{ CKA_PRIVATE, &yes, sizeof yes },
+		{ CKA_SIGN, &yes, sizeof yes },
+		{ CKA_LABEL, "codesign-rsa", 12 },
+		{ CKA_ID, (void *)&RSA_ID, 1 },
+	};
+	CK_OBJECT_HANDLE pk = CK_INVALID_HANDLE, sk = CK_INVALID_HANDLE;
+	size_t mark;
+
+	t_start(&t, "generate_key_pair_as_release_rsa");
+	mark = world_audit_lines(&t.w);
+	ck_assert_rv(t.f->C_GenerateKeyPair(t.s, &mech, pub, 5, priv, 5, &pk, &sk), CKR_FUNCTION_REJECTED);
+	world_expect_one_deny(&t.w, mark, "C_GenerateKeyPair", "manage");
+	t_token_unchanged(&t);
+	ck_assert_uint_eq(world_count_label(&t.w, t.s, CKO_PUBLIC_KEY, "codesign-rsa"), 1);
+	t_end(&t);
+}
+END_TEST
+
+/* ---- state and secrets ------------------------------------------------------------ */
+
+START_TEST(set_operation_state)
+{
+	struct t t;
+	CK_BYTE state[512];
+	size_t mark;
+
+	t_start(&t, "set_operation_state");
+	/* A saved state could carry a signing operation on release-ec started
+	 * where p11gate never judged it. */
+	memset(state, 0x5a, sizeof state);
+	mark = world_audit_lines(&t.w);
+	ck_assert_rv(t.f->C_SetOperationState(t.s, state, sizeof state, t.ec, CK_INVALID_HANDLE),
+	             CKR_FUNCTION_REJECTED);
+	world_expect_one_deny(&t.w, mark, "C_SetOperationState", "manage");
+	t_end(&t);
+}
+END_TEST
+
+/* Reading a named private key's value: refused or sensitive, never bytes. */
+static void
+no_key_bytes(struct t *t, CK_OBJECT_HANDLE key, CK_ATTRIBUTE_TYPE type, const char *what)
+{
+	CK_BYTE value[1024], untouched[1024];
+	CK_ATTRIBUTE a = { type, value, sizeof value };
+	size_t mark = world_audit_lines(&t->w);
+	CK_RV rv;
+
+	memset(value, 0x3c, sizeof value);
+	memcpy(untouched, value, sizeof value);
+	rv = t->f->C_GetAttributeValue(t->s, key, &a, 1);
+	ck_assert_msg(rv == CKR_FUNCTION_REJECTED || rv == CKR_ATTRIBUTE_SENSITIVE,
+	              "C_GetAttributeValue(%s) returned %s", what, world_rv_name(rv));
+	ck_assert_msg(memcmp(value, untouched, sizeof value) == 0, "%s: key bytes were returned", what);
+	ck_assert_msg(a.ulValueLen == CK_UNAVAILABLE_INFORMATION || a.ulValueLen == sizeof value,
+	              "%s: a value length of %lu was returned", what, (unsigned long)a.ulValueLen);
+	if (rv == CKR_FUNCTION_REJECTED)
+		world_expect_one_deny(&t->w, mark, "C_GetAttributeValue", "manage");
+}
+
+START_TEST(read_private_key_values)
+{
+	struct t t;
+
+	t_start(&t, "read_private_key_values");
+	no_key_bytes(&t, t.ec, CKA_VALUE, "the EC key's CKA_VALUE");
+	no_key_bytes(&t, t.rsa, CKA_PRIVATE_EXPONENT, "the RSA key's CKA_PRIVATE_EXPONENT");
+	no_key_bytes(&t, t.rsa, CKA_PRIME_1, "the RSA key's CKA_PRIME_1");
+	t_end(&t);
+}
+END_TEST
+
+static Suite *
+bypass_suite(void)
+{
+	Suite *s = suite_create("bypass");
+	TCase *allowed = tcase_create("allowed");
+	TCase *uses = tcase_create("key uses");
+	TCase *names = tcase_create("names");
+	TCase *state = tcase_create("state and secrets");
+
+	tcase_add_test(allowed, allowed_sign);
+	tcase_add_test(allowed, length_query_then_too_small_then_sign);
+	tcase_add_test(allowed, sign_without_init);
+	tcase_add_test(uses, sign_init_with_unallowed_key);
+	tcase_add_test(uses, sign_recover_init_with_unallowed_key);
+	tcase_add_test(uses, hmac_with_an_unnamed_secret_key);
+	tcase_add_test(uses, raw_rsa_decryption);
+	tcase_add_test(uses, ecdh_derive);
+	tcase_add_test(uses, unwrap_with_rsa_key);
+	tcase_add_test(uses, wrap_the_rsa_key);
+	tcase_add_test(names, relabel_ec_key_as_rsa);
+	tcase_add_test(names, change_ec_key_id);
+	tcase_add_test(names, copy_ec_key_as_rsa);
+	tcase_add_test(names, relabel_refused_by_the_pin_when_manage_is_allowed);
+	tcase_add_test(names, import_rsa_key_as_release_rsa);
+	tcase_add_test(names, generate_key_pair_as_release_rsa);
+	tcase_add_test(state, set_operation_state);
+	tcase_add_test(state, read_private_key_values);
+	TCase *all[] = { allowed, uses, names, state };
+	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+		tcase_set_timeout(all[i], 60);
+		suite_add_tcase(s, all[i]);
+	}
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *runner = srunner_create(bypass_suite());
+	int failed;
+
+	/* Each test in its own process: every one loads the module afresh. */
+	srunner_set_fork_status(runner, CK_FORK);
+	srunner_run_all(runner, CK_VERBOSE);
+	failed = srunner_ntests_failed(runner);
+	srunner_free(runner);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,251 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * Re-judgement and hot reload in a long-lived process.  The policy file is
+ * replaced atomically (temporary file + rename) between calls: the call
+ * that produces the signature is judged again under the new policy and
+ * refused, the token's operation is really ended (a new C_SignInit on the
+ * same session works once the key is allowed again), and a replacement
+ * that does not load leaves the last good policy in force, said on stderr
+ * and in the log.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "world.h"
+
+static const char ALLOW_RSA[] =
+	"  - name: rsa-allowed\n"
+	"    effect: allow\n"
+	"    keys: [release-rsa]\n";
+
+/* release-rsa revoked: only release-ec is allowed now. */
+static const char REVOKED_RSA[] =
+	"  - name: ec-only\n"
+	"    effect: allow\n"
+	"    keys: [release-ec]\n";
+
+static const CK_BYTE RSA_ID = 0x01;
+
+struct t {
+	struct world w;
+	CK_FUNCTION_LIST_PTR f;
+	CK_SESSION_HANDLE s;
+	CK_OBJECT_HANDLE rsa;
+};
+
+static void
+t_start(struct t *t, const char *name)
+{
+	printf("reload: %s\n", name);
+	fflush(stdout);
+	world_new(&t->w, "reload", name);
+	world_policy(&t->w, ALLOW_RSA);
+	world_open(&t->w);
+	t->f = t->w.f;
+	t->s = world_session(&t->w);
+	t->rsa = world_find(&t->w, t->s, CKO_PRIVATE_KEY, RSA_ID);
+}
+
+static void
+t_end(struct t *t)
+{
+	world_audit_verify(&t->w);
+	world_close(&t->w);
+}
+
+/* C_SignInit + C_Sign with release-rsa must work and be recorded once. */
+static void
+sign_ok(struct t *t, const char *data)
+{
+	CK_MECHANISM mech = { CKM_SHA256_RSA_PKCS, NULL, 0 };
+	CK_BYTE sig[512];
+	CK_ULONG sig_len = sizeof sig;
+	size_t mark = world_audit_lines(&t->w);
+
+	ck_assert_rv(t->f->C_SignInit(t->s, &mech, t->rsa), CKR_OK);
+	ck_assert_rv(t->f->C_Sign(t->s, (CK_BYTE_PTR)data, strlen(data), sig, &sig_len), CKR_OK);
+	ck_assert_msg(world_verify(&t->w, "rsa", data, strlen(data), sig, sig_len), "the signature does not verify");
+	world_expect_one_allow(&t->w, mark, "C_Sign");
+}
+
+/* The SHA-256 of the policy file as it is now, in hex. */
+static void
+policy_sha256(const struct t *t, char out[65])
+{
+	unsigned char md[32];
+	char buf[65536];
+	FILE *f = fopen(t->w.policy, "r");
+	size_t n;
+
+	ck_assert_ptr_nonnull(f);
+	n = fread(buf, 1, sizeof buf, f);
+	fclose(f);
+	ck_assert_int_eq(EVP_Digest(buf, n, md, NULL, EVP_sha256(), NULL), 1);
+	for (int i = 0; i < 32; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+START_TEST(revoked_between_init_and_sign)
+{
+	struct t t;
+	CK_MECHANISM mech = { CKM_SHA256_RSA_PKCS, NULL, 0 };
+	CK_BYTE data[] = "signed after the key was revoked", sig[512];
+	CK_ULONG sig_len = sizeof sig;
+	size_t mark;
+
+	t_start(&t, "revoked_between_init_and_sign");
+	ck_assert_rv(t.f->C_SignInit(t.s, &mech, t.rsa), CKR_OK);
+	world_policy(&t.w, REVOKED_RSA);
+	mark = world_audit_lines(&t.w);
+	ck_assert_rv(t.f->C_Sign(t.s, data, sizeof data, sig, &sig_len), CKR_FUNCTION_REJECTED);
+	world_expect_one_deny(&t.w, mark, "C_Sign", "sign");
+	ck_assert_uint_eq(world_audit_count_since(&t.w, mark, "\"event\":\"policy\"", "reloaded", NULL), 1);
+	ck_assert_msg(world_stderr_has(&t.w, "p11gate: denied sign with key release-rsa (CKM_SHA256_RSA_PKCS)"),
+	              "no refusal line on stderr");
+	/* Still revoked at the next init. */
+	mark = world_audit_lines(&t.w);
+	ck_assert_rv(t.f->C_SignInit(t.s, &mech, t.rsa), CKR_FUNCTION_REJECTED);
+	world_expect_one_deny(&t.w, mark, "C_SignInit", "sign");
+	/* Allowed again: the session has no operation left in the token
+	 * (else CKR_OPERATION_ACTIVE), and signing works. */
+	world_policy(&t.w, ALLOW_RSA);
+	sign_ok(&t, "signed after the key was allowed again");
+	t_end(&t);
+}
+END_TEST
+
+START_TEST(revoked_between_update_and_final)
+{
+	struct t t;
+	CK_MECHANISM mech = { CKM_SHA256_RSA_PKCS, NULL, 0 };
+	CK_BYTE part[2048], sig[512];
+	CK_ULONG sig_len = sizeof sig;
+	size_t mark;
+
+	t_start(&t, "revoked_between_update_and_final");
+	memset(part, 'j', sizeof part);
+	ck_assert_rv(t.f->C_SignInit(t.s, &mech, t.rsa), CKR_OK);
+	ck_assert_rv(t.f->C_SignUpdate(t.s, part, sizeof part), CKR_OK);
+	world_policy(&t.w, REVOKED_RSA);
+	ck_assert_rv(t.f->C_SignUpdate(t.s, part, sizeof part), CKR_OK);
+	mark = world_audit_lines(&t.w);
+	ck_assert_rv(t.f->C_SignFinal(t.s, sig, &sig_len), CKR_FUNCTION_REJECTED);
+	world_expect_one_deny(&t.w, mark, "C_SignFinal", "sign");
+	sig_len = sizeof sig;
+	ck_assert_rv(t.f->C_SignFinal(t.s, sig, &sig_len), CKR_OPERATION_NOT_INITIALIZED);
+	world_policy(&t.w, ALLOW_RSA);
+	sign_ok(&t, "multi-part was cancelled; single-part works again");
+	t_end(&t);
+}
+END_TEST
+
+/* Nothing in flight: a revoked key is refused at the next C_SignInit, and
+ * allowed again at the one after the policy is restored, without restart. */
+START_TEST(revoke_and_restore_between_signatures)
+{
+	struct t t;
+	CK_MECHANISM mech = { CKM_SHA256_RSA_PKCS, NULL, 0 };
+	size_t mark;
+
+	t_start(&t, "revoke_and_restore_between_signatures");
+	sign_ok(&t, "first");
+	world_policy(&t.w, REVOKED_RSA);
+	mark = world_audit_lines(&t.w);
+	ck_assert_rv(t.f->C_SignInit(t.s, &mech, t.rsa), CKR_FUNCTION_REJECTED);
+	world_expect_one_deny(&t.w, mark, "C_SignInit", "sign");
+	world_policy(&t.w, ALLOW_RSA);
+	sign_ok(&t, "third");
+	t_end(&t);
+}
+END_TEST
+
+/* A replacement that does not load: keep the last good policy, say so. */
+static void
+bad_replacement(const char *name, const char *bad_text, const char *error_at)
+{
+	struct t t;
+	CK_MECHANISM mech = { CKM_SHA256_RSA_PKCS, NULL, 0 };
+	char good_sha[65], line[8192], where[PATH_MAX + 32];
+	size_t mark;
+
+	t_start(&t, name);
+	sign_ok(&t, "under the good policy");
+	policy_sha256(&t, good_sha);
+
+	world_policy_text(&t.w, bad_text);
+	mark = world_audit_lines(&t.w);
+	sign_ok(&t, "the bad file is not in force");
+	/* The allow record names the good policy, not the bad file. */
+	ck_assert_msg(world_audit_find_since(&t.w, mark, line, sizeof line, "\"decision\":\"allow\"", NULL), "no allow record");
+	ck_assert_msg(strstr(line, good_sha) != NULL, "the allow record does not carry the last good policy's SHA-256");
+	ck_assert_uint_eq(world_audit_count_since(&t.w, mark, "\"event\":\"policy\"", "does not load", good_sha, NULL), 1);
+	ck_assert_msg(world_stderr_has(&t.w, "does not load; keeping the last good policy"),
+	              "stderr does not say the last good policy is kept");
+	snprintf(where, sizeof where, "p11gate: %s:%s", t.w.policy, error_at);
+	ck_assert_msg(world_stderr_has(&t.w, where), "stderr does not name the error at %s", where);
+
+	/* A good file after the bad one is loaded. */
+	world_policy(&t.w, REVOKED_RSA);
+	mark = world_audit_lines(&t.w);
+	ck_assert_rv(t.f->C_SignInit(t.s, &mech, t.rsa), CKR_FUNCTION_REJECTED);
+	world_expect_one_deny(&t.w, mark, "C_SignInit", "sign");
+	t_end(&t);
+}
+
+START_TEST(syntax_error_keeps_last_good_policy)
+{
+	bad_replacement("syntax_error_keeps_last_good_policy",
+	                "version: 1\n"
+	                "rules: [\n"
+	                "  - name: unterminated\n",
+	                "3:3:");
+}
+END_TEST
+
+START_TEST(invalid_policy_keeps_last_good_policy)
+{
+	char text[4096];
+
+	/* Valid YAML, invalid policy: a typo in a field name (line 4). */
+	snprintf(text, sizeof text,
+	         "version: 1\n"
+	         "module: %s\n"
+	         "keys: {}\n"
+	         "rulez: []\n",
+	         getenv("SOFTHSM_MODULE"));
+	bad_replacement("invalid_policy_keeps_last_good_policy", text, "4:1:");
+}
+END_TEST
+
+static Suite *
+reload_suite(void)
+{
+	Suite *s = suite_create("reload");
+	TCase *tc = tcase_create("reload");
+
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, revoked_between_init_and_sign);
+	tcase_add_test(tc, revoked_between_update_and_final);
+	tcase_add_test(tc, revoke_and_restore_between_signatures);
+	tcase_add_test(tc, syntax_error_keeps_last_good_policy);
+	tcase_add_test(tc, invalid_policy_keeps_last_good_policy);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *runner = srunner_create(reload_suite());
+	int failed;
+
+	srunner_set_fork_status(runner, CK_FORK);
+	srunner_run_all(runner, CK_VERBOSE);
+	failed = srunner_ntests_failed(runner);
+	srunner_free(runner);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
