@@ -207,13 +207,25 @@ error:
 void
 pg_audit_close(pg_audit *audit)
 {
+	bool join;
+
 	if (audit == NULL)
 		return;
-	/* Stop the background syncer (in the process that started it). */
+	if (audit->pid != getpid() || (audit->syncer_running && audit->syncer_pid != getpid())) {
+		/* Inherited across fork(): its locks and condition variables may
+		 * record threads of the parent that do not exist here (glibc's
+		 * pthread_cond_destroy would wait for them forever).  Only the
+		 * descriptor and the memory are this process's to release. */
+		close(audit->fd);
+		free(audit->path);
+		free(audit);
+		return;
+	}
+	/* Stop the background syncer. */
 	pthread_mutex_lock(&audit->sync_lock);
 	audit->syncer_stop = true;
 	pthread_cond_signal(&audit->sync_wanted);
-	bool join = audit->syncer_running && audit->syncer_pid == getpid();
+	join = audit->syncer_running;
 	pthread_mutex_unlock(&audit->sync_lock);
 	if (join)
 		pthread_join(audit->syncer, NULL);

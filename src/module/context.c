@@ -235,8 +235,10 @@ pg_ctx_regime(void)
 	bool do_reload = false;
 	struct stat st;
 
+	/* A forked child still holds its parent's regime until it
+	 * initialises again: it is not the child's. */
 	pthread_mutex_lock(&ctx.lock);
-	if (ctx.regime != NULL)
+	if (ctx.initialized && ctx.regime != NULL)
 		regime = regime_ref(ctx.regime);
 	pthread_mutex_unlock(&ctx.lock);
 	if (regime == NULL)

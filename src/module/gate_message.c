@@ -45,12 +45,16 @@ pg_hook_C_SignMessage(CK_SESSION_HANDLE session, CK_VOID_PTR param, CK_ULONG par
                       CK_BYTE_PTR data, CK_ULONG data_len, CK_BYTE_PTR signature,
                       CK_ULONG_PTR signature_len)
 {
+	const pg_function_list_3_0 *lower = pg_ctx_lower();
 	const struct message_args m = { param, param_len, 0 };
 	const struct output_call c = {
 		.function = "C_SignMessage", .kind = PG_KIND_MESSAGE_SIGN, .session = session,
 		.data = data, .data_len = data_len, .single_part = true, .final = true,
 		.out = signature, .out_len = signature_len, .forward = fwd_sign_message, .args = &m,
 	};
+
+	if (lower != NULL && lower->C_SignMessage == NULL)
+		return CKR_FUNCTION_NOT_SUPPORTED;
 	return pg_gate_output(&c);
 }
 

@@ -264,6 +264,20 @@ asks_secret(const CK_ATTRIBUTE *templ, CK_ULONG count)
 	return false;
 }
 
+/* A sensitive key's secret parts are refused by the token itself
+ * (CKR_ATTRIBUTE_SENSITIVE): only a key whose value can be read is
+ * p11gate's to judge here (wrapping is judged in C_WrapKey).  Unknown
+ * counts as readable. */
+static bool
+readable(const pg_function_list_3_0 *lower, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object)
+{
+	CK_BBOOL sensitive = CK_FALSE;
+	CK_ATTRIBUTE a = { CKA_SENSITIVE, &sensitive, sizeof sensitive };
+
+	return lower->C_GetAttributeValue(session, object, &a, 1) != CKR_OK ||
+	       a.ulValueLen != sizeof sensitive || sensitive != CK_TRUE;
+}
+
 struct C_GetAttributeValue_args { CK_SESSION_HANDLE s; CK_OBJECT_HANDLE o; CK_ATTRIBUTE_PTR t; CK_ULONG n; };
 FORWARD(C_GetAttributeValue, a->s, a->o, a->t, a->n)
 
@@ -278,7 +292,7 @@ pg_hook_C_GetAttributeValue(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object,
 
 	if (lower == NULL)
 		return CKR_CRYPTOKI_NOT_INITIALIZED;
-	if (!asks_secret(templ, count))
+	if (!asks_secret(templ, count) || !readable(lower, session, object))
 		return lower->C_GetAttributeValue(session, object, templ, count);
 	rv = add_object(&shot, session, object, PG_OP_MANAGE);
 	if (rv != CKR_OK)
