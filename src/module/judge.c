@@ -204,7 +204,6 @@ pg_judge_result(struct pg_regime *regime, const struct pg_judge_call *call, uint
 		.operation = pg_op_name(call->op),
 		.token_label = call->key->token_label,
 		.token_serial = call->key->token_serial,
-		.caller = regime->caller,
 		.ref = seq,
 		.has_rv = true,
 		.rv = rv,

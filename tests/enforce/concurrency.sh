@@ -73,11 +73,11 @@ cmp -s "$W/signatures" "$W/logged-signatures" ||
 	fail "the logged signature hashes are not the signatures made ($(comm -3 "$W/signatures" "$W/logged-signatures" | wc -l) differ)"
 ok "refs match seqs one to one; the $total signature hashes are exactly the signatures made"
 
-check "each result record follows its decision and names the same process"
+check "each result record follows its decision, for the same function and token"
 bad=$(new_records | jq -s '
-	(map(select(.event=="decision")) | map({key: (.seq|tostring), value: .caller.pid}) | from_entries) as $pid
-	| map(select(.event=="result" and (.seq <= .ref or $pid[.ref|tostring] != .caller.pid))) | length')
-[ "$bad" -eq 0 ] || fail "$bad result records precede their decision or name another process"
+	(map(select(.event=="decision")) | map({key: (.seq|tostring), value: (.function + " " + .token.serial)}) | from_entries) as $what
+	| map(select(.event=="result" and (.seq <= .ref or $what[.ref|tostring] != (.function + " " + .token.serial)))) | length')
+[ "$bad" -eq 0 ] || fail "$bad result records precede their decision or do not match it"
 pids_logged=$(new_records | jq -r 'select(.event=="decision") | .caller.pid' | sort -u | wc -l)
 [ "$pids_logged" -eq "$PROCESSES" ] || fail "$pids_logged processes in the log, expected $PROCESSES"
 ok "results follow their decisions; $pids_logged distinct processes recorded"
