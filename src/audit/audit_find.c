@@ -161,6 +161,8 @@ cmp_u64(const void *a, const void *b)
 static bool
 set_has(const struct seq_set *s, uint64_t seq)
 {
+	if (s->n == 0)
+		return false;      /* bsearch's array must not be NULL, even when empty */
 	if (s->sorted)
 		return bsearch(&seq, s->v, s->n, sizeof *s->v, cmp_u64) != NULL;
 	for (size_t i = 0; i < s->n; i++) {

@@ -23,8 +23,10 @@ sign_pe() { # $1 = output; no -pkcs11engine (FIELD-NOTES: the engine is found by
 # The RSA signature inside the PE's PKCS#7 SignerInfo: the only 256-byte
 # OCTET STRING (the certificate's signature is a BIT STRING).
 pe_signature() { # $1 = signed PE, $2 = output
-	osslsigncode extract-signature -in "$1" -out "$W/sig.p7" >/dev/null
-	openssl asn1parse -inform DER -in "$W/sig.p7" |
+	# PEM: osslsigncode 2.5 (Debian 12) puts the WIN_CERTIFICATE header in
+	# front of its DER output; 2.9 (backports) does not.
+	osslsigncode extract-signature -pem -in "$1" -out "$W/sig.pem" >/dev/null
+	openssl asn1parse -in "$W/sig.pem" |
 		sed -n 's/.*l= 256 prim: OCTET STRING *\[HEX DUMP\]://p' | xxd -r -p >"$2"
 	[ "$(wc -c <"$2")" -eq 256 ] || fail "no 256-byte signature found in the PE's PKCS#7"
 }
