@@ -190,12 +190,14 @@ audit_policy_event(struct pg_regime *regime, const char *reason)
 }
 
 /* Loads the changed file outside the lock; installs it, or keeps the last
- * good policy and says so loudly (stderr and the log). */
+ * good policy and says so loudly (stderr and the log).  The caller holds
+ * a reference to current. */
 static void
 reload(struct pg_regime *current, const struct stat *st)
 {
 	char why[1024], sha[65];
 	struct pg_regime *fresh = NULL;
+	bool installed = false;
 	pg_policy *policy;
 
 	policy = pg_config_load(ctx.config_path);
@@ -208,8 +210,8 @@ reload(struct pg_regime *current, const struct stat *st)
 	if (fresh == NULL) {
 		ctx.rejected = *st;
 	} else if (ctx.regime == current) {
-		ctx.regime = fresh;
-		fresh = regime_ref(fresh);
+		ctx.regime = regime_ref(fresh);   /* the context's reference */
+		installed = true;
 	}
 	pthread_mutex_unlock(&ctx.lock);
 
@@ -221,11 +223,13 @@ reload(struct pg_regime *current, const struct stat *st)
 		audit_policy_event(current, why);
 		return;
 	}
-	pg_hex_encode(pg_policy_settings(fresh->policy)->sha256, 32, sha);
-	snprintf(why, sizeof why, "policy reloaded from %s (sha256 %s)", ctx.config_path, sha);
-	audit_policy_event(fresh, why);
-	pg_regime_unref(current);        /* the context's reference */
-	pg_regime_unref(fresh);          /* ours */
+	if (installed) {
+		pg_hex_encode(pg_policy_settings(fresh->policy)->sha256, 32, sha);
+		snprintf(why, sizeof why, "policy reloaded from %s (sha256 %s)", ctx.config_path, sha);
+		audit_policy_event(fresh, why);
+		pg_regime_unref(current);     /* the context's reference to the old one */
+	}
+	pg_regime_unref(fresh);               /* regime_new's */
 }
 
 struct pg_regime *
@@ -251,7 +255,6 @@ pg_ctx_regime(void)
 	if (!ctx.reloading && !same_file_version(&st, &ctx.rejected)) {
 		ctx.reloading = true;
 		do_reload = true;
-		regime_ref(regime);      /* kept alive for reload() */
 	}
 	pthread_mutex_unlock(&ctx.lock);
 	if (do_reload) {
