@@ -273,7 +273,7 @@ pg_chain_summary(const struct pg_chain *c, const char *name, char *out, size_t o
 	if (c->policies > 0)
 		snprintf(policies, sizeof policies, ", %" PRIu64 " policy", c->policies);
 	snprintf(out, out_len, "%s: intact, %" PRIu64 " records (%" PRIu64 " allow, %" PRIu64
-	         " deny, %" PRIu64 " results%s), seq %" PRIu64 "..%" PRIu64 ", last record %s",
-	         name, c->records, c->allow, c->deny, c->results, policies, c->first_seq,
-	         c->last_seq, c->last_time);
+	         " deny, %" PRIu64 " result%s%s), seq %" PRIu64 "..%" PRIu64 ", last record %s",
+	         name, c->records, c->allow, c->deny, c->results, c->results == 1 ? "" : "s",
+	         policies, c->first_seq, c->last_seq, c->last_time);
 }
