@@ -230,16 +230,19 @@ pg_gate_output(const struct output_call *c)
 
 	if (lower == NULL)
 		return CKR_CRYPTOKI_NOT_INITIALIZED;
+	session = pg_ctx_session(c->session, false);
+	op = session != NULL ? &session->ops[c->kind] : NULL;
+	if (op == NULL || !op->active) {
+		/* A decryption p11gate did not start used a secret key: not
+		 * p11gate's.  A signature it did not start was never judged. */
+		if (c->kind == PG_KIND_DECRYPT || c->kind == PG_KIND_MESSAGE_DECRYPT)
+			return c->forward(lower, c, c->out, c->out_len);
+		return CKR_OPERATION_NOT_INITIALIZED;
+	}
 	if (c->final && c->out_len == NULL)
 		return CKR_ARGUMENTS_BAD;
 	if (c->data == NULL && c->data_len > 0)
 		return CKR_ARGUMENTS_BAD;
-	session = pg_ctx_session(c->session, false);
-	op = session != NULL ? &session->ops[c->kind] : NULL;
-	/* p11gate started every private-key operation on this session it
-	 * lets finish; one it does not know of was not judged. */
-	if (op == NULL || !op->active)
-		return CKR_OPERATION_NOT_INITIALIZED;
 
 	if (c->final && c->out == NULL) {
 		/* A length query: no output, the operation goes on. */
@@ -411,9 +414,7 @@ pg_hook_C_SignRecover(CK_SESSION_HANDLE session, CK_BYTE_PTR data, CK_ULONG data
 	return pg_gate_output(&c);
 }
 
-/* ---- decryption with a private key -------------------------------------------- */
-
-/* Decryption with a secret key was never p11gate's: forward it. */
+/* ---- decryption with a private key (secret-key decryption passes through) ------- */
 
 static CK_RV
 fwd_decrypt(const pg_function_list_3_0 *lower, const struct output_call *c, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
@@ -425,15 +426,12 @@ CK_RV
 pg_hook_C_Decrypt(CK_SESSION_HANDLE session, CK_BYTE_PTR data, CK_ULONG data_len,
                   CK_BYTE_PTR out, CK_ULONG_PTR out_len)
 {
-	const pg_function_list_3_0 *lower = pg_ctx_lower();
 	const struct output_call c = {
 		.function = "C_Decrypt", .kind = PG_KIND_DECRYPT, .session = session,
 		.data = data, .data_len = data_len, .single_part = true, .final = true,
 		.out = out, .out_len = out_len, .forward = fwd_decrypt,
 	};
 
-	if (lower != NULL && !pg_gate_active(session, PG_KIND_DECRYPT))
-		return lower->C_Decrypt(session, data, data_len, out, out_len);
 	return pg_gate_output(&c);
 }
 
@@ -447,15 +445,12 @@ CK_RV
 pg_hook_C_DecryptUpdate(CK_SESSION_HANDLE session, CK_BYTE_PTR part, CK_ULONG part_len,
                         CK_BYTE_PTR out, CK_ULONG_PTR out_len)
 {
-	const pg_function_list_3_0 *lower = pg_ctx_lower();
 	const struct output_call c = {
 		.function = "C_DecryptUpdate", .kind = PG_KIND_DECRYPT, .session = session,
 		.data = part, .data_len = part_len, .out = out, .out_len = out_len,
 		.forward = fwd_decrypt_update,
 	};
 
-	if (lower != NULL && !pg_gate_active(session, PG_KIND_DECRYPT))
-		return lower->C_DecryptUpdate(session, part, part_len, out, out_len);
 	return pg_gate_output(&c);
 }
 
@@ -468,14 +463,11 @@ fwd_decrypt_final(const pg_function_list_3_0 *lower, const struct output_call *c
 CK_RV
 pg_hook_C_DecryptFinal(CK_SESSION_HANDLE session, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
 {
-	const pg_function_list_3_0 *lower = pg_ctx_lower();
 	const struct output_call c = {
 		.function = "C_DecryptFinal", .kind = PG_KIND_DECRYPT, .session = session,
 		.final = true, .out = out, .out_len = out_len, .forward = fwd_decrypt_final,
 	};
 
-	if (lower != NULL && !pg_gate_active(session, PG_KIND_DECRYPT))
-		return lower->C_DecryptFinal(session, out, out_len);
 	return pg_gate_output(&c);
 }
 
@@ -510,15 +502,12 @@ CK_RV
 pg_hook_C_DecryptDigestUpdate(CK_SESSION_HANDLE session, CK_BYTE_PTR part, CK_ULONG part_len,
                               CK_BYTE_PTR out, CK_ULONG_PTR out_len)
 {
-	const pg_function_list_3_0 *lower = pg_ctx_lower();
 	const struct output_call c = {
 		.function = "C_DecryptDigestUpdate", .kind = PG_KIND_DECRYPT, .session = session,
 		.data = part, .data_len = part_len, .out = out, .out_len = out_len,
 		.forward = fwd_decrypt_digest,
 	};
 
-	if (lower != NULL && !pg_gate_active(session, PG_KIND_DECRYPT))
-		return lower->C_DecryptDigestUpdate(session, part, part_len, out, out_len);
 	return pg_gate_output(&c);
 }
 
@@ -532,14 +521,11 @@ CK_RV
 pg_hook_C_DecryptVerifyUpdate(CK_SESSION_HANDLE session, CK_BYTE_PTR part, CK_ULONG part_len,
                               CK_BYTE_PTR out, CK_ULONG_PTR out_len)
 {
-	const pg_function_list_3_0 *lower = pg_ctx_lower();
 	const struct output_call c = {
 		.function = "C_DecryptVerifyUpdate", .kind = PG_KIND_DECRYPT, .session = session,
 		.data = part, .data_len = part_len, .out = out, .out_len = out_len,
 		.forward = fwd_decrypt_verify,
 	};
 
-	if (lower != NULL && !pg_gate_active(session, PG_KIND_DECRYPT))
-		return lower->C_DecryptVerifyUpdate(session, part, part_len, out, out_len);
 	return pg_gate_output(&c);
 }

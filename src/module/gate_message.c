@@ -222,9 +222,6 @@ pg_hook_C_DecryptMessageNext(CK_SESSION_HANDLE session, CK_VOID_PTR param, CK_UL
 		return CKR_CRYPTOKI_NOT_INITIALIZED;
 	if (lower->C_DecryptMessageNext == NULL)
 		return CKR_FUNCTION_NOT_SUPPORTED;
-	if (!pg_gate_active(session, PG_KIND_MESSAGE_DECRYPT))
-		return lower->C_DecryptMessageNext(session, param, param_len, cipher, cipher_len,
-		                                   plain, plain_len, flags);
 	return pg_gate_output(&c);
 }
 
