@@ -48,6 +48,8 @@ struct pg_bench_module_spec {
 	const char *path;
 	const char *name;      /* shown in the report; defaults to the path */
 	const char *config;    /* P11GATE_CONFIG for this module's process, or NULL */
+	const char *env;       /* NAME=VALUE for this module's process (a p11-kit client's
+	                          P11_KIT_SERVER_ADDRESS), or NULL */
 };
 
 struct pg_bench_options {
@@ -406,6 +408,10 @@ pg_bench_child_setup(struct pg_bench_child *c, char *info, size_t info_len)
 
 	if (c->spec->config && setenv("P11GATE_CONFIG", c->spec->config, 1) != 0) {
 		pg_bench_child_error(c, "setenv P11GATE_CONFIG: %s", strerror(errno));
+		goto out;
+	}
+	if (c->spec->env && putenv((char *)c->spec->env) != 0) {
+		pg_bench_child_error(c, "putenv %s: %s", c->spec->env, strerror(errno));
 		goto out;
 	}
 	c->dl = dlopen(c->spec->path, RTLD_NOW | RTLD_LOCAL);
@@ -1035,6 +1041,7 @@ pg_bench_usage(FILE *to)
 	        "  --module PATH    a PKCS#11 module (up to %d); each runs in its own process\n"
 	        "  --name NAME      label for the module given just before (default: its path)\n"
 	        "  --config FILE    P11GATE_CONFIG for the module given just before\n"
+	        "  --env NAME=VALUE an environment variable for the module given just before\n"
 	        "  --key rsa|ec     which fixture key to sign with\n"
 	        "  --threads N      signing threads per module, one session each (default 1)\n"
 	        "  --seconds S      seconds per module over all rounds (default 6)\n"
@@ -1071,11 +1078,12 @@ pg_bench_parse_unsigned(const char *opt, const char *arg, unsigned lo, unsigned 
 static int
 pg_bench_parse(int argc, char **argv, struct pg_bench_options *opt)
 {
-	enum { OPT_NAME = 256, OPT_CONFIG, OPT_ROUNDS, OPT_PIN, OPT_TOKEN, OPT_FSYNC, OPT_MACHINE };
+	enum { OPT_NAME = 256, OPT_CONFIG, OPT_ENV, OPT_ROUNDS, OPT_PIN, OPT_TOKEN, OPT_FSYNC, OPT_MACHINE };
 	static const struct option longopts[] = {
 		{ "module", required_argument, NULL, 'm' },
 		{ "name", required_argument, NULL, OPT_NAME },
 		{ "config", required_argument, NULL, OPT_CONFIG },
+		{ "env", required_argument, NULL, OPT_ENV },
 		{ "key", required_argument, NULL, 'k' },
 		{ "threads", required_argument, NULL, 't' },
 		{ "seconds", required_argument, NULL, 's' },
@@ -1108,15 +1116,23 @@ pg_bench_parse(int argc, char **argv, struct pg_bench_options *opt)
 			break;
 		case OPT_NAME:
 		case OPT_CONFIG:
+		case OPT_ENV:
 			if (!last) {
 				fprintf(stderr, "sign_bench: --%s applies to the --module before it; "
-				        "put it after one\n", ch == OPT_NAME ? "name" : "config");
+				        "put it after one\n",
+				        ch == OPT_NAME ? "name" : ch == OPT_CONFIG ? "config" : "env");
+				return -1;
+			}
+			if (ch == OPT_ENV && strchr(optarg, '=') == NULL) {
+				fprintf(stderr, "sign_bench: --env takes NAME=VALUE\n");
 				return -1;
 			}
 			if (ch == OPT_NAME)
 				last->name = optarg;
-			else
+			else if (ch == OPT_CONFIG)
 				last->config = optarg;
+			else
+				last->env = optarg;
 			break;
 		case 'k':
 			if (strcmp(optarg, "rsa") == 0) {
