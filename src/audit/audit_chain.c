@@ -166,12 +166,14 @@ pg_chain_feed(struct pg_chain *c, const char *line, size_t len, bool has_newline
 	k = ++c->lines;
 	if (!has_newline) {
 		/* The writer always ends a record with a newline: a last line
-		 * without one was cut short.  Broken lines before it that no
-		 * record closed are the earlier, and so first, problem. */
-		if (c->broken_count > 0) {
-			pg_chain_finish(c);
-			return NULL;
-		}
+		 * without one was cut short.  Broken lines just before it are
+		 * the same crash, one level deeper: a writer closed a torn line
+		 * and was killed writing its recovery record.  Truncation, not
+		 * tampering, either way. */
+		if (c->broken_count > 0)
+			note(c, "line %zu: torn by a writer killed mid-write; the recovery that was "
+			     "closing it was itself cut short (line %zu)", c->broken_first, k);
+		c->broken_count = 0;
 		if (c->allow_truncated_tail && c->problem == PG_CHAIN_OK)
 			note(c, "line %zu: last line is truncated (no newline; a writer was killed "
 			     "mid-write); accepted (--allow-truncated-tail)", k);

@@ -19,8 +19,11 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <time.h>
 #include <unistd.h>
 
 #define SESSION_BUCKETS 256
@@ -39,7 +42,7 @@ static struct {
 	char *config_path;              /* the file the regime came from */
 	struct pg_regime *regime;
 	bool reloading;                 /* one thread at a time reloads */
-	struct stat rejected;           /* a file version that failed to load */
+	struct pg_file_version rejected; /* a file version that failed to load */
 	struct pg_session *sessions[SESSION_BUCKETS];
 	/* The costly half of key identities (token, public key), per object
 	 * handle; any object change through p11gate starts a new generation. */
@@ -98,12 +101,62 @@ pg_ctx_lower(void)
 
 /* ---- regimes --------------------------------------------------------------- */
 
+/* A file rewritten in place must be quiet this long before it is read:
+ * a prefix of a policy is often a valid, and more permissive, policy. */
+#define IN_PLACE_QUIET_NS (200 * 1000000LL)
+
 static bool
-same_file_version(const struct stat *a, const struct stat *b)
+file_version(const char *path, struct pg_file_version *out)
 {
-	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
-	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
-	       a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+	struct statx stx;
+
+	memset(out, 0, sizeof *out);
+	if (statx(AT_FDCWD, path, 0, STATX_BASIC_STATS | STATX_BTIME, &stx) != 0)
+		return false;
+	out->known = true;
+	out->dev = makedev(stx.stx_dev_major, stx.stx_dev_minor);
+	out->ino = stx.stx_ino;
+	out->size = (off_t)stx.stx_size;
+	if (stx.stx_mask & STATX_BTIME)
+		out->birth = (struct timespec){ stx.stx_btime.tv_sec, stx.stx_btime.tv_nsec };
+	out->mtime = (struct timespec){ stx.stx_mtime.tv_sec, stx.stx_mtime.tv_nsec };
+	out->ctime = (struct timespec){ stx.stx_ctime.tv_sec, stx.stx_ctime.tv_nsec };
+	return true;
+}
+
+static bool
+same_time(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
+}
+
+static bool
+same_file(const struct pg_file_version *a, const struct pg_file_version *b)
+{
+	return a->known == b->known && a->dev == b->dev && a->ino == b->ino &&
+	       same_time(&a->birth, &b->birth);
+}
+
+static bool
+same_file_version(const struct pg_file_version *a, const struct pg_file_version *b)
+{
+	return same_file(a, b) && a->size == b->size && same_time(&a->mtime, &b->mtime) &&
+	       same_time(&a->ctime, &b->ctime);
+}
+
+/* A new file (renamed into place) is complete: read it now.  The same file
+ * changed in place may still be being written: wait until it is quiet. */
+static bool
+ready_to_read(const struct pg_file_version *now, const struct pg_file_version *current)
+{
+	struct timespec clock;
+	long long age;
+
+	if (!same_file(now, current))
+		return true;
+	clock_gettime(CLOCK_REALTIME, &clock);
+	age = (clock.tv_sec - now->mtime.tv_sec) * 1000000000LL + (clock.tv_nsec - now->mtime.tv_nsec);
+	return age >= IN_PLACE_QUIET_NS;
 }
 
 void
@@ -147,7 +200,7 @@ caller_new(const struct pg_settings *settings, char *why, size_t why_len)
  * A log that cannot be opened leaves audit NULL with the reason kept:
  * every judged call is then refused (fail closed), the rest still works. */
 static struct pg_regime *
-regime_new(pg_policy *policy, const struct stat *st, bool threads_ok)
+regime_new(pg_policy *policy, const struct pg_file_version *st, bool threads_ok)
 {
 	const struct pg_settings *settings = pg_policy_settings(policy);
 	struct pg_regime *regime = calloc(1, sizeof *regime);
@@ -193,14 +246,24 @@ audit_policy_event(struct pg_regime *regime, const char *reason)
  * good policy and says so loudly (stderr and the log).  The caller holds
  * a reference to current. */
 static void
-reload(struct pg_regime *current, const struct stat *st)
+reload(struct pg_regime *current, const struct pg_file_version *st)
 {
 	char why[1024], sha[65];
 	struct pg_regime *fresh = NULL;
+	struct pg_file_version after;
 	bool installed = false;
 	pg_policy *policy;
 
 	policy = pg_config_load(ctx.config_path);
+	/* Changed while it was read: not a version to judge by.  The next
+	 * call tries again. */
+	if (!file_version(ctx.config_path, &after) || !same_file_version(&after, st)) {
+		pg_policy_unref(policy);
+		pthread_mutex_lock(&ctx.lock);
+		ctx.reloading = false;
+		pthread_mutex_unlock(&ctx.lock);
+		return;
+	}
 	if (policy != NULL)
 		fresh = regime_new(policy, st, current->threads_ok);
 	pg_policy_unref(policy);
@@ -237,7 +300,7 @@ pg_ctx_regime(void)
 {
 	struct pg_regime *regime = NULL;
 	bool do_reload = false;
-	struct stat st;
+	struct pg_file_version st;
 
 	/* A forked child still holds its parent's regime until it
 	 * initialises again: it is not the child's. */
@@ -249,7 +312,8 @@ pg_ctx_regime(void)
 		return NULL;
 
 	/* A changed file is reloaded before the decision it may change. */
-	if (stat(ctx.config_path, &st) != 0 || same_file_version(&st, &regime->file))
+	if (!file_version(ctx.config_path, &st) || same_file_version(&st, &regime->file) ||
+	    !ready_to_read(&st, &regime->file))
 		goto identity;
 	pthread_mutex_lock(&ctx.lock);
 	if (!ctx.reloading && !same_file_version(&st, &ctx.rejected)) {
@@ -466,7 +530,7 @@ pg_ctx_initialize(const CK_C_INITIALIZE_ARGS *lower_args, const char *reserved_p
 	pg_policy *policy = NULL;
 	const char *path;
 	char err[768];
-	struct stat st;
+	struct pg_file_version st;
 	CK_RV rv;
 
 	pthread_once(&atfork_once, install_atfork);
@@ -480,8 +544,7 @@ pg_ctx_initialize(const CK_C_INITIALIZE_ARGS *lower_args, const char *reserved_p
 
 	rv = CKR_GENERAL_ERROR;
 	path = pg_config_path(reserved_path);
-	if (stat(path, &st) != 0)
-		memset(&st, 0, sizeof st);
+	file_version(path, &st);
 	policy = pg_config_load(path);
 	if (policy == NULL)
 		goto fail;

@@ -18,6 +18,15 @@
 
 struct pg_session;
 
+/* Which version of the policy file a regime came from. */
+struct pg_file_version {
+	bool known;
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec birth, mtime, ctime;
+};
+
 /* The PKCS#11 3.0 table: CK_VERSION, then one typed pointer per row of
  * functions.h, in order (the first 68 are CK_FUNCTION_LIST's). */
 struct pg_function_list_3_0 {
@@ -60,7 +69,7 @@ struct pg_regime {
 	char audit_error[512];
 	struct pg_caller *caller;   /* NULL if it cannot be read: key use refused */
 	char caller_error[512];     /* why, when caller is NULL */
-	struct stat file;           /* the policy file's version when loaded */
+	struct pg_file_version file; /* the policy file's version when loaded */
 	uid_t uid;                  /* effective ids the caller was read under */
 	gid_t gid;
 	bool threads_ok;            /* the application lets libraries create threads */
