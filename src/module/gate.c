@@ -251,6 +251,32 @@ pg_gate_output(const struct output_call *c)
 			pg_session_op_reset(op);
 		return rv;
 	}
+	if (op->logged && c->final) {
+		/* A retry after CKR_BUFFER_TOO_SMALL.  Other data is another
+		 * signature: judged and recorded afresh.  The same data is judged
+		 * again, since the policy may have changed; only a refusal is
+		 * recorded. */
+		unsigned char again[32];
+
+		if (c->single_part && (!pg_sha256(c->data_len > 0 ? c->data : again, c->data_len, again) ||
+		                       memcmp(again, op->data_sha256, sizeof again) != 0)) {
+			begin_data(op);
+		} else {
+			struct pg_verdict verdict;
+
+			regime = pg_ctx_regime();
+			if (regime == NULL)
+				return CKR_CRYPTOKI_NOT_INITIALIZED;
+			call = op_call(op, c->function, true);
+			pg_judge_decide(regime, &call, &verdict);
+			if (!verdict.decision.allow) {
+				rv = pg_judge_record(regime, &call, &verdict, NULL);
+				cancel(lower, c);
+				finish(op, c);
+				goto out;
+			}
+		}
+	}
 	if (!op->logged) {
 		if (c->data_len > 0)
 			EVP_DigestUpdate(op->md, c->data, c->data_len);
@@ -274,8 +300,7 @@ pg_gate_output(const struct output_call *c)
 			if (EVP_DigestFinal_ex(op->md, op->data_sha256, &n) != 1)
 				return CKR_HOST_MEMORY;
 		}
-		regime = pg_ctx_regime();
-		if (regime == NULL)
+		if (regime == NULL && (regime = pg_ctx_regime()) == NULL)
 			return CKR_CRYPTOKI_NOT_INITIALIZED;
 		call = op_call(op, c->function, true);
 		rv = pg_judge(regime, &call, &op->decision_seq);

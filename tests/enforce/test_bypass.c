@@ -536,6 +536,26 @@ START_TEST(set_operation_state)
 }
 END_TEST
 
+/* Found by fuzz_pkcs11: C_InitToken passed through and wiped the policy's
+ * keys (a `manage` of every key on the token). */
+START_TEST(init_token)
+{
+	struct t t;
+	CK_UTF8CHAR label[32];
+	size_t mark;
+
+	t_start(&t, "init_token");
+	memset(label, ' ', sizeof label);
+	memcpy(label, "release", 7);
+	mark = world_audit_lines(&t.w);
+	ck_assert_rv(t.f->C_InitToken(t.w.slot, (CK_UTF8CHAR_PTR)"12345678", 8, label),
+	             CKR_FUNCTION_REJECTED);
+	world_expect_one_deny(&t.w, mark, "C_InitToken", "manage");
+	t_token_unchanged(&t);   /* the keys are still there */
+	t_end(&t);
+}
+END_TEST
+
 /* Reading a named private key's value: refused or sensitive, never bytes. */
 static void
 no_key_bytes(struct t *t, CK_OBJECT_HANDLE key, CK_ATTRIBUTE_TYPE type, const char *what)
@@ -595,6 +615,7 @@ bypass_suite(void)
 	tcase_add_test(names, import_rsa_key_as_release_rsa);
 	tcase_add_test(names, generate_key_pair_as_release_rsa);
 	tcase_add_test(state, set_operation_state);
+	tcase_add_test(state, init_token);
 	tcase_add_test(state, read_private_key_values);
 	TCase *all[] = { allowed, uses, names, state };
 	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {

@@ -118,6 +118,61 @@ START_TEST(revoked_between_init_and_sign)
 }
 END_TEST
 
+/* Found by fuzz_pkcs11: a retry after CKR_BUFFER_TOO_SMALL was not judged
+ * again, so a policy changed in between did not apply to it. */
+START_TEST(revoked_between_too_small_and_retry)
+{
+	struct t t;
+	CK_MECHANISM mech = { CKM_SHA256_RSA_PKCS, NULL, 0 };
+	CK_BYTE data[] = "retried after the key was revoked", sig[512];
+	CK_ULONG sig_len = 16;
+	size_t mark;
+
+	t_start(&t, "revoked_between_too_small_and_retry");
+	ck_assert_rv(t.f->C_SignInit(t.s, &mech, t.rsa), CKR_OK);
+	ck_assert_rv(t.f->C_Sign(t.s, data, sizeof data, sig, &sig_len), CKR_BUFFER_TOO_SMALL);
+	world_policy(&t.w, REVOKED_RSA);
+	mark = world_audit_lines(&t.w);
+	sig_len = sizeof sig;
+	ck_assert_rv(t.f->C_Sign(t.s, data, sizeof data, sig, &sig_len), CKR_FUNCTION_REJECTED);
+	world_expect_one_deny(&t.w, mark, "C_Sign", "sign");
+	world_policy(&t.w, ALLOW_RSA);
+	sign_ok(&t, "signed after the key was allowed again");
+	t_end(&t);
+}
+END_TEST
+
+/* Found by fuzz_pkcs11: a retry with other data kept the first data's
+ * allow record, so the log named data that was never signed. */
+START_TEST(retry_with_other_data_is_recorded)
+{
+	struct t t;
+	CK_MECHANISM mech = { CKM_SHA256_RSA_PKCS, NULL, 0 };
+	CK_BYTE first[] = "the data of the too-small call", second[] = "other data in the retry";
+	CK_BYTE sig[512], hash[32];
+	char needle[100];
+	CK_ULONG sig_len = 16;
+	unsigned int n;
+	size_t mark;
+
+	t_start(&t, "retry_with_other_data_is_recorded");
+	mark = world_audit_lines(&t.w);
+	ck_assert_rv(t.f->C_SignInit(t.s, &mech, t.rsa), CKR_OK);
+	ck_assert_rv(t.f->C_Sign(t.s, first, sizeof first, sig, &sig_len), CKR_BUFFER_TOO_SMALL);
+	sig_len = sizeof sig;
+	ck_assert_rv(t.f->C_Sign(t.s, second, sizeof second, sig, &sig_len), CKR_OK);
+	ck_assert_msg(world_verify(&t.w, "rsa", second, sizeof second, sig, sig_len),
+	              "the signature is not over the retry's data");
+	ck_assert(EVP_Digest(second, sizeof second, hash, &n, EVP_sha256(), NULL) == 1);
+	strcpy(needle, "\"data_sha256\":\"");
+	for (unsigned i = 0; i < 32; i++)
+		sprintf(needle + strlen(needle), "%02x", hash[i]);
+	ck_assert_msg(world_audit_count_since(&t.w, mark, "\"decision\":\"allow\"", needle, NULL) == 1,
+	              "no allow record names the data actually signed");
+	t_end(&t);
+}
+END_TEST
+
 START_TEST(revoked_between_update_and_final)
 {
 	struct t t;
@@ -230,6 +285,8 @@ reload_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, revoked_between_init_and_sign);
 	tcase_add_test(tc, revoked_between_update_and_final);
+	tcase_add_test(tc, revoked_between_too_small_and_retry);
+	tcase_add_test(tc, retry_with_other_data_is_recorded);
 	tcase_add_test(tc, revoke_and_restore_between_signatures);
 	tcase_add_test(tc, syntax_error_keeps_last_good_policy);
 	tcase_add_test(tc, invalid_policy_keeps_last_good_policy);
