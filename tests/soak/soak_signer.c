@@ -198,7 +198,7 @@ sign_one(struct worker *w, CK_SESSION_HANDLE s, long i)
 	const struct run *run = w->run;
 	bool ec = (w->index + i) % 2 == 1;
 	CK_MECHANISM mech = { ec ? CKM_ECDSA : CKM_SHA256_RSA_PKCS, NULL, 0 };
-	unsigned char message[48], digest[32], sig[512], sig_sha[32], data_sha[32];
+	unsigned char message[96], digest[32], sig[512], sig_sha[32], data_sha[32];
 	unsigned char *in = message;
 	CK_ULONG in_len = sizeof message, sig_len = sizeof sig;
 	char line[256], sig_hex[65], data_hex[65];
