@@ -252,14 +252,16 @@ pg_gate_output(const struct output_call *c)
 		return rv;
 	}
 	if (op->logged && c->final) {
-		/* A retry after CKR_BUFFER_TOO_SMALL.  Other data is another
-		 * signature: judged and recorded afresh.  The same data is judged
+		/* A retry after CKR_BUFFER_TOO_SMALL.  Other data, or the other
+		 * form (C_Sign then C_SignFinal), is another signature: judged
+		 * and recorded afresh.  The same data is judged
 		 * again, since the policy may have changed; only a refusal is
 		 * recorded. */
 		unsigned char again[32];
 
-		if (c->single_part && (!pg_sha256(c->data_len > 0 ? c->data : again, c->data_len, again) ||
-		                       memcmp(again, op->data_sha256, sizeof again) != 0)) {
+		if (c->single_part != op->logged_single_part ||
+		    (c->single_part && (!pg_sha256(c->data_len > 0 ? c->data : again, c->data_len, again) ||
+		                        memcmp(again, op->data_sha256, sizeof again) != 0))) {
 			begin_data(op);
 		} else {
 			struct pg_verdict verdict;
@@ -310,6 +312,7 @@ pg_gate_output(const struct output_call *c)
 			goto out;
 		}
 		op->logged = true;
+		op->logged_single_part = c->single_part;
 	} else if (!c->single_part && c->data_len > 0 && !c->final) {
 		EVP_DigestUpdate(op->md, c->data, c->data_len);
 	}

@@ -29,6 +29,7 @@ struct pg_session_op {
 	struct pg_keyinfo key;
 	EVP_MD_CTX *md;           /* SHA-256 of the data, as the parts pass */
 	bool logged;              /* allow record written; awaiting the result */
+	bool logged_single_part;  /* ... by a single-part call (C_Sign), not a final */
 	uint64_t decision_seq;
 	unsigned char data_sha256[32];
 	unsigned char data[64];   /* single-part data of 64 bytes or fewer (a digest) */
