@@ -42,12 +42,17 @@ struct pg_audit_record {
 	const unsigned char *data;               /* written in hex when data_len <= 64 (a digest) */
 	size_t data_len;
 	struct pg_caller *caller;
+	const char *caller_json;                 /* caller as pg_audit_caller_json_new made it (wins) */
 	const unsigned char *policy_sha256;      /* 32 bytes */
 	uint64_t ref;                            /* results: seq of their decision record */
 	bool has_rv;
 	CK_RV rv;
 	const unsigned char *signature_sha256;   /* 32 bytes */
 };
+
+/* The caller's "caller" field, rendered once for the records of a caller
+ * that no longer changes (a regime's).  NULL when out of memory. */
+char *pg_audit_caller_json_new(struct pg_caller *caller);
 
 /* Opens (creating with mode 0640) the log for appending.  NULL on failure
  * with a one-line reason in err. */

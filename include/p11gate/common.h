@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include "p11gate/pkcs11.h"
+#include <openssl/types.h>
 
 #define PG_SHA256_LEN 32
 #define PG_SHA256_HEX_LEN 64
@@ -20,6 +21,8 @@ bool pg_hex_decode(const char *in, unsigned char *out, size_t len);
 
 /* SHA-256 of a buffer; false only if OpenSSL fails. */
 bool pg_sha256(const void *data, size_t len, unsigned char out[PG_SHA256_LEN]);
+/* SHA-256 for EVP_DigestInit_ex, fetched once per process. */
+const EVP_MD *pg_sha256_md(void);
 /* SHA-256 of a whole file's bytes; false with errno set on failure. */
 bool pg_sha256_file(const char *path, unsigned char out[PG_SHA256_LEN]);
 

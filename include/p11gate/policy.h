@@ -57,7 +57,12 @@ struct pg_settings {
 	bool caller_messages;              /* caller_messages, default true: one stderr line per refusal */
 	enum pg_identity_mode identity;    /* identity, default process */
 	const char *server_socket;         /* server_socket: the p11-kit server's socket (peer mode) */
+	unsigned long key_names_max_age_ms; /* key_names_max_age_ms: how long a key's label and
+	                                     * id read from the token are trusted */
 };
+
+#define PG_KEY_NAMES_MAX_AGE_DEFAULT_MS 1000u
+#define PG_KEY_NAMES_MAX_AGE_LIMIT_MS 60000u
 
 const struct pg_settings *pg_policy_settings(const pg_policy *policy);
 

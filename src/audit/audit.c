@@ -40,8 +40,6 @@ struct pg_audit {
 	pid_t pid;                      /* the process fd was opened in */
 	int64_t next_path_check;        /* CLOCK_MONOTONIC_COARSE ms: when to look for rotation */
 	bool cache_valid;               /* the file still ends with our last record */
-	dev_t cache_dev;
-	ino_t cache_ino;
 	off_t cache_size;
 	uint64_t cache_seq;
 	unsigned char cache_hash[PG_SHA256_LEN];
@@ -308,12 +306,15 @@ path_check_due(pg_audit *audit)
 }
 
 /* Takes the file lock on the file that path names now, reopening if it was
- * rotated.  On success st describes the locked file. */
+ * rotated.  On success *size is the locked file's size, from lseek rather
+ * than fstat: on kernels with multigrain timestamps (Linux 6.13 and later),
+ * reading a file's times makes the next write store fine-grained ones, a
+ * journalled inode update per record. */
 static int
-lock_file(pg_audit *audit, struct stat *st)
+lock_file(pg_audit *audit, off_t *size)
 {
 	bool check_path = path_check_due(audit);
-	struct stat named;
+	struct stat st, named;
 	int rc;
 
 	if (audit->pid != getpid() && (rc = reopen(audit)) != 0)
@@ -323,7 +324,8 @@ lock_file(pg_audit *audit, struct stat *st)
 			if (errno != EINTR)
 				return errno;
 		}
-		if (fstat(audit->fd, st) != 0) {
+		*size = lseek(audit->fd, 0, SEEK_END);
+		if (*size < 0 || (check_path && fstat(audit->fd, &st) != 0)) {
 			rc = errno;
 			flock(audit->fd, LOCK_UN);
 			return rc;
@@ -331,7 +333,7 @@ lock_file(pg_audit *audit, struct stat *st)
 		/* If stat fails for another reason than ENOENT (a directory
 		 * we may not search), the open file is still a good log. */
 		if (!check_path || (stat(audit->path, &named) != 0 ? errno != ENOENT :
-		                    named.st_dev == st->st_dev && named.st_ino == st->st_ino))
+		                    named.st_dev == st.st_dev && named.st_ino == st.st_ino))
 			return 0;
 		flock(audit->fd, LOCK_UN);
 		if (attempt == 3)
@@ -424,31 +426,32 @@ static int
 append_locked(pg_audit *audit, const struct pg_buf *body, struct line *line, uint64_t *seq)
 {
 	struct pg_audit_tail tail;
-	struct stat st;
+	off_t size = 0;
 	char why[128];
 	int rc;
 
-	rc = lock_file(audit, &st);
+	rc = lock_file(audit, &size);
 	if (rc != 0)
 		return rc;
-	if (audit->cache_valid && st.st_dev == audit->cache_dev && st.st_ino == audit->cache_ino &&
-	    st.st_size == audit->cache_size) {
+	/* Our last record is still the file's last: nothing to read.  (reopen
+	 * drops the cache, so it always describes this descriptor's file.) */
+	if (audit->cache_valid && size == audit->cache_size) {
 		memset(&tail, 0, sizeof tail);
 		tail.seq = audit->cache_seq;
 		memcpy(tail.hash, audit->cache_hash, PG_SHA256_LEN);
 	} else {
 		audit->cache_valid = false;
-		rc = pg_audit_tail_read(audit->fd, st.st_size, &tail, why, sizeof why);
+		rc = pg_audit_tail_read(audit->fd, size, &tail, why, sizeof why);
 		if (rc != 0)
 			goto out;
 	}
 	*seq = tail.seq + 1;
 	compose(line, body, &tail, *seq);
-	if (!fits_size_limit(st.st_size, line->len)) {
+	if (!fits_size_limit(size, line->len)) {
 		rc = EFBIG;
 		goto out;
 	}
-	rc = write_whole(audit->fd, line->data, line->len, st.st_size);
+	rc = write_whole(audit->fd, line->data, line->len, size);
 	if (rc != 0) {
 		audit->cache_valid = false;
 		goto out;
@@ -459,9 +462,7 @@ append_locked(pg_audit *audit, const struct pg_buf *body, struct line *line, uin
 		goto out;
 	}
 	audit->cache_valid = true;
-	audit->cache_dev = st.st_dev;
-	audit->cache_ino = st.st_ino;
-	audit->cache_size = st.st_size + (off_t)line->len;
+	audit->cache_size = size + (off_t)line->len;
 	audit->cache_seq = *seq;
 out:
 	flock(audit->fd, LOCK_UN);

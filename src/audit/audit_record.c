@@ -170,6 +170,20 @@ caller_object(struct pg_buf *out, struct pg_caller *c)
 	pg_buf_puts(out, "},");
 }
 
+char *
+pg_audit_caller_json_new(struct pg_caller *caller)
+{
+	struct pg_buf out;
+
+	pg_buf_init(&out);
+	caller_object(&out, caller);
+	if (out.failed || out.data == NULL) {
+		pg_buf_release(&out);
+		return NULL;
+	}
+	return out.data;
+}
+
 static const char *
 event_name(enum pg_audit_event event)
 {
@@ -206,7 +220,9 @@ pg_audit_record_body(const struct pg_audit_record *r, const char *host, struct p
 	 * keeping whole; longer data is only identified by its hash. */
 	if (r->data != NULL && r->data_len <= 64)
 		hex_field(out, "data", r->data, r->data_len);
-	if (r->caller != NULL)
+	if (r->caller_json != NULL)
+		pg_buf_puts(out, r->caller_json);
+	else if (r->caller != NULL)
 		caller_object(out, r->caller);
 	hex_field(out, "policy_sha256", r->policy_sha256, PG_SHA256_LEN);
 	if (r->ref != 0) {

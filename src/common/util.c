@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <string.h>
 #include <unistd.h>
 #include <openssl/evp.h>
@@ -50,12 +51,31 @@ pg_hex_decode(const char *in, unsigned char *out, size_t len)
 	return true;
 }
 
+/* EVP_sha256() makes every digest look its implementation up again (a
+ * provider query per call); the fetched one is kept for the process.  It is
+ * never freed: it is shared by every thread until exit. */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void
+sha256_fetch(void)
+{
+	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+const EVP_MD *
+pg_sha256_md(void)
+{
+	pthread_once(&sha256_once, sha256_fetch);
+	return sha256_md != NULL ? sha256_md : EVP_sha256();
+}
+
 bool
 pg_sha256(const void *data, size_t len, unsigned char out[PG_SHA256_LEN])
 {
 	unsigned int out_len = 0;
 
-	return EVP_Digest(data, len, out, &out_len, EVP_sha256(), NULL) == 1 &&
+	return EVP_Digest(data, len, out, &out_len, pg_sha256_md(), NULL) == 1 &&
 	       out_len == PG_SHA256_LEN;
 }
 
@@ -73,7 +93,7 @@ pg_sha256_file(const char *path, unsigned char out[PG_SHA256_LEN])
 	if (fd < 0)
 		return false;
 	md = EVP_MD_CTX_new();
-	if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
+	if (md == NULL || EVP_DigestInit_ex(md, pg_sha256_md(), NULL) != 1)
 		goto out;
 	while ((n = read(fd, buf, sizeof buf)) != 0) {
 		if (n < 0 && errno == EINTR)

@@ -44,12 +44,14 @@ static struct {
 	bool reloading;                 /* one thread at a time reloads */
 	struct pg_file_version rejected; /* a file version that failed to load */
 	struct pg_session *sessions[SESSION_BUCKETS];
-	/* The costly half of key identities (token, public key), per object
-	 * handle; any object change through p11gate starts a new generation. */
+	/* Key identities per (slot, object handle); any object change
+	 * through p11gate starts a new generation (see pg_ctx_keyinfo). */
 	struct {
 		bool used;
+		CK_SLOT_ID slot;
 		CK_OBJECT_HANDLE handle;
 		uint64_t generation;
+		int64_t names_read;     /* CLOCK_MONOTONIC ns of the last names read */
 		struct pg_keyinfo info;
 	} memo[KEY_MEMO];
 	unsigned memo_next;
@@ -165,6 +167,7 @@ pg_regime_unref(struct pg_regime *regime)
 	if (regime == NULL || atomic_fetch_sub(&regime->refs, 1) != 1)
 		return;
 	pg_audit_close(regime->audit);
+	free(regime->caller_json);
 	pg_caller_free(regime->caller);
 	pg_policy_unref(regime->policy);
 	free(regime);
@@ -214,6 +217,8 @@ regime_new(pg_policy *policy, const struct pg_file_version *st, bool threads_ok)
 	regime->gid = getegid();
 	regime->threads_ok = threads_ok;
 	regime->caller = caller_new(settings, regime->caller_error, sizeof regime->caller_error);
+	if (regime->caller != NULL)
+		regime->caller_json = pg_audit_caller_json_new(regime->caller); /* NULL: rendered per record */
 	if (settings->audit_file == NULL)
 		snprintf(regime->audit_error, sizeof regime->audit_error,
 		         "%s: no audit log is configured (audit: file:)", settings->path);
@@ -234,6 +239,7 @@ audit_policy_event(struct pg_regime *regime, const char *reason)
 		.event = PG_AUDIT_POLICY,
 		.reason = reason,
 		.caller = regime->caller,
+		.caller_json = regime->caller_json,
 		.policy_sha256 = pg_policy_settings(regime->policy)->sha256,
 	};
 	uint64_t seq;
@@ -447,31 +453,79 @@ sessions_free_all(void)
 
 /* ---- key identities ---------------------------------------------------------- */
 
-/* The names are read from the token at every use; the token information
- * and the public key's hash are memoised per object handle, valid while
- * the names are unchanged and no object has changed through p11gate. */
+static int64_t
+monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* The memo entry for (slot, object) in this generation, or -1.  Called
+ * with the lock held. */
+static int
+memo_find(CK_SLOT_ID slot, CK_OBJECT_HANDLE object)
+{
+	for (int i = 0; i < KEY_MEMO; i++) {
+		if (ctx.memo[i].used && ctx.memo[i].slot == slot && ctx.memo[i].handle == object &&
+		    ctx.memo[i].generation == ctx.objects_generation)
+			return i;
+	}
+	return -1;
+}
+
+/* An object's identity, memoised per (slot, handle).  The key material
+ * behind a handle never changes (PKCS#11 makes it read-only).  Its names
+ * (label, id) change only by C_SetAttributeValue: through this p11gate the
+ * change ends the memo at once (pg_ctx_objects_changed); through another
+ * process's p11gate it was judged and logged there as `manage`, and is
+ * seen here once the names are older than the policy's
+ * key_names_max_age_ms.  Reading them at every use would cost a file read
+ * per signature on SoftHSM2, which re-reads the object's file on every
+ * attribute access: a third of an ECDSA signature.  The token information
+ * and public-key hash (costly: certificates, other objects) are derived
+ * again only when the names differ. */
 CK_RV
 pg_ctx_keyinfo(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object, struct pg_keyinfo *out)
 {
 	const pg_function_list_3_0 *lower = pg_ctx_lower();
+	CK_SESSION_INFO session_info;
 	uint64_t generation;
+	int64_t now, max_age;
 	CK_RV rv;
+	int i;
 
 	if (lower == NULL)
 		return CKR_CRYPTOKI_NOT_INITIALIZED;
+	/* Also proves the session is open: a memo is never a way around
+	 * the token's own checks. */
+	rv = lower->C_GetSessionInfo(session, &session_info);
+	if (rv != CKR_OK)
+		return rv;
+	now = monotonic_ns();
+	pthread_mutex_lock(&ctx.lock);
+	max_age = ctx.regime != NULL ?
+	          (int64_t)pg_policy_settings(ctx.regime->policy)->key_names_max_age_ms * 1000000 : 0;
+	i = memo_find(session_info.slotID, object);
+	if (i >= 0 && now - ctx.memo[i].names_read < max_age) {
+		pg_keyinfo_copy(out, &ctx.memo[i].info);
+		pthread_mutex_unlock(&ctx.lock);
+		return CKR_OK;
+	}
+	pthread_mutex_unlock(&ctx.lock);
+
 	rv = pg_keyinfo_read_names(pg_lower_2_40(lower), session, object, out);
 	if (rv != CKR_OK)
 		return rv;
 	pthread_mutex_lock(&ctx.lock);
 	generation = ctx.objects_generation;
-	for (size_t i = 0; i < KEY_MEMO; i++) {
-		if (ctx.memo[i].used && ctx.memo[i].handle == object &&
-		    ctx.memo[i].generation == generation &&
-		    pg_keyinfo_same_names(&ctx.memo[i].info, out)) {
-			pg_keyinfo_copy_rest(out, &ctx.memo[i].info);
-			pthread_mutex_unlock(&ctx.lock);
-			return CKR_OK;
-		}
+	i = memo_find(out->slot, object);
+	if (i >= 0 && pg_keyinfo_same_names(&ctx.memo[i].info, out)) {
+		pg_keyinfo_copy_rest(out, &ctx.memo[i].info);
+		ctx.memo[i].names_read = now;
+		pthread_mutex_unlock(&ctx.lock);
+		return CKR_OK;
 	}
 	pthread_mutex_unlock(&ctx.lock);
 
@@ -480,10 +534,14 @@ pg_ctx_keyinfo(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object, struct pg_key
 		return rv;
 	pthread_mutex_lock(&ctx.lock);
 	if (generation == ctx.objects_generation) {
-		unsigned i = ctx.memo_next++ % KEY_MEMO;
+		i = memo_find(out->slot, object);
+		if (i < 0)
+			i = (int)(ctx.memo_next++ % KEY_MEMO);
 		ctx.memo[i].used = true;
+		ctx.memo[i].slot = out->slot;
 		ctx.memo[i].handle = object;
 		ctx.memo[i].generation = generation;
+		ctx.memo[i].names_read = now;
 		pg_keyinfo_copy(&ctx.memo[i].info, out);
 	}
 	pthread_mutex_unlock(&ctx.lock);

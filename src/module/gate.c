@@ -53,7 +53,7 @@ begin_data(struct pg_session_op *op)
 	op->logged = false;
 	op->data_len = 0;
 	if (op->md != NULL)
-		EVP_DigestInit_ex(op->md, EVP_sha256(), NULL);
+		EVP_DigestInit_ex(op->md, pg_sha256_md(), NULL);
 }
 
 bool
@@ -136,7 +136,7 @@ pg_gate_init(enum pg_op_kind kind, enum pg_op what, bool private_only, pg_init_f
 		goto out;          /* e.g. CKR_OPERATION_ACTIVE: the running one stays */
 	pg_session_op_reset(op);
 	op->md = EVP_MD_CTX_new();
-	if (op->md == NULL || EVP_DigestInit_ex(op->md, EVP_sha256(), NULL) != 1) {
+	if (op->md == NULL || EVP_DigestInit_ex(op->md, pg_sha256_md(), NULL) != 1) {
 		/* Cannot hash what is signed: do not let it run unrecorded. */
 		pg_session_op_reset(op);
 		if (lower->C_SessionCancel != NULL)

@@ -136,6 +136,7 @@ pg_judge_record(struct pg_regime *regime, const struct pg_judge_call *call,
 			.data = call->data_len <= 64 ? call->data : NULL,
 			.data_len = call->data_len,
 			.caller = regime->caller,
+			.caller_json = regime->caller_json,
 			.policy_sha256 = pg_policy_settings(regime->policy)->sha256,
 		};
 
@@ -176,6 +177,7 @@ pg_judge_refuse(struct pg_regime *regime, const char *function, const char *reas
 		.function = function,
 		.operation = pg_op_name(PG_OP_MANAGE),
 		.caller = regime->caller,
+		.caller_json = regime->caller_json,
 		.policy_sha256 = pg_policy_settings(regime->policy)->sha256,
 	};
 	uint64_t seq;

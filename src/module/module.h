@@ -69,6 +69,7 @@ struct pg_regime {
 	char audit_error[512];
 	struct pg_caller *caller;   /* NULL if it cannot be read: key use refused */
 	char caller_error[512];     /* why, when caller is NULL */
+	char *caller_json;          /* caller as the audit log writes it, rendered once */
 	struct pg_file_version file; /* the policy file's version when loaded */
 	uid_t uid;                  /* effective ids the caller was read under */
 	gid_t gid;
@@ -87,7 +88,7 @@ void pg_ctx_session_drop(CK_SESSION_HANDLE handle);
 /* Forgets sessions the wrapped module has closed (after C_CloseAllSessions). */
 void pg_ctx_sessions_prune(void);
 
-/* An object's identity: names read now, the rest memoised (context.c). */
+/* An object's identity, memoised per handle (context.c). */
 struct pg_keyinfo;
 CK_RV pg_ctx_keyinfo(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object, struct pg_keyinfo *out);
 /* Called after any call that may have changed objects on a token. */

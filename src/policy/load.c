@@ -18,10 +18,33 @@
 #define PG_POLICY_MAX_BYTES (16u << 20)
 
 static const char *const top_fields[] = {
-	"version", "module", "audit", "caller_messages", "identity", "server_socket", "keys", "rules",
-	NULL
+	"version", "module", "audit", "caller_messages", "identity", "server_socket",
+	"key_names_max_age_ms", "keys", "rules", NULL
 };
 static const char *const audit_fields[] = { "file", "sync", "syslog", NULL };
+
+/* key_names_max_age_ms: a whole number of milliseconds, at most a minute
+ * (a longer staleness would be a policy hole, not a tuning). */
+static void
+compile_max_age(struct pg_diag *diag, const struct pg_ynode *node, unsigned long *out)
+{
+	unsigned long value = 0;
+	char *end = NULL;
+
+	if (node->kind == PG_Y_SCALAR && node->plain && node->value[0] >= '0' && node->value[0] <= '9') {
+		errno = 0;
+		value = strtoul(node->value, &end, 10);
+		if (*end == '\0' && errno == 0 && value <= PG_KEY_NAMES_MAX_AGE_LIMIT_MS) {
+			*out = value;
+			return;
+		}
+	}
+	pg_diag_error_at(diag, node, "key_names_max_age_ms must be a whole number of milliseconds "
+	                 "from 0 to %u (0: read a key's names at every use), not %s%s%s",
+	                 PG_KEY_NAMES_MAX_AGE_LIMIT_MS, node->kind == PG_Y_SCALAR ? "'" : "",
+	                 node->kind == PG_Y_SCALAR ? node->value : pg_ynode_describe(node),
+	                 node->kind == PG_Y_SCALAR ? "'" : "");
+}
 
 static bool
 compile_audit(struct pg_load *load, const struct pg_ynode *audit)
@@ -128,6 +151,8 @@ compile_settings(struct pg_load *load, const struct pg_ynode *root)
 		return false;
 	if ((node = pg_ymap_get(root, "caller_messages")) != NULL)
 		pg_yget_bool(diag, node, "caller_messages", &settings->caller_messages);
+	if ((node = pg_ymap_get(root, "key_names_max_age_ms")) != NULL)
+		compile_max_age(diag, node, &settings->key_names_max_age_ms);
 	node = pg_ymap_get(root, "identity");
 	if (node != NULL && (text = pg_yget_string(diag, node, "identity")) != NULL) {
 		if (strcmp(text, "process") == 0)
@@ -188,6 +213,7 @@ policy_new(const char *path)
 	policy->settings.audit_sync = true;
 	policy->settings.audit_syslog = false;
 	policy->settings.caller_messages = true;
+	policy->settings.key_names_max_age_ms = PG_KEY_NAMES_MAX_AGE_DEFAULT_MS;
 	policy->settings.identity = PG_IDENTITY_PROCESS;
 	policy->settings.path = pg_arena_strdup(&policy->arena, path);
 	if (policy->settings.path == NULL) {

@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 
@@ -218,6 +220,61 @@ START_TEST(revoke_and_restore_between_signatures)
 }
 END_TEST
 
+/* Renames the RSA private key in another process, straight through
+ * SoftHSM2 (p11tool), as an administrator on another host of the token
+ * would. */
+static void
+rename_rsa_key_elsewhere(const char *label)
+{
+	char set_label[128];
+	int status;
+	pid_t pid;
+
+	snprintf(set_label, sizeof set_label, "--set-label=%s", label);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		setenv("GNUTLS_PIN", "1234", 1);
+		execlp("p11tool", "p11tool", "--provider", getenv("SOFTHSM_MODULE"), "--login",
+		       set_label, "pkcs11:token=release;object=codesign-rsa;type=private", (char *)NULL);
+		_exit(127);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "p11tool --set-label failed (%d)", status);
+}
+
+/* A key named by label only (no pin), renamed by another process: with
+ * key_names_max_age_ms: 0 the next use reads the new name and is refused
+ * (the memo of names would otherwise trust the old one for that long). */
+START_TEST(renamed_by_another_process)
+{
+	struct t t;
+	CK_MECHANISM mech = { CKM_SHA256_RSA_PKCS, NULL, 0 };
+	char text[4096 + PATH_MAX];
+	size_t mark;
+
+	t_start(&t, "renamed_by_another_process");
+	snprintf(text, sizeof text,
+	         "version: 1\n"
+	         "module: %s\n"
+	         "audit: {file: %s}\n"
+	         "key_names_max_age_ms: 0\n"
+	         "keys:\n"
+	         "  by-label: {uri: \"pkcs11:token=release;object=codesign-rsa\", owner: release}\n"
+	         "rules:\n"
+	         "  - {name: by-label-signs, effect: allow, keys: [by-label]}\n",
+	         getenv("SOFTHSM_MODULE"), t.w.audit);
+	world_policy_text(&t.w, text);
+	sign_ok(&t, "while it is codesign-rsa");
+	rename_rsa_key_elsewhere("not-codesign-rsa");
+	mark = world_audit_lines(&t.w);
+	ck_assert_rv(t.f->C_SignInit(t.s, &mech, t.rsa), CKR_FUNCTION_REJECTED);
+	world_expect_one_deny(&t.w, mark, "C_SignInit", "sign");
+	ck_assert_uint_eq(world_audit_count_since(&t.w, mark, "not named by the policy", NULL), 1);
+	t_end(&t);
+}
+END_TEST
+
 /* A replacement that does not load: keep the last good policy, say so. */
 static void
 bad_replacement(const char *name, const char *bad_text, const char *error_at)
@@ -288,6 +345,7 @@ reload_suite(void)
 	tcase_add_test(tc, revoked_between_too_small_and_retry);
 	tcase_add_test(tc, retry_with_other_data_is_recorded);
 	tcase_add_test(tc, revoke_and_restore_between_signatures);
+	tcase_add_test(tc, renamed_by_another_process);
 	tcase_add_test(tc, syntax_error_keeps_last_good_policy);
 	tcase_add_test(tc, invalid_policy_keeps_last_good_policy);
 	suite_add_tcase(s, tc);

@@ -172,6 +172,18 @@ static const struct diag_case cases[] = {
 	{ "bool that is not",
 	  PG_TEST_HEAD "caller_messages: yes\n",
 	  PG_DIAG_ERROR, 3, 18, "caller_messages must be true or false", false },
+	{ "max age too long",
+	  PG_TEST_HEAD "key_names_max_age_ms: 60001\n",
+	  PG_DIAG_ERROR, 3, 23, "key_names_max_age_ms must be a whole number of milliseconds from 0 to 60000", false },
+	{ "max age negative",
+	  PG_TEST_HEAD "key_names_max_age_ms: -1\n",
+	  PG_DIAG_ERROR, 3, 23, "not '-1'", false },
+	{ "max age with a unit",
+	  PG_TEST_HEAD "key_names_max_age_ms: 1s\n",
+	  PG_DIAG_ERROR, 3, 23, "not '1s'", false },
+	{ "max age quoted",
+	  PG_TEST_HEAD "key_names_max_age_ms: \"100\"\n",
+	  PG_DIAG_ERROR, 3, 23, "key_names_max_age_ms must be a whole number", false },
 	{ "quoted bool",
 	  PG_TEST_HEAD "audit:\n  sync: \"true\"\n",
 	  PG_DIAG_ERROR, 4, 9, "audit.sync must be true or false", false },
@@ -313,7 +325,8 @@ START_TEST(test_settings)
 		"  syslog: true\n"
 		"caller_messages: false\n"
 		"identity: peer\n"
-		"server_socket: /run/p11gate/p11-kit.sock\n";
+		"server_socket: /run/p11gate/p11-kit.sock\n"
+		"key_names_max_age_ms: 0\n";
 	unsigned char expected[PG_SHA256_LEN];
 	struct pg_test_capture cap;
 	const struct pg_settings *s;
@@ -331,6 +344,7 @@ START_TEST(test_settings)
 	ck_assert(!s->caller_messages);
 	ck_assert_int_eq(s->identity, PG_IDENTITY_PEER);
 	ck_assert_str_eq(s->server_socket, "/run/p11gate/p11-kit.sock");
+	ck_assert_uint_eq(s->key_names_max_age_ms, 0);
 	ck_assert(pg_sha256(yaml, strlen(yaml), expected));
 	ck_assert_mem_eq(s->sha256, expected, PG_SHA256_LEN);
 	ck_assert_uint_eq(pg_policy_key_count(policy), 0);
@@ -352,6 +366,7 @@ START_TEST(test_settings_defaults)
 	ck_assert(s->caller_messages);
 	ck_assert_int_eq(s->identity, PG_IDENTITY_PROCESS);
 	ck_assert_ptr_null(s->server_socket);
+	ck_assert_uint_eq(s->key_names_max_age_ms, 1000);
 	/* Refcounting: a second owner keeps it alive. */
 	ck_assert_ptr_eq(pg_policy_ref(policy), policy);
 	pg_policy_unref(policy);
