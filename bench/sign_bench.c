@@ -36,7 +36,10 @@
 #define PG_BENCH_MAX_MODULES 4
 #define PG_BENCH_MAX_THREADS 64
 #define PG_BENCH_MAX_ROUNDS 100
-#define PG_BENCH_FSYNC_RECORD 300      /* bytes: about one audit record */
+/* What one signature appends to the audit log: an allow record and a result
+ * record (bytes, as the benchmark's policy writes them). */
+#define PG_BENCH_FSYNC_DECISION 1030
+#define PG_BENCH_FSYNC_RESULT 360
 /* How long a child may take beyond its round before it counts as hung: a
  * deadlock in a module must end the run with a message, not stall it. */
 #define PG_BENCH_GRACE_SECONDS 60.0
@@ -724,22 +727,26 @@ pg_bench_fsync_close(struct pg_bench_fsync *f)
 	f->path[0] = '\0';
 }
 
-/* How many 300-byte write + fdatasync pairs per second the disk completes
- * over `seconds`: with one fsync per signature, synced signing on one
- * thread can go no faster. */
+/* How many times per second the disk makes one signature's audit bytes
+ * durable (an allow and a result record appended, then fdatasync), over
+ * `seconds`: with one fsync per signature, synced signing on one thread
+ * can go no faster. */
 static bool
 pg_bench_fsync_run(const struct pg_bench_fsync *f, double seconds, double *rate)
 {
-	char record[PG_BENCH_FSYNC_RECORD];
+	char decision[PG_BENCH_FSYNC_DECISION], result[PG_BENCH_FSYNC_RESULT];
 	uint64_t count = 0;
 	double start, end, deadline;
 
-	memset(record, 'x', sizeof(record) - 1);
-	record[sizeof(record) - 1] = '\n';
+	memset(decision, 'x', sizeof(decision) - 1);
+	decision[sizeof(decision) - 1] = '\n';
+	memset(result, 'y', sizeof(result) - 1);
+	result[sizeof(result) - 1] = '\n';
 	start = pg_bench_now();
 	deadline = start + seconds;
 	do {
-		if (!pg_bench_write_full(f->fd, record, sizeof(record)) || fdatasync(f->fd) != 0) {
+		if (!pg_bench_write_full(f->fd, decision, sizeof(decision)) ||
+		    !pg_bench_write_full(f->fd, result, sizeof(result)) || fdatasync(f->fd) != 0) {
 			fprintf(stderr, "sign_bench: writing %s: %s\n", f->path, strerror(errno));
 			return false;
 		}
@@ -756,7 +763,7 @@ pg_bench_fsync_print(const struct pg_bench_options *opt, double rate, double lo,
 	if (opt->machine)
 		printf("fsync\t%.1f\t%.1f\n", rate, 1e6 / rate);
 	else
-		printf("  %-24s %10.1f %10.1f %10.1f  (%.0f us each, in %s)\n", "fsync (300 B appends)",
+		printf("  %-24s %10.1f %10.1f %10.1f  (%.0f us each, in %s)\n", "fsync (a signature's records)",
 		       rate, lo, hi, 1e6 / rate, opt->fsync_dir);
 }
 
@@ -775,7 +782,7 @@ pg_bench_fsync_only(const struct pg_bench_options *opt)
 	if (opt->machine)
 		pg_bench_fsync_print(opt, rate, rate, rate);
 	else
-		printf("fsync: %.0f append+fdatasync/s in %s (%.0f us each)\n", rate,
+		printf("fsync: %.0f (2 appends + fdatasync)/s in %s (%.0f us each)\n", rate,
 		       opt->fsync_dir, 1e6 / rate);
 	result = 0;
 out:
@@ -1048,8 +1055,10 @@ pg_bench_usage(FILE *to)
 	        "  --rounds R       rounds (default 6)\n"
 	        "  --pin PIN        the token's user PIN (default 1234, the fixture's)\n"
 	        "  --token LABEL    the token's label (default release)\n"
-	        "  --fsync-rate DIR measure 300-byte O_APPEND write+fdatasync pairs/s in DIR;\n"
-	        "                   with modules, as one more contestant in every round\n"
+	        "  --fsync-rate DIR measure how many signatures' audit bytes (an allow and a\n"
+	        "                   result record, O_APPEND, then fdatasync) DIR makes\n"
+	        "                   durable per second; with modules, as one more\n"
+	        "                   contestant in every round\n"
 	        "  --machine        tab-separated lines: info NAME DESCRIPTION,\n"
 	        "                   module NAME MEDIAN MIN MAX RATIO SIGNATURES (all made,\n"
 	        "                   warm-up included), fsync RATE MICROSECONDS\n",
