@@ -444,8 +444,6 @@ pg_hook_C_CloseSession(CK_SESSION_HANDLE session)
 	rv = lower->C_CloseSession(session);
 	if (rv == CKR_OK || rv == CKR_SESSION_HANDLE_INVALID)
 		pg_ctx_session_drop(session);
-	/* Its session objects are gone, and a token may reuse their handles. */
-	pg_ctx_objects_changed();
 	return rv;
 }
 
@@ -459,7 +457,6 @@ pg_hook_C_CloseAllSessions(CK_SLOT_ID slot)
 		return CKR_CRYPTOKI_NOT_INITIALIZED;
 	rv = lower->C_CloseAllSessions(slot);
 	pg_ctx_sessions_prune();
-	pg_ctx_objects_changed();
 	return rv;
 }
 

