@@ -10,6 +10,7 @@
  */
 #include "module.h"
 #include "session.h"
+#include "watch.h"
 #include "p11gate/keyinfo.h"
 #include "p11gate/audit.h"
 #include "p11gate/common.h"
@@ -168,6 +169,7 @@ pg_regime_unref(struct pg_regime *regime)
 		return;
 	pg_audit_close(regime->audit);
 	free(regime->caller_json);
+	pg_watch_free(regime->watch);
 	pg_caller_free(regime->caller);
 	pg_policy_unref(regime->policy);
 	free(regime);
@@ -199,18 +201,23 @@ caller_new(const struct pg_settings *settings, char *why, size_t why_len)
 	return caller;
 }
 
-/* A regime for a loaded policy: opens its audit log and reads the caller.
+/* A regime for a loaded policy: opens its audit log and reads the caller;
+ * takes watch (made before the file was read; NULL: look at every call).
  * A log that cannot be opened leaves audit NULL with the reason kept:
  * every judged call is then refused (fail closed), the rest still works. */
 static struct pg_regime *
-regime_new(pg_policy *policy, const struct pg_file_version *st, bool threads_ok)
+regime_new(pg_policy *policy, const struct pg_file_version *st, bool threads_ok,
+           struct pg_watch *watch)
 {
 	const struct pg_settings *settings = pg_policy_settings(policy);
 	struct pg_regime *regime = calloc(1, sizeof *regime);
 
-	if (regime == NULL)
+	if (regime == NULL) {
+		pg_watch_free(watch);
 		return NULL;
+	}
 	atomic_init(&regime->refs, 1);
+	regime->watch = watch;
 	regime->policy = pg_policy_ref(policy);
 	regime->file = *st;
 	regime->uid = geteuid();
@@ -255,6 +262,7 @@ static void
 reload(struct pg_regime *current, const struct pg_file_version *st)
 {
 	char why[1024], sha[65];
+	struct pg_watch *watch = pg_watch_new(ctx.config_path);
 	struct pg_regime *fresh = NULL;
 	struct pg_file_version after;
 	bool installed = false;
@@ -264,6 +272,7 @@ reload(struct pg_regime *current, const struct pg_file_version *st)
 	/* Changed while it was read: not a version to judge by.  The next
 	 * call tries again. */
 	if (!file_version(ctx.config_path, &after) || !same_file_version(&after, st)) {
+		pg_watch_free(watch);
 		pg_policy_unref(policy);
 		pthread_mutex_lock(&ctx.lock);
 		ctx.reloading = false;
@@ -271,7 +280,9 @@ reload(struct pg_regime *current, const struct pg_file_version *st)
 		return;
 	}
 	if (policy != NULL)
-		fresh = regime_new(policy, st, current->threads_ok);
+		fresh = regime_new(policy, st, current->threads_ok, watch);
+	else
+		pg_watch_free(watch);
 	pg_policy_unref(policy);
 
 	pthread_mutex_lock(&ctx.lock);
@@ -317,9 +328,18 @@ pg_ctx_regime(void)
 	if (regime == NULL)
 		return NULL;
 
-	/* A changed file is reloaded before the decision it may change. */
-	if (!file_version(ctx.config_path, &st) || same_file_version(&st, &regime->file) ||
-	    !ready_to_read(&st, &regime->file))
+	/* A changed file is reloaded before the decision it may change.  Until
+	 * the file in force is the one the path names, look at every call. */
+	if (!pg_watch_may_have_changed(regime->watch))
+		goto identity;
+	if (!file_version(ctx.config_path, &st)) {
+		pg_watch_again(regime->watch);
+		goto identity;
+	}
+	if (same_file_version(&st, &regime->file))
+		goto identity;
+	pg_watch_again(regime->watch);
+	if (!ready_to_read(&st, &regime->file))
 		goto identity;
 	pthread_mutex_lock(&ctx.lock);
 	if (!ctx.reloading && !same_file_version(&st, &ctx.rejected)) {
@@ -337,7 +357,8 @@ identity:
 	if (pg_policy_settings(regime->policy)->identity == PG_IDENTITY_PROCESS &&
 	    (geteuid() != regime->uid || getegid() != regime->gid)) {
 		/* The process changed ids: the same policy, a fresh caller. */
-		struct pg_regime *fresh = regime_new(regime->policy, &regime->file, regime->threads_ok);
+		struct pg_regime *fresh = regime_new(regime->policy, &regime->file, regime->threads_ok,
+		                                     NULL);
 
 		pthread_mutex_lock(&ctx.lock);
 		if (fresh != NULL && ctx.regime == regime) {
@@ -589,6 +610,7 @@ pg_ctx_initialize(const CK_C_INITIALIZE_ARGS *lower_args, const char *reserved_p
 	const char *path;
 	char err[768];
 	struct pg_file_version st;
+	struct pg_watch *watch = NULL;
 	CK_RV rv;
 
 	pthread_once(&atfork_once, install_atfork);
@@ -602,6 +624,7 @@ pg_ctx_initialize(const CK_C_INITIALIZE_ARGS *lower_args, const char *reserved_p
 
 	rv = CKR_GENERAL_ERROR;
 	path = pg_config_path(reserved_path);
+	watch = pg_watch_new(path);
 	file_version(path, &st);
 	policy = pg_config_load(path);
 	if (policy == NULL)
@@ -635,7 +658,8 @@ pg_ctx_initialize(const CK_C_INITIALIZE_ARGS *lower_args, const char *reserved_p
 	rv = ctx.lower.C_GetInfo(&ctx.lower_info);
 	if (rv == CKR_OK) {
 		ctx.regime = regime_new(policy, &st, lower_args == NULL ||
-		                        !(lower_args->flags & CKF_LIBRARY_CANT_CREATE_OS_THREADS));
+		                        !(lower_args->flags & CKF_LIBRARY_CANT_CREATE_OS_THREADS), watch);
+		watch = NULL;
 		if (ctx.regime == NULL)
 			rv = CKR_HOST_MEMORY;
 	}
@@ -659,6 +683,7 @@ fail:
 	ctx.forked = false;
 out:
 	pthread_mutex_unlock(&ctx.lock);
+	pg_watch_free(watch);
 	pg_policy_unref(policy);
 	return rv;
 }

@@ -70,6 +70,7 @@ struct pg_regime {
 	struct pg_caller *caller;   /* NULL if it cannot be read: key use refused */
 	char caller_error[512];     /* why, when caller is NULL */
 	char *caller_json;          /* caller as the audit log writes it, rendered once */
+	struct pg_watch *watch;     /* says when the policy file may have changed; NULL: always */
 	struct pg_file_version file; /* the policy file's version when loaded */
 	uid_t uid;                  /* effective ids the caller was read under */
 	gid_t gid;

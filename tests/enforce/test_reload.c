@@ -12,7 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -333,6 +335,53 @@ START_TEST(invalid_policy_keeps_last_good_policy)
 }
 END_TEST
 
+/* Rewrites the policy file in place (same inode), then dates it a second
+ * back: p11gate reads a file changed in place only once it has been quiet
+ * for 200 ms, and the test should not wait for that. */
+static void
+policy_rewrite_in_place(const struct t *t, const char *rules)
+{
+	char *text = world_policy_render(&t->w, rules);
+	struct timespec times[2];
+	FILE *out;
+
+	out = fopen(t->w.policy, "r+");
+	ck_assert_ptr_nonnull(out);
+	ck_assert_int_eq(ftruncate(fileno(out), 0), 0);
+	ck_assert_int_ge(fputs(text, out), 0);
+	ck_assert_int_eq(fflush(out), 0);
+	ck_assert_int_eq(clock_gettime(CLOCK_REALTIME, &times[0]), 0);
+	times[0].tv_sec -= 1;
+	times[1] = times[0];
+	ck_assert_int_eq(futimens(fileno(out), times), 0);
+	fclose(out);
+	free(text);
+}
+
+/* A file that did not load is mended in place: the mended file is read
+ * (p11gate keeps looking while the file in force is not the one the path
+ * names, whatever changes it). */
+START_TEST(bad_replacement_mended_in_place)
+{
+	struct t t;
+	CK_MECHANISM mech = { CKM_SHA256_RSA_PKCS, NULL, 0 };
+	size_t mark;
+
+	t_start(&t, "bad_replacement_mended_in_place");
+	sign_ok(&t, "under the good policy");
+	world_policy_text(&t.w, "version: 1\nrules: [\n");
+	sign_ok(&t, "the bad file is not in force");
+	policy_rewrite_in_place(&t, REVOKED_RSA);
+	mark = world_audit_lines(&t.w);
+	ck_assert_rv(t.f->C_SignInit(t.s, &mech, t.rsa), CKR_FUNCTION_REJECTED);
+	world_expect_one_deny(&t.w, mark, "C_SignInit", "sign");
+	/* And an in-place change of the file in force is seen too. */
+	policy_rewrite_in_place(&t, ALLOW_RSA);
+	sign_ok(&t, "allowed again");
+	t_end(&t);
+}
+END_TEST
+
 static Suite *
 reload_suite(void)
 {
@@ -348,6 +397,7 @@ reload_suite(void)
 	tcase_add_test(tc, renamed_by_another_process);
 	tcase_add_test(tc, syntax_error_keeps_last_good_policy);
 	tcase_add_test(tc, invalid_policy_keeps_last_good_policy);
+	tcase_add_test(tc, bad_replacement_mended_in_place);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -225,8 +225,8 @@ world_policy_text(const struct world *w, const char *text)
 	ck_assert_msg(rename(tmp, w->policy) == 0, "rename %s: %s", tmp, strerror(errno));
 }
 
-void
-world_policy(const struct world *w, const char *rules)
+char *
+world_policy_render(const struct world *w, const char *rules)
 {
 	char *text = NULL;
 	int n;
@@ -248,6 +248,14 @@ world_policy(const struct world *w, const char *rules)
 	             "rules:\n%s",
 	             env_or_fail("SOFTHSM_MODULE"), w->audit, w->rsa_pin, w->ec_pin, rules);
 	ck_assert_int_gt(n, 0);
+	return text;
+}
+
+void
+world_policy(const struct world *w, const char *rules)
+{
+	char *text = world_policy_render(w, rules);
+
 	world_policy_text(w, text);
 	free(text);
 }

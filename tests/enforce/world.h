@@ -46,6 +46,8 @@ void world_new(struct world *w, const char *program, const char *test);
  * public-key pins) and the rules given (a YAML sequence, indented by two).
  * Atomically (temporary file + rename), as an operator deploys. */
 void world_policy(const struct world *w, const char *rules);
+/* The text world_policy writes (malloc'd). */
+char *world_policy_render(const struct world *w, const char *rules);
 /* Replaces the policy file with exactly this text, atomically. */
 void world_policy_text(const struct world *w, const char *text);
 
