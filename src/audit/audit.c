@@ -14,7 +14,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -344,19 +343,50 @@ lock_file(pg_audit *audit, off_t *size)
 	}
 }
 
-static void
-format_time(char *out, size_t out_len)
+/* Writes value as exactly width decimal digits. */
+static char *
+put_digits(char *p, unsigned value, int width)
+{
+	for (int i = width - 1; i >= 0; i--) {
+		p[i] = (char)('0' + value % 10);
+		value /= 10;
+	}
+	return p + width;
+}
+
+/* "YYYY-MM-DDTHH:MM:SS.uuuuuuZ" (27 bytes), UTC, now; returns the end. */
+static char *
+put_time(char *p)
 {
 	struct timespec ts;
 	struct tm tm;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
-	/* The casts bound every field for the compiler's truncation check. */
-	snprintf(out, out_len, "%04u-%02u-%02uT%02u:%02u:%02u.%06uZ",
-	         (unsigned)(tm.tm_year + 1900) % 10000u, (unsigned)(tm.tm_mon + 1) % 100u,
-	         (unsigned)tm.tm_mday % 100u, (unsigned)tm.tm_hour % 100u, (unsigned)tm.tm_min % 100u,
-	         (unsigned)tm.tm_sec % 100u, (unsigned)(ts.tv_nsec / 1000) % 1000000u);
+	p = put_digits(p, (unsigned)(tm.tm_year + 1900), 4);
+	*p++ = '-';
+	p = put_digits(p, (unsigned)(tm.tm_mon + 1), 2);
+	*p++ = '-';
+	p = put_digits(p, (unsigned)tm.tm_mday, 2);
+	*p++ = 'T';
+	p = put_digits(p, (unsigned)tm.tm_hour, 2);
+	*p++ = ':';
+	p = put_digits(p, (unsigned)tm.tm_min, 2);
+	*p++ = ':';
+	p = put_digits(p, (unsigned)tm.tm_sec, 2);
+	*p++ = '.';
+	p = put_digits(p, (unsigned)(ts.tv_nsec / 1000), 6);
+	*p++ = 'Z';
+	return p;
+}
+
+static char *
+put_str(char *p, const char *s)
+{
+	size_t len = strlen(s);
+
+	memcpy(p, s, len);
+	return p + len;
 }
 
 /* Exceeding RLIMIT_FSIZE raises SIGXFSZ, which kills by default: check
@@ -394,31 +424,42 @@ write_whole(int fd, const char *line, size_t len, off_t old_size)
 	return rc;
 }
 
+/* Room for what compose adds to a body: the newline of a recovery, seq
+ * (20 digits), time (27), "recovered", prev (64) and the punctuation. */
+#define LINE_EXTRA 256
+
 struct line {
 	char *data;
 	size_t len;
 	size_t start;           /* the record starts after a recovery newline */
 };
 
+/* The line: seq, time, the body, "recovered" after a torn tail, prev.
+ * line->data has room for the body and LINE_EXTRA more. */
 static void
 compose(struct line *line, const struct pg_buf *body, const struct pg_audit_tail *tail,
         uint64_t seq)
 {
-	char time_str[40], prev[PG_SHA256_HEX_LEN + 1];
-	size_t n = 0;
+	char prev[PG_SHA256_HEX_LEN + 1];
+	char *p = line->data;
 
-	format_time(time_str, sizeof time_str);
 	pg_hex_encode(tail->hash, PG_SHA256_LEN, prev);
 	if (tail->needs_newline)
-		line->data[n++] = '\n';
-	line->start = n;
-	n += (size_t)sprintf(line->data + n, "{\"seq\":%" PRIu64 ",\"time\":\"%s\",", seq, time_str);
-	memcpy(line->data + n, body->data, body->len);
-	n += body->len;
+		*p++ = '\n';
+	line->start = (size_t)(p - line->data);
+	p = put_str(p, "{\"seq\":");
+	p += pg_u64_decimal(seq, p);
+	p = put_str(p, ",\"time\":\"");
+	p = put_time(p);
+	p = put_str(p, "\",");
+	memcpy(p, body->data, body->len);
+	p += body->len;
 	if (tail->recovered)
-		n += (size_t)sprintf(line->data + n, "\"recovered\":\"truncated\",");
-	n += (size_t)sprintf(line->data + n, "\"prev\":\"%s\"}\n", prev);
-	line->len = n;
+		p = put_str(p, "\"recovered\":\"truncated\",");
+	p = put_str(p, "\"prev\":\"");
+	p = put_str(p, prev);
+	p = put_str(p, "\"}\n");
+	line->len = (size_t)(p - line->data);
 }
 
 /* Called with append_lock held. */
@@ -489,8 +530,7 @@ pg_audit_append(pg_audit *audit, const struct pg_audit_record *record, uint64_t 
 		rc = ENOMEM;
 		goto out;
 	}
-	/* Room for the newline of a recovery, seq, time, "recovered", prev. */
-	line.data = malloc(body.len + 256);
+	line.data = malloc(body.len + LINE_EXTRA);
 	if (line.data == NULL) {
 		rc = ENOMEM;
 		goto out;

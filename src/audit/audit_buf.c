@@ -73,13 +73,27 @@ pg_buf_puts(struct pg_buf *buf, const char *s)
 	pg_buf_append(buf, s, strlen(s));
 }
 
+size_t
+pg_u64_decimal(uint64_t value, char out[PG_U64_DECIMAL_MAX])
+{
+	char tmp[PG_U64_DECIMAL_MAX];
+	size_t n = 0, len;
+
+	do {
+		tmp[n++] = (char)('0' + value % 10);
+		value /= 10;
+	} while (value != 0);
+	for (len = 0; len < n; len++)
+		out[len] = tmp[n - 1 - len];
+	return len;
+}
+
 void
 pg_buf_u64(struct pg_buf *buf, uint64_t value)
 {
-	char tmp[24];
-	int n = snprintf(tmp, sizeof tmp, "%" PRIu64, value);
+	char tmp[PG_U64_DECIMAL_MAX];
 
-	pg_buf_append(buf, tmp, (size_t)n);
+	pg_buf_append(buf, tmp, pg_u64_decimal(value, tmp));
 }
 
 size_t

@@ -26,6 +26,11 @@ void pg_buf_append(struct pg_buf *buf, const void *data, size_t len);
 void pg_buf_puts(struct pg_buf *buf, const char *s);
 void pg_buf_u64(struct pg_buf *buf, uint64_t value);
 
+/* value in decimal, not terminated; returns the length.  (snprintf is a
+ * measurable part of an audit append.) */
+#define PG_U64_DECIMAL_MAX 20
+size_t pg_u64_decimal(uint64_t value, char out[PG_U64_DECIMAL_MAX]);
+
 /* A JSON string literal (quotes included).  Control characters and DEL are
  * written as \u00XX; valid UTF-8 is copied as is; a byte that is not part of
  * a valid UTF-8 sequence (overlong, surrogate, out of range, cut short) is
