@@ -76,6 +76,17 @@ sign_ok(struct t *t, const char *data)
 	world_expect_one_allow(&t->w, mark, "C_Sign");
 }
 
+/* C_SignInit with release-rsa must be refused and recorded once. */
+static void
+refused_at_init(struct t *t)
+{
+	CK_MECHANISM mech = { CKM_SHA256_RSA_PKCS, NULL, 0 };
+	size_t mark = world_audit_lines(&t->w);
+
+	ck_assert_rv(t->f->C_SignInit(t->s, &mech, t->rsa), CKR_FUNCTION_REJECTED);
+	world_expect_one_deny(&t->w, mark, "C_SignInit", "sign");
+}
+
 /* The SHA-256 of the policy file as it is now, in hex. */
 static void
 policy_sha256(const struct t *t, char out[65])
@@ -111,9 +122,7 @@ START_TEST(revoked_between_init_and_sign)
 	ck_assert_msg(world_stderr_has(&t.w, "p11gate: denied sign with key release-rsa (CKM_SHA256_RSA_PKCS)"),
 	              "no refusal line on stderr");
 	/* Still revoked at the next init. */
-	mark = world_audit_lines(&t.w);
-	ck_assert_rv(t.f->C_SignInit(t.s, &mech, t.rsa), CKR_FUNCTION_REJECTED);
-	world_expect_one_deny(&t.w, mark, "C_SignInit", "sign");
+	refused_at_init(&t);
 	/* Allowed again: the session has no operation left in the token
 	 * (else CKR_OPERATION_ACTIVE), and signing works. */
 	world_policy(&t.w, ALLOW_RSA);
@@ -207,15 +216,11 @@ END_TEST
 START_TEST(revoke_and_restore_between_signatures)
 {
 	struct t t;
-	CK_MECHANISM mech = { CKM_SHA256_RSA_PKCS, NULL, 0 };
-	size_t mark;
 
 	t_start(&t, "revoke_and_restore_between_signatures");
 	sign_ok(&t, "first");
 	world_policy(&t.w, REVOKED_RSA);
-	mark = world_audit_lines(&t.w);
-	ck_assert_rv(t.f->C_SignInit(t.s, &mech, t.rsa), CKR_FUNCTION_REJECTED);
-	world_expect_one_deny(&t.w, mark, "C_SignInit", "sign");
+	refused_at_init(&t);
 	world_policy(&t.w, ALLOW_RSA);
 	sign_ok(&t, "third");
 	t_end(&t);
@@ -251,7 +256,6 @@ rename_rsa_key_elsewhere(const char *label)
 START_TEST(renamed_by_another_process)
 {
 	struct t t;
-	CK_MECHANISM mech = { CKM_SHA256_RSA_PKCS, NULL, 0 };
 	char text[4096 + PATH_MAX];
 	size_t mark;
 
@@ -270,8 +274,7 @@ START_TEST(renamed_by_another_process)
 	sign_ok(&t, "while it is codesign-rsa");
 	rename_rsa_key_elsewhere("not-codesign-rsa");
 	mark = world_audit_lines(&t.w);
-	ck_assert_rv(t.f->C_SignInit(t.s, &mech, t.rsa), CKR_FUNCTION_REJECTED);
-	world_expect_one_deny(&t.w, mark, "C_SignInit", "sign");
+	refused_at_init(&t);
 	ck_assert_uint_eq(world_audit_count_since(&t.w, mark, "not named by the policy", NULL), 1);
 	t_end(&t);
 }
@@ -282,7 +285,6 @@ static void
 bad_replacement(const char *name, const char *bad_text, const char *error_at)
 {
 	struct t t;
-	CK_MECHANISM mech = { CKM_SHA256_RSA_PKCS, NULL, 0 };
 	char good_sha[65], line[8192], where[PATH_MAX + 32];
 	size_t mark;
 
@@ -304,9 +306,7 @@ bad_replacement(const char *name, const char *bad_text, const char *error_at)
 
 	/* A good file after the bad one is loaded. */
 	world_policy(&t.w, REVOKED_RSA);
-	mark = world_audit_lines(&t.w);
-	ck_assert_rv(t.f->C_SignInit(t.s, &mech, t.rsa), CKR_FUNCTION_REJECTED);
-	world_expect_one_deny(&t.w, mark, "C_SignInit", "sign");
+	refused_at_init(&t);
 	t_end(&t);
 }
 
@@ -364,17 +364,13 @@ policy_rewrite_in_place(const struct t *t, const char *rules)
 START_TEST(bad_replacement_mended_in_place)
 {
 	struct t t;
-	CK_MECHANISM mech = { CKM_SHA256_RSA_PKCS, NULL, 0 };
-	size_t mark;
 
 	t_start(&t, "bad_replacement_mended_in_place");
 	sign_ok(&t, "under the good policy");
 	world_policy_text(&t.w, "version: 1\nrules: [\n");
 	sign_ok(&t, "the bad file is not in force");
 	policy_rewrite_in_place(&t, REVOKED_RSA);
-	mark = world_audit_lines(&t.w);
-	ck_assert_rv(t.f->C_SignInit(t.s, &mech, t.rsa), CKR_FUNCTION_REJECTED);
-	world_expect_one_deny(&t.w, mark, "C_SignInit", "sign");
+	refused_at_init(&t);
 	/* And an in-place change of the file in force is seen too. */
 	policy_rewrite_in_place(&t, ALLOW_RSA);
 	sign_ok(&t, "allowed again");

@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * Microbenchmark of pg_audit_append, unsynced: an allow record shaped like
+ * the signing benchmark's (about 1 KB) and its result record (about 360
+ * bytes), appended in turn to a log in $TMPDIR (or /tmp); prints the median
+ * microseconds per append of each.  Two appends are what every signature
+ * costs p11gate in the log (bench/README.md, "Where the time goes").
+ */
+#include "p11gate/audit.h"
+#include "p11gate/identity.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BATCH 200       /* pairs of appends per timed batch */
+#define BATCHES 101     /* the median of these is reported */
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+static double
+now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+int
+main(void)
+{
+	static double allow_us[BATCHES], result_us[BATCHES];
+	const char *tmp = getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp";
+	unsigned char hash[32];
+	char path[4096], err[512];
+	struct pg_caller *caller = NULL;
+	char *caller_json = NULL;
+	pg_audit *audit = NULL;
+	uint64_t seq = 0;
+	int fd, status = 1;
+
+	snprintf(path, sizeof path, "%s/audit_bench-XXXXXX", tmp);
+	fd = mkstemp(path);
+	if (fd < 0) {
+		perror(path);
+		return 1;
+	}
+	close(fd);
+	audit = pg_audit_open(path, false, false, err, sizeof err);
+	caller = pg_caller_process_new();
+	if (audit == NULL || caller == NULL) {
+		fprintf(stderr, "audit_bench: %s\n", audit == NULL ? err : "cannot read the caller");
+		goto out;
+	}
+	pg_caller_exe_sha256(caller);
+	caller_json = pg_audit_caller_json_new(caller);
+	memset(hash, 0xa5, sizeof hash);
+
+	const struct pg_audit_record allow = {
+		.event = PG_AUDIT_DECISION, .allow = true, .rule = "bench-signs",
+		.reason = "rule bench-signs allows it", .function = "C_Sign", .operation = "sign",
+		.key_name = "bench-ec", .key_uri = "pkcs11:token=release;object=codesign-ec",
+		.public_key_sha256 = hash, .token_label = "release", .token_serial = "c02bd70effb693b2",
+		.has_mechanism = true, .mechanism = CKM_ECDSA, .data_sha256 = hash, .data = hash,
+		.data_len = sizeof hash, .caller = caller, .caller_json = caller_json,
+		.policy_sha256 = hash,
+	};
+	struct pg_audit_record result = {
+		.event = PG_AUDIT_RESULT, .function = "C_Sign", .operation = "sign",
+		.token_label = "release", .token_serial = "c02bd70effb693b2", .has_rv = true,
+		.rv = CKR_OK, .signature_sha256 = hash,
+	};
+
+	for (int b = 0; b < BATCHES; b++) {
+		double in_allow = 0, t0, t1, t2;
+
+		for (int i = 0; i < BATCH; i++) {
+			t0 = now_us();
+			if (pg_audit_append(audit, &allow, &seq) != 0)
+				goto failed;
+			t1 = now_us();
+			result.ref = seq;
+			if (pg_audit_append(audit, &result, NULL) != 0)
+				goto failed;
+			t2 = now_us();
+			in_allow += t1 - t0;
+			result_us[b] += t2 - t1;
+		}
+		allow_us[b] = in_allow / BATCH;
+		result_us[b] /= BATCH;
+	}
+	qsort(allow_us, BATCHES, sizeof *allow_us, cmp_double);
+	qsort(result_us, BATCHES, sizeof *result_us, cmp_double);
+	printf("audit append (unsynced, %s): allow record %.2f us, result record %.2f us "
+	       "(median of %d batches of %d)\n", tmp, allow_us[BATCHES / 2], result_us[BATCHES / 2],
+	       BATCHES, BATCH);
+	status = 0;
+	goto out;
+failed:
+	fprintf(stderr, "audit_bench: appending to %s failed\n", path);
+out:
+	pg_audit_close(audit);
+	free(caller_json);
+	pg_caller_free(caller);
+	unlink(path);
+	return status;
+}
