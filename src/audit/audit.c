@@ -307,8 +307,8 @@ path_check_due(pg_audit *audit)
 /* Takes the file lock on the file that path names now, reopening if it was
  * rotated.  On success *size is the locked file's size, from lseek rather
  * than fstat: on kernels with multigrain timestamps (Linux 6.13 and later),
- * reading a file's times makes the next write store fine-grained ones, a
- * journalled inode update per record. */
+ * reading a file's times makes the next write store fine-grained ones: an
+ * inode update (a journal entry, where there is a journal) per record. */
 static int
 lock_file(pg_audit *audit, off_t *size)
 {
