@@ -43,9 +43,10 @@ struct pg_keyinfo {
 CK_RV pg_keyinfo_read(const CK_FUNCTION_LIST *lower, CK_SESSION_HANDLE session,
                       CK_OBJECT_HANDLE object, struct pg_keyinfo *out);
 
-/* The two halves of pg_keyinfo_read: the object's slot and names (cheap:
- * two calls), then its token and public key (costly on tokens that
- * re-read files on every call, so the module memoises this half). */
+/* The two halves of pg_keyinfo_read: the object's slot and names (two
+ * calls), then its token and public key (several, and certificates to
+ * parse).  The module memoises both and re-reads the names when they age
+ * (src/module/context.c, pg_ctx_keyinfo). */
 CK_RV pg_keyinfo_read_names(const CK_FUNCTION_LIST *lower, CK_SESSION_HANDLE session,
                             CK_OBJECT_HANDLE object, struct pg_keyinfo *out);
 CK_RV pg_keyinfo_read_rest(const CK_FUNCTION_LIST *lower, CK_SESSION_HANDLE session,
