@@ -81,6 +81,7 @@ static void
 atfork_child(void)
 {
 	atomic_store(&ctx.active, NULL);
+	ctx.reloading = false;      /* a parent's thread that was reloading is not here */
 	if (ctx.initialized) {
 		ctx.initialized = false;
 		ctx.forked = true;
@@ -318,6 +319,7 @@ pg_ctx_regime(void)
 	struct pg_regime *regime = NULL;
 	bool do_reload = false;
 	struct pg_file_version st;
+	uint64_t ticket;
 
 	/* A forked child still holds its parent's regime until it
 	 * initialises again: it is not the child's. */
@@ -330,15 +332,13 @@ pg_ctx_regime(void)
 
 	/* A changed file is reloaded before the decision it may change.  Until
 	 * the file in force is the one the path names, look at every call. */
-	if (!pg_watch_may_have_changed(regime->watch))
+	if (!pg_watch_may_have_changed(regime->watch, &ticket) ||
+	    !file_version(ctx.config_path, &st))
 		goto identity;
-	if (!file_version(ctx.config_path, &st)) {
-		pg_watch_again(regime->watch);
+	if (same_file_version(&st, &regime->file)) {
+		pg_watch_unchanged(regime->watch, ticket);
 		goto identity;
 	}
-	if (same_file_version(&st, &regime->file))
-		goto identity;
-	pg_watch_again(regime->watch);
 	if (!ready_to_read(&st, &regime->file))
 		goto identity;
 	pthread_mutex_lock(&ctx.lock);
@@ -528,6 +528,9 @@ pg_ctx_keyinfo(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object, struct pg_key
 	pthread_mutex_lock(&ctx.lock);
 	max_age = ctx.regime != NULL ?
 	          (int64_t)pg_policy_settings(ctx.regime->policy)->key_names_max_age_ms * 1000000 : 0;
+	/* Taken before the token is read: what is read is stored only if no
+	 * object changed through p11gate meanwhile. */
+	generation = ctx.objects_generation;
 	i = memo_find(session_info.slotID, object);
 	if (i >= 0 && now - ctx.memo[i].names_read < max_age) {
 		pg_keyinfo_copy(out, &ctx.memo[i].info);
@@ -540,8 +543,7 @@ pg_ctx_keyinfo(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object, struct pg_key
 	if (rv != CKR_OK)
 		return rv;
 	pthread_mutex_lock(&ctx.lock);
-	generation = ctx.objects_generation;
-	i = memo_find(out->slot, object);
+	i = generation == ctx.objects_generation ? memo_find(out->slot, object) : -1;
 	if (i >= 0 && pg_keyinfo_same_names(&ctx.memo[i].info, out)) {
 		pg_keyinfo_copy_rest(out, &ctx.memo[i].info);
 		ctx.memo[i].names_read = now;

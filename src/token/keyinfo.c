@@ -279,35 +279,46 @@ same_token(const CK_TOKEN_INFO *a, const CK_TOKEN_INFO *b)
 	       memcmp(a->serialNumber, b->serialNumber, sizeof a->serialNumber) == 0;
 }
 
-/* The token's names, as two reads a millisecond apart agree on them.
+/* The token's names, as successive reads agree on them: two reads a
+ * millisecond apart, or three 2 ms apart once a read failed or disagreed.
  * SoftHSM2 2.6.1 rewrites its token file at every C_Login, and another
  * process reading it meanwhile gets CKR_GENERAL_ERROR or, worse, CKR_OK
  * with a blank label (during 12,627 logins, 167 and 69 of 200,000 reads):
  * another job's login must neither fail this process's signature nor make
- * its key look like another token's.  Read only when a key's identity is
- * not memoised, so the pause is paid once per key. */
+ * its key look like another token's (the result is memoised with the key).
+ * Read only when a key's identity is not memoised, so the pauses are paid
+ * once per key. */
 static CK_RV
 get_token_info(const CK_FUNCTION_LIST *lower, CK_SLOT_ID slot, CK_TOKEN_INFO *out)
 {
-	const struct timespec pause = { 0, 1000000 };
+	const struct timespec calm = { 0, 1000000 }, contended = { 0, 2000000 };
 	CK_TOKEN_INFO before;
-	bool have_before = false;
-	CK_RV rv = CKR_GENERAL_ERROR;
+	int agreeing = 0, needed = 2;
+	CK_RV rv;
 
-	for (int attempt = 0; attempt < 25; attempt++) {
+	for (int attempt = 0; attempt < 40; attempt++) {
 		if (attempt > 0)
-			nanosleep(&pause, NULL);
+			nanosleep(needed > 2 ? &contended : &calm, NULL);
 		rv = lower->C_GetTokenInfo(slot, out);
 		if (rv == CKR_GENERAL_ERROR) {
-			have_before = false;
+			needed = 3;
+			agreeing = 0;
 			continue;
 		}
-		if (rv != CKR_OK || (have_before && same_token(&before, out)))
+		if (rv != CKR_OK)
 			return rv;
-		before = *out;
-		have_before = true;
+		if (agreeing > 0 && same_token(&before, out)) {
+			agreeing++;
+		} else {
+			if (agreeing > 0)
+				needed = 3;
+			before = *out;
+			agreeing = 1;
+		}
+		if (agreeing >= needed)
+			return CKR_OK;
 	}
-	return rv == CKR_OK ? CKR_GENERAL_ERROR : rv;   /* never settled: fail closed */
+	return CKR_GENERAL_ERROR;      /* never settled: fail closed */
 }
 
 static CK_RV

@@ -378,6 +378,58 @@ START_TEST(bad_replacement_mended_in_place)
 }
 END_TEST
 
+/* root/p11gate/policy.yaml with the world's keys and these rules. */
+static void
+policy_tree(const struct t *t, const char *root, const char *rules)
+{
+	char dir[PATH_MAX + 16], path[PATH_MAX + 32], *text = world_policy_render(&t->w, rules);
+	FILE *f;
+
+	snprintf(dir, sizeof dir, "%s/p11gate", root);
+	snprintf(path, sizeof path, "%s/policy.yaml", dir);
+	ck_assert_int_eq(mkdir(root, 0755), 0);
+	ck_assert_int_eq(mkdir(dir, 0755), 0);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_ge(fputs(text, f), 0);
+	ck_assert_int_eq(fclose(f), 0);
+	free(text);
+}
+
+/* The policy is etc/p11gate/policy.yaml, and etc is swapped for another
+ * directory whose policy revokes the key.  No watch sees that (the file and
+ * its directory are untouched): p11gate's look at the file at least every
+ * 100 ms (src/module/watch.c) must, so the test waits that long. */
+START_TEST(grandparent_directory_swapped)
+{
+	struct t t;
+	char etc[PATH_MAX + 8], etc_new[PATH_MAX + 16], etc_old[PATH_MAX + 16];
+	const struct timespec past_look = { 0, 150 * 1000000 };
+
+	printf("reload: grandparent_directory_swapped\n");
+	fflush(stdout);
+	world_new(&t.w, "reload", "grandparent_directory_swapped");
+	snprintf(etc, sizeof etc, "%s/etc", t.w.dir);
+	snprintf(etc_new, sizeof etc_new, "%s.new", etc);
+	snprintf(etc_old, sizeof etc_old, "%s.old", etc);
+	policy_tree(&t, etc, ALLOW_RSA);
+	policy_tree(&t, etc_new, REVOKED_RSA);
+	ck_assert_int_lt(snprintf(t.w.policy, sizeof t.w.policy, "%s/p11gate/policy.yaml", etc),
+	                 (int)sizeof t.w.policy);
+	ck_assert_int_eq(setenv("P11GATE_CONFIG", t.w.policy, 1), 0);
+	world_open(&t.w);
+	t.f = t.w.f;
+	t.s = world_session(&t.w);
+	t.rsa = world_find(&t.w, t.s, CKO_PRIVATE_KEY, RSA_ID);
+	sign_ok(&t, "under the first etc");
+	ck_assert_int_eq(rename(etc, etc_old), 0);
+	ck_assert_int_eq(rename(etc_new, etc), 0);
+	nanosleep(&past_look, NULL);
+	refused_at_init(&t);
+	t_end(&t);
+}
+END_TEST
+
 static Suite *
 reload_suite(void)
 {
@@ -394,6 +446,7 @@ reload_suite(void)
 	tcase_add_test(tc, syntax_error_keeps_last_good_policy);
 	tcase_add_test(tc, invalid_policy_keeps_last_good_policy);
 	tcase_add_test(tc, bad_replacement_mended_in_place);
+	tcase_add_test(tc, grandparent_directory_swapped);
 	suite_add_tcase(s, tc);
 	return s;
 }
