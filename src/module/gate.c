@@ -111,7 +111,7 @@ pg_gate_init(enum pg_op_kind kind, enum pg_op what, bool private_only, pg_init_f
 	}
 	rv = pg_ctx_keyinfo(handle, key, &info);
 	if (rv != CKR_OK)
-		return rv;
+		return rv == CKR_OBJECT_HANDLE_INVALID ? CKR_KEY_HANDLE_INVALID : rv;
 	if (private_only && info.cls != CKO_PRIVATE_KEY)
 		return lower_init(handle, mechanism, key);
 

@@ -79,16 +79,24 @@ append(struct pg_regime *regime, const struct pg_audit_record *record, uint64_t 
 	return CKR_FUNCTION_FAILED;
 }
 
+/* A verdict with the key matched and nothing decided: a refusal. */
+static void
+verdict_start(const struct pg_regime *regime, const struct pg_judge_call *call,
+              struct pg_verdict *verdict)
+{
+	memset(&verdict->decision, 0, sizeof verdict->decision);
+	match_key(regime, call->key, &verdict->match);
+	verdict->key_name = key_display(regime, &verdict->match, call->key, verdict->key_buf,
+	                                sizeof verdict->key_buf);
+}
+
 void
 pg_judge_decide(const struct pg_regime *regime, const struct pg_judge_call *call,
                 struct pg_verdict *verdict)
 {
 	struct pg_request request;
 
-	memset(&verdict->decision, 0, sizeof verdict->decision);
-	match_key(regime, call->key, &verdict->match);
-	verdict->key_name = key_display(regime, &verdict->match, call->key, verdict->key_buf,
-	                                sizeof verdict->key_buf);
+	verdict_start(regime, call, verdict);
 	if (regime->caller == NULL) {
 		snprintf(verdict->decision.reason, sizeof verdict->decision.reason, "%s",
 		         regime->caller_error);
@@ -165,6 +173,16 @@ pg_judge(struct pg_regime *regime, const struct pg_judge_call *call, uint64_t *s
 
 	pg_judge_decide(regime, call, &verdict);
 	return pg_judge_record(regime, call, &verdict, seq);
+}
+
+CK_RV
+pg_judge_forbid(struct pg_regime *regime, const struct pg_judge_call *call, const char *reason)
+{
+	struct pg_verdict verdict;
+
+	verdict_start(regime, call, &verdict);
+	snprintf(verdict.decision.reason, sizeof verdict.decision.reason, "%s", reason);
+	return pg_judge_record(regime, call, &verdict, NULL);
 }
 
 CK_RV

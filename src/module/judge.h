@@ -48,6 +48,11 @@ CK_RV pg_judge_record(struct pg_regime *regime, const struct pg_judge_call *call
 /* pg_judge_decide, then pg_judge_record. */
 CK_RV pg_judge(struct pg_regime *regime, const struct pg_judge_call *call, uint64_t *seq);
 
+/* Refuses a use of call->key that no policy can allow: a deny record
+ * naming the key, with reason, and a stderr line.  Returns as
+ * pg_judge_record does for a refusal. */
+CK_RV pg_judge_forbid(struct pg_regime *regime, const struct pg_judge_call *call, const char *reason);
+
 /* Refuses a call that no policy can allow (no key involved): a deny
  * record (operation manage) and a stderr line.  Returns CKR_FUNCTION_REJECTED, or
  * CKR_FUNCTION_FAILED if the record cannot be written. */

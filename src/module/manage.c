@@ -4,11 +4,13 @@
  * call (derive, unwrap), and those that change, create, copy, destroy or
  * export an object the policy names (`manage`), so that no call sequence
  * can make a key the policy refuses pass as one it allows.  Also the
- * session bookkeeping and the one call refused outright.
+ * session bookkeeping and the calls refused outright: those no policy
+ * operation covers.
  */
 #include "gate.h"
 #include "p11gate/common.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #define MAX_SUBJECTS 3
@@ -164,6 +166,95 @@ add_key_use(struct one_shot *shot, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE k
 		const struct name##_args *a = args;                                     \
 		return lower->name(__VA_ARGS__);                                        \
 	}
+
+/* ---- private-key uses no policy operation covers ------------------------------- */
+
+/* Encrypting or wrapping with a private key is, with raw RSA, a signature
+ * of any block the caller chooses; digesting one hashes its secret value.
+ * The spec gives none of these to private keys and no client asks for
+ * them, so a token that allows them must not be a way around the policy:
+ * refused whatever the policy says, with a deny record naming the key.
+ * CKR_OK: key is not a private key, go on.  A handle that names no object
+ * is answered with invalid_rv, the call's own code for it. */
+static CK_RV
+forbid_private_use(const char *function, enum pg_op op, CK_SESSION_HANDLE session,
+                   const CK_MECHANISM *mechanism, CK_OBJECT_HANDLE key, CK_RV invalid_rv)
+{
+	struct pg_regime *regime = NULL;
+	struct pg_keyinfo info;
+	struct pg_judge_call call;
+	char reason[160];
+	CK_RV rv;
+
+	rv = pg_ctx_keyinfo(session, key, &info);
+	if (rv == CKR_OBJECT_HANDLE_INVALID)
+		rv = invalid_rv;
+	if (rv != CKR_OK || info.cls != CKO_PRIVATE_KEY)
+		goto out;
+	regime = pg_ctx_regime();
+	if (regime == NULL) {
+		rv = CKR_CRYPTOKI_NOT_INITIALIZED;
+		goto out;
+	}
+	call = (struct pg_judge_call){
+		.function = function, .op = op, .key = &info,
+		.has_mechanism = mechanism != NULL, .mechanism = mechanism ? mechanism->mechanism : 0,
+	};
+	snprintf(reason, sizeof reason, "%s with a private key is refused whatever the policy says%s",
+	         function, op == PG_OP_SIGN ? " (with raw RSA it signs any block): use C_SignInit" : "");
+	rv = pg_judge_forbid(regime, &call, reason);
+out:
+	pg_regime_unref(regime);
+	return rv;
+}
+
+static CK_RV
+encrypt_init(const char *function, pg_init_fn lower_init, CK_SESSION_HANDLE session,
+             CK_MECHANISM_PTR mechanism, CK_OBJECT_HANDLE key)
+{
+	CK_RV rv;
+
+	if (pg_ctx_lower() == NULL)
+		return CKR_CRYPTOKI_NOT_INITIALIZED;
+	if (lower_init == NULL)
+		return CKR_FUNCTION_NOT_SUPPORTED;
+	if (mechanism != NULL) {        /* NULL: a 3.0 cancel */
+		rv = forbid_private_use(function, PG_OP_SIGN, session, mechanism, key,
+		                        CKR_KEY_HANDLE_INVALID);
+		if (rv != CKR_OK)
+			return rv;
+	}
+	return lower_init(session, mechanism, key);
+}
+
+CK_RV
+pg_hook_C_EncryptInit(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism, CK_OBJECT_HANDLE key)
+{
+	const pg_function_list_3_0 *lower = pg_ctx_lower();
+
+	return encrypt_init("C_EncryptInit", lower ? lower->C_EncryptInit : NULL, session, mechanism, key);
+}
+
+CK_RV
+pg_hook_C_MessageEncryptInit(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism, CK_OBJECT_HANDLE key)
+{
+	const pg_function_list_3_0 *lower = pg_ctx_lower();
+
+	return encrypt_init("C_MessageEncryptInit", lower ? lower->C_MessageEncryptInit : NULL,
+	                    session, mechanism, key);
+}
+
+CK_RV
+pg_hook_C_DigestKey(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE key)
+{
+	const pg_function_list_3_0 *lower = pg_ctx_lower();
+	CK_RV rv;
+
+	if (lower == NULL)
+		return CKR_CRYPTOKI_NOT_INITIALIZED;
+	rv = forbid_private_use("C_DigestKey", PG_OP_MANAGE, session, NULL, key, CKR_KEY_HANDLE_INVALID);
+	return rv != CKR_OK ? rv : lower->C_DigestKey(session, key);
+}
 
 /* ---- objects -------------------------------------------------------------- */
 
@@ -353,7 +444,8 @@ struct C_WrapKey_args {
 };
 FORWARD(C_WrapKey, a->s, a->m, a->w, a->k, a->out, a->out_len)
 
-/* Wrapping a key the policy names exports it: `manage`. */
+/* Wrapping a key the policy names exports it: `manage`.  Wrapping with a
+ * private key is refused (forbid_private_use). */
 CK_RV
 pg_hook_C_WrapKey(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism, CK_OBJECT_HANDLE wrapping_key,
                   CK_OBJECT_HANDLE key, CK_BYTE_PTR wrapped, CK_ULONG_PTR wrapped_len)
@@ -365,6 +457,10 @@ pg_hook_C_WrapKey(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism, CK_OBJE
 
 	if (lower == NULL)
 		return CKR_CRYPTOKI_NOT_INITIALIZED;
+	rv = forbid_private_use("C_WrapKey", PG_OP_SIGN, session, mechanism, wrapping_key,
+	                        CKR_WRAPPING_KEY_HANDLE_INVALID);
+	if (rv != CKR_OK)
+		return rv;
 	if (wrapped == NULL)           /* a length query exports nothing */
 		return lower->C_WrapKey(session, mechanism, wrapping_key, key, wrapped, wrapped_len);
 	rv = add_object(&shot, session, key, PG_OP_MANAGE);

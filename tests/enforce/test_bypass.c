@@ -346,6 +346,83 @@ START_TEST(wrap_the_rsa_key)
 }
 END_TEST
 
+/* Private-key uses no policy operation covers: refused even for
+ * release-rsa, which everyone may sign with.  SoftHSM2 would answer these
+ * with its own error codes; CKR_FUNCTION_REJECTED and the deny record
+ * show that p11gate stopped them before the token. */
+START_TEST(encrypt_with_private_key)
+{
+	struct t t;
+	CK_MECHANISM mech = { CKM_RSA_X_509, NULL, 0 };
+	CK_OBJECT_HANDLE pub;
+	CK_BYTE block[256], out[256];
+	CK_ULONG out_len = sizeof out;
+	size_t mark;
+
+	t_start(&t, "encrypt_with_private_key");
+	mark = world_audit_lines(&t.w);
+	ck_assert_rv(t.f->C_EncryptInit(t.s, &mech, t.rsa), CKR_FUNCTION_REJECTED);
+	world_expect_one_deny(&t.w, mark, "C_EncryptInit", "sign");
+	ck_assert_uint_eq(world_audit_count_since(&t.w, mark, "\"key\":\"release-rsa\"",
+	                                          "\"mechanism\":\"CKM_RSA_X_509\"", NULL), 1);
+	/* With the public key it is encryption, p11gate's business no more. */
+	pub = world_find(&t.w, t.s, CKO_PUBLIC_KEY, RSA_ID);
+	memset(block, 0x11, sizeof block);
+	block[0] = 0;
+	mark = world_audit_lines(&t.w);
+	ck_assert_rv(t.f->C_EncryptInit(t.s, &mech, pub), CKR_OK);
+	ck_assert_rv(t.f->C_Encrypt(t.s, block, sizeof block, out, &out_len), CKR_OK);
+	ck_assert_uint_eq(out_len, sizeof block);
+	ck_assert_uint_eq(world_audit_lines(&t.w), mark);
+	ck_assert_rv(t.f->C_EncryptInit(t.s, &mech, 0x7fff0000), CKR_KEY_HANDLE_INVALID);
+	t_end(&t);
+}
+END_TEST
+
+START_TEST(wrap_with_private_key)
+{
+	struct t t;
+	CK_MECHANISM gen = { CKM_AES_KEY_GEN, NULL, 0 };
+	CK_MECHANISM wrap = { CKM_RSA_X_509, NULL, 0 };
+	CK_ULONG len = 32;
+	CK_ATTRIBUTE templ[] = {
+		{ CKA_VALUE_LEN, &len, sizeof len },
+		{ CKA_TOKEN, &no, sizeof no },
+		{ CKA_EXTRACTABLE, &yes, sizeof yes },
+	};
+	CK_OBJECT_HANDLE aes;
+	CK_BYTE out[512];
+	CK_ULONG out_len = sizeof out;
+	size_t mark;
+
+	t_start(&t, "wrap_with_private_key");
+	ck_assert_rv(t.f->C_GenerateKey(t.s, &gen, templ, 3, &aes), CKR_OK);
+	mark = world_audit_lines(&t.w);
+	ck_assert_rv(t.f->C_WrapKey(t.s, &wrap, t.rsa, aes, out, &out_len), CKR_FUNCTION_REJECTED);
+	world_expect_one_deny(&t.w, mark, "C_WrapKey", "sign");
+	mark = world_audit_lines(&t.w);
+	ck_assert_rv(t.f->C_WrapKey(t.s, &wrap, t.rsa, aes, NULL, &out_len), CKR_FUNCTION_REJECTED);
+	world_expect_one_deny(&t.w, mark, "C_WrapKey", "sign");
+	t_end(&t);
+}
+END_TEST
+
+START_TEST(digest_private_key)
+{
+	struct t t;
+	CK_MECHANISM mech = { CKM_SHA256, NULL, 0 };
+	size_t mark;
+
+	t_start(&t, "digest_private_key");
+	ck_assert_rv(t.f->C_DigestInit(t.s, &mech), CKR_OK);
+	mark = world_audit_lines(&t.w);
+	ck_assert_rv(t.f->C_DigestKey(t.s, t.ec), CKR_FUNCTION_REJECTED);
+	world_expect_one_deny(&t.w, mark, "C_DigestKey", "manage");
+	ck_assert_uint_eq(world_audit_count_since(&t.w, mark, "\"key\":\"release-ec\"", NULL), 1);
+	t_end(&t);
+}
+END_TEST
+
 /* ---- making another key pass as release-rsa ------------------------------------ */
 
 START_TEST(relabel_ec_key_as_rsa)
@@ -608,6 +685,9 @@ bypass_suite(void)
 	tcase_add_test(uses, ecdh_derive);
 	tcase_add_test(uses, unwrap_with_rsa_key);
 	tcase_add_test(uses, wrap_the_rsa_key);
+	tcase_add_test(uses, encrypt_with_private_key);
+	tcase_add_test(uses, wrap_with_private_key);
+	tcase_add_test(uses, digest_private_key);
 	tcase_add_test(names, relabel_ec_key_as_rsa);
 	tcase_add_test(names, change_ec_key_id);
 	tcase_add_test(names, copy_ec_key_as_rsa);

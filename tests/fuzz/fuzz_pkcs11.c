@@ -926,6 +926,26 @@ op_unwrap_key(struct fuzz_input *in)
 	check_manage("C_UnwrapKey", rv, false, h, &made, 1);
 }
 
+/* Encrypting, wrapping or digesting with a private key: no policy
+ * operation covers them, so p11gate refuses them whatever the policy
+ * says.  (SoftHSM2 digests a private key if asked.)  The key's class is
+ * read just before the call. */
+static bool
+is_private(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE key)
+{
+	struct fuzz_key_view v;
+
+	read_key(h, key, &v);
+	return v.known && v.cls == CKO_PRIVATE_KEY;
+}
+
+static void
+refused_if_private(bool private_key, const char *function, CK_RV rv)
+{
+	if (private_key && rv == CKR_OK)
+		fuzz_violation("%s returned CKR_OK with a private key: p11gate refuses that use", function);
+}
+
 static void
 op_wrap_key(struct fuzz_input *in)
 {
@@ -933,7 +953,7 @@ op_wrap_key(struct fuzz_input *in)
 	CK_OBJECT_HANDLE wrapping, object;
 	CK_SESSION_HANDLE h;
 	struct out o;
-	bool before;
+	bool before, private_key;
 	CK_RV rv;
 
 	pick_session(in, &h);
@@ -942,7 +962,9 @@ op_wrap_key(struct fuzz_input *in)
 	m.m.mechanism = fuzz_input_bool(in) ? CKM_RSA_PKCS : CKM_AES_KEY_WRAP_PAD;
 	pick_out(in, &o);
 	before = named(h, object);
+	private_key = is_private(h, wrapping);
 	rv = fz.world.f->C_WrapKey(h, &m.m, wrapping, object, o.ptr, &o.len);
+	refused_if_private(private_key, "C_WrapKey", rv);
 	if (o.ptr != NULL)
 		check_manage("C_WrapKey", rv, before, h, NULL, 0);
 }
@@ -1369,6 +1391,8 @@ op_pass_through(struct fuzz_input *in)
 	CK_SLOT_ID slot;
 	struct data d;
 	struct out o;
+	bool private_key;
+	CK_RV rv;
 
 	pick_session(in, &h);
 	object = pick_object(in);
@@ -1381,12 +1405,16 @@ op_pass_through(struct fuzz_input *in)
 	case 3: f->C_GetSessionInfo(h, &session_info); break;
 	case 4: f->C_GetObjectSize(h, object, &n); break;
 	case 5:
-		if (f->C_EncryptInit(h, &rsa, object) == CKR_OK)
+		private_key = is_private(h, object);
+		rv = f->C_EncryptInit(h, &rsa, object);
+		refused_if_private(private_key, "C_EncryptInit", rv);
+		if (rv == CKR_OK)
 			f->C_Encrypt(h, d.ptr, d.len, o.ptr, &o.len);
 		break;
 	case 6:
 		if (f->C_DigestInit(h, &digest) == CKR_OK) {
-			f->C_DigestKey(h, object);
+			private_key = is_private(h, object);
+			refused_if_private(private_key, "C_DigestKey", f->C_DigestKey(h, object));
 			f->C_Digest(h, d.ptr, d.len, o.ptr, &o.len);
 		}
 		break;
