@@ -8,6 +8,7 @@
  */
 #include "p11gate/audit.h"
 #include "p11gate/identity.h"
+#include "median.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,23 +18,6 @@
 
 #define BATCH 200       /* pairs of appends per timed batch */
 #define BATCHES 101     /* the median of these is reported */
-
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-static double
-now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
-}
 
 int
 main(void)
@@ -84,25 +68,23 @@ main(void)
 		double in_allow = 0, t0, t1, t2;
 
 		for (int i = 0; i < BATCH; i++) {
-			t0 = now_us();
+			t0 = bench_now_us();
 			if (pg_audit_append(audit, &allow, &seq) != 0)
 				goto failed;
-			t1 = now_us();
+			t1 = bench_now_us();
 			result.ref = seq;
 			if (pg_audit_append(audit, &result, NULL) != 0)
 				goto failed;
-			t2 = now_us();
+			t2 = bench_now_us();
 			in_allow += t1 - t0;
 			result_us[b] += t2 - t1;
 		}
 		allow_us[b] = in_allow / BATCH;
 		result_us[b] /= BATCH;
 	}
-	qsort(allow_us, BATCHES, sizeof *allow_us, cmp_double);
-	qsort(result_us, BATCHES, sizeof *result_us, cmp_double);
 	printf("audit append (unsynced, %s): allow record %.2f us, result record %.2f us "
-	       "(median of %d batches of %d)\n", tmp, allow_us[BATCHES / 2], result_us[BATCHES / 2],
-	       BATCHES, BATCH);
+	       "(median of %d batches of %d)\n", tmp, bench_median(allow_us, BATCHES),
+	       bench_median(result_us, BATCHES), BATCHES, BATCH);
 	status = 0;
 	goto out;
 failed:

@@ -7,6 +7,7 @@
  */
 #include "p11gate/policy.h"
 #include "p11gate/identity.h"
+#include "median.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,23 +17,6 @@
 
 #define BATCH 1000      /* decisions per timed batch: the clock costs ~20 ns */
 #define BATCHES 301     /* the median of these is reported */
-
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-static double
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
 
 /* n rules over n/10 keys: per key nine allow rules for other users and, last
  * in the file, the allow rule our caller meets, plus a freeze deny rule
@@ -86,7 +70,7 @@ bench(int n_rules)
 	struct pg_request req = { .op = PG_OP_SIGN, .mechanism = CKM_ECDSA, .key = &match,
 	                          .caller = &caller, .now = 1780390800 /* Tue 2026-06-02 09:00Z */ };
 	struct pg_decision d;
-	double samples[BATCHES];
+	double samples[BATCHES], median;
 	pg_policy *policy;
 	int fd, n_keys = n_rules / 10 > 0 ? n_rules / 10 : 1;
 	volatile unsigned allowed = 0;
@@ -125,12 +109,12 @@ bench(int n_rules)
 		return 1;
 	}
 	for (int b = 0; b < BATCHES; b++) {
-		double start = now_ns();
+		double start = 1e3 * bench_now_us();
 		for (int i = 0; i < BATCH; i++) {
 			pg_policy_decide(policy, &req, &d);
 			allowed += d.allow;
 		}
-		samples[b] = (now_ns() - start) / BATCH;
+		samples[b] = (1e3 * bench_now_us() - start) / BATCH;
 	}
 	/* Every timed decision must have been the allow checked above. */
 	if (allowed != (unsigned)BATCHES * BATCH) {
@@ -138,10 +122,9 @@ bench(int n_rules)
 		pg_policy_unref(policy);
 		return 1;
 	}
-	qsort(samples, BATCHES, sizeof samples[0], cmp_double);
+	median = bench_median(samples, BATCHES);       /* sorts samples */
 	printf("%5d rules, %4d keys: median %7.1f ns per decision (p10 %.1f, p90 %.1f)\n",
-	       n_rules, n_keys, samples[BATCHES / 2], samples[BATCHES / 10],
-	       samples[BATCHES * 9 / 10]);
+	       n_rules, n_keys, median, samples[BATCHES / 10], samples[BATCHES * 9 / 10]);
 	pg_policy_unref(policy);
 	return 0;
 }

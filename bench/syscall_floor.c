@@ -24,25 +24,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "median.h"
+
 #define BATCH 500       /* signatures per timed batch */
 #define BATCHES 101     /* the median of these is reported */
-
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-static double
-now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
-}
 
 static int
 locked_append(int fd, const char *line, size_t len, bool as_p11gate)
@@ -99,18 +84,17 @@ median_us(int fd, int watch, bool all)
 	static double us[BATCHES];
 
 	for (int b = 0; b < BATCHES; b++) {
-		double t0 = now_us();
+		double t0 = bench_now_us();
 
 		for (int i = 0; i < BATCH; i++) {
 			if (signature(fd, watch, all) != 0)
 				return -1;
 		}
-		us[b] = (now_us() - t0) / BATCH;
+		us[b] = (bench_now_us() - t0) / BATCH;
 		if (ftruncate(fd, 0) != 0)      /* keep the file small */
 			return -1;
 	}
-	qsort(us, BATCHES, sizeof *us, cmp_double);
-	return us[BATCHES / 2];
+	return bench_median(us, BATCHES);
 }
 
 int
