@@ -9,6 +9,7 @@
 #include "gate.h"
 #include "p11gate/common.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <openssl/crypto.h>
 
@@ -51,6 +52,7 @@ static void
 begin_data(struct pg_session_op *op)
 {
 	op->logged = false;
+	op->fed = false;
 	op->data_len = 0;
 	if (op->md != NULL)
 		EVP_DigestInit_ex(op->md, pg_sha256_md(), NULL);
@@ -61,7 +63,73 @@ pg_gate_active(CK_SESSION_HANDLE handle, enum pg_op_kind kind)
 {
 	struct pg_session *session = pg_ctx_session(handle, false);
 
-	return session != NULL && session->ops[kind].active;
+	return session != NULL && session->ops[kind].active && !session->ops[kind].passthrough;
+}
+
+bool
+pg_gate_passthrough(CK_SESSION_HANDLE handle, enum pg_op_kind kind)
+{
+	struct pg_session *session = pg_ctx_session(handle, false);
+
+	return session != NULL && session->ops[kind].active && session->ops[kind].passthrough;
+}
+
+/* ---- the caller's memory ------------------------------------------------------ */
+
+CK_RV
+pg_mechanism_copy_init(struct pg_mechanism_copy *copy, const CK_MECHANISM *mechanism)
+{
+	void *param;
+
+	copy->heap = NULL;
+	copy->m = *mechanism;
+	if (copy->m.pParameter == NULL || copy->m.ulParameterLen == 0)
+		return CKR_OK;
+	if (copy->m.ulParameterLen <= sizeof copy->inline_param) {
+		param = copy->inline_param;
+	} else if ((param = copy->heap = malloc(copy->m.ulParameterLen)) == NULL) {
+		return CKR_HOST_MEMORY;
+	}
+	memcpy(param, copy->m.pParameter, copy->m.ulParameterLen);
+	copy->m.pParameter = param;
+	return CKR_OK;
+}
+
+void
+pg_mechanism_copy_release(struct pg_mechanism_copy *copy)
+{
+	free(copy->heap);
+	copy->heap = NULL;
+}
+
+/* len bytes of the caller's at src, copied to stack (if they fit) or the
+ * heap (*heap, to be freed): the copy is what is hashed, recorded and
+ * given to the token, so another thread of the caller cannot make the
+ * token sign other bytes than the log names.  NULL: out of memory. */
+static const CK_BYTE *
+copy_in(const CK_BYTE *src, CK_ULONG len, CK_BYTE *stack, size_t stack_len, void **heap)
+{
+	CK_BYTE *dst = stack;
+
+	*heap = NULL;
+	if (len > stack_len && (dst = *heap = malloc(len)) == NULL)
+		return NULL;
+	if (len > 0)
+		memcpy(dst, src, len);
+	return dst;
+}
+
+/* No operation p11gate started here: the token's answer for a bad session
+ * handle, else CKR_OPERATION_NOT_INITIALIZED.  Never forwarded: an
+ * operation p11gate refused or lost track of may still be open in the
+ * token, and only a secret key's decryption is forwarded unjudged. */
+static CK_RV
+no_operation(const pg_function_list_3_0 *lower, CK_SESSION_HANDLE handle)
+{
+	CK_SESSION_INFO info;
+	CK_RV rv = lower->C_GetSessionInfo(handle, &info);
+
+	return rv != CKR_OK ? rv : CKR_OPERATION_NOT_INITIALIZED;
 }
 
 void
@@ -92,6 +160,7 @@ pg_gate_init(enum pg_op_kind kind, enum pg_op what, bool private_only, pg_init_f
 {
 	const pg_function_list_3_0 *lower = pg_ctx_lower();
 	struct pg_regime *regime = NULL;
+	struct pg_mechanism_copy mech;
 	struct pg_session *session;
 	struct pg_session_op *op;
 	struct pg_keyinfo info;
@@ -109,35 +178,53 @@ pg_gate_init(enum pg_op_kind kind, enum pg_op what, bool private_only, pg_init_f
 			pg_session_op_reset(&session->ops[kind]);
 		return rv;
 	}
+	rv = pg_mechanism_copy_init(&mech, mechanism);
+	if (rv != CKR_OK)
+		return rv;
 	rv = pg_ctx_keyinfo(handle, key, &info);
-	if (rv != CKR_OK)
-		return rv == CKR_OBJECT_HANDLE_INVALID ? CKR_KEY_HANDLE_INVALID : rv;
-	if (private_only && info.cls != CKO_PRIVATE_KEY)
-		return lower_init(handle, mechanism, key);
-
-	regime = pg_ctx_regime();
-	if (regime == NULL)
-		return CKR_CRYPTOKI_NOT_INITIALIZED;
-	call = (struct pg_judge_call){
-		.function = kind_init_name[kind], .op = what,
-		.has_mechanism = true, .mechanism = mechanism->mechanism, .key = &info,
-	};
-	rv = pg_judge(regime, &call, NULL);
-	if (rv != CKR_OK)
+	if (rv != CKR_OK) {
+		if (rv == CKR_OBJECT_HANDLE_INVALID)
+			rv = CKR_KEY_HANDLE_INVALID;
 		goto out;
+	}
 	session = pg_ctx_session(handle, true);
 	if (session == NULL) {
 		rv = CKR_HOST_MEMORY;
 		goto out;
 	}
 	op = &session->ops[kind];
-	rv = lower_init(handle, mechanism, key);
+	if (private_only && info.cls != CKO_PRIVATE_KEY) {
+		/* A secret key's decryption is not p11gate's; it is remembered
+		 * so that it alone is forwarded unjudged. */
+		rv = lower_init(handle, &mech.m, key);
+		if (rv == CKR_OK) {
+			pg_session_op_reset(op);
+			op->active = op->passthrough = true;
+		}
+		goto out;
+	}
+
+	regime = pg_ctx_regime();
+	if (regime == NULL) {
+		rv = CKR_CRYPTOKI_NOT_INITIALIZED;
+		goto out;
+	}
+	call = (struct pg_judge_call){
+		.function = kind_init_name[kind], .op = what,
+		.has_mechanism = true, .mechanism = mech.m.mechanism, .key = &info,
+	};
+	rv = pg_judge(regime, &call, NULL);
+	if (rv != CKR_OK)
+		goto out;
+	rv = lower_init(handle, &mech.m, key);
 	if (rv != CKR_OK)
 		goto out;          /* e.g. CKR_OPERATION_ACTIVE: the running one stays */
 	pg_session_op_reset(op);
 	op->md = EVP_MD_CTX_new();
 	if (op->md == NULL || EVP_DigestInit_ex(op->md, pg_sha256_md(), NULL) != 1) {
-		/* Cannot hash what is signed: do not let it run unrecorded. */
+		/* Cannot hash what is signed: do not let it run unrecorded.  (If
+		 * the token cannot cancel, the operation it keeps is refused:
+		 * p11gate forwards no call on an operation it does not track.) */
 		pg_session_op_reset(op);
 		if (lower->C_SessionCancel != NULL)
 			lower->C_SessionCancel(handle, kind_cancel_flag[kind]);
@@ -146,9 +233,10 @@ pg_gate_init(enum pg_op_kind kind, enum pg_op what, bool private_only, pg_init_f
 	}
 	op->active = true;
 	op->op = what;
-	op->mechanism = mechanism->mechanism;
+	op->mechanism = mech.m.mechanism;
 	pg_keyinfo_copy(&op->key, &info);
 out:
+	pg_mechanism_copy_release(&mech);
 	pg_regime_unref(regime);
 	return rv;
 }
@@ -194,7 +282,10 @@ is_message_kind(enum pg_op_kind kind)
 /* A refused operation must not stay usable in the token.  3.0 modules
  * cancel it; 2.40 has no cancel, so it is run to its end into a scratch
  * buffer that is wiped and never returned (every call that ends an
- * operation terminates it, per the spec). */
+ * operation terminates it, per the spec).  A decryption refused at a part
+ * is ended by both final forms: SoftHSM2 keeps an RSA decryption open
+ * after a C_DecryptUpdate.  (Should all fail, the operation stays open in
+ * the token but p11gate forwards no call on it.) */
 static void
 cancel(const pg_function_list_3_0 *lower, const struct output_call *c)
 {
@@ -206,6 +297,12 @@ cancel(const pg_function_list_3_0 *lower, const struct output_call *c)
 		return;
 	if (c->final || !is_message_kind(c->kind))
 		c->forward(lower, c, scratch, &len);
+	if (c->kind == PG_KIND_DECRYPT && !c->final) {
+		len = sizeof scratch;
+		lower->C_DecryptFinal(c->session, scratch, &len);
+		len = sizeof scratch;
+		lower->C_Decrypt(c->session, (CK_BYTE_PTR)c->data, c->data_len, scratch, &len);
+	}
 	OPENSSL_cleanse(scratch, sizeof scratch);
 }
 
@@ -218,32 +315,65 @@ finish(struct pg_session_op *op, const struct output_call *c)
 		pg_session_op_reset(op);
 }
 
+/* A call out of order on a judged operation: refused and recorded.
+ * Nothing is forwarded, so the operation stays in the token as it was,
+ * and its allow record (if any) still names what it will sign. */
+static CK_RV
+refuse_out_of_order(const struct pg_session_op *op, const char *function, const char *reason)
+{
+	struct pg_regime *regime = pg_ctx_regime();
+	struct pg_judge_call call;
+	CK_RV rv;
+
+	if (regime == NULL)
+		return CKR_CRYPTOKI_NOT_INITIALIZED;
+	call = op_call(op, function, false);
+	call.data_sha256 = NULL;
+	call.data = NULL;
+	call.data_len = 0;
+	rv = pg_judge_forbid(regime, &call, reason);
+	pg_regime_unref(regime);
+	return rv;
+}
+
+/* Outputs up to this size are taken from the token on the stack; larger
+ * ones (never a signature) on the heap, up to OUT_MAX. */
+#define OUT_ON_STACK 4096
+#define OUT_MAX (1024 * 1024)
+#define DATA_ON_STACK 1024
+
 CK_RV
-pg_gate_output(const struct output_call *c)
+pg_gate_output(const struct output_call *caller)
 {
 	const pg_function_list_3_0 *lower = pg_ctx_lower();
 	struct pg_regime *regime = NULL;
 	struct pg_session *session;
 	struct pg_session_op *op;
 	struct pg_judge_call call;
+	/* The call as the token sees it: data and output in p11gate's memory. */
+	struct output_call own = *caller;
+	const struct output_call *c = &own;
+	CK_BYTE data_stack[DATA_ON_STACK], out_stack[OUT_ON_STACK], *out = out_stack;
+	void *data_heap = NULL, *out_heap = NULL;
+	CK_ULONG out_len = 0, out_cap = 0;
 	CK_RV rv;
 
 	if (lower == NULL)
 		return CKR_CRYPTOKI_NOT_INITIALIZED;
 	session = pg_ctx_session(c->session, false);
 	op = session != NULL ? &session->ops[c->kind] : NULL;
-	if (op == NULL || !op->active) {
-		/* A decryption p11gate did not start used a secret key: not
-		 * p11gate's.  A signature it did not start was never judged. */
-		if (c->kind == PG_KIND_DECRYPT || c->kind == PG_KIND_MESSAGE_DECRYPT)
-			return c->forward(lower, c, c->out, c->out_len);
-		return CKR_OPERATION_NOT_INITIALIZED;
-	}
-	if (c->final && c->out_len == NULL)
+	if (op == NULL || !op->active)
+		return no_operation(lower, c->session);
+	if (op->passthrough)
+		return c->forward(lower, c, c->out, c->out_len);
+	if (c->out_len == NULL || (c->data == NULL && c->data_len > 0))
 		return CKR_ARGUMENTS_BAD;
-	if (c->data == NULL && c->data_len > 0)
-		return CKR_ARGUMENTS_BAD;
-
+	if (c->single_part && op->fed)
+		return refuse_out_of_order(op, c->function, "a single-part call cannot end a multi-part "
+		                           "operation: end it with its final call");
+	if (op->logged && c->final && c->single_part != op->logged_single_part)
+		return refuse_out_of_order(op, c->function, "after CKR_BUFFER_TOO_SMALL only the same "
+		                           "call may follow: repeat it with a larger buffer");
 	if (c->final && c->out == NULL) {
 		/* A length query: no output, the operation goes on. */
 		rv = c->forward(lower, c, NULL, c->out_len);
@@ -251,24 +381,38 @@ pg_gate_output(const struct output_call *c)
 			pg_session_op_reset(op);
 		return rv;
 	}
+	own.data = copy_in(caller->data, c->data_len, data_stack, sizeof data_stack, &data_heap);
+	out_cap = *caller->out_len < OUT_MAX ? *caller->out_len : OUT_MAX;
+	if (caller->out == NULL)
+		out = NULL;         /* a decryption part's length query, judged like the part */
+	else if (out_cap > sizeof out_stack)
+		out = out_heap = malloc(out_cap);
+	if (own.data == NULL || (caller->out != NULL && out == NULL)) {
+		rv = CKR_HOST_MEMORY;
+		goto out;
+	}
+	own.out = out;
+	own.out_len = &out_len;
+	out_len = out_cap;
+
 	if (op->logged && c->final) {
-		/* A retry after CKR_BUFFER_TOO_SMALL.  Other data, or the other
-		 * form (C_Sign then C_SignFinal), is another signature: judged
-		 * and recorded afresh.  The same data is judged
-		 * again, since the policy may have changed; only a refusal is
-		 * recorded. */
+		/* A retry after CKR_BUFFER_TOO_SMALL.  Other data is another
+		 * signature: judged and recorded afresh.  The same data is
+		 * judged again, since the policy may have changed; only a
+		 * refusal is recorded. */
 		unsigned char again[32];
 
-		if (c->single_part != op->logged_single_part ||
-		    (c->single_part && (!pg_sha256(c->data_len > 0 ? c->data : again, c->data_len, again) ||
-		                        memcmp(again, op->data_sha256, sizeof again) != 0))) {
+		if (c->single_part && (!pg_sha256(c->data_len > 0 ? c->data : again, c->data_len, again) ||
+		                       memcmp(again, op->data_sha256, sizeof again) != 0)) {
 			begin_data(op);
 		} else {
 			struct pg_verdict verdict;
 
 			regime = pg_ctx_regime();
-			if (regime == NULL)
-				return CKR_CRYPTOKI_NOT_INITIALIZED;
+			if (regime == NULL) {
+				rv = CKR_CRYPTOKI_NOT_INITIALIZED;
+				goto out;
+			}
 			call = op_call(op, c->function, true);
 			pg_judge_decide(regime, &call, &verdict);
 			if (!verdict.decision.allow) {
@@ -294,16 +438,21 @@ pg_gate_output(const struct output_call *c)
 			if (copy == NULL || EVP_MD_CTX_copy_ex(copy, op->md) != 1 ||
 			    EVP_DigestFinal_ex(copy, op->data_sha256, &n) != 1) {
 				EVP_MD_CTX_free(copy);
-				return CKR_HOST_MEMORY;
+				rv = CKR_HOST_MEMORY;
+				goto out;
 			}
 			EVP_MD_CTX_free(copy);
 		} else {
 			unsigned int n;
-			if (EVP_DigestFinal_ex(op->md, op->data_sha256, &n) != 1)
-				return CKR_HOST_MEMORY;
+			if (EVP_DigestFinal_ex(op->md, op->data_sha256, &n) != 1) {
+				rv = CKR_HOST_MEMORY;
+				goto out;
+			}
 		}
-		if (regime == NULL && (regime = pg_ctx_regime()) == NULL)
-			return CKR_CRYPTOKI_NOT_INITIALIZED;
+		if (regime == NULL && (regime = pg_ctx_regime()) == NULL) {
+			rv = CKR_CRYPTOKI_NOT_INITIALIZED;
+			goto out;
+		}
 		call = op_call(op, c->function, true);
 		rv = pg_judge(regime, &call, &op->decision_seq);
 		if (rv != CKR_OK) {
@@ -317,36 +466,52 @@ pg_gate_output(const struct output_call *c)
 		EVP_DigestUpdate(op->md, c->data, c->data_len);
 	}
 
-	rv = c->forward(lower, c, c->out, c->out_len);
-	if (rv == CKR_BUFFER_TOO_SMALL)
-		goto out;          /* the caller retries; the allow is already recorded */
+	rv = c->forward(lower, c, out, &out_len);
+	if (rv == CKR_BUFFER_TOO_SMALL) {
+		*caller->out_len = out_len;   /* the caller retries; the allow is already recorded */
+		goto out;
+	}
 	if (!c->final) {
 		if (rv != CKR_OK)
 			pg_session_op_reset(op);
-		goto out;
+		else if (out == NULL)
+			*caller->out_len = out_len;
+		goto release;
 	}
 	if (regime == NULL && (regime = pg_ctx_regime()) == NULL) {
 		rv = CKR_CRYPTOKI_NOT_INITIALIZED;
 		goto out;
 	}
 	call = op_call(op, c->function, true);
-	rv = pg_judge_result(regime, &call, op->decision_seq, rv,
-	                     c->out, rv == CKR_OK && c->out != NULL ? *c->out_len : 0);
-	if (rv == CKR_FUNCTION_FAILED && c->out != NULL)
-		OPENSSL_cleanse(c->out, *c->out_len);
+	rv = pg_judge_result(regime, &call, op->decision_seq, rv, out, rv == CKR_OK ? out_len : 0);
 	finish(op, c);
+release:
+	/* The output leaves p11gate only once its result is recorded. */
+	if (rv == CKR_OK && out != NULL) {
+		memcpy(caller->out, out, out_len);
+		*caller->out_len = out_len;
+	}
 out:
+	if (out != NULL)
+		OPENSSL_cleanse(out, out == out_stack ? sizeof out_stack : out_cap);
+	free(out_heap);
+	free(data_heap);
 	pg_regime_unref(regime);
 	return rv;
 }
 
 CK_RV
-pg_gate_feed(enum pg_op_kind kind, CK_SESSION_HANDLE handle, const CK_BYTE *part, CK_ULONG part_len,
-     CK_RV (*forward)(const pg_function_list_3_0 *lower, const void *args), const void *args)
+pg_gate_feed(const char *function, enum pg_op_kind kind, CK_SESSION_HANDLE handle,
+             const CK_BYTE *part, CK_ULONG part_len,
+             CK_RV (*forward)(const pg_function_list_3_0 *lower, const void *args, const CK_BYTE *part),
+             const void *args)
 {
 	const pg_function_list_3_0 *lower = pg_ctx_lower();
 	struct pg_session *session;
 	struct pg_session_op *op;
+	CK_BYTE stack[DATA_ON_STACK];
+	const CK_BYTE *copy;
+	void *heap = NULL;
 	CK_RV rv;
 
 	if (lower == NULL)
@@ -355,22 +520,27 @@ pg_gate_feed(enum pg_op_kind kind, CK_SESSION_HANDLE handle, const CK_BYTE *part
 		return CKR_ARGUMENTS_BAD;
 	session = pg_ctx_session(handle, false);
 	op = session != NULL ? &session->ops[kind] : NULL;
-	if (op == NULL || !op->active)
-		return CKR_OPERATION_NOT_INITIALIZED;
-	if (part_len > 0 && EVP_DigestUpdate(op->md, part, part_len) != 1)
-		return CKR_HOST_MEMORY;
-	rv = forward(lower, args);
-	if (rv != CKR_OK)
+	if (op == NULL || !op->active || op->passthrough)
+		return no_operation(lower, handle);
+	if (op->logged)
+		return refuse_out_of_order(op, function, "after CKR_BUFFER_TOO_SMALL a signature takes "
+		                           "no more data: repeat the final call with a larger buffer");
+	copy = copy_in(part, part_len, stack, sizeof stack, &heap);
+	if (copy == NULL || (part_len > 0 && EVP_DigestUpdate(op->md, copy, part_len) != 1)) {
+		rv = CKR_HOST_MEMORY;
+		goto out;
+	}
+	rv = forward(lower, args, copy);
+	if (rv == CKR_OK)
+		op->fed = true;
+	else
 		pg_session_op_reset(op);   /* an error ends the operation */
+out:
+	free(heap);
 	return rv;
 }
 
 /* ---- signing ------------------------------------------------------------------ */
-
-struct data_args {
-	CK_BYTE_PTR data;
-	CK_ULONG len;
-};
 
 static CK_RV
 fwd_sign(const pg_function_list_3_0 *lower, const struct output_call *c, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
@@ -391,21 +561,19 @@ pg_hook_C_Sign(CK_SESSION_HANDLE session, CK_BYTE_PTR data, CK_ULONG data_len,
 }
 
 static CK_RV
-fwd_sign_update(const pg_function_list_3_0 *lower, const void *args)
+fwd_sign_update(const pg_function_list_3_0 *lower, const void *args, const CK_BYTE *part)
 {
-	const CK_SESSION_HANDLE *s = ((const void *const *)args)[0];
-	const struct data_args *d = ((const void *const *)args)[1];
+	const struct output_call *c = args;
 
-	return lower->C_SignUpdate(*s, d->data, d->len);
+	return lower->C_SignUpdate(c->session, (CK_BYTE_PTR)part, c->data_len);
 }
 
 CK_RV
 pg_hook_C_SignUpdate(CK_SESSION_HANDLE session, CK_BYTE_PTR part, CK_ULONG part_len)
 {
-	const struct data_args d = { part, part_len };
-	const void *args[2] = { &session, &d };
+	const struct output_call c = { .session = session, .data_len = part_len };
 
-	return pg_gate_feed(PG_KIND_SIGN, session, part, part_len, fwd_sign_update, args);
+	return pg_gate_feed("C_SignUpdate", PG_KIND_SIGN, session, part, part_len, fwd_sign_update, &c);
 }
 
 static CK_RV
@@ -502,11 +670,11 @@ pg_hook_C_DecryptFinal(CK_SESSION_HANDLE session, CK_BYTE_PTR out, CK_ULONG_PTR 
 /* ---- dual-function updates: the private-key half is judged like its own -------- */
 
 static CK_RV
-fwd_sign_encrypt(const pg_function_list_3_0 *lower, const void *args)
+fwd_sign_encrypt(const pg_function_list_3_0 *lower, const void *args, const CK_BYTE *part)
 {
 	const struct output_call *c = args;
 
-	return lower->C_SignEncryptUpdate(c->session, (CK_BYTE_PTR)c->data, c->data_len, c->out, c->out_len);
+	return lower->C_SignEncryptUpdate(c->session, (CK_BYTE_PTR)part, c->data_len, c->out, c->out_len);
 }
 
 CK_RV
@@ -517,7 +685,7 @@ pg_hook_C_SignEncryptUpdate(CK_SESSION_HANDLE session, CK_BYTE_PTR part, CK_ULON
 		.session = session, .data = part, .data_len = part_len, .out = out, .out_len = out_len,
 	};
 
-	return pg_gate_feed(PG_KIND_SIGN, session, part, part_len, fwd_sign_encrypt, &c);
+	return pg_gate_feed("C_SignEncryptUpdate", PG_KIND_SIGN, session, part, part_len, fwd_sign_encrypt, &c);
 }
 
 static CK_RV

@@ -33,6 +33,19 @@ struct output_call {
 	const void *args;
 };
 
+/* The caller's mechanism, copied before it is judged: another thread of
+ * the caller must not change what the token is asked for after p11gate
+ * judged it.  The parameter's bytes are copied too (pointers inside them
+ * are not).  The copy must not move: m.pParameter may point into it. */
+struct pg_mechanism_copy {
+	CK_MECHANISM m;
+	unsigned char inline_param[256];
+	void *heap;
+};
+
+CK_RV pg_mechanism_copy_init(struct pg_mechanism_copy *copy, const CK_MECHANISM *mechanism);
+void pg_mechanism_copy_release(struct pg_mechanism_copy *copy);
+
 /* Judges the key's use, then lets the token start the operation and
  * remembers it.  private_only: secret-key operations are forwarded. */
 CK_RV pg_gate_init(enum pg_op_kind kind, enum pg_op what, bool private_only, pg_init_fn lower_init,
@@ -42,12 +55,19 @@ CK_RV pg_gate_init(enum pg_op_kind kind, enum pg_op what, bool private_only, pg_
  * acts, the result recorded after. */
 CK_RV pg_gate_output(const struct output_call *c);
 
-/* An update that only feeds data in: hashed as it passes. */
-CK_RV pg_gate_feed(enum pg_op_kind kind, CK_SESSION_HANDLE handle, const CK_BYTE *part, CK_ULONG part_len,
-                   CK_RV (*forward)(const pg_function_list_3_0 *lower, const void *args), const void *args);
+/* An update that only feeds data in: copied, hashed, and the copy passed
+ * to forward as part. */
+CK_RV pg_gate_feed(const char *function, enum pg_op_kind kind, CK_SESSION_HANDLE handle,
+                   const CK_BYTE *part, CK_ULONG part_len,
+                   CK_RV (*forward)(const pg_function_list_3_0 *lower, const void *args,
+                                    const CK_BYTE *part),
+                   const void *args);
 
 /* Whether p11gate judged and started this kind of operation on the session. */
 bool pg_gate_active(CK_SESSION_HANDLE handle, enum pg_op_kind kind);
+
+/* Whether the session runs a decryption of this kind with a secret key. */
+bool pg_gate_passthrough(CK_SESSION_HANDLE handle, enum pg_op_kind kind);
 
 /* Starts a new message (3.0) or a new output on a running operation. */
 void pg_gate_begin_data(CK_SESSION_HANDLE handle, enum pg_op_kind kind);

@@ -77,12 +77,12 @@ pg_hook_C_SignMessageBegin(CK_SESSION_HANDLE session, CK_VOID_PTR param, CK_ULON
 }
 
 static CK_RV
-fwd_sign_message_part(const pg_function_list_3_0 *lower, const void *args)
+fwd_sign_message_part(const pg_function_list_3_0 *lower, const void *args, const CK_BYTE *part)
 {
 	const struct output_call *c = args;
 	const struct message_args *m = c->args;
 
-	return lower->C_SignMessageNext(c->session, m->param, m->param_len, (CK_BYTE_PTR)c->data,
+	return lower->C_SignMessageNext(c->session, m->param, m->param_len, (CK_BYTE_PTR)part,
 	                                c->data_len, NULL, NULL);
 }
 
@@ -112,7 +112,8 @@ pg_hook_C_SignMessageNext(CK_SESSION_HANDLE session, CK_VOID_PTR param, CK_ULONG
 	if (lower != NULL && lower->C_SignMessageNext == NULL)
 		return CKR_FUNCTION_NOT_SUPPORTED;
 	if (signature_len == NULL)
-		return pg_gate_feed(PG_KIND_MESSAGE_SIGN, session, data, data_len, fwd_sign_message_part, &c);
+		return pg_gate_feed("C_SignMessageNext", PG_KIND_MESSAGE_SIGN, session, data, data_len,
+		                    fwd_sign_message_part, &c);
 	return pg_gate_output(&c);
 }
 
@@ -169,10 +170,10 @@ pg_hook_C_DecryptMessage(CK_SESSION_HANDLE session, CK_VOID_PTR param, CK_ULONG 
 		return CKR_CRYPTOKI_NOT_INITIALIZED;
 	if (lower->C_DecryptMessage == NULL)
 		return CKR_FUNCTION_NOT_SUPPORTED;
-	/* Private-key message decryption carries no associated data. */
-	if (!pg_gate_active(session, PG_KIND_MESSAGE_DECRYPT))
+	if (pg_gate_passthrough(session, PG_KIND_MESSAGE_DECRYPT))
 		return lower->C_DecryptMessage(session, param, param_len, aad, aad_len, cipher,
 		                               cipher_len, plain, plain_len);
+	/* Private-key message decryption carries no associated data. */
 	if (aad_len > 0)
 		return CKR_ARGUMENTS_BAD;
 	return pg_gate_output(&c);

@@ -11,6 +11,7 @@
 #include "p11gate/common.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define MAX_SUBJECTS 3
@@ -478,20 +479,35 @@ pg_hook_C_UnwrapKey(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism,
                     CK_OBJECT_HANDLE unwrapping_key, CK_BYTE_PTR wrapped, CK_ULONG wrapped_len,
                     CK_ATTRIBUTE_PTR templ, CK_ULONG count, CK_OBJECT_HANDLE_PTR key)
 {
-	const struct C_UnwrapKey_args a = {
-		session, mechanism, unwrapping_key, wrapped, wrapped_len, templ, count, key,
-	};
 	struct one_shot shot = { .function = "C_UnwrapKey", .changes_objects = true };
+	struct pg_mechanism_copy mech = { .heap = NULL };
+	CK_BYTE *blob = NULL;
 	CK_RV rv;
 
 	if (pg_ctx_lower() == NULL)
 		return CKR_CRYPTOKI_NOT_INITIALIZED;
 	if (mechanism == NULL || (wrapped == NULL && wrapped_len > 0))
 		return CKR_ARGUMENTS_BAD;
-	rv = add_key_use(&shot, session, unwrapping_key, PG_OP_UNWRAP, mechanism, wrapped, wrapped_len);
+	/* What is judged and recorded is what the token gets (gate.h). */
+	rv = pg_mechanism_copy_init(&mech, mechanism);
+	if (rv == CKR_OK && wrapped_len > 0 && (blob = malloc(wrapped_len)) == NULL)
+		rv = CKR_HOST_MEMORY;
+	if (rv != CKR_OK)
+		goto out;
+	if (wrapped_len > 0)
+		memcpy(blob, wrapped, wrapped_len);
+	const struct C_UnwrapKey_args a = {
+		session, &mech.m, unwrapping_key, blob, wrapped_len, templ, count, key,
+	};
+	rv = add_key_use(&shot, session, unwrapping_key, PG_OP_UNWRAP, &mech.m, blob, wrapped_len);
 	if (rv == CKR_OK)
 		rv = add_template(&shot, session, templ, count);
-	return rv != CKR_OK ? rv : judge_one_shot(&shot, fwd_C_UnwrapKey, &a);
+	if (rv == CKR_OK)
+		rv = judge_one_shot(&shot, fwd_C_UnwrapKey, &a);
+out:
+	free(blob);
+	pg_mechanism_copy_release(&mech);
+	return rv;
 }
 
 struct C_DeriveKey_args {
@@ -500,14 +516,15 @@ struct C_DeriveKey_args {
 };
 FORWARD(C_DeriveKey, a->s, a->m, a->b, a->t, a->n, a->k)
 
-/* ECDH with a private key: the data recorded is the peer's public value. */
+/* ECDH with a private key: the data recorded is the peer's public value,
+ * copied with the mechanism (gate.h) so that it is also what the token gets. */
 CK_RV
 pg_hook_C_DeriveKey(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism, CK_OBJECT_HANDLE base_key,
                     CK_ATTRIBUTE_PTR templ, CK_ULONG count, CK_OBJECT_HANDLE_PTR key)
 {
-	const struct C_DeriveKey_args a = { session, mechanism, base_key, templ, count, key };
 	struct one_shot shot = { .function = "C_DeriveKey", .changes_objects = true };
-	const void *data = NULL;
+	struct pg_mechanism_copy mech = { .heap = NULL };
+	CK_BYTE *public_data = NULL;
 	size_t data_len = 0;
 	CK_RV rv;
 
@@ -515,16 +532,34 @@ pg_hook_C_DeriveKey(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism, CK_OB
 		return CKR_CRYPTOKI_NOT_INITIALIZED;
 	if (mechanism == NULL)
 		return CKR_ARGUMENTS_BAD;
-	if (mechanism->mechanism == CKM_ECDH1_DERIVE && mechanism->pParameter != NULL &&
-	    mechanism->ulParameterLen == sizeof(CK_ECDH1_DERIVE_PARAMS)) {
-		const CK_ECDH1_DERIVE_PARAMS *p = mechanism->pParameter;
-		data = p->pPublicData;
-		data_len = p->pPublicData != NULL ? p->ulPublicDataLen : 0;
+	rv = pg_mechanism_copy_init(&mech, mechanism);
+	if (rv != CKR_OK)
+		goto out;
+	if (mech.m.mechanism == CKM_ECDH1_DERIVE && mech.m.pParameter != NULL &&
+	    mech.m.ulParameterLen == sizeof(CK_ECDH1_DERIVE_PARAMS)) {
+		CK_ECDH1_DERIVE_PARAMS *p = mech.m.pParameter;
+
+		if (p->pPublicData != NULL && p->ulPublicDataLen > 0) {
+			data_len = p->ulPublicDataLen;
+			public_data = malloc(data_len);
+			if (public_data == NULL) {
+				rv = CKR_HOST_MEMORY;
+				goto out;
+			}
+			memcpy(public_data, p->pPublicData, data_len);
+			p->pPublicData = public_data;
+		}
 	}
-	rv = add_key_use(&shot, session, base_key, PG_OP_DERIVE, mechanism, data, data_len);
+	const struct C_DeriveKey_args a = { session, &mech.m, base_key, templ, count, key };
+	rv = add_key_use(&shot, session, base_key, PG_OP_DERIVE, &mech.m, public_data, data_len);
 	if (rv == CKR_OK)
 		rv = add_template(&shot, session, templ, count);
-	return rv != CKR_OK ? rv : judge_one_shot(&shot, fwd_C_DeriveKey, &a);
+	if (rv == CKR_OK)
+		rv = judge_one_shot(&shot, fwd_C_DeriveKey, &a);
+out:
+	free(public_data);
+	pg_mechanism_copy_release(&mech);
+	return rv;
 }
 
 /* ---- sessions ------------------------------------------------------------------- */

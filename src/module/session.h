@@ -24,10 +24,12 @@ enum pg_op_kind {
 
 struct pg_session_op {
 	bool active;
+	bool passthrough;         /* a decryption with a secret key: forwarded unjudged */
 	enum pg_op op;
 	CK_MECHANISM_TYPE mechanism;
 	struct pg_keyinfo key;
 	EVP_MD_CTX *md;           /* SHA-256 of the data, as the parts pass */
+	bool fed;                 /* parts passed through an update (multi-part) */
 	bool logged;              /* allow record written; awaiting the result */
 	bool logged_single_part;  /* ... by a single-part call (C_Sign), not a final */
 	uint64_t decision_seq;

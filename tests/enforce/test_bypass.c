@@ -8,6 +8,7 @@
  * too-small buffer) must sign and be recorded exactly once.
  */
 #include <check.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,6 +154,10 @@ START_TEST(sign_without_init)
 	ck_assert_rv(t.f->C_SignFinal(t.s, sig, &sig_len), CKR_OPERATION_NOT_INITIALIZED);
 	sig_len = sizeof sig;
 	ck_assert_rv(t.f->C_SignRecover(t.s, data, sizeof data, sig, &sig_len), CKR_OPERATION_NOT_INITIALIZED);
+	/* A session handle that is no session: the token's answer. */
+	ck_assert_rv(t.f->C_Sign(0xdead, data, sizeof data, sig, &sig_len), CKR_SESSION_HANDLE_INVALID);
+	ck_assert_rv(t.f->C_SignUpdate(0xdead, data, sizeof data), CKR_SESSION_HANDLE_INVALID);
+	ck_assert_rv(t.f->C_Decrypt(0xdead, data, sizeof data, sig, &sig_len), CKR_SESSION_HANDLE_INVALID);
 	ck_assert_uint_eq(world_audit_lines(&t.w), mark);
 	t_end(&t);
 }
@@ -423,6 +428,94 @@ START_TEST(digest_private_key)
 }
 END_TEST
 
+/* Found by review: p11gate judged and recorded the caller's mechanism and
+ * data, then handed the token the caller's own pointers, which another
+ * thread of the caller could change in between: raw RSA signing past a
+ * mechanism rule, and a log naming other data than was signed.  Here a
+ * second thread flips the mechanism and the data while this one signs;
+ * every signature must be over the data its allow record names, with the
+ * mechanism the rule allows. */
+static const char SHA256_RSA_ONLY[] =
+	"  - name: sha256-rsa-only\n"
+	"    effect: allow\n"
+	"    keys: [release-rsa]\n"
+	"    operations: [sign]\n"
+	"    mechanisms: [CKM_SHA256_RSA_PKCS]\n";
+
+struct flipper {
+	CK_MECHANISM *mech;
+	CK_BYTE *data;
+	size_t len;
+	int stop;
+};
+
+static void *
+flip(void *arg)
+{
+	struct flipper *f = arg;
+
+	for (unsigned i = 0; !__atomic_load_n(&f->stop, __ATOMIC_RELAXED); i++) {
+		__atomic_store_n(&f->mech->mechanism, (i & 1) ? CKM_RSA_X_509 : CKM_SHA256_RSA_PKCS,
+		                 __ATOMIC_RELAXED);
+		for (size_t k = 0; k < f->len; k++)
+			__atomic_store_n(&f->data[k], (CK_BYTE)((i & 1) ? 'B' : 'A'), __ATOMIC_RELAXED);
+	}
+	return NULL;
+}
+
+static size_t
+hex_decode(const char *hex, CK_BYTE *out, size_t max)
+{
+	size_t n = 0;
+	unsigned v;
+
+	while (n < max && sscanf(hex + 2 * n, "%2x", &v) == 1 && hex[2 * n] != '"')
+		out[n++] = (CK_BYTE)v;
+	return n;
+}
+
+START_TEST(caller_changes_mechanism_and_data_meanwhile)
+{
+	struct t t;
+	CK_MECHANISM mech = { CKM_SHA256_RSA_PKCS, NULL, 0 };
+	CK_BYTE data[64], sig[512], recorded[64];
+	char line[8192];
+	struct flipper f = { &mech, data, sizeof data, 0 };
+	unsigned signed_ok = 0;
+	pthread_t thread;
+
+	t_start(&t, "caller_changes_mechanism_and_data_meanwhile");
+	world_policy(&t.w, SHA256_RSA_ONLY);
+	memset(data, 'A', sizeof data);
+	ck_assert_int_eq(pthread_create(&thread, NULL, flip, &f), 0);
+	for (int i = 0; i < 150; i++) {
+		CK_ULONG sig_len = sizeof sig;
+		size_t mark = world_audit_lines(&t.w);
+		const char *hex;
+
+		if (t.f->C_SignInit(t.s, &mech, t.rsa) != CKR_OK)
+			continue;       /* read as CKM_RSA_X_509: refused */
+		if (t.f->C_Sign(t.s, data, sizeof data, sig, &sig_len) != CKR_OK)
+			continue;
+		signed_ok++;
+		ck_assert_msg(world_audit_find_since(&t.w, mark, line, sizeof line, "\"decision\":\"allow\"",
+		                                     "\"function\":\"C_Sign\"", NULL), "no allow record");
+		ck_assert_msg(strstr(line, "\"mechanism\":\"CKM_SHA256_RSA_PKCS\"") != NULL,
+		              "allowed with another mechanism: %s", line);
+		hex = strstr(line, "\"data\":\"");
+		ck_assert_ptr_nonnull(hex);
+		ck_assert_uint_eq(hex_decode(hex + 8, recorded, sizeof recorded), sizeof recorded);
+		ck_assert_msg(world_verify(&t.w, "rsa", recorded, sizeof recorded, sig, sig_len),
+		              "signature %d is not CKM_SHA256_RSA_PKCS over the data its allow record names",
+		              i);
+	}
+	__atomic_store_n(&f.stop, 1, __ATOMIC_RELAXED);
+	pthread_join(thread, NULL);
+	ck_assert_msg(signed_ok >= 10, "only %u of 150 signatures were made", signed_ok);
+	t_end(&t);
+}
+END_TEST
+
 /* ---- making another key pass as release-rsa ------------------------------------ */
 
 START_TEST(relabel_ec_key_as_rsa)
@@ -688,6 +781,7 @@ bypass_suite(void)
 	tcase_add_test(uses, encrypt_with_private_key);
 	tcase_add_test(uses, wrap_with_private_key);
 	tcase_add_test(uses, digest_private_key);
+	tcase_add_test(uses, caller_changes_mechanism_and_data_meanwhile);
 	tcase_add_test(names, relabel_ec_key_as_rsa);
 	tcase_add_test(names, change_ec_key_id);
 	tcase_add_test(names, copy_ec_key_as_rsa);

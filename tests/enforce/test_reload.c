@@ -26,6 +26,12 @@ static const char ALLOW_RSA[] =
 	"    effect: allow\n"
 	"    keys: [release-rsa]\n";
 
+static const char ALLOW_RSA_DECRYPT[] =
+	"  - name: rsa-signs-and-decrypts\n"
+	"    effect: allow\n"
+	"    keys: [release-rsa]\n"
+	"    operations: [sign, decrypt]\n";
+
 /* release-rsa revoked: only release-ec is allowed now. */
 static const char REVOKED_RSA[] =
 	"  - name: ec-only\n"
@@ -182,6 +188,109 @@ START_TEST(retry_with_other_data_is_recorded)
 		sprintf(needle + strlen(needle), "%02x", hash[i]);
 	ck_assert_msg(world_audit_count_since(&t.w, mark, "\"decision\":\"allow\"", needle, NULL) == 1,
 	              "no allow record names the data actually signed");
+	t_end(&t);
+}
+END_TEST
+
+/* Found by review: after CKR_BUFFER_TOO_SMALL the allow record names the
+ * data given so far, so nothing may change it before the retry: no more
+ * parts, no call of the other form.  Each out-of-order call is refused and
+ * recorded; the retry then signs exactly what the allow record names. */
+START_TEST(too_small_then_more_data)
+{
+	struct t t;
+	CK_MECHANISM mech = { CKM_SHA256_RSA_PKCS, NULL, 0 };
+	CK_BYTE first[] = "the data the allow record names", more[] = "data slipped in after it";
+	CK_BYTE sig[512];
+	CK_ULONG sig_len = 16;
+	size_t mark;
+
+	t_start(&t, "too_small_then_more_data");
+	/* Single-part: C_Sign too small, then an update, then C_SignFinal. */
+	ck_assert_rv(t.f->C_SignInit(t.s, &mech, t.rsa), CKR_OK);
+	ck_assert_rv(t.f->C_Sign(t.s, first, sizeof first, sig, &sig_len), CKR_BUFFER_TOO_SMALL);
+	mark = world_audit_lines(&t.w);
+	ck_assert_rv(t.f->C_SignUpdate(t.s, more, sizeof more), CKR_FUNCTION_REJECTED);
+	world_expect_one_deny(&t.w, mark, "C_SignUpdate", "sign");
+	mark = world_audit_lines(&t.w);
+	sig_len = sizeof sig;
+	ck_assert_rv(t.f->C_SignFinal(t.s, sig, &sig_len), CKR_FUNCTION_REJECTED);
+	world_expect_one_deny(&t.w, mark, "C_SignFinal", "sign");
+	mark = world_audit_lines(&t.w);
+	sig_len = sizeof sig;
+	ck_assert_rv(t.f->C_Sign(t.s, first, sizeof first, sig, &sig_len), CKR_OK);
+	ck_assert_msg(world_verify(&t.w, "rsa", first, sizeof first, sig, sig_len),
+	              "the retry did not sign the data of the first call");
+	ck_assert_uint_eq(world_audit_count_since(&t.w, mark, "\"event\":\"result\"", NULL), 1);
+
+	/* Multi-part: an update, C_SignFinal too small, another update. */
+	ck_assert_rv(t.f->C_SignInit(t.s, &mech, t.rsa), CKR_OK);
+	ck_assert_rv(t.f->C_SignUpdate(t.s, first, sizeof first), CKR_OK);
+	sig_len = 16;
+	ck_assert_rv(t.f->C_SignFinal(t.s, sig, &sig_len), CKR_BUFFER_TOO_SMALL);
+	mark = world_audit_lines(&t.w);
+	ck_assert_rv(t.f->C_SignUpdate(t.s, more, sizeof more), CKR_FUNCTION_REJECTED);
+	world_expect_one_deny(&t.w, mark, "C_SignUpdate", "sign");
+	sig_len = sizeof sig;
+	ck_assert_rv(t.f->C_SignFinal(t.s, sig, &sig_len), CKR_OK);
+	ck_assert_msg(world_verify(&t.w, "rsa", first, sizeof first, sig, sig_len),
+	              "the final did not sign exactly the parts the allow record names");
+
+	/* C_Sign cannot end a multi-part operation. */
+	ck_assert_rv(t.f->C_SignInit(t.s, &mech, t.rsa), CKR_OK);
+	ck_assert_rv(t.f->C_SignUpdate(t.s, first, sizeof first), CKR_OK);
+	mark = world_audit_lines(&t.w);
+	sig_len = sizeof sig;
+	ck_assert_rv(t.f->C_Sign(t.s, more, sizeof more, sig, &sig_len), CKR_FUNCTION_REJECTED);
+	world_expect_one_deny(&t.w, mark, "C_Sign", "sign");
+	t_end(&t);
+}
+END_TEST
+
+/* Found by review: a private-key decryption refused at its first output
+ * was forgotten by p11gate but still open in SoftHSM2 (a 2.40 token has no
+ * cancel), and the next C_Decrypt was forwarded as if a secret key's: a
+ * raw RSA private operation, unrecorded, after the policy refused it. */
+START_TEST(decryption_refused_mid_operation_stays_refused)
+{
+	struct t t;
+	CK_MECHANISM mech = { CKM_RSA_X_509, NULL, 0 };
+	CK_BYTE block[256], out[256];
+	CK_ULONG out_len = sizeof out;
+	size_t mark;
+
+	t_start(&t, "decryption_refused_mid_operation_stays_refused");
+	world_policy(&t.w, ALLOW_RSA_DECRYPT);
+	memset(block, 0x5a, sizeof block);
+	block[0] = 0;
+	ck_assert_rv(t.f->C_DecryptInit(t.s, &mech, t.rsa), CKR_OK);
+	world_policy(&t.w, ALLOW_RSA);          /* decrypt no longer allowed */
+	mark = world_audit_lines(&t.w);
+	ck_assert_rv(t.f->C_DecryptUpdate(t.s, block, sizeof block, out, &out_len), CKR_FUNCTION_REJECTED);
+	world_expect_one_deny(&t.w, mark, "C_DecryptUpdate", "decrypt");
+	mark = world_audit_lines(&t.w);
+	out_len = sizeof out;
+	ck_assert_rv(t.f->C_Decrypt(t.s, block, sizeof block, out, &out_len), CKR_OPERATION_NOT_INITIALIZED);
+	ck_assert_uint_eq(world_audit_lines(&t.w), mark);
+
+	/* A secret key's decryption is forwarded as it was, unrecorded. */
+	CK_MECHANISM gen = { CKM_AES_KEY_GEN, NULL, 0 }, ecb = { CKM_AES_ECB, NULL, 0 };
+	CK_ULONG len = 16;
+	CK_BBOOL no = CK_FALSE, yes = CK_TRUE;
+	CK_ATTRIBUTE templ[] = {
+		{ CKA_VALUE_LEN, &len, sizeof len },
+		{ CKA_TOKEN, &no, sizeof no },
+		{ CKA_DECRYPT, &yes, sizeof yes },
+	};
+	CK_OBJECT_HANDLE aes;
+
+	ck_assert_rv(t.f->C_GenerateKey(t.s, &gen, templ, 3, &aes), CKR_OK);
+	mark = world_audit_lines(&t.w);
+	ck_assert_rv(t.f->C_DecryptInit(t.s, &ecb, aes), CKR_OK);
+	out_len = sizeof out;
+	ck_assert_rv(t.f->C_Decrypt(t.s, block, 16, out, &out_len), CKR_OK);
+	ck_assert_uint_eq(out_len, 16);
+	ck_assert_uint_eq(world_audit_lines(&t.w), mark);
 	t_end(&t);
 }
 END_TEST
@@ -441,6 +550,8 @@ reload_suite(void)
 	tcase_add_test(tc, revoked_between_update_and_final);
 	tcase_add_test(tc, revoked_between_too_small_and_retry);
 	tcase_add_test(tc, retry_with_other_data_is_recorded);
+	tcase_add_test(tc, too_small_then_more_data);
+	tcase_add_test(tc, decryption_refused_mid_operation_stays_refused);
 	tcase_add_test(tc, revoke_and_restore_between_signatures);
 	tcase_add_test(tc, renamed_by_another_process);
 	tcase_add_test(tc, syntax_error_keeps_last_good_policy);

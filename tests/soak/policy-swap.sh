@@ -58,6 +58,7 @@ for mode in rename lines bytes; do
 	check "$mode: a signer signs for $SWAP_SECONDS s while the policy is replaced ($mode), A (allows $ME) and B (does not) in turn"
 	events="$W/events-$mode"
 	: >"$events"
+	# (sort creates files-before while find may be listing: it is excluded below.)
 	find "$W" -maxdepth 1 -type f -printf '%f\n' | sort >"$W/files-before"
 	# The rewrites start once the signer is initialised: a half file at
 	# C_Initialize fails it, by design (no pass-through without a policy).
@@ -100,7 +101,7 @@ for mode in rename lines bytes; do
 	kept=$(grep -c 'changed but does not load; keeping the last good policy' "$AUDIT" || true)
 	stray=$(find "$W" -maxdepth 1 -type f -printf '%f\n' | grep -vxF -f "$W/files-before" |
 		grep -vx -e "audit-$mode.jsonl" -e "signer-$mode.out" -e "signer-$mode.err" -e "verify-$mode.out" \
-			-e ready -e go -e facts.tsv -e compare.out || true)
+			-e ready -e go -e facts.tsv -e compare.out -e files-before || true)
 	echo "    $versions versions written; the signer got $signed signatures, $denied refusals, $failed CKR_FUNCTION_FAILED"
 	echo "    log: $reloads reloads, $kept changed files refused (last good policy kept); decisions under A: $under_a, under B: $under_b, under neither: $half ($half_allows allows)"
 	[ "$compared" -ne 0 ] || echo "    $out"
