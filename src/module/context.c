@@ -387,7 +387,17 @@ session_free(struct pg_session *session)
 {
 	for (int k = 0; k < PG_KIND_COUNT; k++)
 		pg_session_op_reset(&session->ops[k]);
+	pthread_mutex_destroy(&session->lock);
 	free(session);
+}
+
+/* Unlinks session (context lock held); true if the caller must free it
+ * now, false if a call holds it and will (pg_ctx_session_put). */
+static bool
+session_unlinked(struct pg_session *session)
+{
+	session->dropped = true;
+	return session->refs == 0;
 }
 
 struct pg_session *
@@ -399,33 +409,55 @@ pg_ctx_session(CK_SESSION_HANDLE handle, bool create)
 	bucket = &ctx.sessions[handle % SESSION_BUCKETS];
 	for (session = *bucket; session != NULL; session = session->next) {
 		if (session->handle == handle)
-			goto out;
+			break;
 	}
-	if (create && ctx.initialized && (session = calloc(1, sizeof *session)) != NULL) {
+	if (session == NULL && create && ctx.initialized &&
+	    (session = calloc(1, sizeof *session)) != NULL) {
 		session->handle = handle;
+		pthread_mutex_init(&session->lock, NULL);
 		session->next = *bucket;
 		*bucket = session;
 	}
-out:
+	if (session != NULL)
+		session->refs++;
 	pthread_mutex_unlock(&ctx.lock);
+	if (session != NULL)
+		pthread_mutex_lock(&session->lock);
 	return session;
+}
+
+void
+pg_ctx_session_put(struct pg_session *session)
+{
+	bool gone;
+
+	if (session == NULL)
+		return;
+	pthread_mutex_unlock(&session->lock);
+	pthread_mutex_lock(&ctx.lock);
+	gone = --session->refs == 0 && session->dropped;
+	pthread_mutex_unlock(&ctx.lock);
+	if (gone)
+		session_free(session);
 }
 
 void
 pg_ctx_session_drop(CK_SESSION_HANDLE handle)
 {
 	struct pg_session **link, *session = NULL;
+	bool free_now = false;
 
 	pthread_mutex_lock(&ctx.lock);
 	for (link = &ctx.sessions[handle % SESSION_BUCKETS]; *link != NULL; link = &(*link)->next) {
 		if ((*link)->handle == handle) {
 			session = *link;
 			*link = session->next;
+			free_now = session_unlinked(session);
 			break;
 		}
 	}
 	pthread_mutex_unlock(&ctx.lock);
-	if (session != NULL)
+	if (free_now)
 		session_free(session);
 }
 
@@ -460,6 +492,8 @@ pg_ctx_sessions_prune(void)
 	} while (n == 64);
 }
 
+/* Context lock held.  (In a forked child, an entry a parent's thread held
+ * is left unfreed: its lock is that thread's.) */
 static void
 sessions_free_all(void)
 {
@@ -467,7 +501,8 @@ sessions_free_all(void)
 		while (ctx.sessions[b] != NULL) {
 			struct pg_session *s = ctx.sessions[b];
 			ctx.sessions[b] = s->next;
-			session_free(s);
+			if (session_unlinked(s))
+				session_free(s);
 		}
 	}
 }

@@ -62,16 +62,20 @@ bool
 pg_gate_active(CK_SESSION_HANDLE handle, enum pg_op_kind kind)
 {
 	struct pg_session *session = pg_ctx_session(handle, false);
+	bool active = session != NULL && session->ops[kind].active && !session->ops[kind].passthrough;
 
-	return session != NULL && session->ops[kind].active && !session->ops[kind].passthrough;
+	pg_ctx_session_put(session);
+	return active;
 }
 
 bool
 pg_gate_passthrough(CK_SESSION_HANDLE handle, enum pg_op_kind kind)
 {
 	struct pg_session *session = pg_ctx_session(handle, false);
+	bool passthrough = session != NULL && session->ops[kind].active && session->ops[kind].passthrough;
 
-	return session != NULL && session->ops[kind].active && session->ops[kind].passthrough;
+	pg_ctx_session_put(session);
+	return passthrough;
 }
 
 /* ---- the caller's memory ------------------------------------------------------ */
@@ -139,6 +143,7 @@ pg_gate_begin_data(CK_SESSION_HANDLE handle, enum pg_op_kind kind)
 
 	if (session != NULL && session->ops[kind].active)
 		begin_data(&session->ops[kind]);
+	pg_ctx_session_put(session);
 }
 
 void
@@ -150,6 +155,7 @@ pg_gate_forget(CK_SESSION_HANDLE handle, CK_FLAGS flags)
 		if (kind_cancel_flag[k] & flags)
 			pg_session_op_reset(&session->ops[k]);
 	}
+	pg_ctx_session_put(session);
 }
 
 /* ---- *Init ---------------------------------------------------------------- */
@@ -161,7 +167,7 @@ pg_gate_init(enum pg_op_kind kind, enum pg_op what, bool private_only, pg_init_f
 	const pg_function_list_3_0 *lower = pg_ctx_lower();
 	struct pg_regime *regime = NULL;
 	struct pg_mechanism_copy mech;
-	struct pg_session *session;
+	struct pg_session *session = NULL;
 	struct pg_session_op *op;
 	struct pg_keyinfo info;
 	struct pg_judge_call call;
@@ -176,6 +182,7 @@ pg_gate_init(enum pg_op_kind kind, enum pg_op what, bool private_only, pg_init_f
 		rv = lower_init(handle, NULL, key);
 		if (rv == CKR_OK && (session = pg_ctx_session(handle, false)) != NULL)
 			pg_session_op_reset(&session->ops[kind]);
+		pg_ctx_session_put(session);
 		return rv;
 	}
 	rv = pg_mechanism_copy_init(&mech, mechanism);
@@ -236,6 +243,7 @@ pg_gate_init(enum pg_op_kind kind, enum pg_op what, bool private_only, pg_init_f
 	op->mechanism = mech.m.mechanism;
 	pg_keyinfo_copy(&op->key, &info);
 out:
+	pg_ctx_session_put(session);
 	pg_mechanism_copy_release(&mech);
 	pg_regime_unref(regime);
 	return rv;
@@ -347,7 +355,7 @@ pg_gate_output(const struct output_call *caller)
 {
 	const pg_function_list_3_0 *lower = pg_ctx_lower();
 	struct pg_regime *regime = NULL;
-	struct pg_session *session;
+	struct pg_session *session = NULL;
 	struct pg_session_op *op;
 	struct pg_judge_call call;
 	/* The call as the token sees it: data and output in p11gate's memory. */
@@ -362,24 +370,34 @@ pg_gate_output(const struct output_call *caller)
 		return CKR_CRYPTOKI_NOT_INITIALIZED;
 	session = pg_ctx_session(c->session, false);
 	op = session != NULL ? &session->ops[c->kind] : NULL;
-	if (op == NULL || !op->active)
-		return no_operation(lower, c->session);
-	if (op->passthrough)
-		return c->forward(lower, c, c->out, c->out_len);
-	if (c->out_len == NULL || (c->data == NULL && c->data_len > 0))
-		return CKR_ARGUMENTS_BAD;
-	if (c->single_part && op->fed)
-		return refuse_out_of_order(op, c->function, "a single-part call cannot end a multi-part "
-		                           "operation: end it with its final call");
-	if (op->logged && c->final && c->single_part != op->logged_single_part)
-		return refuse_out_of_order(op, c->function, "after CKR_BUFFER_TOO_SMALL only the same "
-		                           "call may follow: repeat it with a larger buffer");
+	if (op == NULL || !op->active) {
+		rv = no_operation(lower, c->session);
+		goto out;
+	}
+	if (op->passthrough) {
+		rv = c->forward(lower, c, c->out, c->out_len);
+		goto out;
+	}
+	if (c->out_len == NULL || (c->data == NULL && c->data_len > 0)) {
+		rv = CKR_ARGUMENTS_BAD;
+		goto out;
+	}
+	if (c->single_part && op->fed) {
+		rv = refuse_out_of_order(op, c->function, "a single-part call cannot end a multi-part "
+		                         "operation: end it with its final call");
+		goto out;
+	}
+	if (op->logged && c->final && c->single_part != op->logged_single_part) {
+		rv = refuse_out_of_order(op, c->function, "after CKR_BUFFER_TOO_SMALL only the same "
+		                         "call may follow: repeat it with a larger buffer");
+		goto out;
+	}
 	if (c->final && c->out == NULL) {
 		/* A length query: no output, the operation goes on. */
 		rv = c->forward(lower, c, NULL, c->out_len);
 		if (rv != CKR_OK)
 			pg_session_op_reset(op);
-		return rv;
+		goto out;
 	}
 	own.data = copy_in(caller->data, c->data_len, data_stack, sizeof data_stack, &data_heap);
 	out_cap = *caller->out_len < OUT_MAX ? *caller->out_len : OUT_MAX;
@@ -496,6 +514,7 @@ out:
 		OPENSSL_cleanse(out, out == out_stack ? sizeof out_stack : out_cap);
 	free(out_heap);
 	free(data_heap);
+	pg_ctx_session_put(session);
 	pg_regime_unref(regime);
 	return rv;
 }
@@ -520,11 +539,15 @@ pg_gate_feed(const char *function, enum pg_op_kind kind, CK_SESSION_HANDLE handl
 		return CKR_ARGUMENTS_BAD;
 	session = pg_ctx_session(handle, false);
 	op = session != NULL ? &session->ops[kind] : NULL;
-	if (op == NULL || !op->active || op->passthrough)
-		return no_operation(lower, handle);
-	if (op->logged)
-		return refuse_out_of_order(op, function, "after CKR_BUFFER_TOO_SMALL a signature takes "
-		                           "no more data: repeat the final call with a larger buffer");
+	if (op == NULL || !op->active || op->passthrough) {
+		rv = no_operation(lower, handle);
+		goto out;
+	}
+	if (op->logged) {
+		rv = refuse_out_of_order(op, function, "after CKR_BUFFER_TOO_SMALL a signature takes "
+		                         "no more data: repeat the final call with a larger buffer");
+		goto out;
+	}
 	copy = copy_in(part, part_len, stack, sizeof stack, &heap);
 	if (copy == NULL || (part_len > 0 && EVP_DigestUpdate(op->md, copy, part_len) != 1)) {
 		rv = CKR_HOST_MEMORY;
@@ -537,6 +560,7 @@ pg_gate_feed(const char *function, enum pg_op_kind kind, CK_SESSION_HANDLE handl
 		pg_session_op_reset(op);   /* an error ends the operation */
 out:
 	free(heap);
+	pg_ctx_session_put(session);
 	return rv;
 }
 

@@ -82,9 +82,11 @@ struct pg_regime {
 struct pg_regime *pg_ctx_regime(void);
 void pg_regime_unref(struct pg_regime *regime);
 
-/* The session's judged operations; created on demand.  NULL if absent (or
- * out of memory when create). */
+/* The session's judged operations, created on demand, locked for the
+ * caller until pg_ctx_session_put.  NULL if absent (or out of memory when
+ * create).  Take no session while holding another. */
 struct pg_session *pg_ctx_session(CK_SESSION_HANDLE handle, bool create);
+void pg_ctx_session_put(struct pg_session *session);
 void pg_ctx_session_drop(CK_SESSION_HANDLE handle);
 /* Forgets sessions the wrapped module has closed (after C_CloseAllSessions). */
 void pg_ctx_sessions_prune(void);

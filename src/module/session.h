@@ -2,13 +2,15 @@
  *
  * What p11gate remembers about each session: the private-key operations it
  * judged and let start, so the call that produces output is judged again,
- * hashed and recorded.  A session's entry is created and looked up under
- * the context lock and then used only by the thread calling on that
- * session (PKCS#11 lets one operation run on a session at a time).
+ * hashed and recorded.  A session's entry is found under the context lock
+ * and used under its own lock, so that calls on one session from several
+ * threads (an application's mistake) take turns instead of freeing an
+ * operation another is using; it is freed when closed and no call holds it.
  */
 #ifndef P11GATE_SESSION_H
 #define P11GATE_SESSION_H
 
+#include <pthread.h>
 #include <openssl/evp.h>
 #include "module.h"
 #include "p11gate/keyinfo.h"
@@ -40,6 +42,9 @@ struct pg_session_op {
 
 struct pg_session {
 	CK_SESSION_HANDLE handle;
+	pthread_mutex_t lock;     /* held by the one call using ops (pg_ctx_session) */
+	unsigned refs;            /* calls holding or waiting for it; under the context lock */
+	bool dropped;             /* closed: freed by the last pg_ctx_session_put */
 	struct pg_session_op ops[PG_KIND_COUNT];
 	struct pg_session *next;
 };
