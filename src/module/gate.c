@@ -511,7 +511,7 @@ release:
 	}
 out:
 	if (out != NULL)
-		OPENSSL_cleanse(out, out == out_stack ? sizeof out_stack : out_cap);
+		OPENSSL_cleanse(out, out_cap);
 	free(out_heap);
 	free(data_heap);
 	pg_ctx_session_put(session);
