@@ -23,7 +23,13 @@ bool pg_hex_decode(const char *in, unsigned char *out, size_t len);
 bool pg_sha256(const void *data, size_t len, unsigned char out[PG_SHA256_LEN]);
 /* SHA-256 for EVP_DigestInit_ex, fetched once per process. */
 const EVP_MD *pg_sha256_md(void);
-/* SHA-256 of a whole file's bytes; false with errno set on failure. */
+/* Opens path read-only if it is a regular file, without blocking: with
+ * O_NONBLOCK (a FIFO with no writer would block open itself), checked with
+ * fstat on the descriptor (no race with a rename), then blocking again.
+ * -1 with errno set on failure; *not_regular is then true if the path is a
+ * FIFO, device, socket or directory, which could block or never end. */
+int pg_open_regular(const char *path, bool *not_regular);
+/* SHA-256 of a whole regular file's bytes; false with errno set on failure. */
 bool pg_sha256_file(const char *path, unsigned char out[PG_SHA256_LEN]);
 
 /* "CKM_RSA_PKCS", or NULL if the value has no name in pkcs11.h. */

@@ -8,12 +8,14 @@
 #include "audit_chain.h"
 #include "audit_find.h"
 #include "audit_verify.h"
+#include "p11gate/common.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 static void
 audit_usage(FILE *out)
@@ -32,7 +34,8 @@ verify_usage(FILE *out)
 	        "Usage: p11gate audit verify [OPTION]... FILE...\n"
 	        "Check that each audit log is intact: every line a record, seq going up by one,\n"
 	        "each record carrying the SHA-256 of the line before it (zeros on the first).\n"
-	        "Each file is verified on its own (a rotated log starts again at zero).\n\n"
+	        "Each file is verified on its own (a rotated log starts again at zero);\n"
+	        "FILE - reads standard input.  Only regular files are read.\n\n"
 	        "  --allow-truncated-tail  accept a last line cut short by a crash\n"
 	        "  -q, --quiet             print only problems\n"
 	        "  -h, --help              show this help\n\n"
@@ -60,6 +63,39 @@ find_usage(FILE *out)
 	        "Exit status: 0 if records were printed, 1 if none matched, 2 on an error.\n");
 }
 
+/* A log to read, or NULL with the reason printed.  Only a regular file (or
+ * "-", standard input, where the command reads once): a FIFO or device
+ * could block the command forever. */
+static FILE *
+open_log(const char *cmd, const char *path, bool stdin_ok)
+{
+	bool not_regular;
+	FILE *f;
+	int fd;
+
+	if (stdin_ok && strcmp(path, "-") == 0)
+		return stdin;
+	fd = pg_open_regular(path, &not_regular);
+	if (fd < 0) {
+		fprintf(stderr, "p11gate audit %s: %s: cannot read: %s\n", cmd, path,
+		        not_regular ? "not a regular file (give the log file itself)" : strerror(errno));
+		return NULL;
+	}
+	f = fdopen(fd, "r");
+	if (f == NULL) {
+		fprintf(stderr, "p11gate audit %s: %s: cannot read: %s\n", cmd, path, strerror(errno));
+		close(fd);
+	}
+	return f;
+}
+
+static void
+close_log(FILE *f)
+{
+	if (f != stdin)
+		fclose(f);
+}
+
 static void
 print_note(void *ctx, const char *message)
 {
@@ -73,6 +109,7 @@ verify_one(const char *path, bool allow_truncated_tail, bool quiet)
 {
 	char summary[640];
 	struct pg_chain chain;
+	FILE *f;
 	int rc;
 
 	pg_chain_init(&chain);
@@ -81,7 +118,11 @@ verify_one(const char *path, bool allow_truncated_tail, bool quiet)
 		chain.note = print_note;
 		chain.note_ctx = (void *)path;
 	}
-	rc = pg_audit_verify_path(path, &chain);
+	f = open_log("verify", path, true);
+	if (f == NULL)
+		return 1;
+	rc = pg_audit_verify_stream(f, &chain);
+	close_log(f);
 	if (rc != 0) {
 		fprintf(stderr, "p11gate audit verify: %s: cannot read: %s\n", path, strerror(rc));
 		return 1;
@@ -162,11 +203,9 @@ find_one(const char *path, const struct pg_audit_find_query *query, size_t *tota
 	FILE *f;
 	int rc;
 
-	f = fopen(path, "re");
-	if (f == NULL) {
-		fprintf(stderr, "p11gate audit find: %s: cannot read: %s\n", path, strerror(errno));
+	f = open_log("find", path, false);
+	if (f == NULL)
 		return 2;
-	}
 	rc = pg_audit_find_stream(f, path, query, stdout, stderr, &printed);
 	fclose(f);
 	*total += printed;

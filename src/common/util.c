@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <openssl/evp.h>
 
@@ -79,6 +80,34 @@ pg_sha256(const void *data, size_t len, unsigned char out[PG_SHA256_LEN])
 	       out_len == PG_SHA256_LEN;
 }
 
+int
+pg_open_regular(const char *path, bool *not_regular)
+{
+	struct stat st;
+	int fd, flags, saved;
+
+	*not_regular = false;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) != 0)
+		goto fail;
+	if (!S_ISREG(st.st_mode)) {
+		*not_regular = true;
+		errno = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
+		goto fail;
+	}
+	flags = fcntl(fd, F_GETFL);
+	if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0)
+		goto fail;
+	return fd;
+fail:
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return -1;
+}
+
 bool
 pg_sha256_file(const char *path, unsigned char out[PG_SHA256_LEN])
 {
@@ -86,10 +115,11 @@ pg_sha256_file(const char *path, unsigned char out[PG_SHA256_LEN])
 	unsigned int out_len = 0;
 	EVP_MD_CTX *md = NULL;
 	bool ok = false;
+	bool not_regular;
 	ssize_t n;
 	int fd;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = pg_open_regular(path, &not_regular);
 	if (fd < 0)
 		return false;
 	md = EVP_MD_CTX_new();

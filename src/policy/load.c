@@ -318,16 +318,17 @@ pg_policy_load(const char *path, pg_diag_fn fn, void *ctx)
 	pg_policy *policy = NULL;
 	char *data = NULL;
 	size_t len = 0;
+	bool not_regular;
 	struct stat st;
 	int fd, err;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0 || fstat(fd, &st) != 0) {
-		pg_diag_error(&diag, 0, 0, "cannot read %s: %s", path, strerror(errno));
+	fd = pg_open_regular(path, &not_regular);
+	if (fd < 0 && not_regular) {
+		pg_diag_error(&diag, 0, 0, "cannot read %s: not a regular file", path);
 		goto out;
 	}
-	if (!S_ISREG(st.st_mode)) {
-		pg_diag_error(&diag, 0, 0, "cannot read %s: not a regular file", path);
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		pg_diag_error(&diag, 0, 0, "cannot read %s: %s", path, strerror(errno));
 		goto out;
 	}
 	err = read_all(fd, st.st_size > 0 ? (size_t)st.st_size : 0, &data, &len);

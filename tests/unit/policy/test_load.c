@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define KEYS "keys:\n  k: {uri: \"pkcs11:object=k\", owner: t}\n"          /* lines 3-4 */
@@ -314,6 +315,23 @@ START_TEST(test_unreadable_file)
 }
 END_TEST
 
+/* A FIFO with no writer blocks a plain open() forever: refused at once. */
+START_TEST(test_fifo_refused)
+{
+	struct pg_test_capture cap = { 0 };
+	char dir[] = "/tmp/p11gate-fifo-XXXXXX", path[64];
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof path, "%s/policy.yaml", dir);
+	ck_assert_int_eq(mkfifo(path, 0600), 0);
+	ck_assert_ptr_null(pg_policy_load(path, pg_test_capture_fn, &cap));
+	ck_assert_uint_eq(cap.n, 1);
+	ck_assert(strstr(cap.diags[0].message, "not a regular file") != NULL);
+	unlink(path);
+	rmdir(dir);
+}
+END_TEST
+
 START_TEST(test_settings)
 {
 	static const char yaml[] =
@@ -481,6 +499,7 @@ main(void)
 	tcase_add_loop_test(tc, test_diagnostic, 0, (int)(sizeof cases / sizeof cases[0]));
 	tcase_add_test(tc, test_all_errors_reported);
 	tcase_add_test(tc, test_unreadable_file);
+	tcase_add_test(tc, test_fifo_refused);
 	tcase_add_test(tc, test_settings);
 	tcase_add_test(tc, test_settings_defaults);
 	tcase_add_test(tc, test_load_from_file_hashes_bytes);
