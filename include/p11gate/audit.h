@@ -33,6 +33,8 @@ struct pg_audit_record {
 	const char *operation;                   /* "sign", "decrypt", "derive", "unwrap", "manage" */
 	const char *key_name;
 	const char *key_uri;
+	const char *const *keys_matched;         /* every policy key the object matched */
+	size_t n_keys_matched;
 	const unsigned char *public_key_sha256;  /* 32 bytes */
 	const char *token_label;
 	const char *token_serial;

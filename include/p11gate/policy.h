@@ -125,7 +125,12 @@ struct pg_request {
 struct pg_decision {
 	bool allow;
 	const char *rule;                  /* the deciding rule's name; NULL when no rule allowed */
-	const char *key_name;              /* the policy key the decision is about; NULL if unnamed */
+	/* The policy key the decision is about (-1 and NULL if unnamed): the
+	 * key the deciding rule names (the first of its keys the object
+	 * matched); with no deciding rule, the nearest rule's; else the first
+	 * matched key in file order. */
+	int key;
+	const char *key_name;
 	/* Why, one line, e.g. "rule ci-signs-in-office-hours: outside
 	 * 09:00-17:00 Europe/Berlin" or "no rule allows it (nearest: ...)". */
 	char reason[512];

@@ -99,6 +99,24 @@ string_is(const struct pg_json *rec, const char *key, const char *want)
 	return v != NULL && strcmp(v, want) == 0;
 }
 
+/* --key NAME: the key the record names, its URI, or any key the object
+ * matched (a record names one key; the object may carry several names). */
+static bool
+key_is(const struct pg_json *rec, const char *want)
+{
+	const struct pg_json *list = pg_json_get(rec, "keys_matched");
+
+	if (string_is(rec, "key", want) || string_is(rec, "key_uri", want))
+		return true;
+	for (size_t i = 0; list != NULL && list->type == PG_JSON_ARRAY && i < list->n; i++) {
+		const char *v = pg_json_string(&list->items[i]);
+
+		if (v != NULL && strcmp(v, want) == 0)
+			return true;
+	}
+	return false;
+}
+
 static bool
 matches(const struct pg_json *rec, const struct pg_audit_find_query *q)
 {
@@ -109,7 +127,7 @@ matches(const struct pg_json *rec, const struct pg_audit_find_query *q)
 		return false;
 	if (q->signature_sha256 != NULL && !string_is(rec, "signature_sha256", q->signature_sha256))
 		return false;
-	if (q->key != NULL && !string_is(rec, "key", q->key) && !string_is(rec, "key_uri", q->key))
+	if (q->key != NULL && !key_is(rec, q->key))
 		return false;
 	if (q->decision != NULL &&
 	    (!string_is(rec, "event", "decision") || !string_is(rec, "decision", q->decision)))
@@ -213,6 +231,22 @@ print_field(FILE *out, const struct pg_json *obj, const char *key, const char *l
 		fputs("?", out);
 }
 
+/* A list of names, shown only when it says more than "key" does. */
+static void
+print_list(FILE *out, const struct pg_json *obj, const char *key)
+{
+	const struct pg_json *v = pg_json_get(obj, key);
+
+	if (v == NULL || v->type != PG_JSON_ARRAY || v->n < 2)
+		return;
+	fprintf(out, " %s=", key);
+	for (size_t i = 0; i < v->n; i++) {
+		if (i > 0)
+			fputc(',', out);
+		print_value(out, pg_json_string(&v->items[i]) ? v->items[i].text : "?", false);
+	}
+}
+
 static void
 print_readable(FILE *out, const struct pg_json *rec)
 {
@@ -231,6 +265,7 @@ print_readable(FILE *out, const struct pg_json *rec)
 	print_field(out, rec, "ref", "ref", false);
 	print_field(out, rec, "operation", "operation", false);
 	print_field(out, rec, "key", "key", false);
+	print_list(out, rec, "keys_matched");
 	print_field(out, rec, "rule", "rule", false);
 	if (pg_json_get(caller, "user") != NULL)
 		print_field(out, caller, "user", "user", false);

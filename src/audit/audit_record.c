@@ -28,6 +28,21 @@ string_field(struct pg_buf *out, const char *name, const char *value)
 }
 
 static void
+string_list_field(struct pg_buf *out, const char *name, const char *const *values, size_t n)
+{
+	if (values == NULL || n == 0)
+		return;
+	field(out, name);
+	pg_buf_puts(out, "[");
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0)
+			pg_buf_puts(out, ",");
+		pg_buf_json_string(out, values[i]);
+	}
+	pg_buf_puts(out, "],");
+}
+
+static void
 hex_field(struct pg_buf *out, const char *name, const unsigned char *value, size_t len)
 {
 	if (value == NULL)
@@ -211,6 +226,7 @@ pg_audit_record_body(const struct pg_audit_record *r, const char *host, struct p
 	string_field(out, "operation", r->operation);
 	string_field(out, "key", r->key_name);
 	string_field(out, "key_uri", r->key_uri);
+	string_list_field(out, "keys_matched", r->keys_matched, r->n_keys_matched);
 	hex_field(out, "public_key_sha256", r->public_key_sha256, PG_SHA256_LEN);
 	token_object(out, r);
 	if (r->has_mechanism)

@@ -30,12 +30,22 @@ pg_judge_governed(const struct pg_regime *regime, const struct pg_keyinfo *key)
 	return match.n > 0 || match.pin_mismatch >= 0;
 }
 
+/* The key a record and a refusal name: the decision's key (the one its
+ * rule names), or the first matched key when nothing was decided. */
+static int
+verdict_key(const struct pg_verdict *verdict)
+{
+	if (verdict->match.n == 0)
+		return -1;
+	return verdict->decision.key >= 0 ? verdict->decision.key : (int)verdict->match.idx[0];
+}
+
 static const char *
-key_display(const struct pg_regime *regime, const struct pg_key_match *match,
+key_display(const struct pg_regime *regime, const struct pg_verdict *verdict,
             const struct pg_keyinfo *key, char *buf, size_t len)
 {
-	if (match->n > 0)
-		return pg_policy_key_name(regime->policy, match->idx[0]);
+	if (verdict_key(verdict) >= 0)
+		return pg_policy_key_name(regime->policy, (unsigned)verdict_key(verdict));
 	snprintf(buf, len, "'%.*s' on token %s (not named by the policy)",
 	         key->attrs[3].ulValueLen == CK_UNAVAILABLE_INFORMATION ? 0
 	         : (int)key->attrs[3].ulValueLen, (const char *)key->label, key->token_label);
@@ -85,9 +95,8 @@ verdict_start(const struct pg_regime *regime, const struct pg_judge_call *call,
               struct pg_verdict *verdict)
 {
 	memset(&verdict->decision, 0, sizeof verdict->decision);
+	verdict->decision.key = -1;
 	match_key(regime, call->key, &verdict->match);
-	verdict->key_name = key_display(regime, &verdict->match, call->key, verdict->key_buf,
-	                                sizeof verdict->key_buf);
 }
 
 void
@@ -112,12 +121,26 @@ pg_judge_decide(const struct pg_regime *regime, const struct pg_judge_call *call
 	pg_policy_decide(regime->policy, &request, &verdict->decision);
 }
 
+/* Every key the object matched, in file order, for the record. */
+static size_t
+matched_names(const struct pg_regime *regime, const struct pg_verdict *verdict,
+              const char *names[PG_MAX_KEY_MATCHES])
+{
+	for (size_t i = 0; i < verdict->match.n; i++)
+		names[i] = pg_policy_key_name(regime->policy, verdict->match.idx[i]);
+	return verdict->match.n;
+}
+
 CK_RV
 pg_judge_record(struct pg_regime *regime, const struct pg_judge_call *call,
                 const struct pg_verdict *verdict, uint64_t *seq)
 {
 	const struct pg_decision *decision = &verdict->decision;
-	bool named = verdict->match.n > 0;
+	int key = verdict_key(verdict);
+	const char *matched[PG_MAX_KEY_MATCHES];
+	size_t n_matched = matched_names(regime, verdict, matched);
+	char key_buf[400];
+	const char *key_name = key_display(regime, verdict, call->key, key_buf, sizeof key_buf);
 	uint64_t record_seq = 0;
 	CK_RV rv;
 
@@ -133,8 +156,10 @@ pg_judge_record(struct pg_regime *regime, const struct pg_judge_call *call,
 			.reason = decision->reason,
 			.function = call->function,
 			.operation = pg_op_name(call->op),
-			.key_name = named ? verdict->key_name : NULL,
-			.key_uri = named ? pg_policy_key_uri(regime->policy, verdict->match.idx[0]) : NULL,
+			.key_name = key >= 0 ? key_name : NULL,
+			.key_uri = key >= 0 ? pg_policy_key_uri(regime->policy, (unsigned)key) : NULL,
+			.keys_matched = matched,
+			.n_keys_matched = n_matched,
 			.public_key_sha256 = call->key->have_spki ? call->key->spki_sha256 : NULL,
 			.token_label = call->key->token_label,
 			.token_serial = call->key->token_serial,
@@ -155,7 +180,7 @@ pg_judge_record(struct pg_regime *regime, const struct pg_judge_call *call,
 	if (!decision->allow) {
 		/* A refusal is rare: make it durable before answering. */
 		pg_audit_sync(regime->audit, record_seq);
-		say_refusal(regime, call, verdict->key_name, decision->reason);
+		say_refusal(regime, call, key_name, decision->reason);
 		return CKR_FUNCTION_REJECTED;
 	}
 	/* The disk syncs the allow record while the token works. */

@@ -29,8 +29,6 @@ struct pg_judge_call {
 struct pg_verdict {
 	struct pg_decision decision;
 	struct pg_key_match match;
-	const char *key_name;             /* for records and messages */
-	char key_buf[400];
 };
 
 /* Asks the policy; records nothing. */

@@ -184,11 +184,34 @@ eval_init(struct pg_eval *ev, const struct pg_request *req)
 	ev->req = req;
 }
 
+/* The key a rule is about, among those the object matched: the first of
+ * the rule's own keys (in the order the rule lists them) that matched.
+ * That is the key the record names, whatever order the keys: section
+ * gives them. */
+static unsigned
+rule_key(const struct pg_rule *rule, const struct pg_key_match *key)
+{
+	for (size_t j = 0; j < rule->n_keys; j++) {
+		for (size_t k = 0; k < key->n; k++) {
+			if (rule->keys[j] == key->idx[k])
+				return key->idx[k];
+		}
+	}
+	return key->idx[0];         /* not reached: the rule came from a matched key's bucket */
+}
+
+static void
+decided_key(const pg_policy *policy, unsigned idx, struct pg_decision *out)
+{
+	out->key = (int)idx;
+	out->key_name = policy->keys[idx].name;
+}
+
 void
 pg_policy_decide(const pg_policy *policy, const struct pg_request *req, struct pg_decision *out)
 {
 	const struct pg_key_match *key = req->key;
-	unsigned deny_rule = UINT_MAX, nearest = UINT_MAX;
+	unsigned deny_rule = UINT_MAX, allow_rule = UINT_MAX, nearest = UINT_MAX;
 	int nearest_stop = -1, bit = op_bit(req->op);
 	struct pg_eval ev;
 	char msg[PG_MSG_LEN];
@@ -196,6 +219,7 @@ pg_policy_decide(const pg_policy *policy, const struct pg_request *req, struct p
 
 	out->allow = false;
 	out->rule = NULL;
+	out->key = -1;
 	out->key_name = NULL;
 	out->reason[0] = '\0';
 	if (key == NULL || key->n == 0) {
@@ -206,7 +230,8 @@ pg_policy_decide(const pg_policy *policy, const struct pg_request *req, struct p
 			snprintf(out->reason, sizeof out->reason, "key is not named by the policy");
 		return;
 	}
-	out->key_name = policy->keys[key->idx[0]].name;
+	/* Until a rule decides: the first matched key in file order. */
+	decided_key(policy, key->idx[0], out);
 	if (bit < 0) {
 		snprintf(out->reason, sizeof out->reason, "unknown operation %d", (int)req->op);
 		return;
@@ -227,21 +252,24 @@ pg_policy_decide(const pg_policy *policy, const struct pg_request *req, struct p
 		const struct pg_rule *rule = &policy->rules[deny_rule];
 		char what[sizeof out->reason - 128];   /* room for "rule NAME: " */
 
+		decided_key(policy, rule_key(rule, key), out);
 		describe_match(rule, &ev, out->key_name, req->op, what, sizeof what);
 		out->rule = rule->name;
 		snprintf(out->reason, sizeof out->reason, "rule %s: %s", rule->name, what);
 		return;
 	}
 
+	/* The first allowing rule in file order across every matched key, so
+	 * that the rule (and the key it names) do not depend on the order of
+	 * the keys: section.  Each bucket is in file order: a key's scan stops
+	 * at its first allowing rule, or at a rule after one already found. */
 	for (size_t k = 0; k < key->n; k++) {
 		const struct pg_bucket *bucket = &policy->index[key->idx[k] * PG_N_OPS + (size_t)bit];
-		for (size_t i = 0; i < bucket->n_allow; i++) {
+		for (size_t i = 0; i < bucket->n_allow && bucket->allow[i] < allow_rule; i++) {
 			unsigned r = bucket->allow[i];
 			if (rule_eval(&policy->rules[r], &ev, &stop, NULL, 0) == PG_YES) {
-				out->allow = true;
-				out->rule = policy->rules[r].name;
-				allow_reason(out->reason, sizeof out->reason, out->rule);
-				return;
+				allow_rule = r;
+				break;
 			}
 			/* Nearest: the latest first failure; ties go to the earlier rule. */
 			if ((int)stop > nearest_stop || ((int)stop == nearest_stop && r < nearest)) {
@@ -250,11 +278,20 @@ pg_policy_decide(const pg_policy *policy, const struct pg_request *req, struct p
 			}
 		}
 	}
+	if (allow_rule != UINT_MAX) {
+		out->allow = true;
+		out->rule = policy->rules[allow_rule].name;
+		decided_key(policy, rule_key(&policy->rules[allow_rule], key), out);
+		allow_reason(out->reason, sizeof out->reason, out->rule);
+		return;
+	}
 	if (nearest == UINT_MAX) {
 		snprintf(out->reason, sizeof out->reason, "no rule allows %s with key %s",
 		         pg_op_name(req->op), out->key_name);
 		return;
 	}
+	/* Refused with no deciding rule: the nearest rule's key. */
+	decided_key(policy, rule_key(&policy->rules[nearest], key), out);
 	rule_eval(&policy->rules[nearest], &ev, &stop, msg, sizeof msg);
 	snprintf(out->reason, sizeof out->reason, "no rule allows it; nearest: rule %s: %s",
 	         policy->rules[nearest].name, msg);

@@ -170,6 +170,85 @@ compile_key(struct pg_load *load, struct pg_key *key, const struct pg_ynode *nam
 	return true;
 }
 
+/* ---- keys that can name one object --------------------------------------- */
+
+/* Two fixed-width fields of a URI: p11-kit leaves an unstated one zeroed
+ * and matches a stated one exactly (blank-padded), so two stated fields
+ * that differ can never both match one token. */
+static bool
+field_differs(const void *a, const void *b, size_t len)
+{
+	return !all_zero(a, len) && !all_zero(b, len) && memcmp(a, b, len) != 0;
+}
+
+/* Whether no object can match both URIs.  p11-kit matches every stated
+ * part exactly and leaves unstated ones free, and the parts are
+ * independent of each other (a token can have any label and serial, an
+ * object any label and id), so two URIs are disjoint exactly when some
+ * part is stated by both with different values.  Pins that differ also
+ * keep two keys apart: one public key cannot hash to both. */
+static bool
+keys_disjoint(const struct pg_key *a, const struct pg_key *b)
+{
+	const CK_INFO *ma = p11_kit_uri_get_module_info(a->uri), *mb = p11_kit_uri_get_module_info(b->uri);
+	const CK_SLOT_INFO *sa = p11_kit_uri_get_slot_info(a->uri), *sb = p11_kit_uri_get_slot_info(b->uri);
+	const CK_TOKEN_INFO *ta = p11_kit_uri_get_token_info(a->uri), *tb = p11_kit_uri_get_token_info(b->uri);
+	const CK_VERSION unstated = { (CK_BYTE)-1, (CK_BYTE)-1 };
+
+	if (a->has_pin && b->has_pin && memcmp(a->pin, b->pin, sizeof a->pin) != 0)
+		return true;
+	if (field_differs(ma->manufacturerID, mb->manufacturerID, sizeof ma->manufacturerID) ||
+	    field_differs(ma->libraryDescription, mb->libraryDescription, sizeof ma->libraryDescription))
+		return true;
+	if (memcmp(&ma->libraryVersion, &unstated, sizeof unstated) != 0 &&
+	    memcmp(&mb->libraryVersion, &unstated, sizeof unstated) != 0 &&
+	    memcmp(&ma->libraryVersion, &mb->libraryVersion, sizeof unstated) != 0)
+		return true;
+	if (field_differs(sa->slotDescription, sb->slotDescription, sizeof sa->slotDescription) ||
+	    field_differs(sa->manufacturerID, sb->manufacturerID, sizeof sa->manufacturerID))
+		return true;
+	if (field_differs(ta->label, tb->label, sizeof ta->label) ||
+	    field_differs(ta->manufacturerID, tb->manufacturerID, sizeof ta->manufacturerID) ||
+	    field_differs(ta->model, tb->model, sizeof ta->model) ||
+	    field_differs(ta->serialNumber, tb->serialNumber, sizeof ta->serialNumber))
+		return true;
+	for (size_t i = 0; i < a->n_uri_attrs; i++) {
+		CK_ATTRIBUTE *x = p11_kit_uri_get_attribute(a->uri, a->uri_attrs[i]);
+		CK_ATTRIBUTE *y = p11_kit_uri_get_attribute(b->uri, a->uri_attrs[i]);
+
+		if (x != NULL && y != NULL && (x->ulValueLen != y->ulValueLen ||
+		                               memcmp(x->pValue, y->pValue, x->ulValueLen) != 0))
+			return true;
+	}
+	return false;
+}
+
+/* A warning at the later of two keys that can name one object: its uses
+ * are judged under the rules of both, which is seldom what was meant. */
+static void
+warn_overlaps(struct pg_load *load)
+{
+	const struct pg_policy *policy = load->policy;
+
+	for (size_t j = 1; j < policy->n_keys; j++) {
+		const struct pg_key *b = &policy->keys[j];
+
+		for (size_t i = 0; b->uri != NULL && i < j; i++) {
+			const struct pg_key *a = &policy->keys[i];
+
+			if (a->uri == NULL || keys_disjoint(a, b))
+				continue;
+			pg_diag_warning(load->diag, b->line, b->column,
+			                "key '%s' (uri '%s') and key '%s' (line %lu, uri '%s') can name "
+			                "the same object: a use of it is judged under the rules of both "
+			                "and recorded under the key of the rule that decides; make the "
+			                "URIs disjoint (state a different object=, id= or token=) or pin "
+			                "them to different public keys",
+			                b->name, b->uri_text, a->name, a->line, a->uri_text);
+		}
+	}
+}
+
 bool
 pg_keys_compile(struct pg_load *load, const struct pg_ynode *keys)
 {
@@ -184,6 +263,9 @@ pg_keys_compile(struct pg_load *load, const struct pg_ynode *keys)
 		if (!compile_key(load, &policy->keys[i], keys->kids[2 * i], keys->kids[2 * i + 1]))
 			return false;
 	}
+	/* A URI that did not parse would overlap with everything. */
+	if (load->diag->errors == 0)
+		warn_overlaps(load);
 	return true;
 }
 

@@ -477,6 +477,65 @@ START_TEST(find_warns_on_broken_chain)
 }
 END_TEST
 
+/* A record names the key its rule named and lists every key the object
+ * matched: `find --key` of any of them finds the use (with its result),
+ * and a log mixing such records with older ones (no keys_matched) is
+ * intact. */
+START_TEST(find_by_every_matched_key)
+{
+	static const char *const both[] = { "release", "codesign-rsa" };
+	struct pg_audit_find_query q = { .key = "release" };
+	struct pg_audit_record r;
+	struct pg_chain chain;
+	char err[256], *out, *text;
+	size_t printed, len;
+	uint64_t seq;
+	pg_audit *a;
+
+	t_write(work_path, base, base_len);        /* 11 records without keys_matched */
+	a = pg_audit_open(work_path, false, false, err, sizeof err);
+	ck_assert_msg(a != NULL, "%s", err);
+	t_record(&r, "ci-signs");
+	r.key_name = "codesign-rsa";
+	r.keys_matched = both;
+	r.n_keys_matched = 2;
+	ck_assert_int_eq(pg_audit_append(a, &r, &seq), 0);
+	ck_assert_uint_eq(seq, 12);
+	memset(&r, 0, sizeof r);
+	r.event = PG_AUDIT_RESULT;
+	r.ref = seq;
+	r.has_rv = true;
+	r.rv = CKR_OK;
+	ck_assert_int_eq(pg_audit_append(a, &r, &seq), 0);
+	pg_audit_close(a);
+
+	text = t_read(work_path, &len);
+	ck_assert_msg(strstr(text, "\"key\":\"codesign-rsa\",\"key_uri\":") != NULL &&
+	              strstr(text, "\"keys_matched\":[\"release\",\"codesign-rsa\"],") != NULL,
+	              "%s", text);
+	free(text);
+	chain = verify_work(false);
+	ck_assert_int_eq(chain.problem, PG_CHAIN_OK);
+
+	/* The key the object also matched finds the use and its result. */
+	out = find(&q, &printed, NULL);
+	ck_assert_uint_eq(printed, 2);
+	ck_assert_msg(strstr(out, " seq 12 allow operation=sign key=codesign-rsa "
+	                     "keys_matched=release,codesign-rsa rule=ci-signs ") != NULL, "%s", out);
+	ck_assert_msg(strstr(out, " seq 13 result ref=12 ") != NULL, "%s", out);
+	free(out);
+	q.key = "codesign-rsa";
+	out = find(&q, &printed, NULL);
+	ck_assert_uint_eq(printed, 2);
+	free(out);
+	/* Older records still match by key. */
+	q.key = "key-1";
+	out = find(&q, &printed, NULL);
+	ck_assert_uint_eq(printed, 4);
+	free(out);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -497,6 +556,7 @@ main(void)
 	tcase_add_test(tc, parse_time);
 	tcase_add_test(tc, find_pairs_decisions_and_results);
 	tcase_add_test(tc, find_warns_on_broken_chain);
+	tcase_add_test(tc, find_by_every_matched_key);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -217,6 +217,62 @@ START_TEST(test_deny_precedence_and_several_keys)
 	pg_policy_decide(p, &req, &d);
 	ck_assert(d.allow);
 	ck_assert_str_eq(d.rule, "allow-a");
+	ck_assert_str_eq(d.key_name, "a");
+	pg_policy_unref(p);
+}
+END_TEST
+
+/* The issue's pair: a token-wide key first in the file, a pinned key on
+ * that token second.  The record must name the key the deciding rule
+ * names, whatever the order of the keys: section. */
+static const char two_names_yaml[] =
+	PG_TEST_HEAD
+	"keys:\n"
+	"  release: {uri: \"pkcs11:token=release\", owner: t}\n"
+	"  codesign-rsa: {uri: \"pkcs11:token=release;object=codesign-rsa\", owner: t}\n"
+	"rules:\n"
+	"  - {name: token-deny-decrypt, effect: deny, keys: [release], operations: [decrypt]}\n"
+	"  - {name: ci-signs, effect: allow, keys: [codesign-rsa], operations: [sign],\n"
+	"     callers: {users: [1001]}}\n"
+	"  - {name: ops-derive, effect: allow, keys: [codesign-rsa, release], operations: [derive],\n"
+	"     callers: {users: [7]}}\n";
+
+START_TEST(test_deciding_rule_names_the_key)
+{
+	pg_policy *p = load_ok(two_names_yaml);
+	struct pg_key_match m = { .n = 2, .idx = { 0, 1 }, .pin_mismatch = -1 };
+	struct pg_request req = { .op = PG_OP_SIGN, .mechanism = CKM_RSA_PKCS, .key = &m,
+	                          .caller = &caller, .now = pg_test_time("2026-06-02T12:00:00Z") };
+	struct pg_decision d;
+
+	pg_policy_decide(p, &req, &d);
+	ck_assert(d.allow);
+	ck_assert_str_eq(d.rule, "ci-signs");
+	ck_assert_str_eq(d.key_name, "codesign-rsa");
+	ck_assert_int_eq(d.key, 1);
+
+	/* A deny rule on the token-wide key names that key. */
+	req.op = PG_OP_DECRYPT;
+	pg_policy_decide(p, &req, &d);
+	ck_assert(!d.allow);
+	ck_assert_str_eq(d.rule, "token-deny-decrypt");
+	ck_assert_str_eq(d.key_name, "release");
+
+	/* Refused with no deciding rule: the nearest rule's first listed key. */
+	req.op = PG_OP_DERIVE;
+	pg_policy_decide(p, &req, &d);
+	ck_assert(!d.allow);
+	ck_assert_ptr_null(d.rule);
+	ck_assert_str_eq(d.key_name, "codesign-rsa");
+	ck_assert_str_eq(d.reason, "no rule allows it; nearest: rule ops-derive: user ci (uid 1001) "
+	                 "is not in users [7]");
+
+	/* Nothing covers the operation: the first matched key, as before. */
+	req.op = PG_OP_UNWRAP;
+	pg_policy_decide(p, &req, &d);
+	ck_assert(!d.allow);
+	ck_assert_str_eq(d.key_name, "release");
+	ck_assert_int_eq(d.key, 0);
 	pg_policy_unref(p);
 }
 END_TEST
@@ -355,6 +411,7 @@ main(void)
 	tcase_add_test(tc, test_unnamed_key_and_pin_mismatch);
 	tcase_add_test(tc, test_bad_operation);
 	tcase_add_test(tc, test_deny_precedence_and_several_keys);
+	tcase_add_test(tc, test_deciding_rule_names_the_key);
 	tcase_add_test(tc, test_nearest_rule);
 	tcase_add_test(tc, test_explain);
 	tcase_add_test(tc, test_index_at_scale);

@@ -42,7 +42,12 @@ setup(void)
 	if (policy == NULL)
 		pg_test_dump(&cap);
 	ck_assert_ptr_nonnull(policy);
-	ck_assert_uint_eq(cap.warnings, 0);
+	/* by-id states only an id, so it can name the same object as each of
+	 * the others: those five overlaps are the only warnings. */
+	ck_assert_uint_eq(cap.warnings, 5);
+	for (size_t i = 0; i < cap.n; i++)
+		ck_assert_msg(strstr(cap.diags[i].message, "can name the same object") != NULL,
+		              "unexpected diagnostic: %s", cap.diags[i].message);
 }
 
 static void
@@ -269,6 +274,70 @@ START_TEST(test_accessors)
 }
 END_TEST
 
+/* Two keys whose URIs (and pins) let one object match both: `check` warns
+ * at the later key, naming the earlier; keys that differ in a part both
+ * state, or in their pins, cannot name one object and are not reported. */
+static const char overlap_yaml[] =
+	PG_TEST_HEAD
+	"keys:\n"
+	"  release: {uri: \"pkcs11:token=release\", owner: t}\n"                        /* 4 */
+	"  codesign-rsa:\n"                                                                 /* 5 */
+	"    uri: \"pkcs11:token=release;object=codesign-rsa\"\n"
+	"    public_key_sha256: \"" PIN_HEX "\"\n"
+	"    owner: t\n"
+	"  other-token: {uri: \"pkcs11:token=staging;object=codesign-rsa\", owner: t}\n"   /* 9 */
+	"  other-label: {uri: \"pkcs11:token=release;object=codesign-ec\", owner: t}\n"    /* 10 */
+	"  by-id: {uri: \"pkcs11:object=codesign-ec;id=%02\", owner: t}\n"               /* 11 */
+	"  secret: {uri: \"pkcs11:object=codesign-ec;type=secret-key\", owner: t}\n"     /* 12 */
+	"  private: {uri: \"pkcs11:object=codesign-ec;type=private\", owner: t}\n"       /* 13 */
+	"  pinned-a: {uri: \"pkcs11:serial=42\", owner: t,\n"                            /* 14 */
+	"             public_key_sha256: \"" PIN_HEX "\"}\n"
+	"  pinned-b: {uri: \"pkcs11:serial=42\", owner: t,\n"                            /* 16 */
+	"             public_key_sha256: \"0000000000000000000000000000000000000000000000000000000000000000\"}\n"
+	"rules: []\n";
+
+START_TEST(test_overlapping_uris)
+{
+	struct pg_test_capture cap;
+	pg_policy *p = pg_test_load(overlap_yaml, &cap);
+	size_t overlaps = 0;
+
+	if (p == NULL)
+		pg_test_dump(&cap);
+	ck_assert_ptr_nonnull(p);
+	for (size_t i = 0; i < cap.n; i++)
+		overlaps += strstr(cap.diags[i].message, "can name the same object") != NULL;
+	/* The pair: a token-wide key and a pinned key on that token. */
+	ck_assert_ptr_nonnull(pg_test_find(&cap, PG_DIAG_WARNING, 5, 3,
+	                                   "key 'codesign-rsa' (uri 'pkcs11:token=release;"
+	                                   "object=codesign-rsa') and key 'release' (line 4, uri "
+	                                   "'pkcs11:token=release') can name the same object"));
+	/* other-token: another token label; other-label: another object label,
+	 * but within `release`. */
+	ck_assert_ptr_null(pg_test_find(&cap, PG_DIAG_WARNING, 9, 3, "key 'release'"));
+	ck_assert_ptr_nonnull(pg_test_find(&cap, PG_DIAG_WARNING, 10, 3, "key 'release'"));
+	ck_assert_ptr_null(pg_test_find(&cap, PG_DIAG_WARNING, 10, 3, "key 'codesign-rsa'"));
+	/* by-id states no token: it overlaps every key labelled codesign-ec
+	 * and the token-wide one. */
+	ck_assert_ptr_nonnull(pg_test_find(&cap, PG_DIAG_WARNING, 11, 3, "key 'release'"));
+	ck_assert_ptr_nonnull(pg_test_find(&cap, PG_DIAG_WARNING, 11, 3, "key 'other-label'"));
+	ck_assert_ptr_null(pg_test_find(&cap, PG_DIAG_WARNING, 11, 3, "key 'codesign-rsa'"));
+	/* A secret key and a private key are never one object. */
+	ck_assert_ptr_nonnull(pg_test_find(&cap, PG_DIAG_WARNING, 13, 3, "key 'by-id'"));
+	ck_assert_ptr_null(pg_test_find(&cap, PG_DIAG_WARNING, 13, 3, "key 'secret'"));
+	/* Different pins: one public key cannot hash to both; one pinned and
+	 * one not can still meet. */
+	ck_assert_ptr_null(pg_test_find(&cap, PG_DIAG_WARNING, 16, 3, "key 'pinned-a'"));
+	ck_assert_ptr_nonnull(pg_test_find(&cap, PG_DIAG_WARNING, 14, 3, "key 'release'"));
+	ck_assert_ptr_nonnull(pg_test_find(&cap, PG_DIAG_WARNING, 16, 3, "key 'release'"));
+	/* Every pair, counted by hand: at line 5 one, 9 none, 10 one, 11 two,
+	 * 12 three, 13 three, 14 seven (a serial and a token label are
+	 * independent), 16 six (all of 14's less the two pinned elsewhere). */
+	ck_assert_uint_eq(overlaps, 23);
+	pg_policy_unref(p);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -284,6 +353,7 @@ main(void)
 	tcase_add_test(tc, test_model_module_and_slot);
 	tcase_add_test(tc, test_pin);
 	tcase_add_test(tc, test_accessors);
+	tcase_add_test(tc, test_overlapping_uris);
 	suite_add_tcase(suite, tc);
 	runner = srunner_create(suite);
 	srunner_run_all(runner, CK_NORMAL);
