@@ -7,6 +7,8 @@
 #include "module.h"
 #include "p11gate-build.h"
 
+#include <limits.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -44,51 +46,57 @@ static const CK_INTERFACE interfaces[] = {
 };
 #define N_INTERFACES (sizeof interfaces / sizeof interfaces[0])
 
+/* What C_GetInterface hands out: writable copies, because a layer above
+ * may write into the CK_INTERFACE it gets (OpenSC's pkcs11-spy puts its
+ * own function list there).  Each call takes the next copy of a ring,
+ * filled afresh, so one caller's change never reaches the next caller
+ * (unless it keeps the pointer for a ring's worth of calls; then it sees
+ * p11gate's own table again, which is still valid). */
+#define HANDED_OUT 32
+static CK_INTERFACE handed_out[HANDED_OUT];
+static atomic_uint handed_out_next;
+
 static const CK_VERSION *
 interface_version(const CK_INTERFACE *iface)
 {
 	return &((const CK_FUNCTION_LIST *)iface->pFunctionList)->version;
 }
 
-/* pReserved must be NULL by the spec; p11gate also accepts the string
- * "p11gate-config=PATH", which p11-kit passes from `x-init-reserved`. */
-static CK_RV
-check_init_args(const CK_C_INITIALIZE_ARGS *args, const char **reserved_path)
-{
-	static const char prefix[] = "p11gate-config=";
-	int callbacks = (args->CreateMutex != NULL) + (args->DestroyMutex != NULL) +
-	                (args->LockMutex != NULL) + (args->UnlockMutex != NULL);
-
-	*reserved_path = NULL;
-	if (callbacks != 0 && callbacks != 4)
-		return CKR_ARGUMENTS_BAD;
-	if (args->pReserved != NULL) {
-		if (strncmp(args->pReserved, prefix, sizeof prefix - 1) != 0)
-			return CKR_ARGUMENTS_BAD;
-		*reserved_path = (const char *)args->pReserved + sizeof prefix - 1;
-	}
-	return CKR_OK;
-}
+/* pReserved must be NULL by the spec.  p11gate takes one string there,
+ * "p11gate-config=PATH", which p11-kit passes from `x-init-reserved`.  It
+ * reads it only through the kernel (pg_safe_copy_string): a pointer it
+ * cannot read, a string without that prefix, or one without an end within
+ * PATH_MAX is not p11gate's, and goes on to the wrapped module unchanged
+ * for it to answer (SoftHSM2: CKR_ARGUMENTS_BAD). */
+#define RESERVED_PREFIX "p11gate-config="
 
 /* p11gate locks with pthreads whatever the application passes: every
  * thread it can be called from is a pthread.  The callbacks and flags go
- * on to the wrapped module unchanged; pReserved, which is ours, does not. */
+ * on to the wrapped module unchanged; pReserved, when it is ours, does not.
+ * The arguments are read through the kernel too: an unreadable pointer is
+ * answered CKR_ARGUMENTS_BAD, never a crash. */
 CK_RV
 pg_mod_C_Initialize(CK_VOID_PTR init_args)
 {
-	const CK_C_INITIALIZE_ARGS *args = init_args;
-	CK_C_INITIALIZE_ARGS lower_args;
+	CK_C_INITIALIZE_ARGS args;
+	char reserved[sizeof RESERVED_PREFIX + PATH_MAX];
 	const char *reserved_path = NULL;
-	CK_RV rv;
+	int callbacks;
 
-	if (args == NULL)
+	if (init_args == NULL)
 		return pg_ctx_initialize(NULL, NULL);
-	rv = check_init_args(args, &reserved_path);
-	if (rv != CKR_OK)
-		return rv;
-	lower_args = *args;
-	lower_args.pReserved = NULL;
-	return pg_ctx_initialize(&lower_args, reserved_path);
+	if (pg_safe_copy(&args, init_args, sizeof args) != 0)
+		return CKR_ARGUMENTS_BAD;
+	callbacks = (args.CreateMutex != NULL) + (args.DestroyMutex != NULL) +
+	            (args.LockMutex != NULL) + (args.UnlockMutex != NULL);
+	if (callbacks != 0 && callbacks != 4)
+		return CKR_ARGUMENTS_BAD;
+	if (args.pReserved != NULL &&
+	    pg_safe_copy_string(reserved, sizeof reserved, args.pReserved, RESERVED_PREFIX) == 0) {
+		reserved_path = reserved + sizeof RESERVED_PREFIX - 1;
+		args.pReserved = NULL;
+	}
+	return pg_ctx_initialize(&args, reserved_path);
 }
 
 CK_RV
@@ -99,15 +107,10 @@ pg_mod_C_Finalize(CK_VOID_PTR reserved)
 	return pg_ctx_finalize();
 }
 
-static void
-pad(CK_UTF8CHAR *field, size_t len, const char *text)
-{
-	size_t n = strlen(text);
-
-	memset(field, ' ', len);
-	memcpy(field, text, n < len ? n : len);
-}
-
+/* The wrapped module's answer (clients branch on its manufacturer and
+ * description), but for two fields: the interface p11gate really provides
+ * is at most 3.0, and the library version is p11gate's own, where its
+ * presence stays visible. */
 CK_RV
 pg_mod_C_GetInfo(CK_INFO_PTR info)
 {
@@ -119,15 +122,11 @@ pg_mod_C_GetInfo(CK_INFO_PTR info)
 		return rv;
 	if (info == NULL)
 		return CKR_ARGUMENTS_BAD;
-	memset(info, 0, sizeof *info);
-	/* The interface p11gate really provides is the wrapped module's. */
-	info->cryptokiVersion = lower.cryptokiVersion;
+	*info = lower;
 	if (info->cryptokiVersion.major > 3) {
 		info->cryptokiVersion.major = 3;
 		info->cryptokiVersion.minor = 0;
 	}
-	pad(info->manufacturerID, sizeof info->manufacturerID, "p11gate");
-	pad(info->libraryDescription, sizeof info->libraryDescription, "p11gate PKCS#11 policy gate");
 	info->libraryVersion.major = P11GATE_VERSION_MAJOR;
 	info->libraryVersion.minor = P11GATE_VERSION_MINOR;
 	return CKR_OK;
@@ -165,6 +164,8 @@ CK_RV
 pg_mod_C_GetInterface(CK_UTF8CHAR_PTR name, CK_VERSION_PTR version,
                       CK_INTERFACE_PTR_PTR iface, CK_FLAGS flags)
 {
+	CK_INTERFACE *copy;
+
 	if (iface == NULL)
 		return CKR_ARGUMENTS_BAD;
 	for (size_t i = 0; i < N_INTERFACES; i++) {
@@ -176,7 +177,9 @@ pg_mod_C_GetInterface(CK_UTF8CHAR_PTR name, CK_VERSION_PTR version,
 			continue;
 		if ((interfaces[i].flags & flags) != flags)
 			continue;
-		*iface = (CK_INTERFACE_PTR)&interfaces[i];
+		copy = &handed_out[atomic_fetch_add(&handed_out_next, 1) % HANDED_OUT];
+		*copy = interfaces[i];
+		*iface = copy;
 		return CKR_OK;
 	}
 	return CKR_ARGUMENTS_BAD;

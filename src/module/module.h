@@ -115,6 +115,17 @@ void *pg_loader_open(const char *path, pg_function_list_3_0 *table,
                      char *err, size_t err_len);
 void pg_loader_close(void *dl);
 
+/* ---- safe_read.c: memory the caller points at, read through the kernel -- */
+
+/* Copies len bytes from src, or answers EFAULT (nothing is dereferenced
+ * that the kernel does not find readable). */
+int pg_safe_copy(void *dst, const void *src, size_t len);
+/* Copies the NUL-terminated string at src into dst (cap bytes at most,
+ * NUL included) if it starts with prefix: 0; EINVAL if it does not (read
+ * no further than needed to tell), EFAULT if unreadable before its end,
+ * ENAMETOOLONG if no NUL within cap. */
+int pg_safe_copy_string(char *dst, size_t cap, const char *src, const char *prefix);
+
 /* ---- config.c: which configuration, and its errors on stderr ----------- */
 
 /* Which configuration: P11GATE_CONFIG, then reserved_path (from

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -868,16 +869,114 @@ END_TEST
 
 /* ---- CK_C_INITIALIZE_ARGS: pReserved and configuration discovery ------------ */
 
+/* What SoftHSM2 itself answers to these arguments (it never reads
+ * pReserved: anything there is CKR_ARGUMENTS_BAD). */
+static CK_RV
+softhsm_answer(CK_C_INITIALIZE_ARGS *a)
+{
+	struct module direct = module_open(fx.softhsm);
+	CK_RV rv = direct.f->C_Initialize(a);
+
+	if (rv == CKR_OK)
+		direct.f->C_Finalize(NULL);
+	return rv;
+}
+
+/* A pReserved that is not p11gate's goes to the token, whose answer the
+ * caller gets; p11gate stays uninitialised. */
+static void
+assert_reserved_answered_by_token(const struct module *m, void *reserved, const char *what)
+{
+	CK_C_INITIALIZE_ARGS a = init_args(0, CKF_OS_LOCKING_OK, reserved);
+	CK_RV direct = softhsm_answer(&a), rv;
+	CK_INFO info;
+
+	ck_assert_msg(direct == CKR_ARGUMENTS_BAD, "SoftHSM2 answers %s to %s", rv_text(direct), what);
+	rv = m->f->C_Initialize(&a);
+	ck_assert_msg(rv == direct, "pReserved = %s: p11gate answers %s, SoftHSM2 %s", what,
+	              rv_text(rv), rv_text(direct));
+	ck_assert_rv(m->f->C_GetInfo(&info), CKR_CRYPTOKI_NOT_INITIALIZED);
+}
+
 START_TEST(test_reserved_not_ours)
 {
 	struct module m = p11gate_open();
 	char text[] = "some-other-module-option=1";
-	CK_C_INITIALIZE_ARGS a = init_args(0, CKF_OS_LOCKING_OK, text);
+	char prefix_only[] = "p11gate-config";
+
+	assert_reserved_answered_by_token(&m, text, "another module's option");
+	assert_reserved_answered_by_token(&m, prefix_only, "a string shorter than p11gate's prefix");
+}
+END_TEST
+
+/* pkcs11test's Init.InitArgsBadReserved passes (void *)1 and expects
+ * CKR_ARGUMENTS_BAD; p11gate once read through it and died.  Nothing
+ * p11gate cannot prove readable is read: an unmapped page, an unreadable
+ * one, and strings that run into the end of a mapping without a NUL (ours
+ * by their prefix, or not) are the token's to answer. */
+START_TEST(test_reserved_bogus_pointers)
+{
+	struct module m = p11gate_open();
+	long page = sysconf(_SC_PAGESIZE);
+	static const char ours[] = "p11gate-config=";
+	unsigned char *map, *unmapped, *unreadable, *last;
+
+	assert_reserved_answered_by_token(&m, (void *)1, "(void *)1");
+	assert_reserved_answered_by_token(&m, (void *)-1L, "(void *)-1");
+
+	map = mmap(NULL, (size_t)page * 3, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ck_assert_ptr_ne(map, MAP_FAILED);
+	unmapped = map + page;
+	unreadable = map + 2 * page;
+	ck_assert_int_eq(munmap(unmapped, (size_t)page), 0);
+	ck_assert_int_eq(mprotect(unreadable, (size_t)page, PROT_NONE), 0);
+	assert_reserved_answered_by_token(&m, unmapped, "an unmapped page");
+	assert_reserved_answered_by_token(&m, unreadable, "a PROT_NONE page");
+	assert_reserved_answered_by_token(&m, unmapped + 100, "inside an unmapped page");
+
+	/* The last bytes of the first page, no NUL before the unmapped one. */
+	memset(map, 'a', (size_t)page);
+	last = map + page - 40;
+	memcpy(last, ours, strlen(ours));
+	assert_reserved_answered_by_token(&m, last, "p11gate's prefix running into an unmapped page");
+	memcpy(map + page - 8, "xyz", 3);
+	assert_reserved_answered_by_token(&m, map + page - 8, "another string running into an unmapped page");
+	assert_reserved_answered_by_token(&m, map + page - 3, "a prefix cut by an unmapped page");
+
+	/* Ours, ending exactly at the end of the mapping: read, and used. */
+	{
+		size_t len = strlen(ours) + strlen(fx.config) + 1;
+		CK_C_INITIALIZE_ARGS a;
+		char *at = (char *)map + page - len;
+
+		ck_assert_int_eq(unsetenv("P11GATE_CONFIG"), 0);
+		snprintf(at, len, "%s%s", ours, fx.config);
+		a = init_args(0, CKF_OS_LOCKING_OK, at);
+		ck_assert_rv(m.f->C_Initialize(&a), CKR_OK);
+		assert_signs(m.f, "configured by a pReserved ending at the end of its mapping");
+		ck_assert_rv(m.f->C_Finalize(NULL), CKR_OK);
+	}
+}
+END_TEST
+
+/* The argument structure itself is read through the kernel as well:
+ * SoftHSM2 would crash on these, p11gate answers. */
+START_TEST(test_init_args_unreadable)
+{
+	struct module m = p11gate_open();
+	long page = sysconf(_SC_PAGESIZE);
+	unsigned char *map;
 	CK_INFO info;
 
-	ck_assert_rv(m.f->C_Initialize(&a), CKR_ARGUMENTS_BAD);
+	ck_assert_rv(m.f->C_Initialize((void *)1), CKR_ARGUMENTS_BAD);
+	map = mmap(NULL, (size_t)page * 2, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ck_assert_ptr_ne(map, MAP_FAILED);
+	ck_assert_int_eq(munmap(map + page, (size_t)page), 0);
+	/* Half of it on the page that is gone. */
+	ck_assert_rv(m.f->C_Initialize(map + page - sizeof(CK_C_INITIALIZE_ARGS) / 2), CKR_ARGUMENTS_BAD);
 	ck_assert_rv(m.f->C_GetInfo(&info), CKR_CRYPTOKI_NOT_INITIALIZED);
-	ck_assert_msg(!softhsm_loaded(), "SoftHSM2 was loaded although pReserved was bad");
+	ck_assert_rv(m.f->C_Initialize(NULL), CKR_OK);
+	ck_assert_rv(m.f->C_Finalize(NULL), CKR_OK);
 }
 END_TEST
 
@@ -1147,28 +1246,59 @@ END_TEST
 
 /* ==== what the application sees ============================================ */
 
+/* Clients branch on the library's manufacturer and description (graphene's
+ * suite chooses its tests by them): they are SoftHSM2's own.  The library
+ * version is p11gate's, where its presence stays visible. */
 START_TEST(test_get_info)
 {
+	struct module direct = module_open(fx.softhsm);
 	struct module m = p11gate_open();
-	CK_INFO info;
-	char manufacturer[33], description[33];
+	CK_INFO info, expected;
+
+	ck_assert_rv(direct.f->C_Initialize(NULL), CKR_OK);
+	ck_assert_rv(direct.f->C_GetInfo(&expected), CKR_OK);
+	ck_assert_rv(direct.f->C_Finalize(NULL), CKR_OK);
 
 	ck_assert_rv(m.f->C_Initialize(NULL), CKR_OK);
 	memset(&info, 0xa5, sizeof info);
 	ck_assert_rv(m.f->C_GetInfo(&info), CKR_OK);
-	memcpy(manufacturer, info.manufacturerID, 32);
-	manufacturer[32] = '\0';
-	memcpy(description, info.libraryDescription, 32);
-	description[32] = '\0';
-	ck_assert_str_eq(manufacturer, "p11gate                         ");
-	ck_assert_msg(description[0] != ' ' && strchr(description, '\0') == description + 32,
-	              "libraryDescription '%s' is empty or not blank-padded", description);
-	ck_assert_int_eq(info.flags, 0);
+	ck_assert_msg(memcmp(info.manufacturerID, expected.manufacturerID, 32) == 0,
+	              "manufacturerID '%.32s', SoftHSM2 says '%.32s'", info.manufacturerID,
+	              expected.manufacturerID);
+	ck_assert_msg(memcmp(info.libraryDescription, expected.libraryDescription, 32) == 0,
+	              "libraryDescription '%.32s', SoftHSM2 says '%.32s'", info.libraryDescription,
+	              expected.libraryDescription);
+	ck_assert_int_eq(info.flags, expected.flags);
 	ck_assert_int_eq(info.libraryVersion.major, P11GATE_VERSION_MAJOR);
 	ck_assert_int_eq(info.libraryVersion.minor, P11GATE_VERSION_MINOR);
 	ck_assert_int_eq(info.cryptokiVersion.major, 2);      /* SoftHSM2 2.6.1 is 2.40 */
 	ck_assert_int_eq(info.cryptokiVersion.minor, 40);
 	ck_assert_rv(m.f->C_Finalize(NULL), CKR_OK);
+	dlclose(direct.dl);
+}
+END_TEST
+
+/* OpenSC's pkcs11-spy writes its own function list into the CK_INTERFACE
+ * the module below returns: it must be writable, and one caller's write
+ * must not change what the next caller gets. */
+START_TEST(test_interface_writable)
+{
+	struct module m = p11gate_open();
+	get_interface_fn get_iface = (get_interface_fn)dlsym(m.dl, "C_GetInterface");
+	static CK_FUNCTION_LIST layer_above = { .version = { 3, 0 } };
+	CK_INTERFACE_PTR first = NULL, second = NULL;
+	const struct test_function_list_3_0 *f3;
+
+	ck_assert_ptr_nonnull(get_iface);
+	ck_assert_rv(get_iface((CK_UTF8CHAR_PTR)"PKCS 11", NULL, &first, 0), CKR_OK);
+	f3 = first->pFunctionList;
+	first->pFunctionList = &layer_above;      /* what pkcs11-spy does */
+	ck_assert_rv(get_iface((CK_UTF8CHAR_PTR)"PKCS 11", NULL, &second, 0), CKR_OK);
+	ck_assert_ptr_eq(second->pFunctionList, f3);
+	ck_assert_ptr_eq(first->pFunctionList, &layer_above);
+	ck_assert_rv(f3->v2.C_Initialize(NULL), CKR_OK);
+	assert_signs(&f3->v2, "after a caller wrote into its CK_INTERFACE");
+	ck_assert_rv(f3->v2.C_Finalize(NULL), CKR_OK);
 }
 END_TEST
 
@@ -1778,13 +1908,14 @@ module_suite(void)
 		{ "before C_Initialize", { test_calls_before_initialize, test_entry_points_before_initialize } },
 		{ "life cycle", { test_double_initialize, test_finalize_and_initialize_again, test_fork } },
 		{ "locking", { test_partial_mutex_callbacks, test_all_mutex_callbacks, test_os_locking } },
-		{ "configuration discovery", { test_reserved_not_ours, test_reserved_names_config,
+		{ "configuration discovery", { test_reserved_not_ours, test_reserved_bogus_pointers,
+		                               test_init_args_unreadable, test_reserved_names_config,
 		                               test_reserved_missing_config, test_environment_wins_over_reserved,
 		                               test_default_config } },
 		{ "configuration errors", { test_config_missing, test_config_directory, test_config_unreadable,
 		                            test_config_yaml_syntax, test_config_module_missing } },
 		{ "arguments", { test_null_arguments_softhsm, test_null_arguments } },
-		{ "transparency", { test_get_info, test_same_as_softhsm, test_secret_attributes, test_interface_3_0 } },
+		{ "transparency", { test_get_info, test_interface_writable, test_same_as_softhsm, test_secret_attributes, test_interface_3_0 } },
 		{ "threads", { test_threads } },
 	};
 
