@@ -49,7 +49,8 @@ struct pg_caller {
 	char *unit;             /* systemd unit from the cgroup, e.g. "ci-runner.service" */
 
 	/* SHA-256 of the executable, computed on first use (rules with
-	 * program_sha256 and the audit record); see pg_caller_exe_sha256. */
+	 * program_sha256 and the audit record); see pg_caller_exe_sha256.
+	 * The module may fill it from its per-process memo instead. */
 	bool exe_hashed;
 	bool exe_hash_ok;
 	unsigned char exe_sha256[32];
@@ -75,6 +76,13 @@ const char *pg_caller_getenv(const struct pg_caller *caller, const char *name);
 /* SHA-256 of the caller's executable (hashed once, then cached in caller).
  * NULL if unavailable. */
 const unsigned char *pg_caller_exe_sha256(struct pg_caller *caller);
+
+/* The /proc link to the file the caller runs ("/proc/self/exe" or
+ * "/proc/PID/exe"): what pg_caller_exe_sha256 hashes. */
+void pg_caller_exe_link(const struct pg_caller *caller, char *link, size_t len);
+/* Whether link still resolves to caller->exe (a peer's pid may have been
+ * reused, or the peer have exec'd another program). */
+bool pg_caller_exe_is(const struct pg_caller *caller, const char *link);
 
 /* Whether gid is the primary or a supplementary group of the caller. */
 bool pg_caller_in_group(const struct pg_caller *caller, gid_t gid);

@@ -145,6 +145,25 @@ out:
 	return ok;
 }
 
+void
+pg_caller_exe_link(const struct pg_caller *caller, char *link, size_t len)
+{
+	if (caller->source == PG_ID_PEER && caller->pid_trust != PG_ID_UNAVAILABLE)
+		snprintf(link, len, "/proc/%d/exe", (int)caller->pid);
+	else
+		snprintf(link, len, "/proc/self/exe");
+}
+
+bool
+pg_caller_exe_is(const struct pg_caller *caller, const char *link)
+{
+	char *target = pg_proc_readlink(link);
+	bool same = target != NULL && caller->exe != NULL && strcmp(target, caller->exe) == 0;
+
+	free(target);
+	return same;
+}
+
 const unsigned char *
 pg_caller_exe_sha256(struct pg_caller *caller)
 {
@@ -164,10 +183,7 @@ pg_caller_exe_sha256(struct pg_caller *caller)
 	 * as the path that was read; it only selects this route while it
 	 * still is what the link says (the CLI may set exe to another
 	 * program: then that path is hashed). */
-	if (caller->source == PG_ID_PEER && caller->pid_trust != PG_ID_UNAVAILABLE)
-		snprintf(link, sizeof link, "/proc/%d/exe", (int)caller->pid);
-	else
-		snprintf(link, sizeof link, "/proc/self/exe");
+	pg_caller_exe_link(caller, link, sizeof link);
 	if (hash_checked(link, link, caller->exe, caller->exe_sha256))
 		caller->exe_hash_ok = true;
 	else if (caller->source == PG_ID_PROCESS && caller->exe[0] == '/')

@@ -57,6 +57,14 @@ static struct {
 	} memo[KEY_MEMO];
 	unsigned memo_next;
 	uint64_t objects_generation;
+	/* The caller's executable as last hashed: kept across regimes
+	 * (re-initialise, reload, changed ids), so a process hashes each
+	 * version of its program once (see caller_exe_hash). */
+	struct {
+		bool known;
+		struct pg_file_version file;
+		unsigned char sha256[32];
+	} exe_memo;
 } ctx = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
@@ -169,6 +177,7 @@ pg_regime_unref(struct pg_regime *regime)
 	if (regime == NULL || atomic_fetch_sub(&regime->refs, 1) != 1)
 		return;
 	pg_audit_close(regime->audit);
+	pthread_mutex_destroy(&regime->prepare_lock);
 	free(regime->caller_json);
 	pg_watch_free(regime->watch);
 	pg_caller_free(regime->caller);
@@ -184,7 +193,8 @@ regime_ref(struct pg_regime *regime)
 }
 
 /* Who is asking, per the policy's identity mode.  In-process identity is
- * read once and rebuilt when the process changes its ids. */
+ * read once and rebuilt when the process changes its ids.  Its program is
+ * hashed later, at the first decision (pg_regime_prepare). */
 static struct pg_caller *
 caller_new(const struct pg_settings *settings, char *why, size_t why_len)
 {
@@ -197,8 +207,6 @@ caller_new(const struct pg_settings *settings, char *why, size_t why_len)
 		if (caller == NULL)
 			snprintf(why, why_len, "the caller's identity cannot be read: out of memory");
 	}
-	if (caller != NULL)
-		(void)pg_caller_exe_sha256(caller);   /* hashed now: the regime is shared read-only */
 	return caller;
 }
 
@@ -218,6 +226,8 @@ regime_new(pg_policy *policy, const struct pg_file_version *st, bool threads_ok,
 		return NULL;
 	}
 	atomic_init(&regime->refs, 1);
+	atomic_init(&regime->prepared, false);
+	pthread_mutex_init(&regime->prepare_lock, NULL);
 	regime->watch = watch;
 	regime->policy = pg_policy_ref(policy);
 	regime->file = *st;
@@ -225,8 +235,6 @@ regime_new(pg_policy *policy, const struct pg_file_version *st, bool threads_ok,
 	regime->gid = getegid();
 	regime->threads_ok = threads_ok;
 	regime->caller = caller_new(settings, regime->caller_error, sizeof regime->caller_error);
-	if (regime->caller != NULL)
-		regime->caller_json = pg_audit_caller_json_new(regime->caller); /* NULL: rendered per record */
 	if (settings->audit_file == NULL)
 		snprintf(regime->audit_error, sizeof regime->audit_error,
 		         "%s: no audit log is configured (audit: file:)", settings->path);
@@ -237,6 +245,66 @@ regime_new(pg_policy *policy, const struct pg_file_version *st, bool threads_ok,
 	if (regime->audit != NULL)
 		pg_audit_allow_threads(regime->audit, threads_ok);
 	return regime;
+}
+
+/* The caller's program hashed, from the memo when the file the caller
+ * runs is the version hashed before.  Hashing reads the whole program:
+ * 90 ms for a 100 MB one, at every C_Initialize before this memo. */
+static void
+caller_exe_hash(struct pg_caller *caller)
+{
+	struct pg_file_version before, after;
+	char link[64];
+	bool hit;
+
+	if (caller->exe_hashed || caller->exe_trust == PG_ID_UNAVAILABLE || caller->exe == NULL)
+		return;
+	pg_caller_exe_link(caller, link, sizeof link);
+	/* Only the file the link names is memoised, and only while the link
+	 * still names the caller's program (the checks hashing makes). */
+	if (!file_version(link, &before) || !pg_caller_exe_is(caller, link)) {
+		(void)pg_caller_exe_sha256(caller);
+		return;
+	}
+	pthread_mutex_lock(&ctx.lock);
+	hit = ctx.exe_memo.known && same_file_version(&before, &ctx.exe_memo.file);
+	if (hit)
+		memcpy(caller->exe_sha256, ctx.exe_memo.sha256, sizeof caller->exe_sha256);
+	pthread_mutex_unlock(&ctx.lock);
+	if (hit) {
+		caller->exe_hashed = caller->exe_hash_ok = true;
+		return;
+	}
+	/* A file that changed while it was hashed is not memoised. */
+	if (pg_caller_exe_sha256(caller) == NULL || !file_version(link, &after) ||
+	    !same_file_version(&before, &after))
+		return;
+	pthread_mutex_lock(&ctx.lock);
+	ctx.exe_memo.known = true;
+	ctx.exe_memo.file = before;
+	memcpy(ctx.exe_memo.sha256, caller->exe_sha256, sizeof ctx.exe_memo.sha256);
+	pthread_mutex_unlock(&ctx.lock);
+}
+
+void
+pg_regime_prepare(const struct pg_regime *shared)
+{
+	/* Its one writer, serialised by prepare_lock; every reader waits for
+	 * `prepared` and then only reads. */
+	struct pg_regime *regime = (struct pg_regime *)shared;
+
+	if (atomic_load_explicit(&regime->prepared, memory_order_acquire))
+		return;
+	pthread_mutex_lock(&regime->prepare_lock);
+	if (!atomic_load_explicit(&regime->prepared, memory_order_relaxed)) {
+		if (regime->caller != NULL) {
+			caller_exe_hash(regime->caller);
+			/* NULL (out of memory): rendered per record. */
+			regime->caller_json = pg_audit_caller_json_new(regime->caller);
+		}
+		atomic_store_explicit(&regime->prepared, true, memory_order_release);
+	}
+	pthread_mutex_unlock(&regime->prepare_lock);
 }
 
 /* A record of a policy change, in the log of the regime it concerns. */
@@ -252,7 +320,11 @@ audit_policy_event(struct pg_regime *regime, const char *reason)
 	};
 	uint64_t seq;
 
-	if (regime->audit != NULL && pg_audit_append(regime->audit, &record, &seq) == 0)
+	if (regime->audit == NULL)
+		return;
+	pg_regime_prepare(regime);
+	record.caller_json = regime->caller_json;
+	if (pg_audit_append(regime->audit, &record, &seq) == 0)
 		pg_audit_sync(regime->audit, seq);
 }
 

@@ -105,6 +105,7 @@ pg_judge_decide(const struct pg_regime *regime, const struct pg_judge_call *call
 {
 	struct pg_request request;
 
+	pg_regime_prepare(regime);
 	verdict_start(regime, call, verdict);
 	if (regime->caller == NULL) {
 		snprintf(verdict->decision.reason, sizeof verdict->decision.reason, "%s",
@@ -144,6 +145,7 @@ pg_judge_record(struct pg_regime *regime, const struct pg_judge_call *call,
 	uint64_t record_seq = 0;
 	CK_RV rv;
 
+	pg_regime_prepare(regime);
 	if (regime->audit == NULL) {
 		pg_log("%s: refusing %s", regime->audit_error, call->function);
 		return CKR_FUNCTION_FAILED;
@@ -213,14 +215,13 @@ pg_judge_forbid(struct pg_regime *regime, const struct pg_judge_call *call, cons
 CK_RV
 pg_judge_refuse(struct pg_regime *regime, const char *function, const char *reason)
 {
-	const struct pg_audit_record record = {
+	struct pg_audit_record record = {
 		.event = PG_AUDIT_DECISION,
 		.allow = false,
 		.reason = reason,
 		.function = function,
 		.operation = pg_op_name(PG_OP_MANAGE),
 		.caller = regime->caller,
-		.caller_json = regime->caller_json,
 		.policy_sha256 = pg_policy_settings(regime->policy)->sha256,
 	};
 	uint64_t seq;
@@ -229,6 +230,8 @@ pg_judge_refuse(struct pg_regime *regime, const char *function, const char *reas
 		pg_log("%s: refusing %s", regime->audit_error, function);
 		return CKR_FUNCTION_FAILED;
 	}
+	pg_regime_prepare(regime);
+	record.caller_json = regime->caller_json;
 	if (append(regime, &record, &seq) != CKR_OK)
 		return CKR_FUNCTION_FAILED;
 	pg_audit_sync(regime->audit, seq);

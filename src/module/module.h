@@ -7,6 +7,7 @@
 #ifndef P11GATE_MODULE_H
 #define P11GATE_MODULE_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -69,6 +70,10 @@ struct pg_regime {
 	char audit_error[512];
 	struct pg_caller *caller;   /* NULL if it cannot be read: key use refused */
 	char caller_error[512];     /* why, when caller is NULL */
+	/* Filled by pg_regime_prepare at the first decision, not before: a
+	 * session that only lists never pays for hashing the program. */
+	pthread_mutex_t prepare_lock;
+	atomic_bool prepared;
 	char *caller_json;          /* caller as the audit log writes it, rendered once */
 	struct pg_watch *watch;     /* says when the policy file may have changed; NULL: always */
 	struct pg_file_version file; /* the policy file's version when loaded */
@@ -81,6 +86,10 @@ struct pg_regime {
  * reference the caller drops; NULL when not initialised. */
 struct pg_regime *pg_ctx_regime(void);
 void pg_regime_unref(struct pg_regime *regime);
+/* Hashes the caller's program (once per process and program version) and
+ * renders the caller for the log, once per regime; every decision and
+ * record calls it first.  Thread-safe; the regime is read-only afterwards. */
+void pg_regime_prepare(const struct pg_regime *regime);
 
 /* The session's judged operations, created on demand, locked for the
  * caller until pg_ctx_session_put.  NULL if absent (or out of memory when

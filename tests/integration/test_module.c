@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/inotify.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -1529,6 +1530,127 @@ START_TEST(test_secret_attributes)
 }
 END_TEST
 
+/* ==== what loading p11gate costs =========================================== */
+
+/* Counts the opens of this test program's own file: hashing it for
+ * program_sha256 and the audit record opens it (through /proc/self/exe),
+ * and nothing else does. */
+struct exe_watch {
+	int fd;
+	char exe[PATH_MAX];
+};
+
+static void
+exe_watch_start(struct exe_watch *w)
+{
+	ssize_t n = readlink("/proc/self/exe", w->exe, sizeof w->exe - 1);
+
+	ck_assert_int_gt(n, 0);
+	w->exe[n] = '\0';
+	w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	ck_assert_int_ge(w->fd, 0);
+	ck_assert_int_ge(inotify_add_watch(w->fd, w->exe, IN_OPEN), 0);
+}
+
+static int
+exe_opens(struct exe_watch *w)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	int opens = 0;
+	ssize_t n;
+
+	while ((n = read(w->fd, buf, sizeof buf)) > 0) {
+		for (char *at = buf; at < buf + n;) {
+			const struct inotify_event *e = (const struct inotify_event *)at;
+
+			opens += (e->mask & IN_OPEN) != 0;
+			at += sizeof *e + e->len;
+		}
+	}
+	return opens;
+}
+
+/* The audit log's last record names this program's SHA-256. */
+static void
+assert_last_record_hashes_exe(const char *exe)
+{
+	char path[PATH_MAX], hex[65], *text = NULL, *last = NULL;
+	unsigned char digest[32];
+	size_t len = 0;
+	FILE *f;
+
+	path_join(path, fx.dir, "audit.jsonl");
+	f = fopen(path, "r");
+	ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
+	ck_assert_int_gt(getdelim(&text, &len, '\0', f), 0);
+	fclose(f);
+	{
+		FILE *bin = fopen(exe, "rb");
+		EVP_MD_CTX *md = EVP_MD_CTX_new();
+		unsigned char chunk[65536];
+		size_t got;
+
+		ck_assert_ptr_nonnull(bin);
+		ck_assert_int_eq(EVP_DigestInit_ex(md, EVP_sha256(), NULL), 1);
+		while ((got = fread(chunk, 1, sizeof chunk, bin)) > 0)
+			EVP_DigestUpdate(md, chunk, got);
+		ck_assert_int_eq(EVP_DigestFinal_ex(md, digest, NULL), 1);
+		EVP_MD_CTX_free(md);
+		fclose(bin);
+	}
+	for (int i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+	for (char *at = text; (at = strstr(at, "\"exe_sha256\":\"")) != NULL; at++)
+		last = at + strlen("\"exe_sha256\":\"");
+	ck_assert_msg(last != NULL, "no record in %s names exe_sha256", path);
+	ck_assert_msg(strncmp(last, hex, 64) == 0, "the last record's exe_sha256 is %.64s, the program's %s",
+	              last, hex);
+	free(text);
+}
+
+/* Loading p11gate costs nothing a caller can notice: the program is not
+ * hashed at C_Initialize (node's 99 MB took 89 ms there, at every
+ * initialise), not for a session that only lists, once for the first
+ * decision, and never again in the process, however often it initialises. */
+START_TEST(test_program_hashed_once_when_needed)
+{
+	struct module m = p11gate_open();
+	struct exe_watch w;
+	CK_SESSION_HANDLE s;
+	CK_OBJECT_HANDLE found[16];
+	CK_ULONG n = 0;
+
+	exe_watch_start(&w);
+	ck_assert_rv(m.f->C_Initialize(NULL), CKR_OK);
+	s = open_session(m.f, release_slot(m.f));
+	login(m.f, s);
+	ck_assert_rv(m.f->C_FindObjectsInit(s, NULL, 0), CKR_OK);
+	ck_assert_rv(m.f->C_FindObjects(s, found, 16, &n), CKR_OK);
+	ck_assert_rv(m.f->C_FindObjectsFinal(s), CKR_OK);
+	ck_assert_int_gt(n, 0);
+	ck_assert_rv(m.f->C_CloseSession(s), CKR_OK);
+	ck_assert_rv(m.f->C_Finalize(NULL), CKR_OK);
+	ck_assert_msg(exe_opens(&w) == 0, "a session that only lists hashed the program");
+
+	ck_assert_rv(m.f->C_Initialize(NULL), CKR_OK);
+	ck_assert_msg(exe_opens(&w) == 0, "C_Initialize hashed the program");
+	assert_signs(m.f, "the first decision hashes the program");
+	ck_assert_int_eq(exe_opens(&w), 1);
+	assert_last_record_hashes_exe(w.exe);
+	(void)exe_opens(&w);        /* the test's own reading of the program */
+	ck_assert_rv(m.f->C_Finalize(NULL), CKR_OK);
+
+	for (int round = 0; round < 2; round++) {
+		ck_assert_rv(m.f->C_Initialize(NULL), CKR_OK);
+		assert_signs(m.f, "after initialising again");
+		ck_assert_rv(m.f->C_Finalize(NULL), CKR_OK);
+	}
+	ck_assert_msg(exe_opens(&w) == 0, "the program was hashed again after C_Initialize");
+	assert_last_record_hashes_exe(w.exe);
+	close(w.fd);
+}
+END_TEST
+
 /* ==== the 3.0 interface over a 2.40 module ================================== */
 
 START_TEST(test_interface_3_0)
@@ -1917,6 +2039,7 @@ module_suite(void)
 		{ "arguments", { test_null_arguments_softhsm, test_null_arguments } },
 		{ "transparency", { test_get_info, test_interface_writable, test_same_as_softhsm, test_secret_attributes, test_interface_3_0 } },
 		{ "threads", { test_threads } },
+		{ "cost", { test_program_hashed_once_when_needed } },
 	};
 
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
