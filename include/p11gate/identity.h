@@ -3,8 +3,8 @@
  * Who is asking: the caller identity that policy rules match against and
  * that the audit log records.  Two sources: the process p11gate is loaded
  * in (every field only asserted: the caller owns the address space), or the
- * peer of a p11-kit server connection (fields read from the kernel by
- * another process: attested).
+ * peer of a p11-kit server connection (uid, gid, groups and pid bound to the
+ * connection by the kernel: attested; program and unit only reported).
  */
 #ifndef P11GATE_IDENTITY_H
 #define P11GATE_IDENTITY_H
@@ -23,6 +23,10 @@ enum pg_id_trust {
 	PG_ID_UNAVAILABLE = 0,  /* could not be read: rules needing it do not match */
 	PG_ID_ASSERTED,         /* told by the caller's own process */
 	PG_ID_ATTESTED,         /* read from the kernel by a process the caller does not control */
+	/* Read from the kernel by the server, but about the process that
+	 * connected, which the socket does not bind to its user: it may have
+	 * exec'd, been run with LD_PRELOAD, or handed the socket on. */
+	PG_ID_REPORTED,
 };
 
 struct pg_caller {
@@ -87,6 +91,7 @@ bool pg_caller_exe_is(const struct pg_caller *caller, const char *link);
 /* Whether gid is the primary or a supplementary group of the caller. */
 bool pg_caller_in_group(const struct pg_caller *caller, gid_t gid);
 
-const char *pg_id_trust_name(enum pg_id_trust trust);  /* "attested", "asserted", "unavailable" */
+/* "attested", "reported", "asserted", "unavailable" */
+const char *pg_id_trust_name(enum pg_id_trust trust);
 
 #endif /* P11GATE_IDENTITY_H */

@@ -180,6 +180,7 @@ caller_object(struct pg_buf *out, struct pg_caller *c)
 		pg_buf_json_string(out, c->unit);
 	}
 	trust_list(out, "attested", PG_ID_ATTESTED, trust);
+	trust_list(out, "reported", PG_ID_REPORTED, trust);
 	trust_list(out, "asserted", PG_ID_ASSERTED, trust);
 	trust_list(out, "unavailable", PG_ID_UNAVAILABLE, trust);
 	pg_buf_puts(out, "},");

@@ -344,8 +344,37 @@ print_request(const struct pg_request *request, const char *key, const struct pg
 		printf("%s%lu", i > 0 ? "," : "", (unsigned long)caller->groups[i]);
 	printf(", program %s", caller->exe_trust != PG_ID_UNAVAILABLE && caller->exe != NULL
 	                           ? caller->exe : "unavailable");
-	printf(", unit %s\n", caller->unit_trust == PG_ID_UNAVAILABLE ? "unavailable"
-	                      : caller->unit != NULL ? caller->unit : "none");
+	if (caller->exe_trust == PG_ID_REPORTED)
+		printf(" (reported)");
+	printf(", unit %s", caller->unit_trust == PG_ID_UNAVAILABLE ? "unavailable"
+	                    : caller->unit != NULL ? caller->unit : "none");
+	printf("%s\n", caller->unit_trust == PG_ID_REPORTED ? " (reported)" : "");
+}
+
+/* identity: peer proves only who connected.  Program and unit are
+ * reported, so explain treats them so and says when an allow rests on
+ * them: the same request without them would be denied. */
+static void
+explain_reported(const pg_policy *policy, struct pg_request *request, struct pg_caller *caller,
+                 const struct pg_decision *decision)
+{
+	enum pg_id_trust exe_trust = caller->exe_trust, unit_trust = caller->unit_trust;
+	struct pg_decision without;
+
+	if (!decision->allow || (exe_trust != PG_ID_REPORTED && unit_trust != PG_ID_REPORTED))
+		return;
+	caller->exe_trust = PG_ID_UNAVAILABLE;
+	caller->unit_trust = PG_ID_UNAVAILABLE;
+	pg_policy_decide(policy, request, &without);
+	caller->exe_trust = exe_trust;
+	caller->unit_trust = unit_trust;
+	if (without.allow)
+		return;
+	printf("note: rule %s allows it only by the caller's program or unit, which identity: peer "
+	       "only reports (the socket binds the uid, gid and groups of the process that "
+	       "connected, not the program or unit using it; the server needs CAP_SYS_PTRACE to "
+	       "read another user's program at all); see docs/deployment.md\n",
+	       decision->rule != NULL ? decision->rule : "?");
 }
 
 static void
@@ -530,6 +559,12 @@ pg_cmd_explain(int argc, char **argv)
 	saved_set = true;
 	if ((status = apply_overrides(&a->o, caller)) != 0)
 		goto out;
+	if (pg_policy_settings(policy)->identity == PG_IDENTITY_PEER) {
+		if (caller->exe_trust != PG_ID_UNAVAILABLE)
+			caller->exe_trust = PG_ID_REPORTED;
+		if (caller->unit_trust != PG_ID_UNAVAILABLE)
+			caller->unit_trust = PG_ID_REPORTED;
+	}
 	request.caller = caller;
 
 	print_request(&request, a->key, caller);
@@ -538,6 +573,7 @@ pg_cmd_explain(int argc, char **argv)
 	printf("decision: %s\n", decision.allow ? "allow" : "deny");
 	printf("rule: %s\n", decision.rule != NULL ? decision.rule : "(none)");
 	printf("reason: %s\n", decision.reason);
+	explain_reported(policy, &request, caller, &decision);
 	status = decision.allow ? 0 : 1;
 out:
 	if (caller != NULL) {

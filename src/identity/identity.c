@@ -199,6 +199,8 @@ pg_id_trust_name(enum pg_id_trust trust)
 		return "attested";
 	case PG_ID_ASSERTED:
 		return "asserted";
+	case PG_ID_REPORTED:
+		return "reported";
 	case PG_ID_UNAVAILABLE:
 	default:
 		return "unavailable";

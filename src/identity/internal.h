@@ -15,11 +15,18 @@
 
 /* ---- cgroup.c ---- */
 
-/* The systemd unit in the text of /proc/<pid>/cgroup: the last component
- * ending in .service, .scope, .socket, .mount or .swap of the unified
- * ("0::") hierarchy's path.  Newly allocated, or NULL if there is none
- * (errno ENOENT) or on out-of-memory (ENOMEM). */
+/* The systemd unit in the text of /proc/<pid>/cgroup: in the unified
+ * ("0::") hierarchy's path, the first component after the slices (".slice")
+ * below the root, if it ends in .service, .scope, .socket, .mount or .swap
+ * and is not a user manager (user@UID.service).  Newly allocated, or NULL
+ * if there is none (errno ENOENT) or on out-of-memory (ENOMEM).  With
+ * cgroup_path, also the path up to the unit ("/system.slice/x.service"). */
+char *pg_cgroup_unit_at(const char *cgroup_text, char **cgroup_path);
 char *pg_cgroup_unit(const char *cgroup_text);
+/* Whether the unit at cgroup_path (from pg_cgroup_unit_at) exists and no
+ * directory above it in the mounted unified hierarchy is owned by or
+ * writable for the caller (uid, groups): false when that cannot be told. */
+bool pg_cgroup_unit_trusted(const char *cgroup_path, const struct pg_caller *caller);
 
 /* ---- procfs.c ---- */
 
@@ -37,6 +44,10 @@ bool pg_proc_status_euid(const char *status, uid_t *euid);
 bool pg_proc_stat_starttime(const char *stat, unsigned long long *starttime);
 /* starttime of a live process, read from /proc/<pid>/stat. */
 bool pg_proc_starttime(pid_t pid, unsigned long long *starttime);
+/* Whether exe, as /proc/<pid>/exe reads, names in this process's mount
+ * namespace the file the process runs: true if both share a mount
+ * namespace, or if the path leads here to the same device and inode. */
+bool pg_proc_exe_is_ours(pid_t pid, const char *exe);
 /* Whether pidfd still refers to a process that has not been reaped and
  * whose pid is pid: only then can /proc/<pid>/ have described it. */
 bool pg_pidfd_names(int pidfd, pid_t pid);

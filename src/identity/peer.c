@@ -2,7 +2,8 @@
  *
  * The identity of the peer of a connected unix socket (a p11-kit server
  * client): credentials from the kernel, the rest from /proc/<pid>/, read so
- * that a pid reused meanwhile cannot lend another process's details.
+ * that a pid reused meanwhile cannot lend another process's details.  The
+ * socket binds only uid, gid, groups and pid; program and unit are reported.
  */
 #include "internal.h"
 
@@ -28,6 +29,7 @@ struct proc_fields {
 	bool have_euid;
 	char *exe;
 	char *unit;
+	char *unit_path;
 };
 
 static void
@@ -46,10 +48,17 @@ read_fields(pid_t pid, struct proc_fields *f)
 	 * the exe stays unavailable. */
 	snprintf(path, sizeof path, "/proc/%d/exe", (int)pid);
 	f->exe = pg_proc_readlink(path);
+	/* Seen through another mount namespace, the path may be a bind
+	 * mount of the peer's choosing: unavailable, unless it is the same
+	 * file here. */
+	if (f->exe != NULL && !pg_proc_exe_is_ours(pid, f->exe)) {
+		free(f->exe);
+		f->exe = NULL;
+	}
 	snprintf(path, sizeof path, "/proc/%d/cgroup", (int)pid);
 	text = pg_proc_read(path);
 	if (text != NULL) {
-		f->unit = pg_cgroup_unit(text);
+		f->unit = pg_cgroup_unit_at(text, &f->unit_path);
 		free(text);
 	}
 }
@@ -60,6 +69,7 @@ clear_fields(struct proc_fields *f)
 	free(f->groups);
 	free(f->exe);
 	free(f->unit);
+	free(f->unit_path);
 	memset(f, 0, sizeof *f);
 }
 
@@ -105,14 +115,17 @@ read_proc(struct pg_caller *caller, int sock, bool use_pidfd)
 		caller->groups_trust = PG_ID_ATTESTED;
 		f.groups = NULL;
 	}
+	/* Program and unit are those of the process that connected, which
+	 * the socket does not bind: it may have forked and exec'd since, or
+	 * run the program with LD_PRELOAD.  Only reported, never attested. */
 	if (f.exe != NULL) {
 		caller->exe = f.exe;
-		caller->exe_trust = PG_ID_ATTESTED;
+		caller->exe_trust = PG_ID_REPORTED;
 		f.exe = NULL;
 	}
-	if (f.unit != NULL) {
+	if (f.unit != NULL && pg_cgroup_unit_trusted(f.unit_path, caller)) {
 		caller->unit = f.unit;
-		caller->unit_trust = PG_ID_ATTESTED;
+		caller->unit_trust = PG_ID_REPORTED;
 		f.unit = NULL;
 	}
 out:

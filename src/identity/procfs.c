@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -267,4 +268,22 @@ pg_pidfd_names(int pidfd, pid_t pid)
 		ok = v == (unsigned long long)pid;
 	free(text);
 	return ok;
+}
+
+bool
+pg_proc_exe_is_ours(pid_t pid, const char *exe)
+{
+	char path[64];
+	struct stat theirs, ours;
+
+	/* The link's text is the path in the process's own mount namespace:
+	 * there, anything may be mounted over it.  In ours it names the file
+	 * only if it leads to the same one. */
+	snprintf(path, sizeof path, "/proc/%d/ns/mnt", (int)pid);
+	if (stat(path, &theirs) == 0 && stat("/proc/self/ns/mnt", &ours) == 0 &&
+	    theirs.st_dev == ours.st_dev && theirs.st_ino == ours.st_ino)
+		return true;
+	snprintf(path, sizeof path, "/proc/%d/exe", (int)pid);
+	return exe[0] == '/' && stat(path, &theirs) == 0 && stat(exe, &ours) == 0 &&
+	       S_ISREG(ours.st_mode) && theirs.st_dev == ours.st_dev && theirs.st_ino == ours.st_ino;
 }

@@ -287,6 +287,37 @@ compile_env(struct pg_load *load, struct pg_rule *rule, const struct pg_ynode *m
 	return true;
 }
 
+/* identity: peer proves who connected (uid, gid, groups), not what uses
+ * the connection: a rule that lets programs, program_sha256 or units
+ * decide rests on facts the caller can choose. */
+static void
+warn_reported(struct pg_load *load, const struct pg_rule *rule, const struct pg_ynode *callers)
+{
+	static const char *const fields[] = { "programs", "program_sha256", "units" };
+
+	if (load->policy->settings.identity != PG_IDENTITY_PEER)
+		return;
+	for (size_t i = 0; i < sizeof fields / sizeof *fields; i++) {
+		const struct pg_ynode *node = pg_ymap_get(callers, fields[i]);
+		bool program = i < 2;
+
+		if (node == NULL)
+			continue;
+		pg_diag_warning_at(load->diag, node,
+		                   "%s rule '%s' relies on %s, which identity: peer only reports: the "
+		                   "socket binds the uid, gid and groups of the process that connected, "
+		                   "not the %s using it (it may have forked and exec'd %s, or handed the "
+		                   "socket on)%s; say who may %s with users: or groups: (docs/deployment.md)",
+		                   rule->allow ? "allow" : "deny", rule->name, fields[i],
+		                   program ? "program" : "unit",
+		                   program ? "an allowed program, or run it with LD_PRELOAD"
+		                           : "something else",
+		                   program ? "; and the server reads another user's /proc/PID/exe only "
+		                             "with CAP_SYS_PTRACE, without which this never matches" : "",
+		                   rule->allow ? "sign" : "not sign");
+	}
+}
+
 bool
 pg_callers_compile(struct pg_load *load, struct pg_rule *rule, const struct pg_ynode *callers)
 {
@@ -310,12 +341,20 @@ pg_callers_compile(struct pg_load *load, struct pg_rule *rule, const struct pg_y
 		return false;
 	if ((node = pg_ymap_get(callers, "env")) != NULL && !compile_env(load, rule, node))
 		return false;
+	warn_reported(load, rule, callers);
 	return true;
 }
 
 /* ---- evaluation ------------------------------------------------------- */
 
 #define SAY(...) do { if (msg != NULL) snprintf(msg, msg_len, __VA_ARGS__); } while (0)
+
+/* What a match on a fact the caller could have chosen is worth. */
+static const char *
+reported(enum pg_id_trust trust)
+{
+	return trust == PG_ID_REPORTED ? " (reported by the process that connected, not proven)" : "";
+}
 
 static enum pg_tri
 eval_users(const struct pg_rule *rule, const struct pg_caller *caller, char *msg, size_t msg_len)
@@ -389,7 +428,8 @@ eval_programs(const struct pg_rule *rule, const struct pg_caller *caller, char *
 	}
 	for (size_t i = 0; i < rule->n_programs; i++) {
 		if (glob_match(&rule->programs[i], caller->exe)) {
-			SAY("program %s matches %s", caller->exe, rule->programs[i].pattern);
+			SAY("program %s matches %s%s", caller->exe, rule->programs[i].pattern,
+			    reported(caller->exe_trust));
 			return PG_YES;
 		}
 	}
@@ -411,7 +451,8 @@ eval_sha256(const struct pg_rule *rule, struct pg_caller *caller, char *msg, siz
 	}
 	for (size_t i = 0; i < rule->n_program_sha256; i++) {
 		if (memcmp(rule->program_sha256[i], hash, PG_SHA256_LEN) == 0) {
-			SAY("program %s has a pinned SHA-256", caller->exe != NULL ? caller->exe : "?");
+			SAY("program %s has a pinned SHA-256%s", caller->exe != NULL ? caller->exe : "?",
+			    reported(caller->exe_trust));
 			return PG_YES;
 		}
 	}
@@ -437,7 +478,8 @@ eval_units(const struct pg_rule *rule, const struct pg_caller *caller, char *msg
 	}
 	for (size_t i = 0; i < rule->n_units; i++) {
 		if (glob_match(&rule->units[i], caller->unit)) {
-			SAY("unit %s matches %s", caller->unit, rule->units[i].pattern);
+			SAY("unit %s matches %s%s", caller->unit, rule->units[i].pattern,
+			    reported(caller->unit_trust));
 			return PG_YES;
 		}
 	}

@@ -10,49 +10,12 @@
 # record naming its kernel-attested uid; neither can read the token.
 # Needs root (it creates accounts); skipped (77) otherwise.
 . "$(dirname "$0")/../integration/lib.sh"
-
-[ "$(id -u)" = 0 ] || { echo "SKIP: needs root to create accounts"; exit 77; }
-
-SIGNER=p11gt-signer ALLOWED=p11gt-alice DENIED=p11gt-bob GROUP=p11gt-signers
-CLIENT_MODULE=$(pkg-config --variable=p11_module_path p11-kit-1)/p11-kit-client.so
-[ -f "$CLIENT_MODULE" ] || CLIENT_MODULE=/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so
+. "$(dirname "$0")/server-lib.sh"
+ALLOWED=p11gt-alice DENIED=p11gt-bob
 
 check "accounts: $SIGNER owns the token; $ALLOWED and $DENIED are in $GROUP"
-getent group "$GROUP" >/dev/null || groupadd --system "$GROUP"
-for u in "$SIGNER" "$ALLOWED" "$DENIED"; do
-	id "$u" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$u"
-done
-usermod -a -G "$GROUP" "$ALLOWED"
-usermod -a -G "$GROUP" "$DENIED"
-ok "accounts ready"
-
-make_fixture
-unset P11GATE_CONFIG
-chmod 0755 "$WORK" "$TOKEN"
-chown -R "$SIGNER:$SIGNER" "$TOKEN/tokens"
-chmod 0700 "$TOKEN/tokens"
-chmod 0644 "$TOKEN/softhsm2.conf"
-RUN=$WORK/run LOG=$WORK/log
-install -d -o "$SIGNER" -g "$GROUP" -m 0751 "$RUN"
-install -d -o "$SIGNER" -g "$SIGNER" -m 0700 "$LOG"
-SOCK=$RUN/pkcs11.sock
-CONFIG=$WORK/server.yaml
-cat >"$CONFIG" <<CONF
-version: 1
-module: $SOFTHSM_MODULE
-identity: peer
-server_socket: $SOCK
-audit:
-  file: $LOG/audit.jsonl
-keys:
-  release-rsa:
-    uri: "pkcs11:token=release;object=codesign-rsa"
-    public_key_sha256: "$(cat "$TOKEN/rsa-pub.sha256")"
-    owner: release-engineering
-  release-ec:
-    uri: "pkcs11:token=release;object=codesign-ec"
-    public_key_sha256: "$(cat "$TOKEN/ec-pub.sha256")"
-    owner: release-engineering
+server_setup "$ALLOWED" "$DENIED"
+cat >>"$CONFIG" <<CONF
 rules:
   - name: only-alice-signs
     effect: allow
@@ -60,18 +23,11 @@ rules:
     callers:
       users: [$ALLOWED]
 CONF
-chmod 0644 "$CONFIG"
+ok "accounts ready"
 
 check "starting p11-kit server as $SIGNER with p11gate as provider"
-runuser -u "$SIGNER" -- env P11GATE_CONFIG="$CONFIG" SOFTHSM2_CONF="$SOFTHSM2_CONF" \
-	p11-kit server --foreground --name "$SOCK" --provider "$P11GATE_MODULE" "pkcs11:token=release" \
-	>"$WORK/server.log" 2>&1 &
-SERVER=$!
-trap 'kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null || true' EXIT
-for _ in $(seq 100); do [ -S "$SOCK" ] && break; sleep 0.1; done
-[ -S "$SOCK" ] || { cat "$WORK/server.log" >&2; fail "the server did not create $SOCK"; }
-# p11-kit 0.24 makes the socket 0711: opening it to the group is ours to do.
-chgrp "$GROUP" "$SOCK" && chmod 0660 "$SOCK"
+trap server_stop EXIT
+server_start
 ok "server $SERVER listening on $SOCK"
 
 as() {
@@ -111,7 +67,6 @@ grep -q "0x200\|CKR_FUNCTION_REJECTED" "$WORK/denied.log" || { cat "$WORK/denied
 ok "refused: $(grep -o 'C_SignInit failed.*' "$WORK/denied.log" | head -1)"
 
 check "the audit log: allow for $ALLOWED, deny naming $DENIED's uid, both attested from the peer"
-AUDIT=$LOG/audit.jsonl
 allowed_uid=$(id -u "$ALLOWED") denied_uid=$(id -u "$DENIED")
 grep '"decision":"allow"' "$AUDIT" | grep -q "\"source\":\"peer\",\"uid\":$allowed_uid" ||
 	fail "no allow record from the peer with uid $allowed_uid"

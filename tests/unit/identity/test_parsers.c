@@ -21,13 +21,29 @@ static const struct unit_case unit_cases[] = {
 	/* Hybrid: v1 controllers first, the unified line last. */
 	{ "12:pids:/system.slice/other.service\n1:name=systemd:/system.slice/v1.service\n"
 	  "0::/system.slice/ci-runner.service\n", "ci-runner.service" },
-	/* A user manager's unit below user@UID.service: the innermost wins. */
+	/* Below a user manager everything is the user's to create and name:
+	 * never a unit, however it is named. */
 	{ "0::/user.slice/user-1000.slice/user@1000.service/app.slice/"
-	  "app-gnome-firefox-4242.scope\n", "app-gnome-firefox-4242.scope" },
+	  "app-gnome-firefox-4242.scope\n", NULL },
+	{ "0::/user.slice/user-1000.slice/user@1000.service/app.slice/ci-signer.service\n", NULL },
+	{ "0::/user.slice/user-1000.slice/user@1000.service/ci-signer.service\n", NULL },
+	{ "0::/user.slice/user-1000.slice/user@1000.service/init.scope\n", NULL },
+	{ "0::/user.slice/user-1000.slice/user@1000.service\n", NULL },
 	{ "0::/user.slice/user-1000.slice/session-3.scope\n", "session-3.scope" },
-	/* A service's own sub-cgroup below it. */
+	/* A service's own sub-cgroups below it are the service's: the first
+	 * unit wins, whatever a delegated service names its children. */
 	{ "0::/system.slice/docker-0123abcd.scope/init\n", "docker-0123abcd.scope" },
 	{ "0::/system.slice/gitlab-runner.service/payload/job-1\n", "gitlab-runner.service" },
+	{ "0::/system.slice/gitlab-runner.service/ci-signer.service\n", "gitlab-runner.service" },
+	{ "0::/system.slice/gitlab-runner.service/x.slice/ci-signer.service\n",
+	  "gitlab-runner.service" },
+	/* Nested slices, and a unit in a slice of the admin's own. */
+	{ "0::/system.slice/system-getty.slice/getty@tty1.service\n", "getty@tty1.service" },
+	{ "0::/signing.slice/ci-signer.service\n", "ci-signer.service" },
+	/* Not below slices only: a cgroup someone else made, not systemd's. */
+	{ "0::/process_api/5cd5e92f/ci-signer.service\n", NULL },
+	{ "0::/system.slice/foo/ci-signer.service\n", NULL },
+	{ "0::system.slice/ci-signer.service\n", NULL },        /* not absolute */
 	{ "0::/system.slice/sshd.socket\n", "sshd.socket" },
 	{ "0::/system.slice/home.mount\n", "home.mount" },
 	{ "0::/system.slice/dev-sda2.swap\n", "dev-sda2.swap" },
@@ -66,6 +82,23 @@ START_TEST(test_cgroup_unit)
 		ck_assert_str_eq(unit, c->unit);
 	}
 	free(unit);
+}
+END_TEST
+
+START_TEST(test_cgroup_unit_path)
+{
+	char *path = (char *)"unset", *unit;
+
+	unit = pg_cgroup_unit_at("1:name=systemd:/x\n0::/system.slice/ci-signer.service/payload\n",
+	                         &path);
+	ck_assert_str_eq(unit, "ci-signer.service");
+	ck_assert_str_eq(path, "/system.slice/ci-signer.service");
+	free(unit);
+	free(path);
+	path = (char *)"unset";
+	unit = pg_cgroup_unit_at("0::/user.slice/user-1000.slice/user@1000.service/a.service\n", &path);
+	ck_assert_ptr_null(unit);
+	ck_assert_ptr_null(path);
 }
 END_TEST
 
@@ -152,6 +185,7 @@ START_TEST(test_trust_names)
 {
 	ck_assert_str_eq(pg_id_trust_name(PG_ID_ATTESTED), "attested");
 	ck_assert_str_eq(pg_id_trust_name(PG_ID_ASSERTED), "asserted");
+	ck_assert_str_eq(pg_id_trust_name(PG_ID_REPORTED), "reported");
 	ck_assert_str_eq(pg_id_trust_name(PG_ID_UNAVAILABLE), "unavailable");
 	ck_assert_str_eq(pg_id_trust_name((enum pg_id_trust)42), "unavailable");
 }
@@ -164,6 +198,7 @@ parsers_suite(void)
 	TCase *tc = tcase_create("parsers");
 
 	tcase_add_loop_test(tc, test_cgroup_unit, 0, sizeof unit_cases / sizeof *unit_cases);
+	tcase_add_test(tc, test_cgroup_unit_path);
 	tcase_add_test(tc, test_status_groups);
 	tcase_add_test(tc, test_status_euid);
 	tcase_add_test(tc, test_stat_starttime);
