@@ -13,6 +13,7 @@
 
 #define PG_KEYINFO_MAX_ID 128
 #define PG_KEYINFO_MAX_LABEL 256
+#define PG_KEYINFO_MAX_CANDIDATES 8
 
 struct pg_keyinfo {
 	CK_SLOT_ID slot;
@@ -31,8 +32,16 @@ struct pg_keyinfo {
 	CK_ATTRIBUTE present[4];        /* the available ones: what URIs match on */
 	CK_ULONG n_present;
 
+	/* The public key: have_spki when it is known for certain (the object's
+	 * own value, an RSA key's modulus, or EC public objects that agree). */
 	bool have_spki;
 	unsigned char spki_sha256[32];
+	/* An EC private key's candidates: the distinct public keys of the
+	 * public-key objects and certificates with its CKA_ID.  A pin matches
+	 * if any of them is the pinned key (docs/design.md, "Key identity"):
+	 * an object planted beside the key cannot make its pin fail. */
+	unsigned char spki_candidates[PG_KEYINFO_MAX_CANDIDATES][32];
+	size_t n_spki_candidates;
 
 	char token_label[33];
 	char token_serial[17];
@@ -67,6 +76,15 @@ CK_RV pg_keyinfo_from_template(const CK_FUNCTION_LIST *lower, CK_SESSION_HANDLE 
 /* The same object with some attributes replaced (C_SetAttributeValue,
  * C_CopyObject): what it will look like afterwards. */
 void pg_keyinfo_apply(struct pg_keyinfo *info, const CK_ATTRIBUTE *templ, CK_ULONG count);
+
+/* The private and secret key objects on slot's token whose attribute type
+ * (CKA_ID or CKA_LABEL) is value: the keys an object with that id or
+ * label sits beside.  Uses a session of its own; sees what the
+ * application's login lets it see.  CKR_BUFFER_TOO_SMALL if there are
+ * more than max. */
+CK_RV pg_keyinfo_find_keys(const CK_FUNCTION_LIST *lower, CK_SLOT_ID slot, CK_ATTRIBUTE_TYPE type,
+                           const void *value, CK_ULONG len, CK_OBJECT_HANDLE *out, CK_ULONG max,
+                           CK_ULONG *n);
 
 /* Copies an identity (its attribute list points into itself). */
 void pg_keyinfo_copy(struct pg_keyinfo *dst, const struct pg_keyinfo *src);

@@ -76,6 +76,10 @@ struct pg_key_facts {
 	CK_ATTRIBUTE *attrs;               /* CKA_CLASS, CKA_LABEL, CKA_ID, CKA_KEY_TYPE, ... as read */
 	CK_ULONG n_attrs;
 	const unsigned char *public_key_sha256;  /* SHA-256 of the DER SPKI; NULL if unknown */
+	/* Other public keys the object may have (an EC private key's public
+	 * objects disagree): a pin matches if it is any of them. */
+	const unsigned char (*public_key_candidates)[32];
+	size_t n_public_key_candidates;
 };
 
 #define PG_MAX_KEY_MATCHES 8

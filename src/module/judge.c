@@ -142,6 +142,9 @@ pg_judge_record(struct pg_regime *regime, const struct pg_judge_call *call,
 	size_t n_matched = matched_names(regime, verdict, matched);
 	char key_buf[400];
 	const char *key_name = key_display(regime, verdict, call->key, key_buf, sizeof key_buf);
+	/* A pinned key that matched has the pinned public key (an EC key's
+	 * public objects may disagree: the pin is the one that matched). */
+	const unsigned char *pin = key >= 0 ? pg_policy_key_pin(regime->policy, (unsigned)key) : NULL;
 	uint64_t record_seq = 0;
 	CK_RV rv;
 
@@ -162,7 +165,7 @@ pg_judge_record(struct pg_regime *regime, const struct pg_judge_call *call,
 			.key_uri = key >= 0 ? pg_policy_key_uri(regime->policy, (unsigned)key) : NULL,
 			.keys_matched = matched,
 			.n_keys_matched = n_matched,
-			.public_key_sha256 = call->key->have_spki ? call->key->spki_sha256 : NULL,
+			.public_key_sha256 = pin != NULL ? pin : call->key->have_spki ? call->key->spki_sha256 : NULL,
 			.token_label = call->key->token_label,
 			.token_serial = call->key->token_serial,
 			.has_mechanism = call->has_mechanism,

@@ -14,7 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_SUBJECTS 3
+/* The call's own objects (at most 3) and the named keys beside them. */
+#define MAX_SUBJECTS 12
 
 /* One judgement inside a one-shot call. */
 struct subject {
@@ -25,6 +26,7 @@ struct subject {
 	bool always;                    /* a key use: judged even if the policy does not name the key */
 	unsigned char data_sha256[32];
 	bool has_data;
+	CK_OBJECT_HANDLE handle;        /* the object; CK_INVALID_HANDLE for one not made yet */
 };
 
 struct one_shot {
@@ -107,6 +109,7 @@ add_object(struct one_shot *shot, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE ob
 	if (rv != CKR_OK)
 		return rv;
 	s->op = op;
+	s->handle = object;
 	shot->n++;
 	return CKR_OK;
 }
@@ -137,6 +140,112 @@ add_changed(struct one_shot *shot, const CK_ATTRIBUTE *templ, CK_ULONG count)
 	pg_keyinfo_copy(&s->key, &shot->subjects[shot->n - 1].key);
 	pg_keyinfo_apply(&s->key, templ, count);
 	shot->n++;
+}
+
+/* ---- objects beside a named key ------------------------------------------------ */
+
+static bool
+has_handle(const struct one_shot *shot, CK_OBJECT_HANDLE handle)
+{
+	for (size_t i = 0; i < shot->n; i++) {
+		if (shot->subjects[i].handle == handle)
+			return true;
+	}
+	return false;
+}
+
+/* Adds `manage` on every key the policy names that carries this id or
+ * label (value) of a subject object. */
+static CK_RV
+add_keys_with(struct one_shot *shot, CK_SESSION_HANDLE session, struct pg_regime *regime,
+              const struct pg_keyinfo *object, const CK_ATTRIBUTE *value)
+{
+	static const char too_many[] = "more keys share the object's id or label than p11gate can "
+	                               "judge at once";
+	CK_OBJECT_HANDLE found[MAX_SUBJECTS];
+	CK_ULONG n = 0;
+	CK_RV rv;
+
+	rv = pg_keyinfo_find_keys(pg_lower_2_40(pg_ctx_lower()), object->slot, value->type,
+	                          value->pValue, value->ulValueLen, found, MAX_SUBJECTS, &n);
+	if (rv == CKR_BUFFER_TOO_SMALL)
+		return pg_judge_refuse(regime, shot->function, too_many);
+	for (CK_ULONG i = 0; rv == CKR_OK && i < n; i++) {
+		struct subject *s;
+
+		if (has_handle(shot, found[i]))
+			continue;
+		if (shot->n == MAX_SUBJECTS)
+			return pg_judge_refuse(regime, shot->function, too_many);
+		s = &shot->subjects[shot->n];
+		rv = pg_ctx_keyinfo(session, found[i], &s->key);
+		if (rv == CKR_OBJECT_HANDLE_INVALID)
+			rv = CKR_OK;        /* destroyed meanwhile: nothing beside it any more */
+		if (rv != CKR_OK || !pg_judge_governed(regime, &s->key))
+			continue;
+		s->op = PG_OP_MANAGE;
+		s->handle = found[i];
+		shot->n++;
+	}
+	return rv;
+}
+
+/* Objects beside a named key are part of it.  Clients take a public key,
+ * certificate or data object with a key's CKA_ID or label for the key's
+ * own, and an EC key's public key is read from them; so creating,
+ * changing or destroying any object that carries (before or after the
+ * change) the id or label of a key the policy names is `manage` on that
+ * key.  p11gate finds those keys on the token; a session that is not
+ * logged in cannot see private keys, so there it cannot tell, and refuses
+ * any such change to an object with an id or label. */
+static CK_RV
+add_keys_beside(struct one_shot *shot, CK_SESSION_HANDLE session)
+{
+	struct pg_regime *regime = pg_ctx_regime();
+	size_t own = shot->n;
+	CK_SESSION_INFO info;
+	CK_RV rv = CKR_OK;
+
+	if (regime == NULL)
+		return CKR_CRYPTOKI_NOT_INITIALIZED;
+	for (size_t i = 0; rv == CKR_OK && i < own; i++) {
+		/* Copied: adding subjects must not move what is searched for. */
+		struct pg_keyinfo object;
+
+		if (shot->subjects[i].op != PG_OP_MANAGE || shot->subjects[i].always)
+			continue;
+		pg_keyinfo_copy(&object, &shot->subjects[i].key);
+		for (size_t a = 2; rv == CKR_OK && a < 4; a++) {     /* CKA_ID, CKA_LABEL */
+			const CK_ATTRIBUTE *value = &object.attrs[a];
+
+			if (value->ulValueLen == CK_UNAVAILABLE_INFORMATION || value->ulValueLen == 0)
+				continue;
+			rv = pg_ctx_lower()->C_GetSessionInfo(session, &info);
+			if (rv == CKR_OK && info.state != CKS_RO_USER_FUNCTIONS &&
+			    info.state != CKS_RW_USER_FUNCTIONS) {
+				rv = pg_judge_refuse(regime, shot->function,
+				                     "the session is not logged in, so p11gate cannot see "
+				                     "the token's private keys to tell whether the object's "
+				                     "id or label is a policy key's: log in first");
+				break;
+			}
+			if (rv == CKR_OK)
+				rv = add_keys_with(shot, session, regime, &object, value);
+		}
+	}
+	pg_regime_unref(regime);
+	return rv;
+}
+
+/* A call that makes, changes or destroys objects: judged for its own
+ * objects and for the named keys beside them. */
+static CK_RV
+judge_change(struct one_shot *shot, CK_SESSION_HANDLE session,
+             CK_RV (*forward)(const pg_function_list_3_0 *, const void *), const void *args)
+{
+	CK_RV rv = add_keys_beside(shot, session);
+
+	return rv != CKR_OK ? rv : judge_one_shot(shot, forward, args);
 }
 
 /* A key use in one call: judged even when the policy does not name the
@@ -273,7 +382,7 @@ pg_hook_C_CreateObject(CK_SESSION_HANDLE session, CK_ATTRIBUTE_PTR templ, CK_ULO
 	if (pg_ctx_lower() == NULL)
 		return CKR_CRYPTOKI_NOT_INITIALIZED;
 	rv = add_template(&shot, session, templ, count);
-	return rv != CKR_OK ? rv : judge_one_shot(&shot, fwd_C_CreateObject, &a);
+	return rv != CKR_OK ? rv : judge_change(&shot, session, fwd_C_CreateObject, &a);
 }
 
 struct C_CopyObject_args { CK_SESSION_HANDLE s; CK_OBJECT_HANDLE o; CK_ATTRIBUTE_PTR t; CK_ULONG n; CK_OBJECT_HANDLE_PTR r; };
@@ -295,7 +404,7 @@ pg_hook_C_CopyObject(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object, CK_ATTR
 	if (rv != CKR_OK)
 		return rv;
 	add_changed(&shot, templ, count);
-	return judge_one_shot(&shot, fwd_C_CopyObject, &a);
+	return judge_change(&shot, session, fwd_C_CopyObject, &a);
 }
 
 struct C_SetAttributeValue_args { CK_SESSION_HANDLE s; CK_OBJECT_HANDLE o; CK_ATTRIBUTE_PTR t; CK_ULONG n; };
@@ -319,7 +428,7 @@ pg_hook_C_SetAttributeValue(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object,
 	if (rv != CKR_OK)
 		return rv;
 	add_changed(&shot, templ, count);
-	return judge_one_shot(&shot, fwd_C_SetAttributeValue, &a);
+	return judge_change(&shot, session, fwd_C_SetAttributeValue, &a);
 }
 
 struct C_DestroyObject_args { CK_SESSION_HANDLE s; CK_OBJECT_HANDLE o; };
@@ -335,7 +444,7 @@ pg_hook_C_DestroyObject(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object)
 	if (pg_ctx_lower() == NULL)
 		return CKR_CRYPTOKI_NOT_INITIALIZED;
 	rv = add_object(&shot, session, object, PG_OP_MANAGE);
-	return rv != CKR_OK ? rv : judge_one_shot(&shot, fwd_C_DestroyObject, &a);
+	return rv != CKR_OK ? rv : judge_change(&shot, session, fwd_C_DestroyObject, &a);
 }
 
 /* Reading a private or secret key's value is taking the key. */
@@ -410,7 +519,7 @@ pg_hook_C_GenerateKey(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism, CK_
 	if (pg_ctx_lower() == NULL)
 		return CKR_CRYPTOKI_NOT_INITIALIZED;
 	rv = add_template(&shot, session, templ, count);
-	return rv != CKR_OK ? rv : judge_one_shot(&shot, fwd_C_GenerateKey, &a);
+	return rv != CKR_OK ? rv : judge_change(&shot, session, fwd_C_GenerateKey, &a);
 }
 
 struct C_GenerateKeyPair_args {
@@ -436,7 +545,7 @@ pg_hook_C_GenerateKeyPair(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism,
 	rv = add_template(&shot, session, pub_templ, pub_count);
 	if (rv == CKR_OK)
 		rv = add_template(&shot, session, priv_templ, priv_count);
-	return rv != CKR_OK ? rv : judge_one_shot(&shot, fwd_C_GenerateKeyPair, &a);
+	return rv != CKR_OK ? rv : judge_change(&shot, session, fwd_C_GenerateKeyPair, &a);
 }
 
 struct C_WrapKey_args {
@@ -503,7 +612,7 @@ pg_hook_C_UnwrapKey(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism,
 	if (rv == CKR_OK)
 		rv = add_template(&shot, session, templ, count);
 	if (rv == CKR_OK)
-		rv = judge_one_shot(&shot, fwd_C_UnwrapKey, &a);
+		rv = judge_change(&shot, session, fwd_C_UnwrapKey, &a);
 out:
 	free(blob);
 	pg_mechanism_copy_release(&mech);
@@ -555,7 +664,7 @@ pg_hook_C_DeriveKey(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism, CK_OB
 	if (rv == CKR_OK)
 		rv = add_template(&shot, session, templ, count);
 	if (rv == CKR_OK)
-		rv = judge_one_shot(&shot, fwd_C_DeriveKey, &a);
+		rv = judge_change(&shot, session, fwd_C_DeriveKey, &a);
 out:
 	free(public_data);
 	pg_mechanism_copy_release(&mech);

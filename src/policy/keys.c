@@ -308,6 +308,19 @@ uri_matches(const struct pg_key *key, const struct pg_key_facts *facts)
 	return p11_kit_uri_match_attributes(key->uri, facts->attrs, facts->n_attrs) == 1;
 }
 
+static bool
+pin_matches(const struct pg_key *key, const struct pg_key_facts *facts)
+{
+	if (facts->public_key_sha256 != NULL &&
+	    memcmp(key->pin, facts->public_key_sha256, PG_SHA256_LEN) == 0)
+		return true;
+	for (size_t i = 0; i < facts->n_public_key_candidates; i++) {
+		if (memcmp(key->pin, facts->public_key_candidates[i], PG_SHA256_LEN) == 0)
+			return true;
+	}
+	return false;
+}
+
 void
 pg_policy_match_key(const pg_policy *policy, const struct pg_key_facts *facts,
                     struct pg_key_match *out)
@@ -319,8 +332,7 @@ pg_policy_match_key(const pg_policy *policy, const struct pg_key_facts *facts,
 
 		if (!uri_matches(key, facts))
 			continue;
-		if (key->has_pin && (facts->public_key_sha256 == NULL ||
-		                     memcmp(key->pin, facts->public_key_sha256, PG_SHA256_LEN) != 0)) {
+		if (key->has_pin && !pin_matches(key, facts)) {
 			if (out->pin_mismatch < 0)
 				out->pin_mismatch = (int)i;
 			continue;

@@ -173,23 +173,43 @@ cert_spki(const CK_BYTE *der, CK_ULONG len, unsigned char out[32])
 	return ok;
 }
 
-/* The public half of an EC key: every public key object and certificate
- * with the key's CKA_ID must agree on one key, or the pin cannot be
- * trusted (fail closed).  Uses a session of its own: the caller's may have
- * a find operation active. */
+/* Adds a public key to an EC key's distinct candidates; false when there
+ * are more than it can hold. */
 static bool
-ec_spki_by_id(const CK_FUNCTION_LIST *lower, const struct pg_keyinfo *key,
-              const CK_BYTE *ec_params, CK_ULONG ec_params_len, unsigned char out[32])
+add_candidate(struct pg_keyinfo *key, const unsigned char hash[32])
+{
+	for (size_t i = 0; i < key->n_spki_candidates; i++) {
+		if (memcmp(key->spki_candidates[i], hash, 32) == 0)
+			return true;
+	}
+	if (key->n_spki_candidates == PG_KEYINFO_MAX_CANDIDATES)
+		return false;
+	memcpy(key->spki_candidates[key->n_spki_candidates++], hash, 32);
+	return true;
+}
+
+/* The public half of an EC key: the public key objects and certificates
+ * with the key's CKA_ID.  Each distinct public key they carry is a
+ * candidate; the key's public key is known for certain only when they all
+ * agree.  A pin is matched against every candidate (src/policy/keys.c), so
+ * an object planted with a foreign point cannot make the genuine key fail
+ * its pin: planting one is `manage` on the key (src/module/manage.c), and
+ * so is giving another private key the names that would let it pass as
+ * this one.  Uses a session of its own: the caller's may have a find
+ * operation active. */
+static void
+ec_spki_by_id(const CK_FUNCTION_LIST *lower, struct pg_keyinfo *key,
+              const CK_BYTE *ec_params, CK_ULONG ec_params_len)
 {
 	static const CK_OBJECT_CLASS classes[] = { CKO_PUBLIC_KEY, CKO_CERTIFICATE };
 	CK_ULONG id_len = key->attrs[2].ulValueLen;   /* known available: see read_spki */
 	CK_SESSION_HANDLE session = CK_INVALID_HANDLE;
-	unsigned char candidate[32];
-	bool found = false, ok = false;
+	bool complete = true;
 
+	key->n_spki_candidates = 0;
 	if (lower->C_OpenSession(key->slot, CKF_SERIAL_SESSION, NULL, NULL, &session) != CKR_OK)
-		return false;
-	for (size_t c = 0; c < sizeof classes / sizeof classes[0]; c++) {
+		return;
+	for (size_t c = 0; complete && c < sizeof classes / sizeof classes[0]; c++) {
 		CK_OBJECT_CLASS cls = classes[c];
 		CK_ATTRIBUTE find[2];
 		CK_OBJECT_HANDLE objects[8];
@@ -197,35 +217,42 @@ ec_spki_by_id(const CK_FUNCTION_LIST *lower, const struct pg_keyinfo *key,
 
 		set_attr(&find[0], CKA_CLASS, &cls, sizeof cls);
 		set_attr(&find[1], CKA_ID, (void *)key->id, id_len);
-		if (lower->C_FindObjectsInit(session, find, 2) != CKR_OK)
-			goto out;
-		if (lower->C_FindObjects(session, objects, 8, &n) != CKR_OK)
-			n = 0;
-		lower->C_FindObjectsFinal(session);
-		for (CK_ULONG i = 0; i < n; i++) {
-			CK_BYTE value[MAX_PUBLIC];
-			CK_ATTRIBUTE a;
-			bool got;
-
-			set_attr(&a, cls == CKO_PUBLIC_KEY ? CKA_EC_POINT : CKA_VALUE, value, sizeof value);
-			if (lower->C_GetAttributeValue(session, objects[i], &a, 1) != CKR_OK ||
-			    a.ulValueLen == CK_UNAVAILABLE_INFORMATION)
-				continue;
-			got = cls == CKO_PUBLIC_KEY
-			      ? ec_spki(ec_params, ec_params_len, value, a.ulValueLen, candidate)
-			      : cert_spki(value, a.ulValueLen, candidate);
-			if (!got)
-				continue;
-			if (found && memcmp(candidate, out, 32) != 0)
-				goto out;        /* two different public keys claim this id */
-			memcpy(out, candidate, 32);
-			found = true;
+		if (lower->C_FindObjectsInit(session, find, 2) != CKR_OK) {
+			complete = false;
+			break;
 		}
+		/* Every one of them, however many: the genuine object must not
+		 * be crowded out of a first batch. */
+		while (complete && lower->C_FindObjects(session, objects, 8, &n) == CKR_OK && n > 0) {
+			for (CK_ULONG i = 0; complete && i < n; i++) {
+				CK_BYTE value[MAX_PUBLIC];
+				unsigned char candidate[32];
+				CK_ATTRIBUTE a;
+				bool got;
+
+				set_attr(&a, cls == CKO_PUBLIC_KEY ? CKA_EC_POINT : CKA_VALUE, value,
+				         sizeof value);
+				if (lower->C_GetAttributeValue(session, objects[i], &a, 1) != CKR_OK ||
+				    a.ulValueLen == CK_UNAVAILABLE_INFORMATION)
+					continue;
+				got = cls == CKO_PUBLIC_KEY
+				      ? ec_spki(ec_params, ec_params_len, value, a.ulValueLen, candidate)
+				      : cert_spki(value, a.ulValueLen, candidate);
+				if (got)
+					complete = add_candidate(key, candidate);
+			}
+		}
+		lower->C_FindObjectsFinal(session);
 	}
-	ok = found;
-out:
 	lower->C_CloseSession(session);
-	return ok;
+	if (!complete) {
+		key->n_spki_candidates = 0;      /* more than can be checked: fail closed */
+		return;
+	}
+	if (key->n_spki_candidates == 1) {
+		memcpy(key->spki_sha256, key->spki_candidates[0], 32);
+		key->have_spki = true;
+	}
 }
 
 /* Derives the SPKI hash from what the object itself exposes, or (EC
@@ -238,6 +265,7 @@ read_spki(const CK_FUNCTION_LIST *lower, CK_SESSION_HANDLE session,
 	CK_ATTRIBUTE a[2];
 
 	out->have_spki = false;
+	out->n_spki_candidates = 0;
 	if (out->cls == CKO_CERTIFICATE) {
 		set_attr(&a[0], CKA_VALUE, a_val, sizeof a_val);
 		if (lower->C_GetAttributeValue(session, object, a, 1) == CKR_OK)
@@ -265,8 +293,7 @@ read_spki(const CK_FUNCTION_LIST *lower, CK_SESSION_HANDLE session,
 			                         out->spki_sha256);
 		else if (out->cls == CKO_PRIVATE_KEY && out->attrs[2].ulValueLen > 0 &&
 		         out->attrs[2].ulValueLen != CK_UNAVAILABLE_INFORMATION)
-			out->have_spki = ec_spki_by_id(lower, out, a_val, a[0].ulValueLen,
-			                               out->spki_sha256);
+			ec_spki_by_id(lower, out, a_val, a[0].ulValueLen);
 	}
 }
 
@@ -422,6 +449,8 @@ pg_keyinfo_copy_rest(struct pg_keyinfo *dst, const struct pg_keyinfo *src)
 	memcpy(dst->token_serial, src->token_serial, sizeof dst->token_serial);
 	dst->have_spki = src->have_spki;
 	memcpy(dst->spki_sha256, src->spki_sha256, sizeof dst->spki_sha256);
+	dst->n_spki_candidates = src->n_spki_candidates;
+	memcpy(dst->spki_candidates, src->spki_candidates, sizeof dst->spki_candidates);
 }
 
 bool
@@ -546,4 +575,46 @@ pg_keyinfo_facts(const struct pg_keyinfo *info, struct pg_key_facts *out)
 	out->attrs = (CK_ATTRIBUTE *)info->present;
 	out->n_attrs = info->n_present;
 	out->public_key_sha256 = info->have_spki ? info->spki_sha256 : NULL;
+	out->public_key_candidates = (const unsigned char (*)[32])info->spki_candidates;
+	out->n_public_key_candidates = info->n_spki_candidates;
+}
+
+CK_RV
+pg_keyinfo_find_keys(const CK_FUNCTION_LIST *lower, CK_SLOT_ID slot, CK_ATTRIBUTE_TYPE type,
+                     const void *value, CK_ULONG len, CK_OBJECT_HANDLE *out, CK_ULONG max,
+                     CK_ULONG *n)
+{
+	static const CK_OBJECT_CLASS classes[] = { CKO_PRIVATE_KEY, CKO_SECRET_KEY };
+	CK_SESSION_HANDLE session = CK_INVALID_HANDLE;
+	CK_RV rv;
+
+	*n = 0;
+	rv = lower->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &session);
+	if (rv != CKR_OK)
+		return rv;
+	for (size_t c = 0; rv == CKR_OK && c < sizeof classes / sizeof classes[0]; c++) {
+		CK_OBJECT_CLASS cls = classes[c];
+		CK_ATTRIBUTE find[2];
+		CK_ULONG got = 0;
+
+		set_attr(&find[0], CKA_CLASS, &cls, sizeof cls);
+		set_attr(&find[1], type, (void *)value, len);
+		rv = lower->C_FindObjectsInit(session, find, 2);
+		if (rv != CKR_OK)
+			break;
+		/* One past the room left: finding it means there are too many. */
+		do {
+			CK_OBJECT_HANDLE extra;
+
+			rv = *n < max ? lower->C_FindObjects(session, out + *n, max - *n, &got)
+			              : lower->C_FindObjects(session, &extra, 1, &got);
+			if (rv == CKR_OK && *n == max && got > 0)
+				rv = CKR_BUFFER_TOO_SMALL;
+			else if (rv == CKR_OK)
+				*n += got;
+		} while (rv == CKR_OK && got > 0);
+		lower->C_FindObjectsFinal(session);
+	}
+	lower->C_CloseSession(session);
+	return rv;
 }

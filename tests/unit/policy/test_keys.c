@@ -249,6 +249,26 @@ START_TEST(test_pin)
 	pg_policy_match_key(policy, &facts, &m);
 	ck_assert_uint_eq(m.n, 0);
 	ck_assert_int_eq(m.pin_mismatch, pg_policy_key_find(policy, "rsa"));
+
+	/* An EC key whose public objects disagree (one planted beside it):
+	 * the pin matches if any of them is the pinned key, and only then. */
+	{
+		unsigned char candidates[2][PG_SHA256_LEN];
+
+		memset(candidates[0], 0x77, PG_SHA256_LEN);
+		memcpy(candidates[1], hash, PG_SHA256_LEN);
+		facts.public_key_candidates = (const unsigned char (*)[PG_SHA256_LEN])candidates;
+		facts.n_public_key_candidates = 2;
+		pg_policy_match_key(policy, &facts, &m);
+		ck_assert_uint_eq(m.n, 0);                      /* hash[0] was flipped above */
+		candidates[1][0] ^= 1;
+		pg_policy_match_key(policy, &facts, &m);
+		ck_assert_uint_eq(m.n, 1);
+		ck_assert_str_eq(pg_policy_key_name(policy, m.idx[0]), "rsa");
+		facts.n_public_key_candidates = 1;              /* only the foreign one */
+		pg_policy_match_key(policy, &facts, &m);
+		ck_assert_uint_eq(m.n, 0);
+	}
 }
 END_TEST
 
