@@ -3,7 +3,8 @@
  * The identity of the peer of a connected unix socket (a p11-kit server
  * client): credentials from the kernel, the rest from /proc/<pid>/, read so
  * that a pid reused meanwhile cannot lend another process's details.  The
- * socket binds only uid, gid, groups and pid; program and unit are reported.
+ * socket binds only uid, gid, groups and pid (attested); program and unit
+ * describe the process that connected, not the connection (reported).
  */
 #include "internal.h"
 
@@ -14,6 +15,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#ifndef SO_PEERGROUPS
+#define SO_PEERGROUPS 59
+#endif
 /* Linux 6.5; not in Debian 12's headers. */
 #ifndef SO_PEERPIDFD
 #define SO_PEERPIDFD 77
@@ -109,7 +113,10 @@ read_proc(struct pg_caller *caller, int sock, bool use_pidfd)
 	if (!same)
 		goto out;
 
-	if (f.have_groups && pg_groups_with_primary(&f.groups, &f.n_groups, caller->gid)) {
+	/* Only where the kernel keeps no groups with the socket: then those
+	 * of the process that connected, as they are now. */
+	if (caller->groups_trust == PG_ID_UNAVAILABLE && f.have_groups &&
+	    pg_groups_with_primary(&f.groups, &f.n_groups, caller->gid)) {
 		caller->groups = f.groups;
 		caller->n_groups = f.n_groups;
 		caller->groups_trust = PG_ID_ATTESTED;
@@ -132,6 +139,34 @@ out:
 	clear_fields(&f);
 	if (pidfd >= 0)
 		close(pidfd);
+}
+
+/* The supplementary groups the peer had at connect(), kept by the kernel
+ * with the socket (SO_PEERGROUPS, Linux 4.13): bound to the connection, as
+ * uid and gid are, whatever the process does afterwards. */
+static bool
+peer_groups(int fd, gid_t **groups, size_t *n_groups)
+{
+	socklen_t len = 64 * sizeof(gid_t);
+	gid_t *list = NULL;
+
+	/* ERANGE: the list grew; len now says how much it needs. */
+	for (int attempt = 0; attempt < 4; attempt++) {
+		gid_t *bigger = realloc(list, len > 0 ? len : sizeof *list);
+
+		if (bigger == NULL)
+			break;
+		list = bigger;
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, list, &len) == 0) {
+			*groups = list;
+			*n_groups = len / sizeof *list;
+			return true;
+		}
+		if (errno != ERANGE)
+			break;
+	}
+	free(list);
+	return false;
 }
 
 struct pg_caller *
@@ -169,6 +204,9 @@ pg_caller_peer_new_with(int fd, bool use_pidfd)
 	caller->user = pg_user_name(cred.uid);
 	caller->gid = cred.gid;
 	caller->gid_trust = PG_ID_ATTESTED;
+	if (peer_groups(fd, &caller->groups, &caller->n_groups) &&
+	    pg_groups_with_primary(&caller->groups, &caller->n_groups, cred.gid))
+		caller->groups_trust = PG_ID_ATTESTED;
 	/* pid 0: the peer is in a pid namespace we cannot see into. */
 	if (cred.pid > 0) {
 		caller->pid = cred.pid;

@@ -383,6 +383,58 @@ check_accepted_peer(bool use_pidfd)
 	remove_socket(lfd);
 }
 
+/* Groups are those the peer had at connect(), which the kernel keeps with
+ * the socket, not those its process has when p11gate asks. */
+START_TEST(test_peer_groups_bound_at_connect)
+{
+	static const gid_t later[] = { 4244 };
+	struct pg_caller *caller;
+	pid_t child;
+	int lfd, fd;
+
+	require_root();
+	lfd = listen_socket();
+	child = fork();
+	ck_assert_int_ge(child, 0);
+	if (child == 0) {
+		close(lfd);
+		/* Root, so that it may change its groups after connect(). */
+		if (setgroups(2, child_groups) != 0)
+			_exit(90);
+		fd = connect_socket();
+		if (setgroups(1, later) != 0)
+			_exit(92);
+		wait_for_release(fd);
+		_exit(0);
+	}
+	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	/* The child changes its groups right after connect(): wait for it. */
+	for (int i = 0; i < 200; i++) {
+		char path[64], *status;
+		bool changed;
+
+		snprintf(path, sizeof path, "/proc/%d/status", (int)child);
+		status = pg_proc_read(path);
+		changed = status != NULL && strstr(status, "Groups:\t4244 \n") != NULL;
+		free(status);
+		if (changed)
+			break;
+		usleep(10000);
+	}
+	caller = pg_caller_peer_new(fd);
+	ck_assert_ptr_nonnull(caller);
+	ck_assert_int_eq(caller->groups_trust, PG_ID_ATTESTED);
+	ck_assert(pg_caller_in_group(caller, 4242));
+	ck_assert(pg_caller_in_group(caller, 4243));
+	ck_assert(!pg_caller_in_group(caller, 4244));
+	release_and_reap(fd, child);
+	pg_caller_free(caller);
+	close(fd);
+	remove_socket(lfd);
+}
+END_TEST
+
 START_TEST(test_peer_accepted)
 {
 	require_root();
@@ -511,15 +563,14 @@ check_gone_peer(bool use_pidfd)
 	ck_assert_uint_eq(caller->uid, NOBODY);
 	ck_assert_int_eq(caller->gid_trust, PG_ID_ATTESTED);
 	ck_assert_int_eq(caller->pid, child);
-	ck_assert_int_eq(caller->groups_trust, PG_ID_UNAVAILABLE);
-	ck_assert_ptr_null(caller->groups);
 	ck_assert_int_eq(caller->exe_trust, PG_ID_UNAVAILABLE);
 	ck_assert_ptr_null(caller->exe);
 	ck_assert_int_eq(caller->unit_trust, PG_ID_UNAVAILABLE);
 	ck_assert_ptr_null(pg_caller_exe_sha256(caller));
-	/* The primary group is still known from the kernel. */
+	/* The groups are still known: the kernel keeps them with the socket. */
+	ck_assert_int_eq(caller->groups_trust, PG_ID_ATTESTED);
 	ck_assert(pg_caller_in_group(caller, NOBODY));
-	ck_assert(!pg_caller_in_group(caller, 4242));
+	ck_assert(pg_caller_in_group(caller, 4242));
 	pg_caller_free(caller);
 	close(fd);
 	remove_socket(lfd);
@@ -695,6 +746,7 @@ identity_suite(void)
 
 	tc = tcase_create("peer");
 	tcase_set_timeout(tc, 20);
+	tcase_add_test(tc, test_peer_groups_bound_at_connect);
 	tcase_add_test(tc, test_peer_accepted);
 	tcase_add_test(tc, test_peer_accepted_without_pidfd);
 	tcase_add_test(tc, test_peer_socketpair);
