@@ -33,8 +33,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define PG_BENCH_MAX_MODULES 4
+#define PG_BENCH_MAX_MODULES 8
 #define PG_BENCH_MAX_THREADS 64
+#define PG_BENCH_MAX_PROCESSES 16
 #define PG_BENCH_MAX_ROUNDS 100
 /* What one signature appends to the audit log: an allow record and a result
  * record (bytes, as the benchmark's policy writes them). */
@@ -53,6 +54,9 @@ struct pg_bench_module_spec {
 	const char *config;    /* P11GATE_CONFIG for this module's process, or NULL */
 	const char *env;       /* NAME=VALUE for this module's process (a p11-kit client's
 	                          P11_KIT_SERVER_ADDRESS), or NULL */
+	unsigned processes;    /* client processes signing at once, each with its own
+	                          instance of the module (default 1) */
+	size_t first_proc;     /* its first process among all modules' */
 };
 
 struct pg_bench_options {
@@ -797,12 +801,18 @@ struct pg_bench_proc {
 	int cmd_fd;            /* parent writes commands */
 	int reply_fd;          /* parent reads replies */
 	char info[192];
+};
+
+/* One module's figures over all its processes. */
+struct pg_bench_result {
 	double rates[PG_BENCH_MAX_ROUNDS];
 	uint64_t signatures;   /* every C_Sign that returned CKR_OK, warm-up included */
 };
 
+/* Process idx (of all modules' processes) runs module `module`. */
 static bool
-pg_bench_spawn(const struct pg_bench_options *opt, struct pg_bench_proc *procs, size_t idx)
+pg_bench_spawn(const struct pg_bench_options *opt, struct pg_bench_proc *procs, size_t idx,
+               size_t module)
 {
 	int to_child[2] = { -1, -1 }, to_parent[2] = { -1, -1 };
 	bool ok = false;
@@ -829,7 +839,7 @@ pg_bench_spawn(const struct pg_bench_options *opt, struct pg_bench_proc *procs, 
 		}
 		close(to_child[1]);
 		close(to_parent[0]);
-		_exit(pg_bench_child_main(opt, &opt->modules[idx], to_child[0], to_parent[1]));
+		_exit(pg_bench_child_main(opt, &opt->modules[module], to_child[0], to_parent[1]));
 	}
 	procs[idx].pid = pid;
 	procs[idx].cmd_fd = to_child[1];
@@ -930,46 +940,88 @@ pg_bench_median(const double *values, unsigned n, double *min, double *max)
 	return n % 2 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
 }
 
+/* One round of module m: all its processes sign at once.  The rate is the
+ * signatures of all of them over the longest one's time. */
+static bool
+pg_bench_module_round(const struct pg_bench_options *opt, struct pg_bench_proc *procs, size_t m,
+                      double seconds, struct pg_bench_result *result, unsigned round)
+{
+	const unsigned n = opt->modules[m].processes;
+	struct pg_bench_proc *p = &procs[opt->modules[m].first_proc];
+	double elapsed = 0;
+	uint64_t count = 0;
+
+	for (unsigned k = 0; k < n; k++) {
+		if (!pg_bench_send(p[k].cmd_fd, PG_BENCH_OP_ROUND, seconds)) {
+			fprintf(stderr, "sign_bench: module %s stopped (see its message above)\n",
+			        opt->modules[m].name);
+			return false;
+		}
+	}
+	for (unsigned k = 0; k < n; k++) {
+		struct pg_bench_reply reply;
+
+		if (!pg_bench_await(opt, m, &p[k], seconds + PG_BENCH_GRACE_SECONDS, &reply))
+			return false;
+		count += reply.count;
+		if (reply.elapsed > elapsed)
+			elapsed = reply.elapsed;
+	}
+	result->rates[round] = elapsed > 0 ? (double)count / elapsed : 0;
+	result->signatures += count;
+	return true;
+}
+
 /* The signing run.  With --fsync-rate too, the disk is measured as one
  * more contestant in every round, so it sees the same noise as the modules. */
 static int
 pg_bench_sign(const struct pg_bench_options *opt)
 {
-	struct pg_bench_proc procs[PG_BENCH_MAX_MODULES];
+	struct pg_bench_proc procs[PG_BENCH_MAX_MODULES * PG_BENCH_MAX_PROCESSES];
+	struct pg_bench_result results[PG_BENCH_MAX_MODULES];
 	struct pg_bench_fsync disk = { .fd = -1 };
 	double disk_rates[PG_BENCH_MAX_ROUNDS];
 	const double round_seconds = opt->seconds / opt->rounds;
 	const size_t slots = opt->n_modules + (opt->fsync_dir ? 1 : 0);
-	size_t spawned = 0;
+	size_t n_procs = 0, spawned = 0, m = 0;
 	int result = 1;
 
-	/* One module's setup at a time.  SoftHSM2 2.6.1 rewrites token.object
+	memset(results, 0, sizeof(results));
+	for (size_t i = 0; i < opt->n_modules; i++)
+		n_procs += opt->modules[i].processes;
+	/* One process's setup at a time.  SoftHSM2 2.6.1 rewrites token.object
 	 * in place on C_Login; another process initialising at that moment reads
 	 * it half-written and sees no token labelled "release" (reproduced: 16 of
 	 * 30 runs with four processes set up at once). */
-	for (size_t i = 0; i < opt->n_modules; i++) {
+	for (size_t i = 0; i < n_procs; i++) {
 		struct pg_bench_reply reply;
 
+		if (i == opt->modules[m].first_proc + opt->modules[m].processes)
+			m++;
 		procs[i] = (struct pg_bench_proc){ .pid = -1, .cmd_fd = -1, .reply_fd = -1 };
-		if (!pg_bench_spawn(opt, procs, i))
+		if (!pg_bench_spawn(opt, procs, i, m))
 			goto out;
 		spawned++;
-		if (!pg_bench_await(opt, i, &procs[i], PG_BENCH_SETUP_SECONDS, &reply))
+		if (!pg_bench_await(opt, m, &procs[i], PG_BENCH_SETUP_SECONDS, &reply))
 			goto out;
-		procs[i].signatures = opt->threads;    /* the warm-up: one per session */
+		results[m].signatures += opt->threads;    /* the warm-up: one per session */
 		memcpy(procs[i].info, reply.info, sizeof(procs[i].info));
 		procs[i].info[sizeof(procs[i].info) - 1] = '\0';
 	}
 	if (opt->fsync_dir && !pg_bench_fsync_open(&disk, opt->fsync_dir))
 		goto out;
 	if (!opt->machine)
-		printf("sign_bench: %u thread(s), %u rounds of %.2f s per module, interleaved\n",
-		       opt->threads, opt->rounds, round_seconds);
+		printf("sign_bench: %u thread(s) per process, %u rounds of %.2f s per module, "
+		       "interleaved\n", opt->threads, opt->rounds, round_seconds);
 	for (size_t i = 0; i < opt->n_modules; i++) {
+		const struct pg_bench_module_spec *spec = &opt->modules[i];
+
 		if (opt->machine)
-			printf("info\t%s\t%s\n", opt->modules[i].name, procs[i].info);
+			printf("info\t%s\t%s\n", spec->name, procs[spec->first_proc].info);
 		else
-			printf("  module %zu: %s: %s\n", i + 1, opt->modules[i].name, procs[i].info);
+			printf("  module %zu: %s (%u process%s): %s\n", i + 1, spec->name,
+			       spec->processes, spec->processes == 1 ? "" : "es",
+			       procs[spec->first_proc].info);
 	}
 	fflush(stdout);
 	/* Alternate the order every round (ABC CBA ABC ...) so that neither
@@ -977,42 +1029,40 @@ pg_bench_sign(const struct pg_bench_options *opt)
 	for (unsigned r = 0; r < opt->rounds; r++) {
 		for (size_t k = 0; k < slots; k++) {
 			const size_t i = r % 2 ? slots - 1 - k : k;
-			struct pg_bench_reply reply;
 
 			if (i == opt->n_modules) {
 				if (!pg_bench_fsync_run(&disk, round_seconds, &disk_rates[r]))
 					goto out;
-				continue;
-			}
-			if (!pg_bench_send(procs[i].cmd_fd, PG_BENCH_OP_ROUND, round_seconds)) {
-				fprintf(stderr, "sign_bench: module %s stopped (see its message above)\n",
-				        opt->modules[i].name);
+			} else if (!pg_bench_module_round(opt, procs, i, round_seconds, &results[i], r)) {
 				goto out;
 			}
-			if (!pg_bench_await(opt, i, &procs[i], round_seconds + PG_BENCH_GRACE_SECONDS,
-			                    &reply))
-				goto out;
-			procs[i].rates[r] = reply.elapsed > 0 ? (double)reply.count / reply.elapsed : 0;
-			procs[i].signatures += reply.count;
 		}
 	}
 	if (!opt->machine)
 		printf("  %-24s %10s %10s %10s %9s\n", "module", "median/s", "min/s", "max/s",
 		       "vs first");
 	/* The ratio is the median of the per-round ratios, not the ratio of the
-	 * medians: a module is compared with the first one in the same round,
-	 * run moments apart, so slow drifts in the machine's load cancel. */
+	 * medians: a module is compared with the first one with as many
+	 * processes, in the same round, run moments apart, so slow drifts in the
+	 * machine's load cancel. */
 	for (size_t i = 0; i < opt->n_modules; i++) {
-		double lo, hi, median = pg_bench_median(procs[i].rates, opt->rounds, &lo, &hi);
+		double lo, hi, median = pg_bench_median(results[i].rates, opt->rounds, &lo, &hi);
 		double ratios[PG_BENCH_MAX_ROUNDS], ratio;
+		size_t ref = 0;
 
+		while (opt->modules[ref].processes != opt->modules[i].processes)
+			ref++;
 		for (unsigned r = 0; r < opt->rounds; r++)
-			ratios[r] = procs[0].rates[r] > 0 ? procs[i].rates[r] / procs[0].rates[r] : 0;
+			ratios[r] = results[ref].rates[r] > 0 ? results[i].rates[r] / results[ref].rates[r] : 0;
 		ratio = pg_bench_median(ratios, opt->rounds, NULL, NULL);
-		if (opt->machine)
+		if (opt->machine) {
 			printf("module\t%s\t%.1f\t%.1f\t%.1f\t%.4f\t%" PRIu64 "\n",
-			       opt->modules[i].name, median, lo, hi, ratio, procs[i].signatures);
-		else
+			       opt->modules[i].name, median, lo, hi, ratio, results[i].signatures);
+			printf("rounds\t%s", opt->modules[i].name);
+			for (unsigned r = 0; r < opt->rounds; r++)
+				printf("\t%.1f", results[i].rates[r]);
+			printf("\n");
+		} else
 			printf("  %-24s %10.1f %10.1f %10.1f %8.1f%%\n", opt->modules[i].name,
 			       median, lo, hi, 100 * ratio);
 	}
@@ -1035,22 +1085,29 @@ static void
 pg_bench_usage(FILE *to)
 {
 	fprintf(to,
-	        "Usage: sign_bench --module PATH [--name NAME] [--config FILE] [--module PATH ...]\n"
-	        "                  --key rsa|ec [--threads N] [--seconds S] [--rounds R]\n"
-	        "                  [--pin PIN] [--token LABEL] [--machine]\n"
+	        "Usage: sign_bench --module PATH [--name NAME] [--config FILE] [--env NAME=VALUE]\n"
+	        "                  [--processes P] [--module PATH ...] --key rsa|ec\n"
+	        "                  [--threads N] [--seconds S] [--rounds R] [--pin PIN]\n"
+	        "                  [--token LABEL] [--machine]\n"
 	        "       sign_bench --fsync-rate DIR [--seconds S] [--machine]\n"
 	        "\n"
 	        "Signs in a loop (C_SignInit + C_Sign; CKM_RSA_PKCS over a SHA-256 DigestInfo\n"
 	        "with the key CKA_ID 01, or CKM_ECDSA over a 32-byte digest with CKA_ID 02)\n"
 	        "through each module in turn, in R interleaved rounds of S/R seconds, and\n"
-	        "prints each module's median round in signatures/s and its ratio to the first.\n"
+	        "prints each module's median round in signatures/s and its ratio to the first\n"
+	        "(with as many processes).\n"
 	        "\n"
-	        "  --module PATH    a PKCS#11 module (up to %d); each runs in its own process\n"
+	        "  --module PATH    a PKCS#11 module (up to %d); each runs in its own process(es)\n"
 	        "  --name NAME      label for the module given just before (default: its path)\n"
 	        "  --config FILE    P11GATE_CONFIG for the module given just before\n"
 	        "  --env NAME=VALUE an environment variable for the module given just before\n"
 	        "  --key rsa|ec     which fixture key to sign with\n"
-	        "  --threads N      signing threads per module, one session each (default 1)\n"
+	        "  --threads N      signing threads per process, one session each (default 1)\n"
+	        "  --processes P    processes for the module given just before, signing at\n"
+	        "                   once, each with its own instance of it (a p11-kit client:\n"
+	        "                   its own connection); a round's rate is all of theirs\n"
+	        "                   (default 1); ratios compare modules with as many\n"""
+	        "                   processes\n"
 	        "  --seconds S      seconds per module over all rounds (default 6)\n"
 	        "  --rounds R       rounds (default 6)\n"
 	        "  --pin PIN        the token's user PIN (default 1234, the fixture's)\n"
@@ -1061,7 +1118,8 @@ pg_bench_usage(FILE *to)
 	        "                   contestant in every round\n"
 	        "  --machine        tab-separated lines: info NAME DESCRIPTION,\n"
 	        "                   module NAME MEDIAN MIN MAX RATIO SIGNATURES (all made,\n"
-	        "                   warm-up included), fsync RATE MICROSECONDS\n",
+	        "                   warm-up included), rounds NAME RATE..., fsync RATE\n"
+	        "                   MICROSECONDS\n",
 	        PG_BENCH_MAX_MODULES);
 }
 
@@ -1087,7 +1145,7 @@ pg_bench_parse_unsigned(const char *opt, const char *arg, unsigned lo, unsigned 
 static int
 pg_bench_parse(int argc, char **argv, struct pg_bench_options *opt)
 {
-	enum { OPT_NAME = 256, OPT_CONFIG, OPT_ENV, OPT_ROUNDS, OPT_PIN, OPT_TOKEN, OPT_FSYNC, OPT_MACHINE };
+	enum { OPT_NAME = 256, OPT_CONFIG, OPT_ENV, OPT_PROCESSES, OPT_ROUNDS, OPT_PIN, OPT_TOKEN, OPT_FSYNC, OPT_MACHINE };
 	static const struct option longopts[] = {
 		{ "module", required_argument, NULL, 'm' },
 		{ "name", required_argument, NULL, OPT_NAME },
@@ -1095,6 +1153,7 @@ pg_bench_parse(int argc, char **argv, struct pg_bench_options *opt)
 		{ "env", required_argument, NULL, OPT_ENV },
 		{ "key", required_argument, NULL, 'k' },
 		{ "threads", required_argument, NULL, 't' },
+		{ "processes", required_argument, NULL, OPT_PROCESSES },
 		{ "seconds", required_argument, NULL, 's' },
 		{ "rounds", required_argument, NULL, OPT_ROUNDS },
 		{ "pin", required_argument, NULL, OPT_PIN },
@@ -1122,21 +1181,28 @@ pg_bench_parse(int argc, char **argv, struct pg_bench_options *opt)
 			last = &opt->modules[opt->n_modules++];
 			last->path = optarg;
 			last->name = optarg;
+			last->processes = 1;
 			break;
 		case OPT_NAME:
 		case OPT_CONFIG:
 		case OPT_ENV:
+		case OPT_PROCESSES:
 			if (!last) {
 				fprintf(stderr, "sign_bench: --%s applies to the --module before it; "
 				        "put it after one\n",
-				        ch == OPT_NAME ? "name" : ch == OPT_CONFIG ? "config" : "env");
+				        ch == OPT_NAME ? "name" : ch == OPT_CONFIG ? "config" :
+				        ch == OPT_ENV ? "env" : "processes");
 				return -1;
 			}
 			if (ch == OPT_ENV && strchr(optarg, '=') == NULL) {
 				fprintf(stderr, "sign_bench: --env takes NAME=VALUE\n");
 				return -1;
 			}
-			if (ch == OPT_NAME)
+			if (ch == OPT_PROCESSES) {
+				if (!pg_bench_parse_unsigned("--processes", optarg, 1,
+				                             PG_BENCH_MAX_PROCESSES, &last->processes))
+					return -1;
+			} else if (ch == OPT_NAME)
 				last->name = optarg;
 			else if (ch == OPT_CONFIG)
 				last->config = optarg;
@@ -1202,6 +1268,10 @@ pg_bench_parse(int argc, char **argv, struct pg_bench_options *opt)
 		fprintf(stderr, "sign_bench: nothing to measure: give --module PATH (and --key) "
 		        "or --fsync-rate DIR; try 'sign_bench --help'\n");
 		return -1;
+	}
+	for (size_t i = 0, first = 0; i < opt->n_modules; i++) {
+		opt->modules[i].first_proc = first;
+		first += opt->modules[i].processes;
 	}
 	if (opt->n_modules > 0 && opt->key == PG_BENCH_KEY_NONE) {
 		fprintf(stderr, "sign_bench: give --key rsa or --key ec\n");
