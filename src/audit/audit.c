@@ -2,14 +2,16 @@
  *
  * The audit log writer: appends one chained record per call, whole or not at
  * all, serialised across threads (a mutex) and processes (flock), and shares
- * fdatasync between concurrent callers.  Record formatting is in
- * audit_record.c, finding the chain's end in audit_tail.c.
+ * fdatasync between concurrent callers, and with other processes
+ * (audit_share.c).  Record formatting is in audit_record.c, finding the
+ * chain's end in audit_tail.c.
  */
 #include "p11gate/audit.h"
 #include "p11gate/common.h"
 #include "audit_buf.h"
 #include "audit_internal.h"
 #include "audit_record.h"
+#include "audit_share.h"
 #include "audit_tail.h"
 
 #include <errno.h>
@@ -49,7 +51,10 @@ struct pg_audit {
 	pthread_mutex_t sync_lock;
 	pthread_cond_t sync_done;
 	int fd;
+	struct pg_audit_share *share;   /* syncs shared with other processes, or NULL;
+	                                   replaced like fd */
 	uint64_t written;               /* highest seq this handle appended */
+	off_t written_end;              /* where that record ends in the file */
 	uint64_t synced;                /* every record up to this seq is on disk */
 	uint64_t epoch;                 /* bumped when seq restarts (a new file) */
 	bool syncing;                   /* a thread is in fdatasync */
@@ -185,6 +190,8 @@ pg_audit_open(const char *path, bool sync, bool to_syslog, char *err, size_t err
 	audit->sync = sync;
 	audit->to_syslog = to_syslog;
 	audit->fd = fd;
+	if (sync)
+		audit->share = pg_audit_share_open(path, fd);
 	audit->pid = getpid();
 	audit->datasync = default_datasync;
 	pthread_mutex_init(&audit->append_lock, NULL);
@@ -214,6 +221,7 @@ pg_audit_close(pg_audit *audit)
 		 * pthread_cond_destroy would wait for them forever).  Only the
 		 * descriptor and the memory are this process's to release. */
 		close(audit->fd);
+		pg_audit_share_close(audit->share);
 		free(audit->path);
 		free(audit);
 		return;
@@ -227,6 +235,7 @@ pg_audit_close(pg_audit *audit)
 	if (join)
 		pthread_join(audit->syncer, NULL);
 	close(audit->fd);
+	pg_audit_share_close(audit->share);
 	pthread_cond_destroy(&audit->sync_wanted);
 	pthread_cond_destroy(&audit->sync_done);
 	pthread_mutex_destroy(&audit->sync_lock);
@@ -251,16 +260,21 @@ static int
 reopen(pg_audit *audit)
 {
 	bool forked = audit->pid != getpid();
+	struct pg_audit_share *share, *old_share;
 	int fd, old, rc;
 
 	rc = open_log(audit->path, &fd);
 	if (rc != 0)
 		return rc;
+	/* A child's copy of the parent's LOG.sync descriptor shares its flock
+	 * (and a rotated log's is bound to the old file): open it again too. */
+	share = audit->sync ? pg_audit_share_open(audit->path, fd) : NULL;
 	pthread_mutex_lock(&audit->sync_lock);
 	if (forked) {
 		/* The parent's sync state is not the child's. */
 		audit->syncing = false;
 		audit->written = 0;
+		audit->written_end = 0;
 		audit->synced = 0;
 		audit->epoch++;
 	}
@@ -268,7 +282,10 @@ reopen(pg_audit *audit)
 		pthread_cond_wait(&audit->sync_done, &audit->sync_lock);
 	old = audit->fd;
 	audit->fd = fd;
+	old_share = audit->share;
+	audit->share = share;
 	pthread_mutex_unlock(&audit->sync_lock);
+	pg_audit_share_close(old_share);
 	/* Records appended to the rotated file must reach its disk too: the
 	 * sync state only follows the new file from here on. */
 	if (!forked && audit->sync) {
@@ -462,9 +479,10 @@ compose(struct line *line, const struct pg_buf *body, const struct pg_audit_tail
 	line->len = (size_t)(p - line->data);
 }
 
-/* Called with append_lock held. */
+/* Called with append_lock held.  *end: where the record ends in the file. */
 static int
-append_locked(pg_audit *audit, const struct pg_buf *body, struct line *line, uint64_t *seq)
+append_locked(pg_audit *audit, const struct pg_buf *body, struct line *line, uint64_t *seq,
+              off_t *end)
 {
 	struct pg_audit_tail tail;
 	off_t size = 0;
@@ -497,6 +515,7 @@ append_locked(pg_audit *audit, const struct pg_buf *body, struct line *line, uin
 		audit->cache_valid = false;
 		goto out;
 	}
+	*end = size + (off_t)line->len;
 	/* The chain hashes the line without its newline. */
 	if (!pg_sha256(line->data + line->start, line->len - line->start - 1, audit->cache_hash)) {
 		audit->cache_valid = false;
@@ -516,6 +535,7 @@ pg_audit_append(pg_audit *audit, const struct pg_audit_record *record, uint64_t 
 	struct line line = { 0 };
 	struct pg_buf body;
 	uint64_t seq = 0;
+	off_t end = 0;
 	int rc;
 
 	pg_buf_init(&body);
@@ -536,7 +556,7 @@ pg_audit_append(pg_audit *audit, const struct pg_audit_record *record, uint64_t 
 		goto out;
 	}
 	pthread_mutex_lock(&audit->append_lock);
-	rc = append_locked(audit, &body, &line, &seq);
+	rc = append_locked(audit, &body, &line, &seq, &end);
 	if (rc == 0) {
 		pthread_mutex_lock(&audit->sync_lock);
 		/* seq only grows within one file: a smaller one means a new
@@ -547,6 +567,7 @@ pg_audit_append(pg_audit *audit, const struct pg_audit_record *record, uint64_t 
 			audit->synced = 0;
 		}
 		audit->written = seq;
+		audit->written_end = end;
 		pthread_mutex_unlock(&audit->sync_lock);
 	}
 	pthread_mutex_unlock(&audit->append_lock);
@@ -573,13 +594,20 @@ static void
 sync_once_locked(pg_audit *audit)
 {
 	uint64_t target = audit->written, epoch = audit->epoch;
+	struct pg_audit_share *share = audit->share;
+	off_t end = audit->written_end;
 	int fd = audit->fd, rc;
+	bool called = true;
 
 	audit->syncing = true;
-	audit->datasync_calls++;
 	pthread_mutex_unlock(&audit->sync_lock);
-	rc = audit->datasync(fd, audit->datasync_ctx);
+	if (share != NULL)
+		rc = pg_audit_share_sync(share, fd, end, audit->datasync, audit->datasync_ctx, &called);
+	else
+		rc = audit->datasync(fd, audit->datasync_ctx);
 	pthread_mutex_lock(&audit->sync_lock);
+	if (called)
+		audit->datasync_calls++;
 	audit->syncing = false;
 	if (rc != 0)
 		audit->sync_error = rc;

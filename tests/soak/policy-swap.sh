@@ -100,7 +100,7 @@ for mode in rename lines bytes; do
 	reloads=$(grep -c '"reason":"policy reloaded from' "$AUDIT" || true)
 	kept=$(grep -c 'changed but does not load; keeping the last good policy' "$AUDIT" || true)
 	stray=$(find "$W" -maxdepth 1 -type f -printf '%f\n' | grep -vxF -f "$W/files-before" |
-		grep -vx -e "audit-$mode.jsonl" -e "signer-$mode.out" -e "signer-$mode.err" -e "verify-$mode.out" \
+		grep -vx -e "audit-$mode.jsonl" -e "audit-$mode.jsonl.sync" -e "signer-$mode.out" -e "signer-$mode.err" -e "verify-$mode.out" \
 			-e ready -e go -e facts.tsv -e compare.out -e files-before || true)
 	echo "    $versions versions written; the signer got $signed signatures, $denied refusals, $failed CKR_FUNCTION_FAILED"
 	echo "    log: $reloads reloads, $kept changed files refused (last good policy kept); decisions under A: $under_a, under B: $under_b, under neither: $half ($half_allows allows)"

@@ -3,7 +3,7 @@
  * The audit writer against real files: the chain (recomputed independently
  * with OpenSSL), the record format, crash recovery, the file size limit,
  * open errors, rotation, a handle inherited across fork, and the shared
- * fdatasync.
+ * fdatasync (between threads, and between processes through LOG.sync).
  */
 #include "p11gate/audit.h"
 #include "p11gate/common.h"
@@ -722,6 +722,163 @@ START_TEST(sync_error_sticks)
 }
 END_TEST
 
+/* Two handles of one log stand for two processes (each opens its own
+ * file descriptions, and so takes its own flocks): a record below what one
+ * handle's fdatasync covered needs none of the other's. */
+START_TEST(sync_shared_across_processes)
+{
+	struct slow_sync sa = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	struct slow_sync sb = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	pg_audit *a = open_log(true), *b = open_log(true);
+	uint64_t seq_a, seq_b;
+
+	pg_audit_set_datasync(a, slow_datasync, &sa);
+	pg_audit_set_datasync(b, slow_datasync, &sb);
+	seq_a = append_one(a, "a");
+	seq_b = append_one(b, "b");
+	ck_assert_int_eq(pg_audit_sync(a, seq_a), 0);
+	ck_assert_int_eq(sa.calls, 1);
+	ck_assert_int_eq(pg_audit_sync(b, seq_b), 0);
+	ck_assert_msg(sb.calls == 0, "b synced for itself a record that a's fdatasync had covered");
+	/* Appended after a's sync: b's own. */
+	seq_b = append_one(b, "b");
+	ck_assert_int_eq(pg_audit_sync(b, seq_b), 0);
+	ck_assert_int_eq(sb.calls, 1);
+	pg_audit_close(a);
+	pg_audit_close(b);
+	ck_assert_int_eq(t_independent_chain(log_path), 3);
+}
+END_TEST
+
+/* A failed fdatasync publishes nothing: the other process syncs itself. */
+START_TEST(sync_failed_elsewhere_covers_nothing)
+{
+	struct slow_sync sa = { .lock = PTHREAD_MUTEX_INITIALIZER, .fail_with = EIO };
+	struct slow_sync sb = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	pg_audit *a = open_log(true), *b = open_log(true);
+	uint64_t seq_a, seq_b;
+
+	pg_audit_set_datasync(a, slow_datasync, &sa);
+	pg_audit_set_datasync(b, slow_datasync, &sb);
+	seq_a = append_one(a, "a");
+	seq_b = append_one(b, "b");
+	ck_assert_int_eq(pg_audit_sync(a, seq_a), EIO);
+	ck_assert_int_eq(pg_audit_sync(b, seq_b), 0);
+	ck_assert_int_eq(sb.calls, 1);
+	pg_audit_close(a);
+	pg_audit_close(b);
+}
+END_TEST
+
+/* What a log's LOG.sync says is about that file only: a rotated log's new
+ * file is synced for itself although the old one was synced further. */
+START_TEST(sync_file_belongs_to_one_log)
+{
+	struct slow_sync sb = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	char *rotated = t_path(dir, "audit.jsonl.1");
+	pg_audit *a = open_log(true), *b;
+	uint64_t seq;
+
+	for (int i = 0; i < 20; i++)
+		seq = append_one(a, "old file, a long rule name to make the file long");
+	ck_assert_int_eq(pg_audit_sync(a, seq), 0);
+	pg_audit_close(a);
+	ck_assert_int_eq(rename(log_path, rotated), 0);
+	b = open_log(true);
+	pg_audit_set_datasync(b, slow_datasync, &sb);
+	seq = append_one(b, "new");
+	ck_assert_int_eq(pg_audit_sync(b, seq), 0);
+	ck_assert_int_eq(sb.calls, 1);
+	pg_audit_close(b);
+	free(rotated);
+}
+END_TEST
+
+/* A LOG.sync that someone who may not write the log could write is not
+ * believed: b makes its own, and a's fdatasync does not count for b. */
+START_TEST(sync_file_writable_by_others_not_believed)
+{
+	struct slow_sync sa = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	struct slow_sync sb = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	char *share = t_path(dir, "audit.jsonl.sync");
+	pg_audit *a = open_log(true), *b;
+	uint64_t seq_a, seq_b;
+	struct stat st;
+
+	pg_audit_set_datasync(a, slow_datasync, &sa);
+	seq_a = append_one(a, "a");
+	ck_assert_int_eq(stat(share, &st), 0);
+	ck_assert_int_eq(chmod(share, 0666), 0);
+	b = open_log(true);
+	pg_audit_set_datasync(b, slow_datasync, &sb);
+	seq_b = append_one(b, "b");
+	ck_assert_int_eq(pg_audit_sync(a, seq_a), 0);   /* through the world-writable one */
+	ck_assert_int_eq(pg_audit_sync(b, seq_b), 0);
+	ck_assert_int_eq(sb.calls, 1);
+	ck_assert_int_eq(stat(share, &st), 0);
+	ck_assert_uint_eq(st.st_mode & 0777, 0640);     /* replaced, with the log's mode */
+	pg_audit_close(a);
+	pg_audit_close(b);
+	free(share);
+}
+END_TEST
+
+enum { SYNC_PROCESSES = 4 };
+
+/* Real processes: all append, then all sync at once; the first to sync
+ * covers everyone's record, so one fdatasync serves all of them. */
+START_TEST(one_sync_serves_concurrent_processes)
+{
+	int ready[2], go[2], status, calls = 0;
+	pid_t pids[SYNC_PROCESSES];
+	char byte;
+
+	ck_assert_int_eq(pipe(ready), 0);
+	ck_assert_int_eq(pipe(go), 0);
+	for (int i = 0; i < SYNC_PROCESSES; i++) {
+		pids[i] = fork();
+		ck_assert_int_ge(pids[i], 0);
+		if (pids[i] == 0) {
+			struct slow_sync s = { .lock = PTHREAD_MUTEX_INITIALIZER };
+			char err[256];
+			struct pg_audit_record r;
+			uint64_t seq;
+			pg_audit *c;
+
+			close(go[1]);
+			c = pg_audit_open(log_path, true, false, err, sizeof err);
+			if (c == NULL)
+				_exit(100);
+			pg_audit_set_datasync(c, slow_datasync, &s);
+			t_record(&r, "child");
+			if (pg_audit_append(c, &r, &seq) != 0)
+				_exit(101);
+			if (write(ready[1], "r", 1) != 1 || read(go[0], &byte, 1) != 0)
+				_exit(102);
+			if (pg_audit_sync(c, seq) != 0)
+				_exit(103);
+			pg_audit_close(c);
+			_exit(s.calls);
+		}
+	}
+	close(ready[1]);
+	close(go[0]);
+	for (int i = 0; i < SYNC_PROCESSES; i++)
+		ck_assert_int_eq(read(ready[0], &byte, 1), 1);
+	close(go[1]);           /* every child reads EOF: sync now */
+	for (int i = 0; i < SYNC_PROCESSES; i++) {
+		ck_assert_int_eq(waitpid(pids[i], &status, 0), pids[i]);
+		ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) < 100, "child failed (%d)",
+		              WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+		calls += WEXITSTATUS(status);
+	}
+	close(ready[0]);
+	ck_assert_msg(calls == 1, "%d fdatasync calls for %d processes' records appended before "
+	              "any of them synced; one covers all", calls, SYNC_PROCESSES);
+	ck_assert_int_eq(t_independent_chain(log_path), SYNC_PROCESSES);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -747,6 +904,11 @@ main(void)
 	tcase_add_test(tc, sync_once_per_record);
 	tcase_add_test(tc, sync_shared_by_concurrent_callers);
 	tcase_add_test(tc, sync_error_sticks);
+	tcase_add_test(tc, sync_shared_across_processes);
+	tcase_add_test(tc, sync_failed_elsewhere_covers_nothing);
+	tcase_add_test(tc, sync_file_belongs_to_one_log);
+	tcase_add_test(tc, sync_file_writable_by_others_not_believed);
+	tcase_add_test(tc, one_sync_serves_concurrent_processes);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
