@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <syslog.h>
@@ -39,6 +40,11 @@ struct pg_audit {
 	 * lock).  Guards pid and the tail cache. */
 	pthread_mutex_t append_lock;
 	pid_t pid;                      /* the process fd was opened in */
+	/* A page the kernel zeroes in a child (MADV_WIPEONFORK), so that
+	 * "still the process that opened fd?" costs no getpid() per record:
+	 * HERE_FD is set while fd is this process's, HERE_SYNCER while the
+	 * syncer thread is.  NULL where the kernel cannot: getpid() then. */
+	volatile unsigned char *here;
 	int64_t next_path_check;        /* CLOCK_MONOTONIC_COARSE ms: when to look for rotation */
 	bool cache_valid;               /* the file still ends with our last record */
 	off_t cache_size;
@@ -74,6 +80,51 @@ struct pg_audit {
 	pthread_cond_t sync_wanted;
 	uint64_t requested;             /* highest seq asked for in the background */
 };
+
+enum { HERE_FD, HERE_SYNCER };
+
+static volatile unsigned char *
+here_new(void)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	void *p = mmap(NULL, (size_t)page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		return NULL;
+	if (madvise(p, (size_t)page, MADV_WIPEONFORK) != 0) {
+		munmap(p, (size_t)page);
+		return NULL;
+	}
+	return p;
+}
+
+static void
+here_free(volatile unsigned char *here)
+{
+	if (here != NULL)
+		munmap((void *)here, (size_t)sysconf(_SC_PAGESIZE));
+}
+
+/* fd (HERE_FD) or the syncer (HERE_SYNCER) belongs to this process, not
+ * to the one it was inherited from across fork(). */
+static bool
+is_here(const pg_audit *audit, int what)
+{
+	if (audit->here != NULL)
+		return audit->here[what] != 0;
+	return (what == HERE_FD ? audit->pid : audit->syncer_pid) == getpid();
+}
+
+static void
+set_here(pg_audit *audit, int what)
+{
+	if (what == HERE_FD)
+		audit->pid = getpid();
+	else
+		audit->syncer_pid = getpid();
+	if (audit->here != NULL)
+		audit->here[what] = 1;
+}
 
 static int
 default_datasync(int fd, void *ctx)
@@ -192,7 +243,8 @@ pg_audit_open(const char *path, bool sync, bool to_syslog, char *err, size_t err
 	audit->fd = fd;
 	if (sync)
 		audit->share = pg_audit_share_open(path, fd);
-	audit->pid = getpid();
+	audit->here = here_new();
+	set_here(audit, HERE_FD);
 	audit->datasync = default_datasync;
 	pthread_mutex_init(&audit->append_lock, NULL);
 	pthread_mutex_init(&audit->sync_lock, NULL);
@@ -215,13 +267,14 @@ pg_audit_close(pg_audit *audit)
 
 	if (audit == NULL)
 		return;
-	if (audit->pid != getpid() || (audit->syncer_running && audit->syncer_pid != getpid())) {
+	if (!is_here(audit, HERE_FD) || (audit->syncer_running && !is_here(audit, HERE_SYNCER))) {
 		/* Inherited across fork(): its locks and condition variables may
 		 * record threads of the parent that do not exist here (glibc's
 		 * pthread_cond_destroy would wait for them forever).  Only the
 		 * descriptor and the memory are this process's to release. */
 		close(audit->fd);
 		pg_audit_share_close(audit->share);
+		here_free(audit->here);
 		free(audit->path);
 		free(audit);
 		return;
@@ -240,6 +293,7 @@ pg_audit_close(pg_audit *audit)
 	pthread_cond_destroy(&audit->sync_done);
 	pthread_mutex_destroy(&audit->sync_lock);
 	pthread_mutex_destroy(&audit->append_lock);
+	here_free(audit->here);
 	free(audit->path);
 	free(audit);
 }
@@ -259,7 +313,7 @@ pg_audit_path(const pg_audit *audit)
 static int
 reopen(pg_audit *audit)
 {
-	bool forked = audit->pid != getpid();
+	bool forked = !is_here(audit, HERE_FD);
 	struct pg_audit_share *share, *old_share;
 	int fd, old, rc;
 
@@ -297,7 +351,7 @@ reopen(pg_audit *audit)
 		pthread_mutex_unlock(&audit->sync_lock);
 	}
 	close(old);
-	audit->pid = getpid();
+	set_here(audit, HERE_FD);
 	audit->cache_valid = false;
 	return 0;
 }
@@ -333,7 +387,7 @@ lock_file(pg_audit *audit, off_t *size)
 	struct stat st, named;
 	int rc;
 
-	if (audit->pid != getpid() && (rc = reopen(audit)) != 0)
+	if (!is_here(audit, HERE_FD) && (rc = reopen(audit)) != 0)
 		return rc;
 	for (int attempt = 0; ; attempt++) {
 		while (flock(audit->fd, LOCK_EX) != 0) {
@@ -677,13 +731,13 @@ pg_audit_sync_start(pg_audit *audit, uint64_t seq)
 	if (audit == NULL || !audit->sync)
 		return;
 	pthread_mutex_lock(&audit->sync_lock);
-	if (audit->syncer_running && audit->syncer_pid != getpid())
+	if (audit->syncer_running && !is_here(audit, HERE_SYNCER))
 		audit->syncer_running = false;   /* a forked child has no thread */
 	if (!audit->syncer_running && audit->may_start_thread) {
 		audit->syncer_stop = false;
 		if (pthread_create(&audit->syncer, NULL, syncer_main, audit) == 0) {
 			audit->syncer_running = true;
-			audit->syncer_pid = getpid();
+			set_here(audit, HERE_SYNCER);
 		}
 	}
 	if (seq > audit->requested)
