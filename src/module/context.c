@@ -57,6 +57,8 @@ static struct {
 	} memo[KEY_MEMO];
 	unsigned memo_next;
 	uint64_t objects_generation;
+	/* Whether the module really has the functions lacking.c asks about. */
+	enum pg_support probe[PG_PROBE_COUNT];
 	/* The caller's executable as last hashed: kept across regimes
 	 * (re-initialise, reload, changed ids), so a process hashes each
 	 * version of its program once (see caller_exe_hash). */
@@ -705,6 +707,7 @@ release_state(bool close_module)
 		pg_loader_close(ctx.dl);
 		ctx.dl = NULL;
 		memset(&ctx.lower, 0, sizeof ctx.lower);
+		memset(ctx.probe, 0, sizeof ctx.probe);
 	}
 }
 
@@ -828,4 +831,23 @@ pg_ctx_lower_info(CK_INFO *out)
 		*out = ctx.lower_info;
 	pthread_mutex_unlock(&ctx.lock);
 	return rv;
+}
+
+enum pg_support
+pg_ctx_probe_support(enum pg_probe which)
+{
+	enum pg_support support;
+
+	pthread_mutex_lock(&ctx.lock);
+	support = ctx.probe[which];
+	pthread_mutex_unlock(&ctx.lock);
+	return support;
+}
+
+void
+pg_ctx_set_probe_support(enum pg_probe which, enum pg_support support)
+{
+	pthread_mutex_lock(&ctx.lock);
+	ctx.probe[which] = support;
+	pthread_mutex_unlock(&ctx.lock);
 }

@@ -188,12 +188,11 @@ pg_gate_init(enum pg_op_kind kind, enum pg_op what, bool private_only, pg_init_f
 	rv = pg_mechanism_copy_init(&mech, mechanism);
 	if (rv != CKR_OK)
 		return rv;
+	/* A handle that names no object: the token's own answer when asked
+	 * about it (SoftHSM2's *Init answers the same). */
 	rv = pg_ctx_keyinfo(handle, key, &info);
-	if (rv != CKR_OK) {
-		if (rv == CKR_OBJECT_HANDLE_INVALID)
-			rv = CKR_KEY_HANDLE_INVALID;
+	if (rv != CKR_OK)
 		goto out;
-	}
 	session = pg_ctx_session(handle, true);
 	if (session == NULL) {
 		rv = CKR_HOST_MEMORY;
@@ -264,6 +263,8 @@ pg_hook_C_SignRecoverInit(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism,
 {
 	const pg_function_list_3_0 *lower = pg_ctx_lower();
 
+	if (lower != NULL && pg_lower_lacks(lower, PG_PROBE_SIGN_RECOVER, session))
+		return pg_lower_unsupported(lower, session);
 	return pg_gate_init(PG_KIND_SIGN_RECOVER, PG_OP_SIGN, false,
 	                   lower ? lower->C_SignRecoverInit : NULL, session, mechanism, key);
 }
@@ -626,11 +627,15 @@ CK_RV
 pg_hook_C_SignRecover(CK_SESSION_HANDLE session, CK_BYTE_PTR data, CK_ULONG data_len,
                       CK_BYTE_PTR signature, CK_ULONG_PTR signature_len)
 {
+	const pg_function_list_3_0 *lower = pg_ctx_lower();
 	const struct output_call c = {
 		.function = "C_SignRecover", .kind = PG_KIND_SIGN_RECOVER, .session = session,
 		.data = data, .data_len = data_len, .single_part = true, .final = true,
 		.out = signature, .out_len = signature_len, .forward = fwd_sign_recover,
 	};
+
+	if (lower != NULL && pg_lower_lacks(lower, PG_PROBE_SIGN_RECOVER, session))
+		return pg_lower_unsupported(lower, session);
 	return pg_gate_output(&c);
 }
 
@@ -705,10 +710,13 @@ CK_RV
 pg_hook_C_SignEncryptUpdate(CK_SESSION_HANDLE session, CK_BYTE_PTR part, CK_ULONG part_len,
                             CK_BYTE_PTR out, CK_ULONG_PTR out_len)
 {
+	const pg_function_list_3_0 *lower = pg_ctx_lower();
 	const struct output_call c = {
 		.session = session, .data = part, .data_len = part_len, .out = out, .out_len = out_len,
 	};
 
+	if (lower != NULL && pg_lower_lacks(lower, PG_PROBE_SIGN_ENCRYPT, session))
+		return pg_lower_unsupported(lower, session);
 	return pg_gate_feed("C_SignEncryptUpdate", PG_KIND_SIGN, session, part, part_len, fwd_sign_encrypt, &c);
 }
 
@@ -722,12 +730,15 @@ CK_RV
 pg_hook_C_DecryptDigestUpdate(CK_SESSION_HANDLE session, CK_BYTE_PTR part, CK_ULONG part_len,
                               CK_BYTE_PTR out, CK_ULONG_PTR out_len)
 {
+	const pg_function_list_3_0 *lower = pg_ctx_lower();
 	const struct output_call c = {
 		.function = "C_DecryptDigestUpdate", .kind = PG_KIND_DECRYPT, .session = session,
 		.data = part, .data_len = part_len, .out = out, .out_len = out_len,
 		.forward = fwd_decrypt_digest,
 	};
 
+	if (lower != NULL && pg_lower_lacks(lower, PG_PROBE_DECRYPT_DIGEST, session))
+		return pg_lower_unsupported(lower, session);
 	return pg_gate_output(&c);
 }
 
@@ -741,11 +752,14 @@ CK_RV
 pg_hook_C_DecryptVerifyUpdate(CK_SESSION_HANDLE session, CK_BYTE_PTR part, CK_ULONG part_len,
                               CK_BYTE_PTR out, CK_ULONG_PTR out_len)
 {
+	const pg_function_list_3_0 *lower = pg_ctx_lower();
 	const struct output_call c = {
 		.function = "C_DecryptVerifyUpdate", .kind = PG_KIND_DECRYPT, .session = session,
 		.data = part, .data_len = part_len, .out = out, .out_len = out_len,
 		.forward = fwd_decrypt_verify,
 	};
 
+	if (lower != NULL && pg_lower_lacks(lower, PG_PROBE_DECRYPT_VERIFY, session))
+		return pg_lower_unsupported(lower, session);
 	return pg_gate_output(&c);
 }

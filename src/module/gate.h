@@ -75,4 +75,14 @@ void pg_gate_begin_data(CK_SESSION_HANDLE handle, enum pg_op_kind kind);
 /* Forgets operations after a successful cancel. */
 void pg_gate_forget(CK_SESSION_HANDLE handle, CK_FLAGS flags);
 
+/* ---- lacking.c: functions the wrapped module lists but lacks ---------- */
+
+/* Whether the module lacks this function (absent from its table, or
+ * answering CKR_FUNCTION_NOT_SUPPORTED when asked once on a session of
+ * p11gate's own); false while that cannot be known. */
+bool pg_lower_lacks(const pg_function_list_3_0 *lower, enum pg_probe which, CK_SESSION_HANDLE session);
+/* Such a module's answer: its code for a bad session handle, else
+ * CKR_FUNCTION_NOT_SUPPORTED. */
+CK_RV pg_lower_unsupported(const pg_function_list_3_0 *lower, CK_SESSION_HANDLE session);
+
 #endif /* P11GATE_GATE_H */

@@ -330,7 +330,7 @@ encrypt_init(const char *function, pg_init_fn lower_init, CK_SESSION_HANDLE sess
 		return CKR_FUNCTION_NOT_SUPPORTED;
 	if (mechanism != NULL) {        /* NULL: a 3.0 cancel */
 		rv = forbid_private_use(function, PG_OP_SIGN, session, mechanism, key,
-		                        CKR_KEY_HANDLE_INVALID);
+		                        CKR_OBJECT_HANDLE_INVALID);
 		if (rv != CKR_OK)
 			return rv;
 	}

@@ -111,6 +111,19 @@ void pg_ctx_objects_changed(void);
 CK_RV pg_ctx_initialize(const CK_C_INITIALIZE_ARGS *lower_args, const char *reserved_path);
 CK_RV pg_ctx_finalize(void);
 
+/* What p11gate learnt about functions the wrapped module may list but not
+ * have (lacking.c); forgotten when the module is unloaded. */
+enum pg_probe {
+	PG_PROBE_DECRYPT_DIGEST,        /* C_DecryptDigestUpdate */
+	PG_PROBE_SIGN_ENCRYPT,          /* C_SignEncryptUpdate */
+	PG_PROBE_DECRYPT_VERIFY,        /* C_DecryptVerifyUpdate */
+	PG_PROBE_SIGN_RECOVER,          /* C_SignRecoverInit (and so C_SignRecover) */
+	PG_PROBE_COUNT
+};
+enum pg_support { PG_SUPPORT_UNKNOWN, PG_SUPPORT_HAS, PG_SUPPORT_LACKS };
+enum pg_support pg_ctx_probe_support(enum pg_probe which);
+void pg_ctx_set_probe_support(enum pg_probe which, enum pg_support support);
+
 /* The wrapped module's CK_INFO, captured at C_Initialize. */
 CK_RV pg_ctx_lower_info(CK_INFO *out);
 

@@ -1651,6 +1651,85 @@ START_TEST(test_program_hashed_once_when_needed)
 }
 END_TEST
 
+/* What a module answers where p11gate has no reason of its own to differ:
+ * the dual-function updates on a session with no operation, on a bad
+ * handle, and on a running operation (which must survive the refusal, as
+ * in the token); and an *Init with a key handle that names nothing. */
+static char *
+token_answers(const CK_FUNCTION_LIST *f)
+{
+	CK_MECHANISM sign_mech = { CKM_SHA256_RSA_PKCS, NULL, 0 };
+	CK_MECHANISM rsa_mech = { CKM_RSA_PKCS, NULL, 0 };
+	CK_OBJECT_HANDLE key, nothing = 0x7fff1234;
+	CK_BYTE in[16] = { 0 }, out[512];
+	CK_ULONG out_len;
+	CK_SESSION_HANDLE s;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *w = open_memstream(&text, &len);
+
+	ck_assert_ptr_nonnull(w);
+	s = open_session(f, release_slot(f));
+	login(f, s);
+	key = find_object(f, s, CKO_PRIVATE_KEY, RSA_ID, sizeof RSA_ID);
+	ck_assert_msg(key != CK_INVALID_HANDLE, "no RSA private key");
+#define ANSWER(what, call)                                                       \
+	do {                                                                     \
+		out_len = sizeof out;                                            \
+		fprintf(w, "%s: %s\n", what, rv_text(call));                     \
+	} while (0)
+	ANSWER("no operation: C_DecryptDigestUpdate", f->C_DecryptDigestUpdate(s, in, 16, out, &out_len));
+	ANSWER("no operation: C_DecryptVerifyUpdate", f->C_DecryptVerifyUpdate(s, in, 16, out, &out_len));
+	ANSWER("no operation: C_SignEncryptUpdate", f->C_SignEncryptUpdate(s, in, 16, out, &out_len));
+	ANSWER("bad handle: C_DecryptDigestUpdate", f->C_DecryptDigestUpdate(s + 1000, in, 16, out, &out_len));
+	ANSWER("bad handle: C_SignEncryptUpdate", f->C_SignEncryptUpdate(s + 1000, in, 16, out, &out_len));
+	ANSWER("no operation: C_SignRecover", f->C_SignRecover(s, in, 16, out, &out_len));
+	ANSWER("key: C_SignRecoverInit", f->C_SignRecoverInit(s, &rsa_mech, key));
+	ANSWER("signing: C_SignInit", f->C_SignInit(s, &sign_mech, key));
+	ANSWER("signing: C_SignEncryptUpdate", f->C_SignEncryptUpdate(s, in, 16, out, &out_len));
+	ANSWER("signing: C_SignUpdate", f->C_SignUpdate(s, in, 16));
+	ANSWER("signing: C_SignFinal", f->C_SignFinal(s, out, &out_len));
+	ANSWER("decrypting: C_DecryptInit", f->C_DecryptInit(s, &rsa_mech, key));
+	ANSWER("decrypting: C_DecryptDigestUpdate", f->C_DecryptDigestUpdate(s, in, 16, out, &out_len));
+	ANSWER("decrypting: C_DecryptVerifyUpdate", f->C_DecryptVerifyUpdate(s, in, 16, out, &out_len));
+	ck_assert_rv(f->C_CloseSession(s), CKR_OK);
+	s = open_session(f, release_slot(f));
+	ANSWER("no object: C_SignInit", f->C_SignInit(s, &sign_mech, nothing));
+	ANSWER("no object: C_SignRecoverInit", f->C_SignRecoverInit(s, &rsa_mech, nothing));
+	ANSWER("no object: C_DecryptInit", f->C_DecryptInit(s, &rsa_mech, nothing));
+	ANSWER("no object: C_EncryptInit", f->C_EncryptInit(s, &rsa_mech, nothing));
+#undef ANSWER
+	ck_assert_rv(f->C_CloseSession(s), CKR_OK);
+	fclose(w);
+	return text;
+}
+
+START_TEST(test_token_answers)
+{
+	struct module direct = module_open(fx.softhsm);
+	struct module gate;
+	char *expected, *seen;
+
+	ck_assert_rv(direct.f->C_Initialize(NULL), CKR_OK);
+	expected = token_answers(direct.f);
+	ck_assert_rv(direct.f->C_Finalize(NULL), CKR_OK);
+	/* SoftHSM2 2.6.1 has none of the dual-function updates. */
+	ck_assert_msg(strstr(expected, "no operation: C_SignEncryptUpdate: CKR_FUNCTION_NOT_SUPPORTED") != NULL &&
+	              strstr(expected, "signing: C_SignFinal: CKR_OK") != NULL &&
+	              strstr(expected, "no object: C_DecryptInit: 0x82") != NULL,
+	              "SoftHSM2 answers otherwise than this test expects:\n%s", expected);
+
+	gate = p11gate_open();
+	ck_assert_rv(gate.f->C_Initialize(NULL), CKR_OK);
+	seen = token_answers(gate.f);
+	ck_assert_rv(gate.f->C_Finalize(NULL), CKR_OK);
+	ck_assert_msg(strcmp(expected, seen) == 0, "SoftHSM2 answers\n%s\np11gate answers\n%s", expected, seen);
+	free(expected);
+	free(seen);
+	dlclose(direct.dl);
+}
+END_TEST
+
 /* ==== the 3.0 interface over a 2.40 module ================================== */
 
 START_TEST(test_interface_3_0)
@@ -2037,7 +2116,7 @@ module_suite(void)
 		{ "configuration errors", { test_config_missing, test_config_directory, test_config_unreadable,
 		                            test_config_yaml_syntax, test_config_module_missing } },
 		{ "arguments", { test_null_arguments_softhsm, test_null_arguments } },
-		{ "transparency", { test_get_info, test_interface_writable, test_same_as_softhsm, test_secret_attributes, test_interface_3_0 } },
+		{ "transparency", { test_get_info, test_interface_writable, test_token_answers, test_same_as_softhsm, test_secret_attributes, test_interface_3_0 } },
 		{ "threads", { test_threads } },
 		{ "cost", { test_program_hashed_once_when_needed } },
 	};
