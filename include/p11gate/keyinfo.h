@@ -61,6 +61,11 @@ CK_RV pg_keyinfo_read_names(const CK_FUNCTION_LIST *lower, CK_SESSION_HANDLE ses
 CK_RV pg_keyinfo_read_rest(const CK_FUNCTION_LIST *lower, CK_SESSION_HANDLE session,
                            CK_OBJECT_HANDLE object, struct pg_keyinfo *out);
 
+/* The token in slot as an identity with no object (class, id, label all
+ * unavailable): what C_InitToken is judged on.  A URI naming only the
+ * token matches it; one naming an object does not. */
+CK_RV pg_keyinfo_read_token(const CK_FUNCTION_LIST *lower, CK_SLOT_ID slot, struct pg_keyinfo *out);
+
 /* Copies the second half (token and public key) from a memoised identity. */
 void pg_keyinfo_copy_rest(struct pg_keyinfo *dst, const struct pg_keyinfo *src);
 

@@ -535,6 +535,32 @@ pg_ctx_session_drop(CK_SESSION_HANDLE handle)
 		session_free(session);
 }
 
+void
+pg_ctx_session_opened(CK_SESSION_HANDLE handle, CK_SLOT_ID slot)
+{
+	struct pg_session *session = pg_ctx_session(handle, true);
+
+	if (session == NULL)
+		return;          /* out of memory: C_InitToken asks the token alone */
+	session->opened = true;
+	session->slot = slot;
+	pg_ctx_session_put(session);
+}
+
+unsigned
+pg_ctx_sessions_on(CK_SLOT_ID slot)
+{
+	unsigned n = 0;
+
+	pthread_mutex_lock(&ctx.lock);
+	for (size_t b = 0; b < SESSION_BUCKETS; b++) {
+		for (struct pg_session *s = ctx.sessions[b]; s != NULL; s = s->next)
+			n += s->opened && !s->dropped && s->slot == slot;
+	}
+	pthread_mutex_unlock(&ctx.lock);
+	return n;
+}
+
 /* After C_CloseAllSessions: drops the sessions the module no longer knows. */
 void
 pg_ctx_sessions_prune(void)

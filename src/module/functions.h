@@ -29,7 +29,7 @@ PG_FN(C_GetMechanismInfo, (CK_SLOT_ID slot, CK_MECHANISM_TYPE type, CK_MECHANISM
 PG_HOOK(C_InitToken, (CK_SLOT_ID slot, CK_UTF8CHAR_PTR pin, CK_ULONG pin_len, CK_UTF8CHAR_PTR label), (slot, pin, pin_len, label))
 PG_FN(C_InitPIN, (CK_SESSION_HANDLE session, CK_UTF8CHAR_PTR pin, CK_ULONG pin_len), (session, pin, pin_len))
 PG_FN(C_SetPIN, (CK_SESSION_HANDLE session, CK_UTF8CHAR_PTR old_pin, CK_ULONG old_len, CK_UTF8CHAR_PTR new_pin, CK_ULONG new_len), (session, old_pin, old_len, new_pin, new_len))
-PG_FN(C_OpenSession, (CK_SLOT_ID slot, CK_FLAGS flags, CK_VOID_PTR application, CK_NOTIFY notify, CK_SESSION_HANDLE_PTR session), (slot, flags, application, notify, session))
+PG_HOOK(C_OpenSession, (CK_SLOT_ID slot, CK_FLAGS flags, CK_VOID_PTR application, CK_NOTIFY notify, CK_SESSION_HANDLE_PTR session), (slot, flags, application, notify, session))
 PG_HOOK(C_CloseSession, (CK_SESSION_HANDLE session), (session))
 PG_HOOK(C_CloseAllSessions, (CK_SLOT_ID slot), (slot))
 PG_FN(C_GetSessionInfo, (CK_SESSION_HANDLE session, CK_SESSION_INFO_PTR info), (session, info))

@@ -716,19 +716,3 @@ pg_hook_C_SetOperationState(CK_SESSION_HANDLE session, CK_BYTE_PTR state, CK_ULO
 	pg_regime_unref(regime);
 	return rv;
 }
-
-/* Initialising a token destroys every key on it, the policy's too: that is
- * done with the token's own tools, never on the signing path. */
-CK_RV
-pg_hook_C_InitToken(CK_SLOT_ID slot, CK_UTF8CHAR_PTR pin, CK_ULONG pin_len, CK_UTF8CHAR_PTR label)
-{
-	struct pg_regime *regime = pg_ctx_regime();
-	CK_RV rv;
-
-	if (regime == NULL)
-		return CKR_CRYPTOKI_NOT_INITIALIZED;
-	rv = pg_judge_refuse(regime, "C_InitToken",
-	                     "initialising a token destroys every key on it; use the token's own tools");
-	pg_regime_unref(regime);
-	return rv;
-}

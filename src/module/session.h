@@ -45,6 +45,8 @@ struct pg_session {
 	pthread_mutex_t lock;     /* held by the one call using ops (pg_ctx_session) */
 	unsigned refs;            /* calls holding or waiting for it; under the context lock */
 	bool dropped;             /* closed: freed by the last pg_ctx_session_put */
+	bool opened;              /* opened through p11gate, on slot (C_InitToken asks) */
+	CK_SLOT_ID slot;
 	struct pg_session_op ops[PG_KIND_COUNT];
 	struct pg_session *next;
 };

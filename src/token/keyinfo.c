@@ -414,6 +414,18 @@ pg_keyinfo_read_names(const CK_FUNCTION_LIST *lower, CK_SESSION_HANDLE session,
 }
 
 CK_RV
+pg_keyinfo_read_token(const CK_FUNCTION_LIST *lower, CK_SLOT_ID slot, struct pg_keyinfo *out)
+{
+	memset(out, 0, sizeof *out);
+	out->slot = slot;
+	init_attrs(out);
+	for (size_t i = 0; i < 4; i++)
+		out->attrs[i].ulValueLen = CK_UNAVAILABLE_INFORMATION;
+	compact_attrs(out);
+	return read_token(lower, CK_INVALID_HANDLE, out);
+}
+
+CK_RV
 pg_keyinfo_read_rest(const CK_FUNCTION_LIST *lower, CK_SESSION_HANDLE session,
                      CK_OBJECT_HANDLE object, struct pg_keyinfo *out)
 {

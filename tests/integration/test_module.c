@@ -1730,6 +1730,113 @@ START_TEST(test_token_answers)
 }
 END_TEST
 
+/* ==== C_InitToken ============================================================ */
+
+static void run_or_die(char *const argv[]);
+
+static const char SO_PIN[] = "12345678";
+
+/* A token world of this test's own (initialising destroys the token):
+ * SOFTHSM2_CONF and P11GATE_CONFIG point at it; *dir gets its path. */
+static void
+own_token(char *dir, size_t len)
+{
+	char mktoken[PATH_MAX], conf[PATH_MAX + 32];
+	char *mk[] = { mktoken, dir, NULL };
+	const char *value = getenv("P11GATE_MKTOKEN");
+
+	ck_assert_ptr_nonnull(value);
+	snprintf(mktoken, sizeof mktoken, "%s", value);
+	snprintf(dir, len, "%s/own-token-%d", fx.work, (int)getpid());
+	run_or_die(mk);
+	snprintf(conf, sizeof conf, "%s/softhsm2.conf", dir);
+	ck_assert_int_eq(setenv("SOFTHSM2_CONF", conf, 1), 0);
+	snprintf(conf, sizeof conf, "%s/p11gate.yaml", dir);
+	ck_assert_int_eq(setenv("P11GATE_CONFIG", conf, 1), 0);
+}
+
+/* What C_InitToken answers where the token itself objects.  None of these
+ * initialises anything, so SoftHSM2 can be asked directly too. */
+static char *
+init_token_objections(const CK_FUNCTION_LIST *f)
+{
+	CK_UTF8CHAR label[32];
+	CK_SLOT_ID slot;
+	CK_SESSION_HANDLE s;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *w = open_memstream(&text, &len);
+
+	ck_assert_ptr_nonnull(w);
+	memset(label, ' ', sizeof label);
+	memcpy(label, "fresh", 5);
+	slot = release_slot(f);
+	fprintf(w, "invalid slot: %s\n",
+	        rv_text(f->C_InitToken(0x7fff1234, (CK_UTF8CHAR_PTR)SO_PIN, strlen(SO_PIN), label)));
+	s = open_session(f, slot);
+	fprintf(w, "session open: %s\n",
+	        rv_text(f->C_InitToken(slot, (CK_UTF8CHAR_PTR)SO_PIN, strlen(SO_PIN), label)));
+	ck_assert_rv(f->C_CloseSession(s), CKR_OK);
+	fprintf(w, "wrong SO PIN: %s\n",
+	        rv_text(f->C_InitToken(slot, (CK_UTF8CHAR_PTR)"87654321", 8, label)));
+	fprintf(w, "no SO PIN: %s\n", rv_text(f->C_InitToken(slot, NULL, 0, label)));
+	fprintf(w, "no label: %s\n",
+	        rv_text(f->C_InitToken(slot, (CK_UTF8CHAR_PTR)SO_PIN, strlen(SO_PIN), NULL)));
+	fclose(w);
+	return text;
+}
+
+/* Refused, unless a rule allows `manage` on the token: but the token's own
+ * objections come first, and an allowed initialisation really happens. */
+START_TEST(test_init_token)
+{
+	struct module direct, gate;
+	char dir[PATH_MAX], path[PATH_MAX + 32], *expected, *seen, text[3 * PATH_MAX];
+	CK_UTF8CHAR label[32];
+	CK_TOKEN_INFO info;
+	CK_SLOT_ID slot;
+
+	own_token(dir, sizeof dir);
+	direct = module_open(fx.softhsm);
+	ck_assert_rv(direct.f->C_Initialize(NULL), CKR_OK);
+	expected = init_token_objections(direct.f);
+	ck_assert_rv(direct.f->C_Finalize(NULL), CKR_OK);
+	ck_assert_msg(strstr(expected, "session open: 0xb6") != NULL &&
+	              strstr(expected, "wrong SO PIN: 0xa0") != NULL,
+	              "SoftHSM2 objects otherwise than this test expects:\n%s", expected);
+
+	/* The fixture's policy names no token: refused, after the objections. */
+	gate = p11gate_open();
+	ck_assert_rv(gate.f->C_Initialize(NULL), CKR_OK);
+	seen = init_token_objections(gate.f);
+	ck_assert_msg(strcmp(expected, seen) == 0, "SoftHSM2 answers\n%s\np11gate answers\n%s", expected, seen);
+	memset(label, ' ', sizeof label);
+	memcpy(label, "fresh", 5);
+	slot = release_slot(gate.f);
+	ck_assert_rv(gate.f->C_InitToken(slot, (CK_UTF8CHAR_PTR)SO_PIN, strlen(SO_PIN), label),
+	             CKR_FUNCTION_REJECTED);
+	assert_signs(gate.f, "after a refused C_InitToken: the token and its keys are intact");
+	ck_assert_rv(gate.f->C_Finalize(NULL), CKR_OK);
+
+	/* A rule that allows managing the token lets an operator initialise it. */
+	snprintf(path, sizeof path, "%s/allow-init.yaml", dir);
+	snprintf(text, sizeof text,
+	         "version: 1\nmodule: %s\naudit:\n  file: %s/audit.jsonl\n"
+	         "keys:\n  release-token:\n    uri: \"pkcs11:token=release\"\n"
+	         "rules:\n  - name: operators-initialise-release\n    effect: allow\n"
+	         "    keys: [release-token]\n    operations: [manage]\n", fx.softhsm, dir);
+	write_file(path, text);
+	ck_assert_int_eq(setenv("P11GATE_CONFIG", path, 1), 0);
+	ck_assert_rv(gate.f->C_Initialize(NULL), CKR_OK);
+	ck_assert_rv(gate.f->C_InitToken(slot, (CK_UTF8CHAR_PTR)SO_PIN, strlen(SO_PIN), label), CKR_OK);
+	ck_assert_rv(gate.f->C_GetTokenInfo(slot, &info), CKR_OK);
+	ck_assert_msg(memcmp(info.label, label, sizeof label) == 0, "the token is labelled '%.32s'", info.label);
+	ck_assert_rv(gate.f->C_Finalize(NULL), CKR_OK);
+	free(expected);
+	free(seen);
+}
+END_TEST
+
 /* ==== the 3.0 interface over a 2.40 module ================================== */
 
 START_TEST(test_interface_3_0)
@@ -2119,6 +2226,7 @@ module_suite(void)
 		{ "transparency", { test_get_info, test_interface_writable, test_token_answers, test_same_as_softhsm, test_secret_attributes, test_interface_3_0 } },
 		{ "threads", { test_threads } },
 		{ "cost", { test_program_hashed_once_when_needed } },
+		{ "C_InitToken", { test_init_token } },
 	};
 
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
