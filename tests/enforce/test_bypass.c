@@ -153,7 +153,8 @@ START_TEST(sign_without_init)
 	sig_len = sizeof sig;
 	ck_assert_rv(t.f->C_SignFinal(t.s, sig, &sig_len), CKR_OPERATION_NOT_INITIALIZED);
 	sig_len = sizeof sig;
-	ck_assert_rv(t.f->C_SignRecover(t.s, data, sizeof data, sig, &sig_len), CKR_OPERATION_NOT_INITIALIZED);
+	/* SoftHSM2 2.6.1 lacks C_SignRecover: its own answer. */
+	ck_assert_rv(t.f->C_SignRecover(t.s, data, sizeof data, sig, &sig_len), CKR_FUNCTION_NOT_SUPPORTED);
 	/* A session handle that is no session: the token's answer. */
 	ck_assert_rv(t.f->C_Sign(0xdead, data, sizeof data, sig, &sig_len), CKR_SESSION_HANDLE_INVALID);
 	ck_assert_rv(t.f->C_SignUpdate(0xdead, data, sizeof data), CKR_SESSION_HANDLE_INVALID);
@@ -194,8 +195,12 @@ START_TEST(sign_recover_init_with_unallowed_key)
 
 	t_start(&t, "sign_recover_init_with_unallowed_key");
 	mark = world_audit_lines(&t.w);
-	ck_assert_rv(t.f->C_SignRecoverInit(t.s, &mech, t.ec), CKR_FUNCTION_REJECTED);
-	world_expect_one_deny(&t.w, mark, "C_SignRecoverInit", "sign");
+	/* SoftHSM2 2.6.1 lacks C_SignRecoverInit (docs/design.md, "Functions
+	 * the token lists but lacks"): its own answer, and nothing can start,
+	 * so nothing is recorded.  Over a token that has it, the init is
+	 * judged like C_SignInit. */
+	ck_assert_rv(t.f->C_SignRecoverInit(t.s, &mech, t.ec), CKR_FUNCTION_NOT_SUPPORTED);
+	ck_assert_uint_eq(world_audit_lines(&t.w), mark);
 	t_end(&t);
 }
 END_TEST
@@ -379,7 +384,8 @@ START_TEST(encrypt_with_private_key)
 	ck_assert_rv(t.f->C_Encrypt(t.s, block, sizeof block, out, &out_len), CKR_OK);
 	ck_assert_uint_eq(out_len, sizeof block);
 	ck_assert_uint_eq(world_audit_lines(&t.w), mark);
-	ck_assert_rv(t.f->C_EncryptInit(t.s, &mech, 0x7fff0000), CKR_KEY_HANDLE_INVALID);
+	/* A handle that names nothing: SoftHSM2's own code, as it gives it directly. */
+	ck_assert_rv(t.f->C_EncryptInit(t.s, &mech, 0x7fff0000), CKR_OBJECT_HANDLE_INVALID);
 	t_end(&t);
 }
 END_TEST
@@ -718,9 +724,16 @@ START_TEST(init_token)
 	memset(label, ' ', sizeof label);
 	memcpy(label, "release", 7);
 	mark = world_audit_lines(&t.w);
+	/* With a session open the token objects first: its answer, no record. */
+	ck_assert_rv(t.f->C_InitToken(t.w.slot, (CK_UTF8CHAR_PTR)"12345678", 8, label),
+	             CKR_SESSION_EXISTS);
+	ck_assert_uint_eq(world_audit_lines(&t.w), mark);
+	ck_assert_rv(t.f->C_CloseSession(t.s), CKR_OK);
 	ck_assert_rv(t.f->C_InitToken(t.w.slot, (CK_UTF8CHAR_PTR)"12345678", 8, label),
 	             CKR_FUNCTION_REJECTED);
 	world_expect_one_deny(&t.w, mark, "C_InitToken", "manage");
+	t.s = world_session(&t.w);
+	t.ec = world_find(&t.w, t.s, CKO_PRIVATE_KEY, EC_ID);   /* handles of a new login */
 	t_token_unchanged(&t);   /* the keys are still there */
 	t_end(&t);
 }
