@@ -66,6 +66,13 @@ CK_RV pg_keyinfo_read_rest(const CK_FUNCTION_LIST *lower, CK_SESSION_HANDLE sess
  * token matches it; one naming an object does not. */
 CK_RV pg_keyinfo_read_token(const CK_FUNCTION_LIST *lower, CK_SLOT_ID slot, struct pg_keyinfo *out);
 
+/* pg_keyinfo_read of an object on the same token as neighbour, whose
+ * token facts it takes instead of reading them again (they are settled
+ * by repeated reads, which cost milliseconds). */
+CK_RV pg_keyinfo_read_beside(const CK_FUNCTION_LIST *lower, CK_SESSION_HANDLE session,
+                             CK_OBJECT_HANDLE object, const struct pg_keyinfo *neighbour,
+                             struct pg_keyinfo *out);
+
 /* Copies the second half (token and public key) from a memoised identity. */
 void pg_keyinfo_copy_rest(struct pg_keyinfo *dst, const struct pg_keyinfo *src);
 

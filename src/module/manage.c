@@ -154,40 +154,108 @@ has_handle(const struct one_shot *shot, CK_OBJECT_HANDLE handle)
 	return false;
 }
 
-/* Adds `manage` on every key the policy names that carries this id or
- * label (value) of a subject object. */
+/* The keys on the token with this id or label (value): malloc'd in *out. */
 static CK_RV
-add_keys_with(struct one_shot *shot, CK_SESSION_HANDLE session, struct pg_regime *regime,
-              const struct pg_keyinfo *object, const CK_ATTRIBUTE *value)
+find_keys(const struct pg_keyinfo *object, const CK_ATTRIBUTE *value, CK_OBJECT_HANDLE **out,
+          CK_ULONG *n)
 {
-	static const char too_many[] = "more keys share the object's id or label than p11gate can "
-	                               "judge at once";
-	CK_OBJECT_HANDLE found[MAX_SUBJECTS];
-	CK_ULONG n = 0;
+	CK_ULONG max = 64;
 	CK_RV rv;
 
-	rv = pg_keyinfo_find_keys(pg_lower_2_40(pg_ctx_lower()), object->slot, value->type,
-	                          value->pValue, value->ulValueLen, found, MAX_SUBJECTS, &n);
+	for (;;) {
+		CK_OBJECT_HANDLE *more = realloc(*out, max * sizeof **out);
+
+		if (more == NULL)
+			return CKR_HOST_MEMORY;
+		*out = more;
+		rv = pg_keyinfo_find_keys(pg_lower_2_40(pg_ctx_lower()), object->slot, value->type,
+		                          value->pValue, value->ulValueLen, *out, max, n);
+		if (rv != CKR_BUFFER_TOO_SMALL || max >= 65536)
+			return rv;
+		max *= 4;
+	}
+}
+
+/* Whether a key beside the object names the same policy keys as one
+ * already added: then it is judged the same, and once is enough. */
+static bool
+same_names_added(const struct one_shot *shot, size_t from, const struct pg_regime *regime,
+                 const struct pg_key_match *match)
+{
+	for (size_t i = from; i < shot->n; i++) {
+		struct pg_key_facts facts;
+		struct pg_key_match m;
+
+		pg_keyinfo_facts(&shot->subjects[i].key, &facts);
+		pg_policy_match_key(regime->policy, &facts, &m);
+		if (m.n == match->n && m.pin_mismatch == match->pin_mismatch &&
+		    memcmp(m.idx, match->idx, m.n * sizeof m.idx[0]) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Adds `manage` on the keys the policy names that carry this id or label
+ * (value) of a subject object: one judgement per set of policy keys such
+ * objects match (a token may hold many keys with one label). */
+static CK_RV
+add_keys_with(struct one_shot *shot, CK_SESSION_HANDLE session, struct pg_regime *regime,
+              size_t own, const struct pg_keyinfo *object, const CK_ATTRIBUTE *value)
+{
+	CK_OBJECT_HANDLE *found = NULL;
+	CK_ULONG n = 0;
+	CK_RV rv = find_keys(object, value, &found, &n);
+
 	if (rv == CKR_BUFFER_TOO_SMALL)
-		return pg_judge_refuse(regime, shot->function, too_many);
+		rv = pg_judge_refuse(regime, shot->function, "more keys share the object's id or "
+		                     "label than p11gate can judge");
 	for (CK_ULONG i = 0; rv == CKR_OK && i < n; i++) {
-		struct subject *s;
+		struct pg_keyinfo key;
+		struct pg_key_facts facts;
+		struct pg_key_match match;
 
 		if (has_handle(shot, found[i]))
 			continue;
-		if (shot->n == MAX_SUBJECTS)
-			return pg_judge_refuse(regime, shot->function, too_many);
-		s = &shot->subjects[shot->n];
-		rv = pg_ctx_keyinfo(session, found[i], &s->key);
-		if (rv == CKR_OBJECT_HANDLE_INVALID)
+		rv = pg_keyinfo_read_beside(pg_lower_2_40(pg_ctx_lower()), session, found[i], object,
+		                            &key);
+		if (rv == CKR_OBJECT_HANDLE_INVALID) {
 			rv = CKR_OK;        /* destroyed meanwhile: nothing beside it any more */
-		if (rv != CKR_OK || !pg_judge_governed(regime, &s->key))
 			continue;
-		s->op = PG_OP_MANAGE;
-		s->handle = found[i];
+		}
+		if (rv != CKR_OK)
+			break;
+		pg_keyinfo_facts(&key, &facts);
+		pg_policy_match_key(regime->policy, &facts, &match);
+		if ((match.n == 0 && match.pin_mismatch < 0) || same_names_added(shot, own, regime, &match))
+			continue;
+		if (shot->n == MAX_SUBJECTS) {
+			rv = pg_judge_refuse(regime, shot->function, "the keys beside the object have more "
+			                     "names in the policy than p11gate can judge at once");
+			break;
+		}
+		pg_keyinfo_copy(&shot->subjects[shot->n].key, &key);
+		shot->subjects[shot->n].op = PG_OP_MANAGE;
+		shot->subjects[shot->n].handle = found[i];
 		shot->n++;
 	}
+	free(found);
 	return rv;
+}
+
+/* Whether an existing object is where an EC key's public key may come
+ * from: a token public key or certificate with a CKA_ID.  Unknown counts
+ * as one. */
+static bool
+pin_source(CK_SESSION_HANDLE session, const struct subject *s)
+{
+	CK_BBOOL token = CK_TRUE;
+	CK_ATTRIBUTE a = { CKA_TOKEN, &token, sizeof token };
+
+	if (s->handle == CK_INVALID_HANDLE || (s->key.cls != CKO_PUBLIC_KEY && s->key.cls != CKO_CERTIFICATE) ||
+	    s->key.attrs[2].ulValueLen == CK_UNAVAILABLE_INFORMATION || s->key.attrs[2].ulValueLen == 0)
+		return false;
+	return pg_ctx_lower()->C_GetAttributeValue(session, s->handle, &a, 1) != CKR_OK ||
+	       a.ulValueLen != sizeof token || token != CK_FALSE;
 }
 
 /* Objects beside a named key are part of it.  Clients take a public key,
@@ -195,42 +263,43 @@ add_keys_with(struct one_shot *shot, CK_SESSION_HANDLE session, struct pg_regime
  * own, and an EC key's public key is read from them; so creating,
  * changing or destroying any object that carries (before or after the
  * change) the id or label of a key the policy names is `manage` on that
- * key.  p11gate finds those keys on the token; a session that is not
- * logged in cannot see private keys, so there it cannot tell, and refuses
- * any such change to an object with an id or label. */
+ * key.  p11gate finds those keys on the token.  A session that is not
+ * logged in cannot see private keys: what it makes beside one cannot be
+ * judged (and cannot make the key fail its pin, see keyinfo.c), but it
+ * must not change or remove a token public key or certificate that may be
+ * a key's only public half, so that is refused there. */
 static CK_RV
 add_keys_beside(struct one_shot *shot, CK_SESSION_HANDLE session)
 {
 	struct pg_regime *regime = pg_ctx_regime();
 	size_t own = shot->n;
 	CK_SESSION_INFO info;
-	CK_RV rv = CKR_OK;
+	bool logged_in;
+	CK_RV rv;
 
 	if (regime == NULL)
 		return CKR_CRYPTOKI_NOT_INITIALIZED;
+	rv = pg_ctx_lower()->C_GetSessionInfo(session, &info);
+	logged_in = info.state == CKS_RO_USER_FUNCTIONS || info.state == CKS_RW_USER_FUNCTIONS;
 	for (size_t i = 0; rv == CKR_OK && i < own; i++) {
 		/* Copied: adding subjects must not move what is searched for. */
 		struct pg_keyinfo object;
 
 		if (shot->subjects[i].op != PG_OP_MANAGE || shot->subjects[i].always)
 			continue;
+		if (!logged_in && pin_source(session, &shot->subjects[i])) {
+			rv = pg_judge_refuse(regime, shot->function,
+			                     "the session is not logged in, so p11gate cannot see the "
+			                     "token's private keys to tell whether this public key or "
+			                     "certificate is a policy key's: log in first");
+			break;
+		}
 		pg_keyinfo_copy(&object, &shot->subjects[i].key);
 		for (size_t a = 2; rv == CKR_OK && a < 4; a++) {     /* CKA_ID, CKA_LABEL */
 			const CK_ATTRIBUTE *value = &object.attrs[a];
 
-			if (value->ulValueLen == CK_UNAVAILABLE_INFORMATION || value->ulValueLen == 0)
-				continue;
-			rv = pg_ctx_lower()->C_GetSessionInfo(session, &info);
-			if (rv == CKR_OK && info.state != CKS_RO_USER_FUNCTIONS &&
-			    info.state != CKS_RW_USER_FUNCTIONS) {
-				rv = pg_judge_refuse(regime, shot->function,
-				                     "the session is not logged in, so p11gate cannot see "
-				                     "the token's private keys to tell whether the object's "
-				                     "id or label is a policy key's: log in first");
-				break;
-			}
-			if (rv == CKR_OK)
-				rv = add_keys_with(shot, session, regime, &object, value);
+			if (value->ulValueLen != CK_UNAVAILABLE_INFORMATION && value->ulValueLen > 0)
+				rv = add_keys_with(shot, session, regime, own, &object, value);
 		}
 	}
 	pg_regime_unref(regime);

@@ -442,6 +442,29 @@ pg_keyinfo_read_rest(const CK_FUNCTION_LIST *lower, CK_SESSION_HANDLE session,
 }
 
 CK_RV
+pg_keyinfo_read_beside(const CK_FUNCTION_LIST *lower, CK_SESSION_HANDLE session,
+                       CK_OBJECT_HANDLE object, const struct pg_keyinfo *neighbour,
+                       struct pg_keyinfo *out)
+{
+	CK_RV rv = pg_keyinfo_read_names(lower, session, object, out);
+
+	if (rv != CKR_OK)
+		return rv;
+	if (!neighbour->have_token || neighbour->slot != out->slot)
+		return pg_keyinfo_read_rest(lower, session, object, out);
+	out->module_info = neighbour->module_info;
+	out->slot_info = neighbour->slot_info;
+	out->token_info = neighbour->token_info;
+	out->have_token = true;
+	memcpy(out->token_label, neighbour->token_label, sizeof out->token_label);
+	memcpy(out->token_serial, neighbour->token_serial, sizeof out->token_serial);
+	ERR_set_mark();
+	read_spki(lower, session, object, out);
+	ERR_pop_to_mark();
+	return CKR_OK;
+}
+
+CK_RV
 pg_keyinfo_read(const CK_FUNCTION_LIST *lower, CK_SESSION_HANDLE session,
                 CK_OBJECT_HANDLE object, struct pg_keyinfo *out)
 {

@@ -447,13 +447,16 @@ START_TEST(allowed_manage_beside_a_key_is_recorded)
 END_TEST
 
 /* Without a login the private keys are invisible, so p11gate cannot tell
- * whose id an object carries: a change to an object with an id or label
- * is refused (fail closed), with a reason. */
+ * whose id a public key or certificate carries: changing or destroying a
+ * token public key with an id is refused (fail closed), with a reason.
+ * (What such a session makes beside a key cannot be judged; it cannot
+ * make the key fail its pin either: the signer still signs.) */
 START_TEST(not_logged_in_cannot_tell_so_refused)
 {
 	struct world w;
-	CK_SESSION_HANDLE s;
-	CK_OBJECT_HANDLE o = CK_INVALID_HANDLE;
+	CK_SESSION_HANDLE s, user;
+	CK_OBJECT_HANDLE ec_pub, o = CK_INVALID_HANDLE;
+	CK_ATTRIBUTE relabel[] = { { CKA_LABEL, "renamed", 7 } };
 	struct planted p;
 	size_t mark;
 
@@ -461,11 +464,21 @@ START_TEST(not_logged_in_cannot_tell_so_refused)
 	beside_policy(&w, false);
 	world_open(&w);
 	ck_assert_rv(w.f->C_OpenSession(w.slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s), CKR_OK);
-	planted_init(&p, &no);
+	ec_pub = world_find(&w, s, CKO_PUBLIC_KEY, EC_ID);
 	mark = world_audit_lines(&w);
-	ck_assert_rv(w.f->C_CreateObject(s, p.templ, 8, &o), CKR_FUNCTION_REJECTED);
-	world_expect_one_deny(&w, mark, "C_CreateObject", "manage");
+	ck_assert_rv(w.f->C_DestroyObject(s, ec_pub), CKR_FUNCTION_REJECTED);
+	world_expect_one_deny(&w, mark, "C_DestroyObject", "manage");
 	ck_assert_uint_eq(world_audit_count_since(&w, mark, "the session is not logged in", NULL), 1);
+	mark = world_audit_lines(&w);
+	ck_assert_rv(w.f->C_SetAttributeValue(s, ec_pub, relabel, 1), CKR_FUNCTION_REJECTED);
+	world_expect_one_deny(&w, mark, "C_SetAttributeValue", "manage");
+
+	planted_init(&p, &no);
+	ck_assert_rv(w.f->C_CreateObject(s, p.templ, 8, &o), CKR_OK);
+	user = world_session(&w);
+	ck_assert_uint_eq(world_count_class(&w, user, CKO_PUBLIC_KEY), 3);
+	ck_assert_uint_eq(world_count_label(&w, user, CKO_PUBLIC_KEY, "codesign-ec"), 1);
+	ec_signs(&w, user);
 	ck_assert_rv(w.f->C_CloseSession(s), CKR_OK);
 	world_audit_verify(&w);
 	world_close(&w);
