@@ -114,7 +114,13 @@ enum pg_op {
 	PG_OP_DERIVE  = 1 << 2,
 	PG_OP_UNWRAP  = 1 << 3,
 	PG_OP_MANAGE  = 1 << 4,
+	PG_OP_ENCRYPT = 1 << 5,
+	PG_OP_WRAP    = 1 << 6,
+	PG_OP_VERIFY  = 1 << 7,
 };
+/* Every operation name, in bit order, for messages. */
+#define PG_OP_NAMES_TEXT "sign, decrypt, derive, unwrap, manage, encrypt, wrap, verify"
+
 const char *pg_op_name(enum pg_op op);            /* "sign", ... */
 bool pg_op_from_name(const char *name, enum pg_op *out);
 

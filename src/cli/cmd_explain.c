@@ -62,7 +62,8 @@ usage(FILE *out)
 	        "\n"
 	        "  -c, --config FILE      the policy (default: $P11GATE_CONFIG, else %s)\n"
 	        "  -k, --key NAME         the policy's name for the key (required)\n"
-	        "  -o, --op OP            sign (default), decrypt, derive, unwrap or manage\n"
+	        "  -o, --op OP            sign (default), decrypt, derive, unwrap, manage,\n"
+	        "                         encrypt, wrap or verify\n"
 	        "  -u, --user USER        caller's user name or uid; its groups come along\n"
 	        "  -g, --group GROUP      caller's group name or gid (repeat for several; the\n"
 	        "                         first is the primary group)\n"
@@ -456,8 +457,8 @@ parse_args(int argc, char **argv, struct explain_args *a)
 			break;
 		case 'o':
 			if (!pg_op_from_name(optarg, &a->op))
-				return usage_error("unknown operation '%s' (sign, decrypt, derive, unwrap, "
-				                   "manage)", optarg);
+				return usage_error("unknown operation '%s' (" PG_OP_NAMES_TEXT ")",
+				                   optarg);
 			break;
 		case 'u':
 			o->user_arg = optarg;

@@ -160,6 +160,47 @@ pg_gate_forget(CK_SESSION_HANDLE handle, CK_FLAGS flags)
 
 /* ---- *Init ---------------------------------------------------------------- */
 
+/* Private-key mechanisms that check a padding (their output is not a
+ * signature block of the caller's choosing): decryption and unwrapping
+ * with them is judged as what it is called. */
+static bool
+pads(CK_MECHANISM_TYPE mechanism)
+{
+	return mechanism == CKM_RSA_PKCS || mechanism == CKM_RSA_PKCS_OAEP ||
+	       mechanism == CKM_RSA_PKCS_TPM_1_1 || mechanism == CKM_RSA_PKCS_OAEP_TPM_1_1;
+}
+
+enum pg_op
+pg_gate_private_op(enum pg_op op, const struct pg_keyinfo *key, CK_MECHANISM_TYPE mechanism)
+{
+	if ((op == PG_OP_DECRYPT || op == PG_OP_UNWRAP) && key->cls == CKO_PRIVATE_KEY && !pads(mechanism))
+		return PG_OP_SIGN;
+	return op;
+}
+
+CK_RV
+pg_gate_use_at_init(struct pg_judge_call *call, pg_init_fn lower_init, CK_SESSION_HANDLE handle,
+                    CK_MECHANISM_PTR mechanism, CK_OBJECT_HANDLE key)
+{
+	struct pg_regime *regime = pg_ctx_regime();
+	uint64_t seq;
+	CK_RV rv;
+
+	if (regime == NULL)
+		return CKR_CRYPTOKI_NOT_INITIALIZED;
+	if (call->key->cls != CKO_PRIVATE_KEY && !pg_judge_governed(regime, call->key)) {
+		rv = lower_init(handle, mechanism, key);
+		goto out;
+	}
+	call->record_allow = true;
+	rv = pg_judge(regime, call, &seq);
+	if (rv == CKR_OK)
+		rv = pg_judge_result(regime, call, seq, lower_init(handle, mechanism, key), NULL, 0);
+out:
+	pg_regime_unref(regime);
+	return rv;
+}
+
 CK_RV
 pg_gate_init(enum pg_op_kind kind, enum pg_op what, bool private_only, pg_init_fn lower_init,
             CK_SESSION_HANDLE handle, CK_MECHANISM_PTR mechanism, CK_OBJECT_HANDLE key)
@@ -199,10 +240,16 @@ pg_gate_init(enum pg_op_kind kind, enum pg_op what, bool private_only, pg_init_f
 		goto out;
 	}
 	op = &session->ops[kind];
+	what = pg_gate_private_op(what, &info, mech.m.mechanism);
+	call = (struct pg_judge_call){
+		.function = kind_init_name[kind], .op = what,
+		.has_mechanism = true, .mechanism = mech.m.mechanism, .key = &info,
+	};
 	if (private_only && info.cls != CKO_PRIVATE_KEY) {
-		/* A secret key's decryption is not p11gate's; it is remembered
-		 * so that it alone is forwarded unjudged. */
-		rv = lower_init(handle, &mech.m, key);
+		/* A secret or public key's decryption is judged at its init
+		 * (if named) and remembered, so that it alone is forwarded
+		 * unjudged since. */
+		rv = pg_gate_use_at_init(&call, lower_init, handle, &mech.m, key);
 		if (rv == CKR_OK) {
 			pg_session_op_reset(op);
 			op->active = op->passthrough = true;
@@ -215,10 +262,6 @@ pg_gate_init(enum pg_op_kind kind, enum pg_op what, bool private_only, pg_init_f
 		rv = CKR_CRYPTOKI_NOT_INITIALIZED;
 		goto out;
 	}
-	call = (struct pg_judge_call){
-		.function = kind_init_name[kind], .op = what,
-		.has_mechanism = true, .mechanism = mech.m.mechanism, .key = &info,
-	};
 	rv = pg_judge(regime, &call, NULL);
 	if (rv != CKR_OK)
 		goto out;
@@ -269,8 +312,9 @@ pg_hook_C_SignRecoverInit(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism,
 	                   lower ? lower->C_SignRecoverInit : NULL, session, mechanism, key);
 }
 
-/* A raw RSA decryption of a padded block is a signature: decryption with
- * a private key is judged; with a secret key it is not p11gate's. */
+/* Decryption with a private key is followed call by call, and a raw one
+ * (CKM_RSA_X_509: of a padded block, a signature) is judged as sign; with
+ * another key it is judged at the init when the policy names the key. */
 CK_RV
 pg_hook_C_DecryptInit(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism, CK_OBJECT_HANDLE key)
 {

@@ -46,8 +46,25 @@ struct pg_mechanism_copy {
 CK_RV pg_mechanism_copy_init(struct pg_mechanism_copy *copy, const CK_MECHANISM *mechanism);
 void pg_mechanism_copy_release(struct pg_mechanism_copy *copy);
 
+/* The operation a decryption or unwrapping with this key is judged as: a
+ * private key's transformation that checks no padding (CKM_RSA_X_509, a
+ * vendor mechanism) returns what the caller chose raised to the private
+ * exponent, a signature: judged as sign.  Else op, unchanged. */
+enum pg_op pg_gate_private_op(enum pg_op op, const struct pg_keyinfo *key, CK_MECHANISM_TYPE mechanism);
+
+/* A use p11gate does not follow call by call (any use of a secret or
+ * public key but signing, verification, encryption with any key):
+ * judged at its init when the key is private or the policy names it, the
+ * allow record written before lower_init and the init's result after.  A
+ * key neither private nor named is forwarded unjudged.  call names the
+ * function, operation, mechanism and key; record_allow is set here. */
+CK_RV pg_gate_use_at_init(struct pg_judge_call *call, pg_init_fn lower_init, CK_SESSION_HANDLE handle,
+                          CK_MECHANISM_PTR mechanism, CK_OBJECT_HANDLE key);
+
 /* Judges the key's use, then lets the token start the operation and
- * remembers it.  private_only: secret-key operations are forwarded. */
+ * remembers it.  private_only: the operation is followed call by call
+ * only with a private key; with another key it is judged at the init
+ * (pg_gate_use_at_init) and then forwarded. */
 CK_RV pg_gate_init(enum pg_op_kind kind, enum pg_op what, bool private_only, pg_init_fn lower_init,
                    CK_SESSION_HANDLE handle, CK_MECHANISM_PTR mechanism, CK_OBJECT_HANDLE key);
 
@@ -66,7 +83,8 @@ CK_RV pg_gate_feed(const char *function, enum pg_op_kind kind, CK_SESSION_HANDLE
 /* Whether p11gate judged and started this kind of operation on the session. */
 bool pg_gate_active(CK_SESSION_HANDLE handle, enum pg_op_kind kind);
 
-/* Whether the session runs a decryption of this kind with a secret key. */
+/* Whether the session runs a decryption of this kind with a key that is
+ * not private (judged at its init, if named; forwarded since). */
 bool pg_gate_passthrough(CK_SESSION_HANDLE handle, enum pg_op_kind kind);
 
 /* Starts a new message (3.0) or a new output on a running operation. */

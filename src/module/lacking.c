@@ -2,7 +2,8 @@
  *
  * Functions a wrapped module lists but does not have.  SoftHSM2 2.6.1 lists
  * the dual-function updates (C_DecryptDigestUpdate, C_SignEncryptUpdate,
- * C_DecryptVerifyUpdate) and C_SignRecoverInit/C_SignRecover, and answers
+ * C_DecryptVerifyUpdate), C_SignRecoverInit/C_SignRecover and
+ * C_VerifyRecoverInit/C_VerifyRecover, and answers
  * CKR_FUNCTION_NOT_SUPPORTED on every open session.  p11gate answers the
  * same, where it would otherwise answer for itself (an operation it did not
  * start, a key handle it could not read).
@@ -23,6 +24,8 @@ call_probe(const pg_function_list_3_0 *lower, enum pg_probe which, CK_SESSION_HA
 		return lower->C_SignEncryptUpdate(session, in, sizeof in, out, &out_len);
 	case PG_PROBE_DECRYPT_VERIFY:
 		return lower->C_DecryptVerifyUpdate(session, in, sizeof in, out, &out_len);
+	case PG_PROBE_VERIFY_RECOVER:
+		return lower->C_VerifyRecoverInit(session, &mechanism, CK_INVALID_HANDLE);
 	case PG_PROBE_SIGN_RECOVER:
 	default:
 		/* CK_INVALID_HANDLE: a module that has the function answers
@@ -41,6 +44,8 @@ listed(const pg_function_list_3_0 *lower, enum pg_probe which)
 		return lower->C_SignEncryptUpdate != NULL;
 	case PG_PROBE_DECRYPT_VERIFY:
 		return lower->C_DecryptVerifyUpdate != NULL;
+	case PG_PROBE_VERIFY_RECOVER:
+		return lower->C_VerifyRecoverInit != NULL && lower->C_VerifyRecover != NULL;
 	case PG_PROBE_SIGN_RECOVER:
 	default:
 		return lower->C_SignRecoverInit != NULL && lower->C_SignRecover != NULL;

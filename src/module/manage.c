@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
- * One-shot calls p11gate judges: those that use a private key in a single
- * call (derive, unwrap), and those that change, create, copy, destroy or
- * export an object the policy names (`manage`), so that no call sequence
- * can make a key the policy refuses pass as one it allows.  Also the
- * session bookkeeping and the calls refused outright: those no policy
- * operation covers.
+ * One-shot calls p11gate judges: those that use a named or private key in
+ * a single call (derive, unwrap, wrap, and the inits of encryption and
+ * verification), and those that change, create, copy, destroy or export
+ * an object the policy names (`manage`), so that no call sequence can
+ * make a key the policy refuses pass as one it allows.  Also the session
+ * bookkeeping and the calls refused outright: those no policy operation
+ * covers.
  */
 #include "gate.h"
 #include "p11gate/common.h"
@@ -317,8 +318,9 @@ judge_change(struct one_shot *shot, CK_SESSION_HANDLE session,
 	return rv != CKR_OK ? rv : judge_one_shot(shot, forward, args);
 }
 
-/* A key use in one call: judged even when the policy does not name the
- * key (then it is refused), if the key is private. */
+/* A key use in one call: judged when the policy names the key, whatever
+ * its class, and always if the key is private (unnamed, it is refused).
+ * A private key's raw transformation is judged as sign (gate.h). */
 static CK_RV
 add_key_use(struct one_shot *shot, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE key, enum pg_op op,
             const CK_MECHANISM *mechanism, const void *data, size_t data_len)
@@ -328,11 +330,9 @@ add_key_use(struct one_shot *shot, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE k
 
 	if (rv != CKR_OK)
 		return rv;
-	if (s->key.cls != CKO_PRIVATE_KEY) {
-		shot->n--;            /* a secret key's use is not p11gate's */
-		return CKR_OK;
-	}
-	s->always = true;
+	s->always = s->key.cls == CKO_PRIVATE_KEY;
+	if (mechanism != NULL)
+		s->op = pg_gate_private_op(op, &s->key, mechanism->mechanism);
 	s->has_mechanism = mechanism != NULL;
 	s->mechanism = mechanism != NULL ? mechanism->mechanism : 0;
 	s->has_data = data != NULL && pg_sha256(data, data_len, s->data_sha256);
@@ -346,7 +346,7 @@ add_key_use(struct one_shot *shot, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE k
 		return lower->name(__VA_ARGS__);                                        \
 	}
 
-/* ---- private-key uses no policy operation covers ------------------------------- */
+/* ---- encryption, verification, digests of keys; private-key uses refused ------- */
 
 /* Encrypting or wrapping with a private key is, with raw RSA, a signature
  * of any block the caller chooses; digesting one hashes its secret value.
@@ -387,23 +387,46 @@ out:
 	return rv;
 }
 
+/* Encryption and verification: judged and recorded at the init when the
+ * key is named (or private), then forwarded (gate.h: pg_gate_use_at_init).
+ * A named secret key encrypts the caller's blocks (AES-ECB of a chosen
+ * block is a CMAC step) and verifies MACs (with a MAC length the caller
+ * chooses, a MAC can be found byte by byte): its use is the policy's. */
 static CK_RV
-encrypt_init(const char *function, pg_init_fn lower_init, CK_SESSION_HANDLE session,
-             CK_MECHANISM_PTR mechanism, CK_OBJECT_HANDLE key)
+use_init(const char *function, enum pg_op op, pg_init_fn lower_init, CK_SESSION_HANDLE session,
+         CK_MECHANISM_PTR mechanism, CK_OBJECT_HANDLE key)
 {
+	struct pg_mechanism_copy mech = { .heap = NULL };
+	struct pg_keyinfo info;
+	struct pg_judge_call call;
 	CK_RV rv;
 
 	if (pg_ctx_lower() == NULL)
 		return CKR_CRYPTOKI_NOT_INITIALIZED;
 	if (lower_init == NULL)
 		return CKR_FUNCTION_NOT_SUPPORTED;
-	if (mechanism != NULL) {        /* NULL: a 3.0 cancel */
+	if (mechanism == NULL)          /* a 3.0 cancel */
+		return lower_init(session, mechanism, key);
+	if (op == PG_OP_ENCRYPT) {
 		rv = forbid_private_use(function, PG_OP_SIGN, session, mechanism, key,
 		                        CKR_OBJECT_HANDLE_INVALID);
 		if (rv != CKR_OK)
 			return rv;
 	}
-	return lower_init(session, mechanism, key);
+	/* A handle that names no object: the token's own answer (gate.c). */
+	rv = pg_mechanism_copy_init(&mech, mechanism);
+	if (rv == CKR_OK)
+		rv = pg_ctx_keyinfo(session, key, &info);
+	if (rv != CKR_OK)
+		goto out;
+	call = (struct pg_judge_call){
+		.function = function, .op = op, .key = &info,
+		.has_mechanism = true, .mechanism = mech.m.mechanism,
+	};
+	rv = pg_gate_use_at_init(&call, lower_init, session, &mech.m, key);
+out:
+	pg_mechanism_copy_release(&mech);
+	return rv;
 }
 
 CK_RV
@@ -411,7 +434,8 @@ pg_hook_C_EncryptInit(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism, CK_
 {
 	const pg_function_list_3_0 *lower = pg_ctx_lower();
 
-	return encrypt_init("C_EncryptInit", lower ? lower->C_EncryptInit : NULL, session, mechanism, key);
+	return use_init("C_EncryptInit", PG_OP_ENCRYPT, lower ? lower->C_EncryptInit : NULL,
+	                session, mechanism, key);
 }
 
 CK_RV
@@ -419,20 +443,57 @@ pg_hook_C_MessageEncryptInit(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechani
 {
 	const pg_function_list_3_0 *lower = pg_ctx_lower();
 
-	return encrypt_init("C_MessageEncryptInit", lower ? lower->C_MessageEncryptInit : NULL,
-	                    session, mechanism, key);
+	return use_init("C_MessageEncryptInit", PG_OP_ENCRYPT, lower ? lower->C_MessageEncryptInit : NULL,
+	                session, mechanism, key);
 }
 
 CK_RV
-pg_hook_C_DigestKey(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE key)
+pg_hook_C_VerifyInit(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism, CK_OBJECT_HANDLE key)
 {
 	const pg_function_list_3_0 *lower = pg_ctx_lower();
+
+	return use_init("C_VerifyInit", PG_OP_VERIFY, lower ? lower->C_VerifyInit : NULL,
+	                session, mechanism, key);
+}
+
+CK_RV
+pg_hook_C_VerifyRecoverInit(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism, CK_OBJECT_HANDLE key)
+{
+	const pg_function_list_3_0 *lower = pg_ctx_lower();
+
+	if (lower != NULL && pg_lower_lacks(lower, PG_PROBE_VERIFY_RECOVER, session))
+		return pg_lower_unsupported(lower, session);
+	return use_init("C_VerifyRecoverInit", PG_OP_VERIFY, lower ? lower->C_VerifyRecoverInit : NULL,
+	                session, mechanism, key);
+}
+
+CK_RV
+pg_hook_C_MessageVerifyInit(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism, CK_OBJECT_HANDLE key)
+{
+	const pg_function_list_3_0 *lower = pg_ctx_lower();
+
+	return use_init("C_MessageVerifyInit", PG_OP_VERIFY, lower ? lower->C_MessageVerifyInit : NULL,
+	                session, mechanism, key);
+}
+
+struct C_DigestKey_args { CK_SESSION_HANDLE s; CK_OBJECT_HANDLE k; };
+FORWARD(C_DigestKey, a->s, a->k)
+
+/* A digest of a key is a function of its secret value (of a long HMAC
+ * key, the HMAC key itself): of a named key it is `manage`. */
+CK_RV
+pg_hook_C_DigestKey(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE key)
+{
+	const struct C_DigestKey_args a = { session, key };
+	struct one_shot shot = { .function = "C_DigestKey" };
 	CK_RV rv;
 
-	if (lower == NULL)
+	if (pg_ctx_lower() == NULL)
 		return CKR_CRYPTOKI_NOT_INITIALIZED;
 	rv = forbid_private_use("C_DigestKey", PG_OP_MANAGE, session, NULL, key, CKR_KEY_HANDLE_INVALID);
-	return rv != CKR_OK ? rv : lower->C_DigestKey(session, key);
+	if (rv == CKR_OK)
+		rv = add_object(&shot, session, key, PG_OP_MANAGE);
+	return rv != CKR_OK ? rv : judge_one_shot(&shot, fwd_C_DigestKey, &a);
 }
 
 /* ---- objects -------------------------------------------------------------- */
@@ -624,14 +685,15 @@ struct C_WrapKey_args {
 FORWARD(C_WrapKey, a->s, a->m, a->w, a->k, a->out, a->out_len)
 
 /* Wrapping a key the policy names exports it: `manage`.  Wrapping with a
- * private key is refused (forbid_private_use). */
+ * named key is `wrap` (with AES-ECB or AES-CBC it encrypts a chosen key
+ * value); with a private key it is refused (forbid_private_use). */
 CK_RV
 pg_hook_C_WrapKey(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism, CK_OBJECT_HANDLE wrapping_key,
                   CK_OBJECT_HANDLE key, CK_BYTE_PTR wrapped, CK_ULONG_PTR wrapped_len)
 {
 	const pg_function_list_3_0 *lower = pg_ctx_lower();
-	const struct C_WrapKey_args a = { session, mechanism, wrapping_key, key, wrapped, wrapped_len };
 	struct one_shot shot = { .function = "C_WrapKey" };
+	struct pg_mechanism_copy mech = { .heap = NULL };
 	CK_RV rv;
 
 	if (lower == NULL)
@@ -640,10 +702,19 @@ pg_hook_C_WrapKey(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism, CK_OBJE
 	                        CKR_WRAPPING_KEY_HANDLE_INVALID);
 	if (rv != CKR_OK)
 		return rv;
-	if (wrapped == NULL)           /* a length query exports nothing */
+	if (wrapped == NULL || mechanism == NULL)   /* a length query exports nothing */
 		return lower->C_WrapKey(session, mechanism, wrapping_key, key, wrapped, wrapped_len);
-	rv = add_object(&shot, session, key, PG_OP_MANAGE);
-	return rv != CKR_OK ? rv : judge_one_shot(&shot, fwd_C_WrapKey, &a);
+	rv = pg_mechanism_copy_init(&mech, mechanism);
+	if (rv != CKR_OK)
+		return rv;
+	const struct C_WrapKey_args a = { session, &mech.m, wrapping_key, key, wrapped, wrapped_len };
+	rv = add_key_use(&shot, session, wrapping_key, PG_OP_WRAP, &mech.m, NULL, 0);
+	if (rv == CKR_OK)
+		rv = add_object(&shot, session, key, PG_OP_MANAGE);
+	if (rv == CKR_OK)
+		rv = judge_one_shot(&shot, fwd_C_WrapKey, &a);
+	pg_mechanism_copy_release(&mech);
+	return rv;
 }
 
 struct C_UnwrapKey_args {
@@ -694,8 +765,10 @@ struct C_DeriveKey_args {
 };
 FORWARD(C_DeriveKey, a->s, a->m, a->b, a->t, a->n, a->k)
 
-/* ECDH with a private key: the data recorded is the peer's public value,
- * copied with the mechanism (gate.h) so that it is also what the token gets. */
+/* Derivation from a named or private key (ECDH; a secret key's
+ * *_ENCRYPT_DATA encrypts the caller's data into the new key).  For ECDH
+ * the data recorded is the peer's public value, copied with the mechanism
+ * (gate.h) so that it is also what the token gets. */
 CK_RV
 pg_hook_C_DeriveKey(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism, CK_OBJECT_HANDLE base_key,
                     CK_ATTRIBUTE_PTR templ, CK_ULONG count, CK_OBJECT_HANDLE_PTR key)
@@ -730,6 +803,11 @@ pg_hook_C_DeriveKey(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism, CK_OB
 	}
 	const struct C_DeriveKey_args a = { session, &mech.m, base_key, templ, count, key };
 	rv = add_key_use(&shot, session, base_key, PG_OP_DERIVE, &mech.m, public_data, data_len);
+	/* The parameter names a second key whose value goes into the new one. */
+	if (rv == CKR_OK && mech.m.mechanism == CKM_CONCATENATE_BASE_AND_KEY &&
+	    mech.m.pParameter != NULL && mech.m.ulParameterLen == sizeof(CK_OBJECT_HANDLE))
+		rv = add_key_use(&shot, session, *(CK_OBJECT_HANDLE *)mech.m.pParameter, PG_OP_DERIVE,
+		                 &mech.m, NULL, 0);
 	if (rv == CKR_OK)
 		rv = add_template(&shot, session, templ, count);
 	if (rv == CKR_OK)

@@ -121,6 +121,7 @@ enum pg_probe {
 	PG_PROBE_SIGN_ENCRYPT,          /* C_SignEncryptUpdate */
 	PG_PROBE_DECRYPT_VERIFY,        /* C_DecryptVerifyUpdate */
 	PG_PROBE_SIGN_RECOVER,          /* C_SignRecoverInit (and so C_SignRecover) */
+	PG_PROBE_VERIFY_RECOVER,        /* C_VerifyRecoverInit (and so C_VerifyRecover) */
 	PG_PROBE_COUNT
 };
 enum pg_support { PG_SUPPORT_UNKNOWN, PG_SUPPORT_HAS, PG_SUPPORT_LACKS };

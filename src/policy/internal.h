@@ -82,7 +82,7 @@ const char *pg_suggest(const char *word, const char *const *candidates);
 
 /* ---- compiled policy -------------------------------------------------- */
 
-#define PG_N_OPS 5   /* sign, decrypt, derive, unwrap, manage: bits 0..4 of enum pg_op */
+#define PG_N_OPS 8   /* the bits of enum pg_op: PG_OP_NAMES_TEXT */
 
 struct pg_key {
 	const char *name;

@@ -8,7 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const op_names[PG_N_OPS] = { "sign", "decrypt", "derive", "unwrap", "manage" };
+static const char *const op_names[PG_N_OPS] = {
+	"sign", "decrypt", "derive", "unwrap", "manage", "encrypt", "wrap", "verify",
+};
 
 pg_policy *
 pg_policy_ref(pg_policy *policy)

@@ -13,7 +13,9 @@
 static const char *const rule_fields[] = {
 	"name", "effect", "keys", "operations", "callers", "mechanisms", "when", NULL
 };
-static const char *const op_list[] = { "sign", "decrypt", "derive", "unwrap", "manage", NULL };
+static const char *const op_list[] = {
+	"sign", "decrypt", "derive", "unwrap", "manage", "encrypt", "wrap", "verify", NULL,
+};
 
 static bool
 compile_rule_keys(struct pg_load *load, struct pg_rule *rule, const struct pg_ynode *seq)
@@ -89,11 +91,33 @@ compile_operations(struct pg_load *load, struct pg_rule *rule, const struct pg_y
 			continue;
 		}
 		hint = pg_suggest(name, op_list);
-		pg_diag_error_at(diag, seq->kids[i], "unknown operation '%s'%s%s%s (allowed: sign, "
-		                 "decrypt, derive, unwrap, manage)", name,
+		pg_diag_error_at(diag, seq->kids[i], "unknown operation '%s'%s%s%s (allowed: "
+		                 PG_OP_NAMES_TEXT ")", name,
 		                 hint != NULL ? "; did you mean '" : "", hint != NULL ? hint : "",
 		                 hint != NULL ? "'?" : "");
 	}
+}
+
+/* A private key's decryption that checks no padding is a signature, and
+ * p11gate judges it as sign (docs/policy.md); a PKCS#1 v1.5 decryption is
+ * a padding oracle from which signatures can be computed over many calls.
+ * Both said where a decrypt rule lists them. */
+static void
+warn_decrypt_mechanism(struct pg_load *load, const struct pg_rule *rule, const struct pg_ynode *item,
+                       CK_MECHANISM_TYPE mech)
+{
+	if (!rule->allow || !(rule->ops & PG_OP_DECRYPT))
+		return;
+	if (mech == CKM_RSA_X_509 && !(rule->ops & PG_OP_SIGN))
+		pg_diag_warning_at(load->diag, item, "rule '%s' lists CKM_RSA_X_509 for decrypt, but a "
+		                   "raw RSA decryption is a signature and is judged as sign, which this "
+		                   "rule does not cover; allow it in a sign rule if it is meant",
+		                   rule->name);
+	else if (mech == CKM_RSA_PKCS)
+		pg_diag_warning_at(load->diag, item, "rule '%s' allows decrypt with CKM_RSA_PKCS: its "
+		                   "padding errors let a caller compute signatures with the key over many "
+		                   "calls (Bleichenbacher); prefer CKM_RSA_PKCS_OAEP, or decrypt with a "
+		                   "key that does not sign", rule->name);
 }
 
 static bool
@@ -136,6 +160,7 @@ compile_mechanisms(struct pg_load *load, struct pg_rule *rule, const struct pg_y
 		}
 		if (pg_mechanism_from_name(name, &mech)) {
 			rule->mechanisms[rule->n_mechanisms++] = mech;
+			warn_decrypt_mechanism(load, rule, item, mech);
 			continue;
 		}
 		snprintf(prefixed, sizeof prefixed, "CKM_%s", name);
@@ -156,7 +181,7 @@ compile_rule(struct pg_load *load, struct pg_rule *rule, const struct pg_ynode *
 {
 	struct pg_diag *diag = load->diag;
 	struct pg_policy *policy = load->policy;
-	const struct pg_ynode *node;
+	const struct pg_ynode *node, *ops;
 	const char *text;
 
 	rule->line = map->line;
@@ -204,10 +229,15 @@ compile_rule(struct pg_load *load, struct pg_rule *rule, const struct pg_ynode *
 	else if (!compile_rule_keys(load, rule, node))
 		return false;
 
-	if ((node = pg_ymap_get(map, "operations")) != NULL)
-		compile_operations(load, rule, node);
+	if ((ops = pg_ymap_get(map, "operations")) != NULL)
+		compile_operations(load, rule, ops);
 	if ((node = pg_ymap_get(map, "mechanisms")) != NULL && !compile_mechanisms(load, rule, node))
 		return false;
+	if (rule->allow && (rule->ops & PG_OP_DECRYPT) && !(rule->conds & (1u << PG_COND_MECHANISMS)))
+		pg_diag_warning_at(diag, ops, "allow rule '%s' covers decrypt with any mechanism, "
+		                   "CKM_RSA_PKCS too, whose padding errors let a caller compute "
+		                   "signatures with the key over many calls (Bleichenbacher); list the "
+		                   "mechanisms it needs, e.g. mechanisms: [CKM_RSA_PKCS_OAEP]", rule->name);
 	if ((node = pg_ymap_get(map, "callers")) != NULL && !pg_callers_compile(load, rule, node))
 		return false;
 	if ((node = pg_ymap_get(map, "when")) != NULL && !pg_when_compile(load, rule, node))

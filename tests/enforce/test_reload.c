@@ -254,7 +254,9 @@ END_TEST
 START_TEST(decryption_refused_mid_operation_stays_refused)
 {
 	struct t t;
-	CK_MECHANISM mech = { CKM_RSA_X_509, NULL, 0 };
+	/* Padded: a raw CKM_RSA_X_509 decryption is judged as sign, which
+	 * both policies allow. */
+	CK_MECHANISM mech = { CKM_RSA_PKCS, NULL, 0 };
 	CK_BYTE block[256], out[256];
 	CK_ULONG out_len = sizeof out;
 	size_t mark;

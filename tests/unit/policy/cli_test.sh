@@ -79,6 +79,30 @@ run 0 check --quiet warn.yaml
 [ -s out ] && fail "--quiet printed: $(cat out)"
 [ -s err ] && fail "--quiet warned: $(cat err)"
 
+# Decrypt rules that leave signatures within reach (issue 11).
+cat >decrypt.yaml <<'YAML'
+version: 1
+module: /usr/lib/softhsm/libsofthsm2.so
+keys:
+  k: {uri: "pkcs11:object=k", owner: t}
+rules:
+  - name: any-decrypt
+    effect: allow
+    keys: [k]
+    callers: {users: [root]}
+    operations: [decrypt, encrypt, wrap, verify]
+  - name: raw-decrypt
+    effect: allow
+    keys: [k]
+    callers: {users: [root]}
+    operations: [decrypt]
+    mechanisms: [CKM_RSA_PKCS_OAEP, CKM_RSA_X_509]
+YAML
+run 0 check decrypt.yaml
+has err "decrypt.yaml:10:17: warning: allow rule 'any-decrypt' covers decrypt with any mechanism, CKM_RSA_PKCS too"
+has err "decrypt.yaml:16:37: warning: rule 'raw-decrypt' lists CKM_RSA_X_509 for decrypt, but a raw RSA decryption is a signature and is judged as sign"
+has out "decrypt.yaml: ok (1 keys, 2 rules, 2 warnings)"
+
 run 1 check missing.yaml
 has err "missing.yaml: error: cannot read missing.yaml: No such file or directory"
 
@@ -147,6 +171,14 @@ has out "user nobody (uid 65534) is not in users [root]"
 run 1 explain $common --op decrypt --at 2026-06-02T08:00:00Z
 has out "reason: no rule allows decrypt with key release-rsa"
 
+for op in encrypt wrap verify; do
+	run 1 explain $common --op $op --at 2026-06-02T08:00:00Z
+	has out "request: $op with key release-rsa"
+	has out "reason: no rule allows $op with key release-rsa"
+done
+run 0 explain --config decrypt.yaml --key k --op wrap --user root
+has out "reason: rule any-decrypt allows it"
+
 run 0 explain --config office.yaml --key other --unit ci-runner.service --at 2026-06-02T08:00:00Z
 has out "reason: rule other-key allows it"
 run 1 explain --config office.yaml --key other --unit web.service --at 2026-06-02T08:00:00Z
@@ -167,7 +199,7 @@ has err "--at wants an RFC 3339 time"
 run 2 explain $common --at 2026-02-30T10:00:00Z
 has err "--at wants an RFC 3339 time"
 run 2 explain $common --op sing
-has err "unknown operation 'sing'"
+has err "unknown operation 'sing' (sign, decrypt, derive, unwrap, manage, encrypt, wrap, verify)"
 run 2 explain $common --mechanism CKM_NOPE
 has err "unknown mechanism 'CKM_NOPE'"
 run 2 explain --config typo.yaml --key k

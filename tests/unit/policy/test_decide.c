@@ -392,6 +392,47 @@ START_TEST(test_op_names)
 	ck_assert(pg_op_from_name("unwrap", &op));
 	ck_assert_int_eq(op, PG_OP_UNWRAP);
 	ck_assert(!pg_op_from_name("Sign", &op));
+	ck_assert_str_eq(pg_op_name(PG_OP_ENCRYPT), "encrypt");
+	ck_assert_str_eq(pg_op_name(PG_OP_WRAP), "wrap");
+	ck_assert_str_eq(pg_op_name(PG_OP_VERIFY), "verify");
+	ck_assert(pg_op_from_name("verify", &op));
+	ck_assert_int_eq(op, PG_OP_VERIFY);
+}
+END_TEST
+
+/* The new operations are indexed like the others: a rule covers exactly
+ * the operations it lists. */
+START_TEST(test_new_operations)
+{
+	struct pg_test_capture cap;
+	pg_policy *p = pg_test_load(PG_TEST_HEAD
+	                            "keys:\n  mac: {uri: \"pkcs11:object=mac\", owner: t}\n"
+	                            "rules:\n"
+	                            "  - {name: uses, effect: allow, keys: [mac], callers: {users: [0]},\n"
+	                            "     operations: [encrypt, wrap, verify]}\n"
+	                            "  - {name: no-wrap-at-night, effect: deny, keys: [mac], operations: [wrap],\n"
+	                            "     when: {hours: \"22:00-06:00\"}}\n",
+	                            &cap);
+	struct pg_decision d;
+
+	ck_assert_ptr_nonnull(p);
+	caller.uid = 0;
+	decide_key(p, "mac", PG_OP_ENCRYPT, CKM_AES_ECB, "2026-06-02T12:00:00Z", &d);
+	ck_assert_msg(d.allow, "%s", d.reason);
+	decide_key(p, "mac", PG_OP_VERIFY, CKM_AES_CMAC, "2026-06-02T12:00:00Z", &d);
+	ck_assert_msg(d.allow, "%s", d.reason);
+	decide_key(p, "mac", PG_OP_WRAP, CKM_AES_KEY_WRAP, "2026-06-02T12:00:00Z", &d);
+	ck_assert_msg(d.allow, "%s", d.reason);
+	decide_key(p, "mac", PG_OP_WRAP, CKM_AES_KEY_WRAP, "2026-06-02T23:00:00Z", &d);
+	ck_assert(!d.allow);
+	ck_assert_str_eq(d.rule, "no-wrap-at-night");
+	decide_key(p, "mac", PG_OP_SIGN, CKM_AES_CMAC, "2026-06-02T12:00:00Z", &d);
+	ck_assert(!d.allow);
+	ck_assert_str_eq(d.reason, "no rule allows sign with key mac");
+	decide_key(p, "mac", PG_OP_DECRYPT, CKM_AES_ECB, "2026-06-02T12:00:00Z", &d);
+	ck_assert(!d.allow);
+	ck_assert_str_eq(d.reason, "no rule allows decrypt with key mac");
+	pg_policy_unref(p);
 }
 END_TEST
 
@@ -416,6 +457,7 @@ main(void)
 	tcase_add_test(tc, test_explain);
 	tcase_add_test(tc, test_index_at_scale);
 	tcase_add_test(tc, test_op_names);
+	tcase_add_test(tc, test_new_operations);
 	suite_add_tcase(suite, tc);
 	runner = srunner_create(suite);
 	srunner_run_all(runner, CK_NORMAL);

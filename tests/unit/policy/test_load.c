@@ -77,6 +77,10 @@ static const struct diag_case cases[] = {
 	{ "unknown operation",
 	  PG_TEST_HEAD KEYS RULE "    operations: [sign, decrpyt]\n",
 	  PG_DIAG_ERROR, 9, 24, "unknown operation 'decrpyt'; did you mean 'decrypt'?", false },
+	{ "unknown operation near a new one",
+	  PG_TEST_HEAD KEYS RULE "    operations: [sign, wrpa]\n",
+	  PG_DIAG_ERROR, 9, 24, "unknown operation 'wrpa'; did you mean 'wrap'? (allowed: sign, decrypt, "
+	  "derive, unwrap, manage, encrypt, wrap, verify)", false },
 	{ "unknown time zone",
 	  PG_TEST_HEAD KEYS RULE "    when:\n      timezone: Europe/Berln\n",
 	  PG_DIAG_ERROR, 10, 17, "unknown time zone 'Europe/Berln'", false },
@@ -251,6 +255,22 @@ static const struct diag_case cases[] = {
 	{ "uri that matches everything",
 	  PG_TEST_HEAD "keys:\n  k: {uri: \"pkcs11:\", owner: t}\n" RULE "    callers: {users: [0]}\n",
 	  PG_DIAG_WARNING, 4, 12, "matches every key on every token", true },
+	{ "decrypt with any mechanism",
+	  PG_TEST_HEAD KEYS RULE "    callers: {users: [0]}\n    operations: [decrypt]\n",
+	  PG_DIAG_WARNING, 10, 17, "allow rule 'r' covers decrypt with any mechanism, CKM_RSA_PKCS too, "
+	  "whose padding errors let a caller compute signatures with the key over many calls "
+	  "(Bleichenbacher); list the mechanisms it needs, e.g. mechanisms: [CKM_RSA_PKCS_OAEP]", true },
+	{ "raw RSA listed for decrypt",
+	  PG_TEST_HEAD KEYS RULE "    callers: {users: [0]}\n    operations: [decrypt]\n"
+	  "    mechanisms: [CKM_RSA_X_509]\n",
+	  PG_DIAG_WARNING, 11, 18, "rule 'r' lists CKM_RSA_X_509 for decrypt, but a raw RSA decryption is "
+	  "a signature and is judged as sign, which this rule does not cover; allow it in a sign rule if "
+	  "it is meant", true },
+	{ "PKCS#1 v1.5 listed for decrypt",
+	  PG_TEST_HEAD KEYS RULE "    callers: {users: [0]}\n    operations: [decrypt, encrypt]\n"
+	  "    mechanisms: [CKM_RSA_PKCS_OAEP, CKM_RSA_PKCS]\n",
+	  PG_DIAG_WARNING, 11, 37, "rule 'r' allows decrypt with CKM_RSA_PKCS: its padding errors let a "
+	  "caller compute signatures with the key over many calls (Bleichenbacher)", true },
 	{ "no rules",
 	  PG_TEST_HEAD KEYS,
 	  PG_DIAG_WARNING, 1, 1, "no rules: every use of every key is denied", true },
@@ -275,6 +295,28 @@ START_TEST(test_diagnostic)
 		ck_assert_msg(policy == NULL, "case '%s' should not load", c->what);
 		ck_assert_uint_gt(cap.errors, 0);
 	}
+	pg_policy_unref(policy);
+}
+END_TEST
+
+/* A decrypt rule that names padded mechanisms only, a deny rule, and a
+ * rule that covers sign too draw no decrypt warning. */
+START_TEST(test_decrypt_rules_without_warning)
+{
+	struct pg_test_capture cap;
+	pg_policy *policy = pg_test_load(PG_TEST_HEAD KEYS
+	                                 "rules:\n"
+	                                 "  - {name: a, effect: allow, keys: [k], callers: {users: [0]},\n"
+	                                 "     operations: [decrypt], mechanisms: [CKM_RSA_PKCS_OAEP]}\n"
+	                                 "  - {name: b, effect: deny, keys: [k], operations: [decrypt]}\n"
+	                                 "  - {name: c, effect: allow, keys: [k], callers: {users: [0]},\n"
+	                                 "     operations: [sign, decrypt], mechanisms: [CKM_RSA_X_509]}\n",
+	                                 &cap);
+
+	if (cap.warnings != 0)
+		pg_test_dump(&cap);
+	ck_assert_ptr_nonnull(policy);
+	ck_assert_uint_eq(cap.warnings, 0);
 	pg_policy_unref(policy);
 }
 END_TEST
@@ -498,6 +540,7 @@ main(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_loop_test(tc, test_diagnostic, 0, (int)(sizeof cases / sizeof cases[0]));
 	tcase_add_test(tc, test_all_errors_reported);
+	tcase_add_test(tc, test_decrypt_rules_without_warning);
 	tcase_add_test(tc, test_unreadable_file);
 	tcase_add_test(tc, test_fifo_refused);
 	tcase_add_test(tc, test_settings);
