@@ -30,7 +30,7 @@ struct pg_audit_record {
 	const char *rule;
 	const char *reason;
 	const char *function;                    /* the PKCS#11 call, e.g. "C_SignFinal" */
-	const char *operation;                   /* "sign", "decrypt", "derive", "unwrap", "manage" */
+	const char *operation;                   /* pg_op_name: "sign", "decrypt", ... */
 	const char *key_name;
 	const char *key_uri;
 	const char *const *keys_matched;         /* every policy key the object matched */

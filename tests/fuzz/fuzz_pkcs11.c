@@ -513,6 +513,15 @@ pick_decrypt_mechanism(struct fuzz_input *in, struct mechanism *m)
 	}
 }
 
+/* A private key's decryption with a mechanism that checks no padding is a
+ * signature (the design: judged as sign). */
+static bool
+raw_private_mechanism(CK_MECHANISM_TYPE mechanism)
+{
+	return mechanism != CKM_RSA_PKCS && mechanism != CKM_RSA_PKCS_OAEP &&
+	       mechanism != CKM_RSA_PKCS_TPM_1_1 && mechanism != CKM_RSA_PKCS_OAEP_TPM_1_1;
+}
+
 /* ---- calls ------------------------------------------------------------------------------ */
 
 static void
@@ -782,25 +791,50 @@ op_decrypt_init(struct fuzz_input *in)
 	read_key(h, object, &key);
 	if (fz.world.f->C_DecryptInit(h, &m.m, object) != CKR_OK)
 		return;
-	if (!key.known || key.cls != CKO_SECRET_KEY)
-		fuzz_violation("C_DecryptInit accepted a %s key (class %lu): no rule allows decrypt",
-		               key.known ? "private or public" : "unreadable", (unsigned long)key.cls);
+	if (!key.known)
+		fuzz_violation("C_DecryptInit accepted an unreadable key: no rule allows decrypt");
+	if (key.cls == CKO_PRIVATE_KEY) {
+		/* Only a raw decryption, which is a signature, and only as one. */
+		if (!raw_private_mechanism(m.m.mechanism))
+			fuzz_violation("C_DecryptInit accepted a private key with mechanism 0x%lx: no rule "
+			               "allows decrypt", (unsigned long)m.m.mechanism);
+		if (!fz.world.policy_allows || !key.release_rsa)
+			fuzz_violation("C_DecryptInit accepted a raw decryption (a signature) with %s while "
+			               "only release-rsa may sign", fz.world.policy_allows
+			               ? "another key" : "the policy file in force allowing no key use");
+	} else if (key.named) {
+		fuzz_violation("C_DecryptInit accepted a key labelled as a policy key (class %lu): no "
+		               "rule allows decrypt", (unsigned long)key.cls);
+	}
 	fuzz_op_view_start(view_of(s, decrypt_of), m.m.mechanism, NULL, &key);
 }
 
-/* Plaintext out of a decryption is only allowed from a secret key (which
- * p11gate does not govern). */
+/* Plaintext out of a decryption is only allowed from a key the policy
+ * does not name (not p11gate's), or from release-rsa's raw decryption,
+ * which is a signature: over the one call's data, it must verify as one
+ * and be on record. */
 static void
 after_plaintext(const char *function, CK_RV rv, const struct out *o, struct fuzz_op_view *view,
-                bool ends)
+                const struct data *single)
 {
 	if (rv != CKR_OK || o->ptr == NULL)
 		return;
-	if (!view->set || view->key.cls != CKO_SECRET_KEY)
-		fuzz_violation("%s returned CKR_OK with plaintext %s: no rule allows decrypt", function,
-		               view->set ? "from a private key" : "on a session where no decryption "
-		               "was seen to start");
-	if (ends)
+	if (!view->set)
+		fuzz_violation("%s returned CKR_OK with plaintext on a session where no decryption was "
+		               "seen to start", function);
+	if (view->key.cls == CKO_PRIVATE_KEY) {
+		if (!fz.world.policy_allows)
+			fuzz_violation("%s returned a raw decryption (a signature) while the policy file in "
+			               "force allows no key use", function);
+		if (single != NULL) {
+			struct fuzz_op_view one = *view;
+
+			one.data = single->ptr;
+			one.data_len = single->len;
+			fuzz_oracle_signature(&fz.oracle, function, &one, o->ptr, o->len);
+		}
+	}
+	if (single != NULL || strcmp(function, "C_DecryptFinal") == 0)
 		view->set = false;
 }
 
@@ -822,7 +856,7 @@ op_decrypt(struct fuzz_input *in, int which)
 	case 1: rv = fz.world.f->C_DecryptUpdate(h, d.ptr, d.len, o.ptr, &o.len); break;
 	default: rv = fz.world.f->C_DecryptFinal(h, o.ptr, &o.len); break;
 	}
-	after_plaintext(names[which], rv, &o, view_of(s, decrypt_of), which != 1);
+	after_plaintext(names[which], rv, &o, view_of(s, decrypt_of), which == 0 ? &d : NULL);
 }
 
 static void
@@ -872,8 +906,9 @@ op_derive_key(struct fuzz_input *in)
 	add_extras(in, &t, 3);
 	read_key(h, object, &base);
 	rv = fz.world.f->C_DeriveKey(h, &m.m, object, t.a, t.n, &made);
-	if (rv == CKR_OK && (!base.known || base.cls == CKO_PRIVATE_KEY))
-		fuzz_violation("C_DeriveKey returned CKR_OK with a private base key: no rule allows derive");
+	if (rv == CKR_OK && (!base.known || base.cls == CKO_PRIVATE_KEY || base.named))
+		fuzz_violation("C_DeriveKey returned CKR_OK with a private base key or one labelled as a "
+		               "policy key: no rule allows derive");
 	check_manage("C_DeriveKey", rv, false, h, &made, 1);
 }
 
@@ -920,9 +955,9 @@ op_unwrap_key(struct fuzz_input *in)
 	add_extras(in, &t, 3);
 	read_key(h, object, &unwrapping);
 	rv = fz.world.f->C_UnwrapKey(h, &m.m, object, blob, blob_len, t.a, t.n, &made);
-	if (rv == CKR_OK && (!unwrapping.known || unwrapping.cls == CKO_PRIVATE_KEY))
-		fuzz_violation("C_UnwrapKey returned CKR_OK with a private unwrapping key: no rule "
-		               "allows unwrap");
+	if (rv == CKR_OK && (!unwrapping.known || unwrapping.cls == CKO_PRIVATE_KEY || unwrapping.named))
+		fuzz_violation("C_UnwrapKey returned CKR_OK with a private unwrapping key or one labelled "
+		               "as a policy key: no rule allows unwrap");
 	check_manage("C_UnwrapKey", rv, false, h, &made, 1);
 }
 
@@ -946,6 +981,16 @@ refused_if_private(bool private_key, const char *function, CK_RV rv)
 		fuzz_violation("%s returned CKR_OK with a private key: p11gate refuses that use", function);
 }
 
+/* Every use of a key the policy names is judged, whatever its class; the
+ * policy allows none but release-rsa's signatures. */
+static void
+refused_if_named(bool named_key, const char *function, CK_RV rv)
+{
+	if (named_key && rv == CKR_OK)
+		fuzz_violation("%s returned CKR_OK with a key labelled as a policy key: no rule allows "
+		               "that use", function);
+}
+
 static void
 op_wrap_key(struct fuzz_input *in)
 {
@@ -953,7 +998,7 @@ op_wrap_key(struct fuzz_input *in)
 	CK_OBJECT_HANDLE wrapping, object;
 	CK_SESSION_HANDLE h;
 	struct out o;
-	bool before, private_key;
+	bool before, private_key, named_wrapping;
 	CK_RV rv;
 
 	pick_session(in, &h);
@@ -963,10 +1008,13 @@ op_wrap_key(struct fuzz_input *in)
 	pick_out(in, &o);
 	before = named(h, object);
 	private_key = is_private(h, wrapping);
+	named_wrapping = named(h, wrapping);
 	rv = fz.world.f->C_WrapKey(h, &m.m, wrapping, object, o.ptr, &o.len);
 	refused_if_private(private_key, "C_WrapKey", rv);
-	if (o.ptr != NULL)
+	if (o.ptr != NULL) {          /* a length query wraps nothing */
+		refused_if_named(named_wrapping, "C_WrapKey", rv);
 		check_manage("C_WrapKey", rv, before, h, NULL, 0);
+	}
 }
 
 static void
@@ -1391,7 +1439,7 @@ op_pass_through(struct fuzz_input *in)
 	CK_SLOT_ID slot;
 	struct data d;
 	struct out o;
-	bool private_key;
+	bool private_key, named_key;
 	CK_RV rv;
 
 	pick_session(in, &h);
@@ -1406,20 +1454,31 @@ op_pass_through(struct fuzz_input *in)
 	case 4: f->C_GetObjectSize(h, object, &n); break;
 	case 5:
 		private_key = is_private(h, object);
+		named_key = named(h, object);
 		rv = f->C_EncryptInit(h, &rsa, object);
 		refused_if_private(private_key, "C_EncryptInit", rv);
+		refused_if_named(named_key, "C_EncryptInit", rv);
 		if (rv == CKR_OK)
 			f->C_Encrypt(h, d.ptr, d.len, o.ptr, &o.len);
 		break;
 	case 6:
 		if (f->C_DigestInit(h, &digest) == CKR_OK) {
 			private_key = is_private(h, object);
-			refused_if_private(private_key, "C_DigestKey", f->C_DigestKey(h, object));
+			named_key = named(h, object);
+			rv = f->C_DigestKey(h, object);
+			refused_if_private(private_key, "C_DigestKey", rv);
+			refused_if_named(named_key, "C_DigestKey", rv);
 			f->C_Digest(h, d.ptr, d.len, o.ptr, &o.len);
 		}
 		break;
 	case 7:
-		if (f->C_VerifyInit(h, &rsa, object) == CKR_OK)
+		private_key = is_private(h, object);
+		named_key = named(h, object);
+		rv = f->C_VerifyInit(h, &rsa, object);
+		/* A private key's use is always judged, and verify is not allowed. */
+		refused_if_private(private_key, "C_VerifyInit", rv);
+		refused_if_named(named_key, "C_VerifyInit", rv);
+		if (rv == CKR_OK)
 			f->C_Verify(h, d.ptr, d.len, d.buf, 256);
 		break;
 	case 8:

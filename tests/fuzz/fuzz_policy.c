@@ -84,6 +84,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const enum pg_op ops[] = {
 		PG_OP_SIGN, PG_OP_DECRYPT, PG_OP_DERIVE, PG_OP_UNWRAP, PG_OP_MANAGE,
+		PG_OP_ENCRYPT, PG_OP_WRAP, PG_OP_VERIFY,
 	};
 	static const CK_MECHANISM_TYPE mechanisms[] = {
 		CKM_ECDSA, CKM_SHA256_RSA_PKCS, CK_UNAVAILABLE_INFORMATION,
