@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include "p11gate/pkcs11.h"
 #include <openssl/types.h>
 
@@ -38,6 +39,30 @@ const char *pg_mechanism_name(CK_MECHANISM_TYPE mechanism);
 bool pg_mechanism_from_name(const char *name, CK_MECHANISM_TYPE *out);
 /* "CKR_FUNCTION_REJECTED", or NULL if unknown. */
 const char *pg_rv_name(CK_RV rv);
+
+/* Showing a string that a caller, a token, a policy or a log controls in a
+ * human-readable line (never in JSON, which stays exact).  Control
+ * characters, invalid UTF-8 bytes, bidi controls, blanks other than the
+ * ASCII space, invisible and format characters, private-use characters,
+ * look-alikes of '"' and '=', and a combining mark with no character of the
+ * value to sit on become \xHH (bytes and ASCII), \uHHHH or \UHHHHHHHH.
+ *   PG_ESC_TEXT:   escapes only (a message; backslashes and quotes as they are)
+ *   PG_ESC_VALUE:  also put in "…" (with \" and \\) unless the value is
+ *                  non-empty and only [A-Za-z0-9._/+@~%^:-], so it cannot pass
+ *                  for several words or fields
+ *   PG_ESC_QUOTED: always in "…" */
+enum pg_escape_mode { PG_ESC_TEXT, PG_ESC_VALUE, PG_ESC_QUOTED };
+
+/* Into out (out_len bytes, always terminated); a result that does not fit
+ * is cut on a character or escape boundary and ends in "...".  Returns out. */
+const char *pg_escape(const char *s, size_t len, enum pg_escape_mode mode,
+                      char *out, size_t out_len);
+/* The same for a C string (NULL is shown as empty). */
+const char *pg_esc(const char *s, enum pg_escape_mode mode, char *out, size_t out_len);
+/* The same, written to f whole. */
+void pg_escape_fputs(FILE *f, const char *s, size_t len, enum pg_escape_mode mode);
+/* Whether PG_ESC_VALUE would quote s[0..len). */
+bool pg_escape_needs_quotes(const char *s, size_t len);
 
 /* Trims the trailing blanks of a fixed-width PKCS#11 text field into out
  * (size out_len, always terminated). */

@@ -266,7 +266,7 @@ pg_chain_finish(struct pg_chain *c)
 void
 pg_chain_summary(const struct pg_chain *c, const char *name, char *out, size_t out_len)
 {
-	char policies[48] = "";
+	char policies[48] = "", time[sizeof c->last_time * 4];
 
 	if (c->records == 0) {
 		snprintf(out, out_len, "%s: intact, 0 records", name);
@@ -277,5 +277,6 @@ pg_chain_summary(const struct pg_chain *c, const char *name, char *out, size_t o
 	snprintf(out, out_len, "%s: intact, %" PRIu64 " records (%" PRIu64 " allow, %" PRIu64
 	         " deny, %" PRIu64 " result%s%s), seq %" PRIu64 "..%" PRIu64 ", last record %s",
 	         name, c->records, c->allow, c->deny, c->results, c->results == 1 ? "" : "s",
-	         policies, c->first_seq, c->last_seq, c->last_time);
+	         policies, c->first_seq, c->last_seq,
+	         pg_esc(c->last_time, PG_ESC_VALUE, time, sizeof time));   /* the log's text */
 }

@@ -3,8 +3,8 @@
  * Searching the audit log.  Two passes: the first checks the chain and
  * collects the seqs to show (matches, plus the decision or result each one
  * pairs with through "ref"); the second prints them in file order.  Strings
- * come from the log, which is input: they are printed with control
- * characters escaped so a record cannot drive the auditor's terminal.
+ * come from the log, which is input: they are printed escaped (pg_escape)
+ * so a record cannot drive the auditor's terminal or fake a field.
  */
 #include "audit_find.h"
 #include "audit_chain.h"
@@ -190,29 +190,13 @@ set_has(const struct seq_set *s, uint64_t seq)
 	return false;
 }
 
-/* Prints a string from the log: C0 and C1 control characters and DEL are
- * shown as escapes (a record must not be able to move the cursor or
- * rewrite what the auditor sees); values with blanks are quoted. */
+/* Prints a string from the log, which is input: escaped so a record can
+ * neither drive the auditor's terminal nor show a field it does not have
+ * (pg_escape: controls, bidi overrides, blanks other than the space). */
 static void
 print_value(FILE *out, const char *v, bool quote)
 {
-	const unsigned char *p = (const unsigned char *)v;
-
-	quote = quote || strpbrk(v, " \t\"") != NULL || v[0] == '\0';
-	if (quote)
-		fputc('"', out);
-	for (; *p != '\0'; p++) {
-		if (*p < 0x20 || *p == 0x7f)
-			fprintf(out, "\\x%02x", *p);
-		else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
-			fprintf(out, "\\u%04x", *++p);
-		else if (quote && (*p == '"' || *p == '\\'))
-			fprintf(out, "\\%c", *p);
-		else
-			fputc(*p, out);
-	}
-	if (quote)
-		fputc('"', out);
+	pg_escape_fputs(out, v, strlen(v), quote ? PG_ESC_QUOTED : PG_ESC_VALUE);
 }
 
 static void
@@ -223,8 +207,8 @@ print_field(FILE *out, const struct pg_json *obj, const char *key, const char *l
 	if (v == NULL)
 		return;
 	fprintf(out, " %s=", label);
-	if (v->type == PG_JSON_STRING && pg_json_string(v) != NULL)
-		print_value(out, v->text, quote);
+	if (v->type == PG_JSON_STRING)   /* with its length: it may hold \u0000 */
+		pg_escape_fputs(out, v->text, v->len, quote ? PG_ESC_QUOTED : PG_ESC_VALUE);
 	else if (v->type == PG_JSON_NUMBER)
 		fputs(v->text, out);
 	else
@@ -288,6 +272,7 @@ collect(FILE *f, const char *name, const struct pg_audit_find_query *q, FILE *wa
         struct seq_set *wanted)
 {
 	struct seq_set matched = { .sorted = true };
+	char shown[sizeof ((struct pg_chain *)0)->message * 2];
 	struct pg_chain chain;
 	struct pg_json *rec;
 	char *line = NULL;
@@ -327,7 +312,8 @@ collect(FILE *f, const char *name, const struct pg_audit_find_query *q, FILE *wa
 	pg_chain_finish(&chain);
 	if (chain.problem != PG_CHAIN_OK)
 		fprintf(warn, "p11gate audit find: warning: %s: %s (the log is not intact: run "
-		        "'p11gate audit verify')\n", name, chain.message);
+		        "'p11gate audit verify')\n", name,
+		        pg_esc(chain.message, PG_ESC_TEXT, shown, sizeof shown));
 	return 0;
 }
 

@@ -5,6 +5,7 @@
  * in src/audit/audit_find.c, where the tests call them directly.
  */
 #include "commands.h"
+#include "p11gate/common.h"
 #include "audit_chain.h"
 #include "audit_find.h"
 #include "audit_verify.h"
@@ -100,14 +101,15 @@ static void
 print_note(void *ctx, const char *message)
 {
 	const char *name = ctx;
+	char shown[1024];
 
-	printf("%s: note: %s\n", name, message);
+	printf("%s: note: %s\n", name, pg_esc(message, PG_ESC_TEXT, shown, sizeof shown));
 }
 
 static int
 verify_one(const char *path, bool allow_truncated_tail, bool quiet)
 {
-	char summary[640];
+	char summary[640], shown[1024];
 	struct pg_chain chain;
 	FILE *f;
 	int rc;
@@ -128,7 +130,8 @@ verify_one(const char *path, bool allow_truncated_tail, bool quiet)
 		return 1;
 	}
 	if (chain.problem != PG_CHAIN_OK) {
-		printf("%s: NOT intact: %s\n", path, chain.message);
+		printf("%s: NOT intact: %s\n", path, pg_esc(chain.message, PG_ESC_TEXT, shown,
+		                                               sizeof shown));
 		return 1;
 	}
 	if (!quiet) {

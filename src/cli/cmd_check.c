@@ -5,6 +5,7 @@
  * review or CI before it is deployed.
  */
 #include "commands.h"
+#include "p11gate/common.h"
 #include "p11gate/policy.h"
 
 #include <getopt.h>
@@ -23,6 +24,7 @@ print_diag(void *ctx, enum pg_severity severity, const char *file, unsigned long
 {
 	struct check_counts *counts = ctx;
 	const char *label = severity == PG_DIAG_ERROR ? "error" : "warning";
+	char shown[2048];
 
 	if (severity == PG_DIAG_ERROR)
 		counts->errors++;
@@ -30,11 +32,13 @@ print_diag(void *ctx, enum pg_severity severity, const char *file, unsigned long
 		counts->warnings++;
 	if (severity == PG_DIAG_WARNING && counts->quiet)
 		return;
+	/* The message may quote the file's own bytes: escaped, one line. */
+	pg_esc(message, PG_ESC_TEXT, shown, sizeof shown);
 	/* Line 0: the problem has no position (the file could not be read). */
 	if (line == 0)
-		fprintf(stderr, "%s: %s: %s\n", file, label, message);
+		fprintf(stderr, "%s: %s: %s\n", file, label, shown);
 	else
-		fprintf(stderr, "%s:%lu:%lu: %s: %s\n", file, line, column, label, message);
+		fprintf(stderr, "%s:%lu:%lu: %s: %s\n", file, line, column, label, shown);
 }
 
 static void

@@ -100,13 +100,17 @@ static void
 print_diag(void *ctx, enum pg_severity severity, const char *file, unsigned long line,
            unsigned long column, const char *message)
 {
+	char shown[1024];
+
 	/* Warnings were for `check`; explain only needs to say why it cannot load. */
 	if (severity != PG_DIAG_ERROR)
 		return;
+	/* The message may quote the file's own bytes. */
+	pg_esc(message, PG_ESC_TEXT, shown, sizeof shown);
 	if (line == 0)
-		fprintf(stderr, "%s: error: %s\n", file, message);
+		fprintf(stderr, "%s: error: %s\n", file, shown);
 	else
-		fprintf(stderr, "%s:%lu:%lu: error: %s\n", file, line, column, message);
+		fprintf(stderr, "%s:%lu:%lu: error: %s\n", file, line, column, shown);
 }
 
 /* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
@@ -307,22 +311,27 @@ apply_overrides(struct overrides *o, struct pg_caller *caller)
 static void
 print_rule(void *ctx, const char *rule, bool is_allow, bool matched, const char *why_not)
 {
+	char name[256], why[1024];
+
+	pg_esc(rule, PG_ESC_TEXT, name, sizeof name);
 	if (matched)
-		printf("  %-5s %s: matches\n", is_allow ? "allow" : "deny", rule);
+		printf("  %-5s %s: matches\n", is_allow ? "allow" : "deny", name);
 	else
-		printf("  %-5s %s: does not match: %s\n", is_allow ? "allow" : "deny", rule, why_not);
+		printf("  %-5s %s: does not match: %s\n", is_allow ? "allow" : "deny", name,
+		       pg_esc(why_not, PG_ESC_TEXT, why, sizeof why));
 }
 
 static void
 print_request(const struct pg_request *request, const char *key, const struct pg_caller *caller)
 {
 	const char *mech = pg_mechanism_name(request->mechanism);
-	char when[64] = "?";
+	char when[64] = "?", shown[512];
 	struct tm tm;
 
 	if (gmtime_r(&request->now, &tm) != NULL)
 		strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-	printf("request: %s with key %s", pg_op_name(request->op), key);
+	printf("request: %s with key %s", pg_op_name(request->op),
+	       pg_esc(key, PG_ESC_TEXT, shown, sizeof shown));
 	if (request->mechanism == CK_UNAVAILABLE_INFORMATION)
 		printf(", no mechanism");
 	else if (mech != NULL)
@@ -334,7 +343,8 @@ print_request(const struct pg_request *request, const char *key, const struct pg
 	if (caller->uid_trust == PG_ID_UNAVAILABLE)
 		printf("unavailable");
 	else
-		printf("%s (uid %lu, %s)", caller->user != NULL ? caller->user : "without a name",
+		printf("%s (uid %lu, %s)", caller->user != NULL ?
+		       pg_esc(caller->user, PG_ESC_VALUE, shown, sizeof shown) : "without a name",
 		       (unsigned long)caller->uid, pg_id_trust_name(caller->uid_trust));
 	printf(", groups ");
 	if (caller->groups_trust == PG_ID_UNAVAILABLE && caller->gid_trust == PG_ID_UNAVAILABLE)
@@ -344,11 +354,13 @@ print_request(const struct pg_request *request, const char *key, const struct pg
 	for (size_t i = 0; caller->groups_trust != PG_ID_UNAVAILABLE && i < caller->n_groups; i++)
 		printf("%s%lu", i > 0 ? "," : "", (unsigned long)caller->groups[i]);
 	printf(", program %s", caller->exe_trust != PG_ID_UNAVAILABLE && caller->exe != NULL
-	                           ? caller->exe : "unavailable");
+	                           ? pg_esc(caller->exe, PG_ESC_VALUE, shown, sizeof shown)
+	                           : "unavailable");
 	if (caller->exe_trust == PG_ID_REPORTED)
 		printf(" (reported)");
 	printf(", unit %s", caller->unit_trust == PG_ID_UNAVAILABLE ? "unavailable"
-	                    : caller->unit != NULL ? caller->unit : "none");
+	                    : caller->unit != NULL
+	                    ? pg_esc(caller->unit, PG_ESC_VALUE, shown, sizeof shown) : "none");
 	printf("%s\n", caller->unit_trust == PG_ID_REPORTED ? " (reported)" : "");
 }
 
@@ -361,6 +373,7 @@ explain_reported(const pg_policy *policy, struct pg_request *request, struct pg_
 {
 	enum pg_id_trust exe_trust = caller->exe_trust, unit_trust = caller->unit_trust;
 	struct pg_decision without;
+	char rule[256];
 
 	if (!decision->allow || (exe_trust != PG_ID_REPORTED && unit_trust != PG_ID_REPORTED))
 		return;
@@ -375,7 +388,7 @@ explain_reported(const pg_policy *policy, struct pg_request *request, struct pg_
 	       "only reports (the socket binds the uid, gid and groups of the process that "
 	       "connected, not the program or unit using it; the server needs CAP_SYS_PTRACE to "
 	       "read another user's program at all); see docs/deployment.md\n",
-	       decision->rule != NULL ? decision->rule : "?");
+	       pg_esc(decision->rule != NULL ? decision->rule : "?", PG_ESC_TEXT, rule, sizeof rule));
 }
 
 static void
@@ -516,6 +529,7 @@ pg_cmd_explain(int argc, char **argv)
 	struct pg_decision decision;
 	pg_policy *policy = NULL;
 	bool saved_set = false;
+	char shown[1024];
 	int status = 2, idx;
 
 	if (a == NULL) {
@@ -572,8 +586,9 @@ pg_cmd_explain(int argc, char **argv)
 	printf("rules (in file order):\n");
 	pg_policy_explain(policy, &request, print_rule, NULL, &decision);
 	printf("decision: %s\n", decision.allow ? "allow" : "deny");
-	printf("rule: %s\n", decision.rule != NULL ? decision.rule : "(none)");
-	printf("reason: %s\n", decision.reason);
+	printf("rule: %s\n", decision.rule != NULL ?
+	       pg_esc(decision.rule, PG_ESC_TEXT, shown, sizeof shown) : "(none)");
+	printf("reason: %s\n", pg_esc(decision.reason, PG_ESC_TEXT, shown, sizeof shown));
 	explain_reported(policy, &request, caller, &decision);
 	status = decision.allow ? 0 : 1;
 out:

@@ -38,8 +38,11 @@ static void
 print_diag(void *ctx, enum pg_severity severity, const char *file, unsigned long line,
            unsigned long column, const char *message)
 {
+	char shown[2048];
+
 	if (severity == PG_DIAG_ERROR)
-		fprintf(stderr, "%s:%lu:%lu: error: %s\n", file, line, column, message);
+		fprintf(stderr, "%s:%lu:%lu: error: %s\n", file, line, column,
+		        pg_esc(message, PG_ESC_TEXT, shown, sizeof shown));
 }
 
 static const char *
@@ -124,7 +127,7 @@ list_token(const CK_FUNCTION_LIST *m, CK_SLOT_ID slot, const pg_policy *policy, 
 	CK_OBJECT_HANDLE objects[MAX_OBJECTS];
 	CK_TOKEN_INFO token;
 	CK_ULONG n = 0;
-	char label[33], serial[17];
+	char label[33], serial[17], shown_label[160], shown_serial[80];
 	const char *pin = getenv("P11GATE_PIN");
 
 	if (m->C_GetTokenInfo(slot, &token) != CKR_OK ||
@@ -132,7 +135,10 @@ list_token(const CK_FUNCTION_LIST *m, CK_SLOT_ID slot, const pg_policy *policy, 
 		return;
 	pg_fixed_to_cstr(token.label, sizeof token.label, label, sizeof label);
 	pg_fixed_to_cstr(token.serialNumber, sizeof token.serialNumber, serial, sizeof serial);
-	printf("token %s (serial %s, slot %lu)\n", label, serial, slot);
+	/* The token's strings are shown escaped: they are the token's to choose. */
+	printf("token %s (serial %s, slot %lu)\n", pg_esc(label, PG_ESC_VALUE, shown_label,
+	       sizeof shown_label), pg_esc(serial, PG_ESC_VALUE, shown_serial, sizeof shown_serial),
+	       slot);
 	if (login && pin != NULL &&
 	    m->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)pin, strlen(pin)) != CKR_OK)
 		printf("  (login failed: private keys not shown)\n");
@@ -143,6 +149,7 @@ list_token(const CK_FUNCTION_LIST *m, CK_SLOT_ID slot, const pg_policy *policy, 
 	for (CK_ULONG i = 0; i < n; i++) {
 		struct pg_keyinfo info;
 		char id[2 * PG_KEYINFO_MAX_ID + 1] = "", spki[65] = "-", what[512] = "", policy_says[512];
+		char shown_what[1024];
 
 		if (pg_keyinfo_read(m, s, objects[i], &info) != CKR_OK)
 			continue;
@@ -156,11 +163,12 @@ list_token(const CK_FUNCTION_LIST *m, CK_SLOT_ID slot, const pg_policy *policy, 
 		if (info.cls == CKO_CERTIFICATE)
 			describe_certificate(m, s, objects[i], what, sizeof what);
 		describe_policy(policy, &info, seen, policy_says, sizeof policy_says);
-		printf("  %-11s id=%s label=%.*s\n", class_name(info.cls), id,
-		       info.attrs[3].ulValueLen == CK_UNAVAILABLE_INFORMATION ? 0
-		       : (int)info.attrs[3].ulValueLen, (const char *)info.label);
+		printf("  %-11s id=%s label=", class_name(info.cls), id);
+		pg_escape_fputs(stdout, (const char *)info.label, info.attrs[3].ulValueLen >
+		                sizeof info.label ? 0 : info.attrs[3].ulValueLen, PG_ESC_VALUE);
+		putchar('\n');
 		if (what[0] != '\0')
-			printf("      %s\n", what);
+			printf("      %s\n", pg_esc(what, PG_ESC_TEXT, shown_what, sizeof shown_what));
 		printf("      public key sha256 %s\n      %s\n", spki, policy_says);
 	}
 	m->C_CloseSession(s);

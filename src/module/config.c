@@ -6,6 +6,7 @@
  */
 #include "module.h"
 #include "p11gate-build.h"
+#include "p11gate/common.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -16,20 +17,22 @@
 void
 pg_log(const char *fmt, ...)
 {
-	char line[1024];
+	char line[1024], safe[2048];
 	va_list ap;
 	int n;
 
 	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof line - 1, fmt, ap);
+	n = vsnprintf(line, sizeof line, fmt, ap);
 	va_end(ap);
 	if (n < 0)
 		return;
-	if ((size_t)n > sizeof line - 2)
-		n = sizeof line - 2;
-	line[n++] = '\n';
+	/* Whatever a caller, a token or a file put into the message, it stays
+	 * one line of ours: no newline, control or bidi character gets out. */
+	pg_esc(line, PG_ESC_TEXT, safe, sizeof safe - 1);
+	n = (int)strlen(safe);
+	safe[n++] = '\n';
 	/* One write, so lines from several threads never interleave. */
-	if (dprintf(STDERR_FILENO, "p11gate: %.*s", n, line) < 0)
+	if (dprintf(STDERR_FILENO, "p11gate: %.*s", n, safe) < 0)
 		return;
 }
 

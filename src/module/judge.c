@@ -44,11 +44,16 @@ static const char *
 key_display(const struct pg_regime *regime, const struct pg_verdict *verdict,
             const struct pg_keyinfo *key, char *buf, size_t len)
 {
+	char label[160], token[160];
+
 	if (verdict_key(verdict) >= 0)
 		return pg_policy_key_name(regime->policy, (unsigned)verdict_key(verdict));
-	snprintf(buf, len, "'%.*s' on token %s (not named by the policy)",
-	         key->attrs[3].ulValueLen == CK_UNAVAILABLE_INFORMATION ? 0
-	         : (int)key->attrs[3].ulValueLen, (const char *)key->label, key->token_label);
+	/* The token's strings: the label may hold a newline or a bidi
+	 * override, and is always quoted so it reads as one value. */
+	pg_escape((const char *)key->label, key->attrs[3].ulValueLen > sizeof key->label ? 0 :
+	          key->attrs[3].ulValueLen, PG_ESC_QUOTED, label, sizeof label);
+	snprintf(buf, len, "%s on token %s (not named by the policy)", label,
+	         pg_esc(key->token_label, PG_ESC_VALUE, token, sizeof token));
 	return buf;
 }
 
@@ -58,7 +63,7 @@ say_refusal(const struct pg_regime *regime, const struct pg_judge_call *call,
 {
 	const struct pg_caller *caller = regime->caller;
 	const char *mech = call->has_mechanism ? pg_mechanism_name(call->mechanism) : NULL;
-	char mech_buf[32], who[512] = "unknown caller";
+	char mech_buf[32], who[512] = "unknown caller", user[160], exe[320];
 
 	if (!pg_policy_settings(regime->policy)->caller_messages)
 		return;
@@ -71,7 +76,8 @@ say_refusal(const struct pg_regime *regime, const struct pg_judge_call *call,
 
 		snprintf(uid, sizeof uid, "%lu", (unsigned long)caller->uid);
 		snprintf(who, sizeof who, "user %s, program %s",
-		         caller->user ? caller->user : uid, caller->exe ? caller->exe : "(unknown)");
+		         caller->user ? pg_esc(caller->user, PG_ESC_VALUE, user, sizeof user) : uid,
+		         caller->exe ? pg_esc(caller->exe, PG_ESC_VALUE, exe, sizeof exe) : "(unknown)");
 	}
 	pg_log("denied %s with key %s%s%s%s for %s: %s", pg_op_name(call->op), key_name,
 	       mech ? " (" : "", mech ? mech : "", mech ? ")" : "", who, reason);

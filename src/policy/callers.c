@@ -348,6 +348,9 @@ pg_callers_compile(struct pg_load *load, struct pg_rule *rule, const struct pg_y
 /* ---- evaluation ------------------------------------------------------- */
 
 #define SAY(...) do { if (msg != NULL) snprintf(msg, msg_len, __VA_ARGS__); } while (0)
+/* A caller's string in a message: escaped, and quoted unless plain (only
+ * evaluated inside SAY, so only when a message is wanted). */
+#define SHOWN(s) pg_esc((s) != NULL ? (s) : "?", PG_ESC_VALUE, (char[320]){ 0 }, 320)
 
 /* What a match on a fact the caller could have chosen is worth. */
 static const char *
@@ -360,6 +363,7 @@ static enum pg_tri
 eval_users(const struct pg_rule *rule, const struct pg_caller *caller, char *msg, size_t msg_len)
 {
 	char who[160];   /* not "= {0}": zeroing it costs more than the check */
+	char shown[100];
 
 	if (caller == NULL || caller->uid_trust == PG_ID_UNAVAILABLE) {
 		SAY("the caller's uid is unavailable, so users [%s] cannot be checked", rule->users_text);
@@ -368,7 +372,8 @@ eval_users(const struct pg_rule *rule, const struct pg_caller *caller, char *msg
 	who[0] = '\0';
 	if (msg != NULL) {
 		if (caller->user != NULL)
-			snprintf(who, sizeof who, "user %.64s (uid %lu)", caller->user,
+			snprintf(who, sizeof who, "user %s (uid %lu)",
+			         pg_esc(caller->user, PG_ESC_VALUE, shown, sizeof shown),
 			         (unsigned long)caller->uid);
 		else
 			snprintf(who, sizeof who, "uid %lu", (unsigned long)caller->uid);
@@ -428,12 +433,12 @@ eval_programs(const struct pg_rule *rule, const struct pg_caller *caller, char *
 	}
 	for (size_t i = 0; i < rule->n_programs; i++) {
 		if (glob_match(&rule->programs[i], caller->exe)) {
-			SAY("program %s matches %s%s", caller->exe, rule->programs[i].pattern,
+			SAY("program %s matches %s%s", SHOWN(caller->exe), rule->programs[i].pattern,
 			    reported(caller->exe_trust));
 			return PG_YES;
 		}
 	}
-	SAY("program %s is not in programs [%s]", caller->exe, rule->programs_text);
+	SAY("program %s is not in programs [%s]", SHOWN(caller->exe), rule->programs_text);
 	return PG_NO;
 }
 
@@ -451,7 +456,7 @@ eval_sha256(const struct pg_rule *rule, struct pg_caller *caller, char *msg, siz
 	}
 	for (size_t i = 0; i < rule->n_program_sha256; i++) {
 		if (memcmp(rule->program_sha256[i], hash, PG_SHA256_LEN) == 0) {
-			SAY("program %s has a pinned SHA-256%s", caller->exe != NULL ? caller->exe : "?",
+			SAY("program %s has a pinned SHA-256%s", SHOWN(caller->exe),
 			    reported(caller->exe_trust));
 			return PG_YES;
 		}
@@ -459,7 +464,7 @@ eval_sha256(const struct pg_rule *rule, struct pg_caller *caller, char *msg, siz
 	if (msg != NULL) {
 		pg_hex_encode(hash, PG_SHA256_LEN, hex);
 		SAY("program %s has SHA-256 %s, which is not in program_sha256",
-		    caller->exe != NULL ? caller->exe : "?", hex);
+		    SHOWN(caller->exe), hex);
 	}
 	return PG_NO;
 }
@@ -478,12 +483,12 @@ eval_units(const struct pg_rule *rule, const struct pg_caller *caller, char *msg
 	}
 	for (size_t i = 0; i < rule->n_units; i++) {
 		if (glob_match(&rule->units[i], caller->unit)) {
-			SAY("unit %s matches %s%s", caller->unit, rule->units[i].pattern,
+			SAY("unit %s matches %s%s", SHOWN(caller->unit), rule->units[i].pattern,
 			    reported(caller->unit_trust));
 			return PG_YES;
 		}
 	}
-	SAY("unit %s is not in units [%s]", caller->unit, rule->units_text);
+	SAY("unit %s is not in units [%s]", SHOWN(caller->unit), rule->units_text);
 	return PG_NO;
 }
 

@@ -152,7 +152,7 @@ deny_case unnamed-key "a key the policy does not name (the policy knows only rel
 EOF
 attempt sign p11tool_sign --sign --id 02 -m ECDSA -i "$WORK/small.sha256" -o "$W/sig"
 must_fail "unnamed key"
-expect_denied "unnamed key" "'codesign-ec' on token release (not named by the policy) (CKM_ECDSA)" - \
+expect_denied "unnamed key" '"codesign-ec" on token release (not named by the policy) (CKM_ECDSA)' - \
 	"not named" "$W/sig"
 [ "$(new_field '.decision=="deny"' '.key // "none"')" = none ] || fail "the deny record names a policy key for an unnamed key"
 ok "the deny record names no policy key"
