@@ -21,6 +21,9 @@ enum pg_audit_event {
 	PG_AUDIT_DECISION,     /* "event":"decision", with "decision":"allow"|"deny" */
 	PG_AUDIT_RESULT,       /* "event":"result": what the token answered; no decision field */
 	PG_AUDIT_POLICY,       /* "event":"policy": loaded, reloaded, or a reload refused */
+	PG_AUDIT_START,        /* "event":"start": a process opened the log (pg_audit_start) */
+	PG_AUDIT_TAMPER,       /* "event":"tamper": written by the log itself, never by callers */
+	/* "checkpoint" is reserved for signed checkpoints (docs/audit.md). */
 };
 
 /* Every pointer may be NULL (the field is then left out). */
@@ -50,6 +53,12 @@ struct pg_audit_record {
 	bool has_rv;
 	CK_RV rv;
 	const unsigned char *signature_sha256;   /* 32 bytes */
+	uint64_t pid;                            /* start, tamper: the writing process (0: none) */
+	const char *module;                      /* start: the wrapped module's path */
+	/* tamper: the last record this writer had seen at the end of the file
+	 * (seq, SHA-256 of its line, the file's size then), and the size found */
+	uint64_t seen_seq, seen_size, found_size;
+	const unsigned char *seen_sha256;        /* 32 bytes */
 };
 
 /* The caller's "caller" field, rendered once for the records of a caller
@@ -69,6 +78,17 @@ const char *pg_audit_path(const pg_audit *audit);
  * value (ENOSPC, EFBIG, EACCES, ...).  Does not wait for the disk. */
 int pg_audit_append(pg_audit *audit, const struct pg_audit_record *record,
                     uint64_t *seq_out);
+
+/* Makes audit, just opened, start from what from (an older handle of this
+ * process, e.g. before a policy reload) last saw at the end of the same
+ * file, so records cut off before the new handle's first append are still
+ * noticed.  Does nothing for another file or a NULL from. */
+void pg_audit_inherit(pg_audit *audit, pg_audit *from);
+
+/* Writes the start record (event PG_AUDIT_START) a process writes when it
+ * opens the log; if it cannot be written now, it is written before the
+ * next record.  0 or an errno value (the record then stays pending). */
+int pg_audit_start(pg_audit *audit, const struct pg_audit_record *start);
 
 /* Returns once every record this process appended up to seq is on disk
  * (when the log was opened with sync; otherwise at once).  Concurrent

@@ -15,6 +15,7 @@
 #include "audit_tail.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
@@ -47,9 +48,19 @@ struct pg_audit {
 	volatile unsigned char *here;
 	int64_t next_path_check;        /* CLOCK_MONOTONIC_COARSE ms: when to look for rotation */
 	bool cache_valid;               /* the file still ends with our last record */
+	/* The anchor: the last whole record this handle saw at the end of the
+	 * file under the lock (its own or another writer's), where the file
+	 * ended then, its line's length and hash.  A file found shorter, or
+	 * without those bytes there, or ending in a lower seq, was cut. */
+	bool anchored;
 	off_t cache_size;
+	size_t cache_len;
 	uint64_t cache_seq;
 	unsigned char cache_hash[PG_SHA256_LEN];
+	/* Records still to be written before the next one: a tamper record
+	 * whose write failed, the start record (pg_audit_start). */
+	struct pg_buf pending_tamper, pending_start;
+	bool cut_found;                 /* LOG.sync's size is to be dropped (unlocked) */
 
 	/* Guards the sync state.  fd is replaced only with both locks held,
 	 * so holding either is enough to read it.  Lock order: append_lock,
@@ -246,6 +257,8 @@ pg_audit_open(const char *path, bool sync, bool to_syslog, char *err, size_t err
 	audit->here = here_new();
 	set_here(audit, HERE_FD);
 	audit->datasync = default_datasync;
+	pg_buf_init(&audit->pending_tamper);
+	pg_buf_init(&audit->pending_start);
 	pthread_mutex_init(&audit->append_lock, NULL);
 	pthread_mutex_init(&audit->sync_lock, NULL);
 	pthread_cond_init(&audit->sync_done, NULL);
@@ -275,6 +288,8 @@ pg_audit_close(pg_audit *audit)
 		close(audit->fd);
 		pg_audit_share_close(audit->share);
 		here_free(audit->here);
+		pg_buf_release(&audit->pending_tamper);
+		pg_buf_release(&audit->pending_start);
 		free(audit->path);
 		free(audit);
 		return;
@@ -294,6 +309,8 @@ pg_audit_close(pg_audit *audit)
 	pthread_mutex_destroy(&audit->sync_lock);
 	pthread_mutex_destroy(&audit->append_lock);
 	here_free(audit->here);
+	pg_buf_release(&audit->pending_tamper);
+	pg_buf_release(&audit->pending_start);
 	free(audit->path);
 	free(audit);
 }
@@ -315,11 +332,22 @@ reopen(pg_audit *audit)
 {
 	bool forked = !is_here(audit, HERE_FD);
 	struct pg_audit_share *share, *old_share;
+	struct stat was, now;
 	int fd, old, rc;
 
 	rc = open_log(audit->path, &fd);
 	if (rc != 0)
 		return rc;
+	/* The anchor holds for the same file only (a rotated log's new file
+	 * is rightly shorter). */
+	if (fstat(audit->fd, &was) != 0 || fstat(fd, &now) != 0 || was.st_dev != now.st_dev ||
+	    was.st_ino != now.st_ino)
+		audit->anchored = false;
+	if (forked) {
+		/* The parent's pending records are the parent's to write. */
+		pg_buf_release(&audit->pending_tamper);
+		pg_buf_release(&audit->pending_start);
+	}
 	/* A child's copy of the parent's LOG.sync descriptor shares its flock
 	 * (and a rotated log's is bound to the old file): open it again too. */
 	share = audit->sync ? pg_audit_share_open(audit->path, fd) : NULL;
@@ -499,67 +527,214 @@ write_whole(int fd, const char *line, size_t len, off_t old_size)
  * (20 digits), time (27), "recovered", prev (64) and the punctuation. */
 #define LINE_EXTRA 256
 
+/* What one write() appends: a tamper record and the start record when they
+ * are due, then the caller's record (if any). */
+enum { MAX_BODIES = 3 };
+
 struct line {
 	char *data;
-	size_t len;
-	size_t start;           /* the record starts after a recovery newline */
+	size_t len, cap;
+	size_t start;           /* the first record starts after a recovery newline */
+	size_t last;            /* where the last record starts */
 };
 
-/* The line: seq, time, the body, "recovered" after a torn tail, prev.
- * line->data has room for the body and LINE_EXTRA more. */
-static void
-compose(struct line *line, const struct pg_buf *body, const struct pg_audit_tail *tail,
-        uint64_t seq)
+/* The lines: seq, time, the body, "recovered" after a torn tail (first line
+ * only), prev.  line->data has room for the bodies and LINE_EXTRA more per
+ * body.  Returns the seq of the last line, or 0 if out of memory. */
+static uint64_t
+compose(struct line *line, const struct pg_buf *const *bodies, size_t n,
+        const struct pg_audit_tail *tail)
 {
+	unsigned char hash[PG_SHA256_LEN];
 	char prev[PG_SHA256_HEX_LEN + 1];
+	uint64_t seq = tail->seq;
 	char *p = line->data;
 
-	pg_hex_encode(tail->hash, PG_SHA256_LEN, prev);
+	memcpy(hash, tail->hash, PG_SHA256_LEN);
 	if (tail->needs_newline)
 		*p++ = '\n';
 	line->start = (size_t)(p - line->data);
-	p = put_str(p, "{\"seq\":");
-	p += pg_u64_decimal(seq, p);
-	p = put_str(p, ",\"time\":\"");
-	p = put_time(p);
-	p = put_str(p, "\",");
-	memcpy(p, body->data, body->len);
-	p += body->len;
-	if (tail->recovered)
-		p = put_str(p, "\"recovered\":\"truncated\",");
-	p = put_str(p, "\"prev\":\"");
-	p = put_str(p, prev);
-	p = put_str(p, "\"}\n");
+	for (size_t i = 0; i < n; i++) {
+		char *begin = p;
+
+		/* A line's prev is the hash of the line before it. */
+		if (i > 0 && !pg_sha256(line->data + line->last, (size_t)(p - 1 - line->data) -
+		                        line->last, hash))
+			return 0;
+		line->last = (size_t)(begin - line->data);
+		pg_hex_encode(hash, PG_SHA256_LEN, prev);
+		p = put_str(p, "{\"seq\":");
+		p += pg_u64_decimal(++seq, p);
+		p = put_str(p, ",\"time\":\"");
+		p = put_time(p);
+		p = put_str(p, "\",");
+		memcpy(p, bodies[i]->data, bodies[i]->len);
+		p += bodies[i]->len;
+		if (i == 0 && tail->recovered)
+			p = put_str(p, "\"recovered\":\"truncated\",");
+		p = put_str(p, "\"prev\":\"");
+		p = put_str(p, prev);
+		p = put_str(p, "\"}\n");
+	}
 	line->len = (size_t)(p - line->data);
+	return seq;
 }
 
-/* Called with append_lock held.  *end: where the record ends in the file. */
+/* Says loudly, on stderr and to syslog (whatever audit.syslog says), that
+ * the log was cut behind this writer. */
+static void
+alarm_tamper(const pg_audit *audit, const char *why)
+{
+	char path[PATH_MAX + 64];
+
+	pg_esc(audit->path, PG_ESC_VALUE, path, sizeof path);
+	dprintf(STDERR_FILENO, "p11gate: TAMPERING: audit log %s: %s\n", path, why);
+	syslog(LOG_AUTHPRIV | LOG_ALERT, "p11gate: TAMPERING: audit log %s: %s", path, why);
+}
+
+/* Whether the file, size bytes long now, still holds the anchor (the last
+ * record this handle saw at its end) where it was.  Appends by others only
+ * make a file longer, and a writer cut short by a crash or a full disk
+ * leaves or cuts back only bytes after the end it found: none of that moves
+ * the anchor.  Called with the file locked; false with the reason in why. */
+static bool
+anchor_holds(pg_audit *audit, off_t size, char *why, size_t why_len)
+{
+	unsigned char hash[PG_SHA256_LEN];
+	size_t len = audit->cache_len + 1;
+	off_t from = audit->cache_size - (off_t)len;
+	bool same = false;
+	char *buf;
+
+	if (size < audit->cache_size) {
+		snprintf(why, why_len, "the file is %lld bytes long, shorter than the %lld this process "
+		         "saw it end at (after seq %" PRIu64 "): records were cut off its end",
+		         (long long)size, (long long)audit->cache_size, audit->cache_seq);
+		return false;
+	}
+	buf = malloc(len);
+	if (buf == NULL)
+		return true;    /* cannot look: no alarm without a finding */
+	if (pread(audit->fd, buf, len, from) == (ssize_t)len && buf[len - 1] == '\n' &&
+	    pg_sha256(buf, len - 1, hash))
+		same = memcmp(hash, audit->cache_hash, PG_SHA256_LEN) == 0;
+	free(buf);
+	if (!same)
+		snprintf(why, why_len, "the record this process saw last (seq %" PRIu64 ", ending at "
+		         "byte %lld) is no longer there: the log was cut and written again",
+		         audit->cache_seq, (long long)audit->cache_size);
+	return same;
+}
+
+/* The tamper record: what this writer had seen, what it found, and why. */
+static void
+tamper_body(pg_audit *audit, off_t size, const char *why)
+{
+	const struct pg_audit_record record = {
+		.event = PG_AUDIT_TAMPER,
+		.reason = why,
+		.pid = (uint64_t)getpid(),
+		.seen_seq = audit->cache_seq,
+		.seen_size = (uint64_t)audit->cache_size,
+		.seen_sha256 = audit->cache_hash,
+		.found_size = (uint64_t)size,
+	};
+
+	pg_buf_release(&audit->pending_tamper);
+	pg_audit_record_body(&record, audit->host, &audit->pending_tamper);
+	if (audit->pending_tamper.failed)
+		pg_buf_release(&audit->pending_tamper);
+}
+
+/* Where the chain ends, from the cache when the file still ends with the
+ * anchor, else read from the file, checking the anchor first.  Called with
+ * the file locked. */
+static int
+find_tail(pg_audit *audit, off_t size, struct pg_audit_tail *tail)
+{
+	char why[320] = "", err[128];
+	bool cut;
+	int rc;
+
+	/* Our last record is still the file's last: nothing to read.  (reopen
+	 * drops the cache, so it always describes this descriptor's file.) */
+	if (audit->cache_valid && size == audit->cache_size) {
+		memset(tail, 0, sizeof *tail);
+		tail->seq = audit->cache_seq;
+		memcpy(tail->hash, audit->cache_hash, PG_SHA256_LEN);
+		return 0;
+	}
+	audit->cache_valid = false;
+	cut = audit->anchored && !anchor_holds(audit, size, why, sizeof why);
+	rc = pg_audit_tail_read(audit->fd, size, tail, err, sizeof err);
+	if (rc == 0 && !cut && audit->anchored && tail->seq < audit->cache_seq) {
+		cut = true;
+		snprintf(why, sizeof why, "the last record is seq %" PRIu64 ", lower than seq %" PRIu64
+		         " which this process saw: records were cut off and others appended",
+		         tail->seq, audit->cache_seq);
+	}
+	if (cut) {
+		alarm_tamper(audit, why);
+		tamper_body(audit, size, why);
+		audit->cut_found = true;
+	}
+	/* The new anchor: the last whole record found (a torn line after it
+	 * keeps the old one, which is still in place). */
+	if (rc == 0 && !tail->recovered && !tail->needs_newline && tail->seq > 0) {
+		audit->anchored = true;
+		audit->cache_size = size;
+		audit->cache_len = tail->len;
+		audit->cache_seq = tail->seq;
+		memcpy(audit->cache_hash, tail->hash, PG_SHA256_LEN);
+	} else if (cut) {
+		audit->anchored = false;    /* reported: do not report it again */
+	}
+	return rc;
+}
+
+/* Called with append_lock held.  body may be NULL (only what is pending).
+ * *end: where the last record written ends in the file. */
 static int
 append_locked(pg_audit *audit, const struct pg_buf *body, struct line *line, uint64_t *seq,
               off_t *end)
 {
+	const struct pg_buf *bodies[MAX_BODIES];
 	struct pg_audit_tail tail;
+	size_t n = 0, need = 0;
 	off_t size = 0;
-	char why[128];
+	char *data;
 	int rc;
 
 	rc = lock_file(audit, &size);
 	if (rc != 0)
 		return rc;
-	/* Our last record is still the file's last: nothing to read.  (reopen
-	 * drops the cache, so it always describes this descriptor's file.) */
-	if (audit->cache_valid && size == audit->cache_size) {
-		memset(&tail, 0, sizeof tail);
-		tail.seq = audit->cache_seq;
-		memcpy(tail.hash, audit->cache_hash, PG_SHA256_LEN);
-	} else {
-		audit->cache_valid = false;
-		rc = pg_audit_tail_read(audit->fd, size, &tail, why, sizeof why);
-		if (rc != 0)
+	rc = find_tail(audit, size, &tail);
+	if (rc != 0)
+		goto out;
+	if (audit->pending_tamper.len > 0)
+		bodies[n++] = &audit->pending_tamper;
+	if (audit->pending_start.len > 0)
+		bodies[n++] = &audit->pending_start;
+	if (body != NULL)
+		bodies[n++] = body;
+	if (n == 0)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		need += bodies[i]->len + LINE_EXTRA;
+	if (need > line->cap) {
+		data = realloc(line->data, need);
+		if (data == NULL) {
+			rc = ENOMEM;
 			goto out;
+		}
+		line->data = data;
+		line->cap = need;
 	}
-	*seq = tail.seq + 1;
-	compose(line, body, &tail, *seq);
+	*seq = compose(line, bodies, n, &tail);
+	if (*seq == 0) {
+		rc = ENOMEM;
+		goto out;
+	}
 	if (!fits_size_limit(size, line->len)) {
 		rc = EFBIG;
 		goto out;
@@ -570,26 +745,84 @@ append_locked(pg_audit *audit, const struct pg_buf *body, struct line *line, uin
 		goto out;
 	}
 	*end = size + (off_t)line->len;
+	pg_buf_release(&audit->pending_tamper);
+	pg_buf_release(&audit->pending_start);
 	/* The chain hashes the line without its newline. */
-	if (!pg_sha256(line->data + line->start, line->len - line->start - 1, audit->cache_hash)) {
+	if (!pg_sha256(line->data + line->last, line->len - line->last - 1, audit->cache_hash)) {
 		audit->cache_valid = false;
+		audit->anchored = false;
 		goto out;
 	}
 	audit->cache_valid = true;
+	audit->anchored = true;
 	audit->cache_size = size + (off_t)line->len;
+	audit->cache_len = line->len - line->last - 1;
 	audit->cache_seq = *seq;
 out:
 	flock(audit->fd, LOCK_UN);
 	return rc;
 }
 
+/* Appends body (NULL: only the records pending), then copies the lines
+ * written to syslog when asked to. */
+static int
+append(pg_audit *audit, const struct pg_buf *body, uint64_t *seq_out)
+{
+	struct line line = { 0 };
+	uint64_t seq = 0;
+	off_t end = 0;
+	int rc;
+
+	if (body != NULL) {
+		line.cap = body->len + LINE_EXTRA;
+		line.data = malloc(line.cap);
+		if (line.data == NULL)
+			return ENOMEM;
+	}
+	pthread_mutex_lock(&audit->append_lock);
+	rc = append_locked(audit, body, &line, &seq, &end);
+	if (audit->cut_found) {
+		/* Another process's published sync may cover bytes that are
+		 * gone: nobody skips a sync on its word now. */
+		audit->cut_found = false;
+		pg_audit_share_forget(audit->share);
+	}
+	if (rc == 0 && seq != 0) {
+		pthread_mutex_lock(&audit->sync_lock);
+		/* seq only grows within one file: a smaller one means a new
+		 * file (rotation, or the log was emptied), whose records are
+		 * not on disk yet whatever the old file's were. */
+		if (seq <= audit->written) {
+			audit->epoch++;
+			audit->synced = 0;
+		}
+		audit->written = seq;
+		audit->written_end = end;
+		pthread_mutex_unlock(&audit->sync_lock);
+	}
+	pthread_mutex_unlock(&audit->append_lock);
+	if (rc != 0 || seq == 0)
+		goto out;
+	if (audit->to_syslog) {
+		/* No openlog: a library must not change the process's syslog
+		 * identity or facility.  One message per record. */
+		for (char *p = line.data + line.start, *nl; p < line.data + line.len; p = nl + 1) {
+			nl = memchr(p, '\n', (size_t)(line.data + line.len - p));
+			*nl = '\0';
+			syslog(LOG_AUTHPRIV | LOG_INFO, "p11gate: %s", p);
+		}
+	}
+	if (seq_out != NULL)
+		*seq_out = seq;
+out:
+	free(line.data);
+	return rc;
+}
+
 int
 pg_audit_append(pg_audit *audit, const struct pg_audit_record *record, uint64_t *seq_out)
 {
-	struct line line = { 0 };
 	struct pg_buf body;
-	uint64_t seq = 0;
-	off_t end = 0;
 	int rc;
 
 	pg_buf_init(&body);
@@ -604,41 +837,55 @@ pg_audit_append(pg_audit *audit, const struct pg_audit_record *record, uint64_t 
 		rc = ENOMEM;
 		goto out;
 	}
-	line.data = malloc(body.len + LINE_EXTRA);
-	if (line.data == NULL) {
-		rc = ENOMEM;
-		goto out;
-	}
-	pthread_mutex_lock(&audit->append_lock);
-	rc = append_locked(audit, &body, &line, &seq, &end);
-	if (rc == 0) {
-		pthread_mutex_lock(&audit->sync_lock);
-		/* seq only grows within one file: a smaller one means a new
-		 * file (rotation, or the log was emptied), whose records are
-		 * not on disk yet whatever the old file's were. */
-		if (seq <= audit->written) {
-			audit->epoch++;
-			audit->synced = 0;
-		}
-		audit->written = seq;
-		audit->written_end = end;
-		pthread_mutex_unlock(&audit->sync_lock);
-	}
-	pthread_mutex_unlock(&audit->append_lock);
-	if (rc != 0)
-		goto out;
-	if (audit->to_syslog) {
-		/* No openlog: a library must not change the process's syslog
-		 * identity or facility. */
-		line.data[line.len - 1] = '\0';
-		syslog(LOG_AUTHPRIV | LOG_INFO, "p11gate: %s", line.data + line.start);
-	}
-	if (seq_out != NULL)
-		*seq_out = seq;
+	rc = append(audit, &body, seq_out);
 out:
-	free(line.data);
 	pg_buf_release(&body);
 	return rc;
+}
+
+void
+pg_audit_inherit(pg_audit *audit, pg_audit *from)
+{
+	struct stat mine, theirs;
+
+	if (audit == NULL || from == NULL || audit == from)
+		return;
+	/* audit is new and not shared yet: nothing holds its lock while
+	 * waiting for from's, so taking both cannot deadlock. */
+	pthread_mutex_lock(&from->append_lock);
+	if (from->anchored && is_here(from, HERE_FD) && fstat(from->fd, &theirs) == 0) {
+		pthread_mutex_lock(&audit->append_lock);
+		if (!audit->anchored && fstat(audit->fd, &mine) == 0 &&
+		    mine.st_dev == theirs.st_dev && mine.st_ino == theirs.st_ino) {
+			audit->anchored = true;
+			audit->cache_valid = false;     /* read the tail: the file may have changed */
+			audit->cache_size = from->cache_size;
+			audit->cache_len = from->cache_len;
+			audit->cache_seq = from->cache_seq;
+			memcpy(audit->cache_hash, from->cache_hash, PG_SHA256_LEN);
+		}
+		pthread_mutex_unlock(&audit->append_lock);
+	}
+	pthread_mutex_unlock(&from->append_lock);
+}
+
+int
+pg_audit_start(pg_audit *audit, const struct pg_audit_record *start)
+{
+	int rc = 0;
+
+	if (audit == NULL || start == NULL || start->event != PG_AUDIT_START)
+		return EINVAL;
+	pthread_mutex_lock(&audit->append_lock);
+	pg_buf_release(&audit->pending_start);
+	pg_audit_record_body(start, audit->host, &audit->pending_start);
+	if (audit->pending_start.failed) {
+		pg_buf_release(&audit->pending_start);
+		rc = ENOMEM;
+	}
+	pthread_mutex_unlock(&audit->append_lock);
+	/* Written now; if it cannot be, it stays pending for the next record. */
+	return rc != 0 ? rc : append(audit, NULL, NULL);
 }
 
 /* One fdatasync for everything written so far, by the calling thread;

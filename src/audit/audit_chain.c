@@ -67,6 +67,37 @@ is_hex64(const char *s)
 	return true;
 }
 
+/* A start record names the process that opened the log; a tamper record is
+ * a writer's finding that the log was cut behind it: the chain may be
+ * intact, the log is not. */
+static void
+check_writer_record(struct pg_chain *c, const struct pg_json *rec, const char *event)
+{
+	const char *reason = pg_json_get_string(rec, "reason");
+	uint64_t pid = 0, seen = 0;
+
+	if (!pg_json_u64(pg_json_get(rec, "pid"), &pid) || pid == 0) {
+		problem(c, PG_CHAIN_INVALID, c->lines, "%s record without a \"pid\"", event);
+		return;
+	}
+	if (strcmp(event, "start") == 0) {
+		c->starts++;
+		return;
+	}
+	if (reason == NULL || !pg_json_u64(pg_json_get(rec, "seen_seq"), &seen)) {
+		problem(c, PG_CHAIN_INVALID, c->lines, "tamper record without \"reason\" and "
+		        "\"seen_seq\"");
+		return;
+	}
+	c->tampers++;
+	if (c->tamper_line == 0) {
+		c->tamper_line = c->lines;
+		snprintf(c->tamper_message, sizeof c->tamper_message, "line %zu: tamper record: "
+		         "process %" PRIu64 " found the log cut behind it (it had seen seq %" PRIu64
+		         "): %s", c->lines, pid, seen, reason);
+	}
+}
+
 /* The per-event rules; the chain fields (seq, prev) were checked already. */
 static void
 check_fields(struct pg_chain *c, const struct pg_json *rec, uint64_t seq)
@@ -107,8 +138,10 @@ check_fields(struct pg_chain *c, const struct pg_json *rec, uint64_t seq)
 		return;
 	}
 	if (strcmp(event, "decision") != 0 && strcmp(event, "result") != 0 &&
-	    strcmp(event, "policy") != 0) {
-		problem(c, PG_CHAIN_INVALID, line, "unknown event (not decision, result or policy)");
+	    strcmp(event, "policy") != 0 && strcmp(event, "start") != 0 &&
+	    strcmp(event, "tamper") != 0 && strcmp(event, "checkpoint") != 0) {
+		problem(c, PG_CHAIN_INVALID, line, "unknown event (not decision, result, policy, "
+		        "start, tamper or checkpoint)");
 		return;
 	}
 	if (strcmp(event, "decision") == 0) {
@@ -132,6 +165,17 @@ check_fields(struct pg_chain *c, const struct pg_json *rec, uint64_t seq)
 		c->policies++;
 		return;
 	}
+	if (strcmp(event, "start") == 0 || strcmp(event, "tamper") == 0) {
+		check_writer_record(c, rec, event);
+		return;
+	}
+	if (strcmp(event, "checkpoint") == 0) {
+		/* Reserved for signed checkpoints: chained like any record. */
+		c->checkpoints++;
+		note(c, "line %zu: checkpoint record: its signature is not checked by this version "
+		     "of p11gate", line);
+		return;
+	}
 	/* ref is normally smaller than seq, but after a rotation it names a
 	 * decision in the previous file, whose seqs may be larger. */
 	ref_v = pg_json_get(rec, "ref");
@@ -152,12 +196,30 @@ accept_line(struct pg_chain *c, const char *line, size_t len)
 	pg_sha256(line, len, c->prev_hash);
 }
 
+/* The line just accepted is the record seq: is it the head the operator
+ * kept?  (Its hash is prev_hash now.) */
+static void
+check_head(struct pg_chain *c, uint64_t seq)
+{
+	char hex[PG_SHA256_HEX_LEN + 1];
+
+	if (c->head_seq == 0 || seq != c->head_seq || c->head_found)
+		return;
+	c->head_found = true;
+	if (memcmp(c->prev_hash, c->head_hash, PG_SHA256_LEN) == 0)
+		return;
+	pg_hex_encode(c->prev_hash, PG_SHA256_LEN, hex);
+	problem(c, PG_CHAIN_HEAD, c->lines, "seq %" PRIu64 " is not the record that was kept (its "
+	        "SHA-256 is %s): the log was rewritten from there", seq, hex);
+}
+
 struct pg_json *
 pg_chain_feed(struct pg_chain *c, const char *line, size_t len, bool has_newline)
 {
 	static const unsigned char zeros[PG_SHA256_LEN];
 	unsigned char prev[PG_SHA256_LEN];
 	const char *recovered, *time;
+	bool counted = false;
 	struct pg_json *rec;
 	char why[160];
 	uint64_t seq;
@@ -183,6 +245,19 @@ pg_chain_feed(struct pg_chain *c, const char *line, size_t len, bool has_newline
 		return NULL;
 	}
 	rec = pg_audit_chain_record(line, len, &seq, prev, why, sizeof why);
+	if (c->since_seq > 0 && !c->started) {
+		/* Before the record the check starts from: only hashed, for
+		 * --expect-head. */
+		if (rec == NULL || seq != c->since_seq) {
+			accept_line(c, line, len);
+			if (rec != NULL)
+				check_head(c, seq);
+			return rec;
+		}
+		c->started = true;
+		c->broken_count = 0;
+		c->last_seq = seq - 1;
+	}
 	if (rec == NULL) {
 		if (c->broken_count++ == 0) {
 			c->broken_first = k;
@@ -213,7 +288,7 @@ pg_chain_feed(struct pg_chain *c, const char *line, size_t len, bool has_newline
 		else
 			note(c, "lines %zu-%zu: incomplete records (writers killed mid-write); line %zu "
 			     "closed them and continues the chain", c->broken_first, k - 1, k);
-	} else if (c->records == 0) {
+	} else if (c->records == 0 && c->since_seq == 0) {
 		if (memcmp(prev, zeros, PG_SHA256_LEN) != 0) {
 			problem(c, PG_CHAIN_START, k, "chain does not start at zero (file truncated at "
 			        "the front or records deleted)");
@@ -246,37 +321,68 @@ pg_chain_feed(struct pg_chain *c, const char *line, size_t len, bool has_newline
 	c->last_seq = seq;
 	time = pg_json_get_string(rec, "time");
 	snprintf(c->last_time, sizeof c->last_time, "%s", time);
+	counted = true;
 out:
 	c->broken_count = 0;
 	accept_line(c, line, len);
+	if (counted)
+		memcpy(c->last_hash, c->prev_hash, PG_SHA256_LEN);
+	check_head(c, seq);
 	return rec;
 }
 
 void
 pg_chain_finish(struct pg_chain *c)
 {
-	if (c->broken_count == 0)
-		return;
-	/* Broken lines that no record closed: a crash leaves them only at the
-	 * very end, without a newline (reported as truncation). */
-	problem(c, PG_CHAIN_EDITED, c->broken_first, "record was edited (%s)", c->broken_why);
-	c->broken_count = 0;
+	if (c->broken_count > 0) {
+		/* Broken lines that no record closed: a crash leaves them only
+		 * at the very end, without a newline (reported as truncation). */
+		problem(c, PG_CHAIN_EDITED, c->broken_first, "record was edited (%s)", c->broken_why);
+		c->broken_count = 0;
+	}
+	if (c->since_seq > 0 && !c->started)
+		problem(c, PG_CHAIN_CUT, c->lines, "no record with seq %" PRIu64 " (--since-seq) in "
+		        "the log", c->since_seq);
+	if (c->head_seq > 0 && !c->head_found)
+		problem(c, PG_CHAIN_CUT, c->lines, "the log ends at seq %" PRIu64 ", before seq %"
+		        PRIu64 " (--expect-head): records were cut off its end", c->last_seq,
+		        c->head_seq);
+	if (c->expect_last_seq > c->last_seq)
+		problem(c, PG_CHAIN_CUT, c->lines, "the log ends at seq %" PRIu64 ", before seq %"
+		        PRIu64 " (--expect-last-seq): records were cut off its end", c->last_seq,
+		        c->expect_last_seq);
+	/* A tamper record is the news, unless the log was broken before it. */
+	if (c->tamper_line > 0 && (c->problem == PG_CHAIN_OK || c->tamper_line < c->problem_line)) {
+		if (c->problem != PG_CHAIN_OK)
+			note(c, "also %s", c->message);
+		c->problem = PG_CHAIN_TAMPER;
+		c->problem_line = c->tamper_line;
+		snprintf(c->message, sizeof c->message, "%s", c->tamper_message);
+	}
 }
 
 void
 pg_chain_summary(const struct pg_chain *c, const char *name, char *out, size_t out_len)
 {
-	char policies[48] = "", time[sizeof c->last_time * 4];
+	char others[128] = "", time[sizeof c->last_time * 4], head[PG_SHA256_HEX_LEN + 1];
+	size_t n = 0;
 
 	if (c->records == 0) {
 		snprintf(out, out_len, "%s: intact, 0 records", name);
 		return;
 	}
 	if (c->policies > 0)
-		snprintf(policies, sizeof policies, ", %" PRIu64 " policy", c->policies);
+		n += (size_t)snprintf(others + n, sizeof others - n, ", %" PRIu64 " policy", c->policies);
+	if (c->starts > 0)
+		n += (size_t)snprintf(others + n, sizeof others - n, ", %" PRIu64 " start", c->starts);
+	if (c->checkpoints > 0)
+		snprintf(others + n, sizeof others - n, ", %" PRIu64 " checkpoint", c->checkpoints);
+	pg_hex_encode(c->last_hash, PG_SHA256_LEN, head);
 	snprintf(out, out_len, "%s: intact, %" PRIu64 " records (%" PRIu64 " allow, %" PRIu64
-	         " deny, %" PRIu64 " result%s%s), seq %" PRIu64 "..%" PRIu64 ", last record %s",
+	         " deny, %" PRIu64 " result%s%s), seq %" PRIu64 "..%" PRIu64 ", last record %s, "
+	         "head %" PRIu64 ":%s",
 	         name, c->records, c->allow, c->deny, c->results, c->results == 1 ? "" : "s",
-	         policies, c->first_seq, c->last_seq,
-	         pg_esc(c->last_time, PG_ESC_VALUE, time, sizeof time));   /* the log's text */
+	         others, c->first_seq, c->last_seq,
+	         pg_esc(c->last_time, PG_ESC_VALUE, time, sizeof time),   /* the log's text */
+	         c->last_seq, head);
 }

@@ -21,6 +21,9 @@ enum pg_chain_problem {
 	PG_CHAIN_START,         /* the first record does not start the chain at zero */
 	PG_CHAIN_TRUNCATED,     /* the last line has no newline */
 	PG_CHAIN_INVALID,       /* a record lacks a field its event needs, or has a wrong value */
+	PG_CHAIN_TAMPER,        /* a writer found the log cut behind it (a tamper record) */
+	PG_CHAIN_CUT,           /* the log does not reach the head the operator kept */
+	PG_CHAIN_HEAD,          /* the record at the operator's head is not the one kept */
 };
 
 struct pg_chain {
@@ -28,6 +31,10 @@ struct pg_chain {
 	bool allow_truncated_tail;
 	void (*note)(void *ctx, const char *message);   /* recovered truncations etc.; may be NULL */
 	void *note_ctx;
+	uint64_t since_seq;             /* check from the record with this seq (0: from line 1) */
+	uint64_t expect_last_seq;       /* the log must reach this seq (0: no such check) */
+	uint64_t head_seq;              /* the record with this seq must hash to head_hash (0: none) */
+	unsigned char head_hash[PG_SHA256_LEN];
 
 	/* The first problem found. */
 	enum pg_chain_problem problem;
@@ -36,14 +43,21 @@ struct pg_chain {
 
 	/* What was read. */
 	size_t lines;
-	uint64_t records, allow, deny, results, policies;
+	uint64_t records, allow, deny, results, policies, starts, tampers, checkpoints;
 	uint64_t first_seq, last_seq;
 	char last_time[40];
+	unsigned char last_hash[PG_SHA256_LEN];  /* of the last record's line */
+	bool head_found;
+
+	/* The first tamper record: reported when nothing else is wrong before it. */
+	size_t tamper_line;
+	char tamper_message[400];
 
 	/* State. */
 	unsigned char prev_hash[PG_SHA256_LEN];   /* of the previous line */
 	size_t broken_first, broken_count;        /* a run of lines that are no records */
 	char broken_why[200];
+	bool started;                             /* since_seq was reached */
 };
 
 void pg_chain_init(struct pg_chain *chain);
@@ -58,7 +72,8 @@ struct pg_json *pg_chain_feed(struct pg_chain *chain, const char *line, size_t l
 /* Call after the last line: reports lines left unexplained at the end. */
 void pg_chain_finish(struct pg_chain *chain);
 
-/* "FILE: intact, N records (...), seq A..B, last record T" (no newline). */
+/* "FILE: intact, N records (...), seq A..B, last record T, head B:HASH"
+ * (no newline). */
 void pg_chain_summary(const struct pg_chain *chain, const char *name, char *out, size_t out_len);
 
 #endif /* P11GATE_AUDIT_CHAIN_H */

@@ -43,6 +43,14 @@ string_list_field(struct pg_buf *out, const char *name, const char *const *value
 }
 
 static void
+u64_field(struct pg_buf *out, const char *name, uint64_t value)
+{
+	field(out, name);
+	pg_buf_u64(out, value);
+	pg_buf_puts(out, ",");
+}
+
+static void
 hex_field(struct pg_buf *out, const char *name, const unsigned char *value, size_t len)
 {
 	if (value == NULL)
@@ -210,6 +218,10 @@ event_name(enum pg_audit_event event)
 		return "result";
 	case PG_AUDIT_POLICY:
 		return "policy";
+	case PG_AUDIT_START:
+		return "start";
+	case PG_AUDIT_TAMPER:
+		return "tamper";
 	}
 	return "unknown";
 }
@@ -241,13 +253,19 @@ pg_audit_record_body(const struct pg_audit_record *r, const char *host, struct p
 		pg_buf_puts(out, r->caller_json);
 	else if (r->caller != NULL)
 		caller_object(out, r->caller);
+	if (r->pid != 0)
+		u64_field(out, "pid", r->pid);
+	string_field(out, "module", r->module);
 	hex_field(out, "policy_sha256", r->policy_sha256, PG_SHA256_LEN);
-	if (r->ref != 0) {
-		field(out, "ref");
-		pg_buf_u64(out, r->ref);
-		pg_buf_puts(out, ",");
-	}
+	if (r->ref != 0)
+		u64_field(out, "ref", r->ref);
 	if (r->has_rv)
 		constant_field(out, "rv", pg_rv_name(r->rv), r->rv);
 	hex_field(out, "signature_sha256", r->signature_sha256, PG_SHA256_LEN);
+	if (r->event == PG_AUDIT_TAMPER) {
+		u64_field(out, "seen_seq", r->seen_seq);
+		u64_field(out, "seen_size", r->seen_size);
+		hex_field(out, "seen_sha256", r->seen_sha256, PG_SHA256_LEN);
+		u64_field(out, "found_size", r->found_size);
+	}
 }

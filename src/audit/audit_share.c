@@ -240,6 +240,22 @@ pg_audit_share_close(struct pg_audit_share *share)
 	free(share);
 }
 
+void
+pg_audit_share_forget(struct pg_audit_share *share)
+{
+	struct share_file rec;
+
+	if (share == NULL || lock(share->fd, LOCK_EX) != 0)
+		return;
+	if (read_share(share->fd, &rec) && rec.synced.bytes != 0) {
+		rec.synced.bytes = 0;
+		rec.synced.check = ~rec.synced.bytes;
+		(void)!pwrite(share->fd, &rec.synced, sizeof rec.synced,
+		              offsetof(struct share_file, synced));
+	}
+	flock(share->fd, LOCK_UN);
+}
+
 int
 pg_audit_share_sync(struct pg_audit_share *share, int fd, off_t end,
                     int (*datasync)(int fd, void *ctx), void *ctx, bool *called)

@@ -28,4 +28,10 @@ void pg_audit_share_close(struct pg_audit_share *share);
 int pg_audit_share_sync(struct pg_audit_share *share, int fd, off_t end,
                         int (*datasync)(int fd, void *ctx), void *ctx, bool *called);
 
+/* The log was found cut (a tamper record): the size published may lie
+ * beyond what is on disk now, so it is dropped and the next fdatasync
+ * publishes a true one.  Call without holding the log's flock (the lock
+ * order is LOG.sync, then the log). */
+void pg_audit_share_forget(struct pg_audit_share *share);
+
 #endif /* P11GATE_AUDIT_SHARE_H */

@@ -105,6 +105,7 @@ scan(const char *buf, size_t len, off_t window_start, struct pg_audit_tail *out)
 	 * cut short by a crash is kept and covered by the chain. */
 	if (!pg_sha256(buf + start, end - start, out->hash))
 		return ENOMEM;
+	out->len = end - start;
 	if (!out->needs_newline && is_record(buf, start, end, &out->seq)) {
 		out->recovered = false;
 		return 0;

@@ -16,6 +16,7 @@
 struct pg_audit_tail {
 	uint64_t seq;                         /* seq of the last record, 0 if none */
 	unsigned char hash[PG_SHA256_LEN];    /* SHA-256 of the last line's bytes; zeros if empty */
+	size_t len;                           /* the last line's length, without its newline */
 	bool recovered;                       /* the last line is not a complete record */
 	bool needs_newline;                   /* the file does not end in '\n' */
 };

@@ -14,6 +14,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -23,6 +24,8 @@ audit_usage(FILE *out)
 {
 	fprintf(out,
 	        "Usage: p11gate audit verify [--allow-truncated-tail] [--quiet] FILE...\n"
+	        "       p11gate audit verify [--since-seq N] [--expect-last-seq N]\n"
+	        "                            [--expect-head SEQ:SHA256] FILE\n"
 	        "       p11gate audit find [OPTION]... FILE...\n"
 	        "Check the hash chain of p11gate audit logs, or find records in them.\n"
 	        "Run 'p11gate audit verify --help' or 'p11gate audit find --help' for details.\n");
@@ -38,8 +41,16 @@ verify_usage(FILE *out)
 	        "Each file is verified on its own (a rotated log starts again at zero);\n"
 	        "FILE - reads standard input.  Only regular files are read.\n\n"
 	        "  --allow-truncated-tail  accept a last line cut short by a crash\n"
+	        "  --since-seq N           check the chain from the record with seq N on (the\n"
+	        "                          lines before it are not checked)\n"
+	        "  --expect-last-seq N     fail unless the log reaches seq N (a seq seen earlier,\n"
+	        "                          e.g. in syslog): proves nothing was cut off its end\n"
+	        "  --expect-head SEQ:SHA256  fail unless the record with seq SEQ is there and its\n"
+	        "                          line has this SHA-256 (a head kept earlier: the\n"
+	        "                          'head' of a previous verify, or a line from syslog)\n"
 	        "  -q, --quiet             print only problems\n"
 	        "  -h, --help              show this help\n\n"
+	        "A tamper record (a writer found the log cut behind it) makes a log not intact.\n"
 	        "Exit status: 0 if every file is intact, 1 if one is not (the first bad line\n"
 	        "and what is wrong are printed) or cannot be read, 2 on a usage error.\n");
 }
@@ -106,16 +117,53 @@ print_note(void *ctx, const char *message)
 	printf("%s: note: %s\n", name, pg_esc(message, PG_ESC_TEXT, shown, sizeof shown));
 }
 
-static int
-verify_one(const char *path, bool allow_truncated_tail, bool quiet)
+/* A positive decimal integer that fits in 64 bits. */
+static bool
+seq_arg(const char *arg, uint64_t *out)
 {
-	char summary[640], shown[1024];
+	uint64_t v = 0;
+
+	if (*arg == '\0')
+		return false;
+	for (const char *p = arg; *p != '\0'; p++) {
+		if (*p < '0' || *p > '9' || v > (UINT64_MAX - (uint64_t)(*p - '0')) / 10)
+			return false;
+		v = v * 10 + (uint64_t)(*p - '0');
+	}
+	*out = v;
+	return v > 0;
+}
+
+/* SEQ:SHA256, the hash in either case. */
+static bool
+head_arg(char *arg, struct pg_chain *settings)
+{
+	char *colon = strchr(arg, ':');
+	bool ok;
+
+	if (colon == NULL)
+		return false;
+	*colon = '\0';
+	ok = seq_arg(arg, &settings->head_seq) && strlen(colon + 1) == PG_SHA256_HEX_LEN &&
+	     pg_hex_decode(colon + 1, settings->head_hash, PG_SHA256_LEN);
+	*colon = ':';
+	return ok;
+}
+
+static int
+verify_one(const char *path, const struct pg_chain *settings, bool quiet)
+{
+	char summary[720], shown[1024];
 	struct pg_chain chain;
 	FILE *f;
 	int rc;
 
 	pg_chain_init(&chain);
-	chain.allow_truncated_tail = allow_truncated_tail;
+	chain.allow_truncated_tail = settings->allow_truncated_tail;
+	chain.since_seq = settings->since_seq;
+	chain.expect_last_seq = settings->expect_last_seq;
+	chain.head_seq = settings->head_seq;
+	memcpy(chain.head_hash, settings->head_hash, sizeof chain.head_hash);
 	if (!quiet) {
 		chain.note = print_note;
 		chain.note_ctx = (void *)path;
@@ -146,19 +194,41 @@ cmd_verify(int argc, char **argv)
 {
 	static const struct option options[] = {
 		{ "allow-truncated-tail", no_argument, NULL, 't' },
+		{ "since-seq", required_argument, NULL, 'S' },
+		{ "expect-last-seq", required_argument, NULL, 'L' },
+		{ "expect-head", required_argument, NULL, 'H' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	bool allow_truncated_tail = false, quiet = false;
+	struct pg_chain settings;
+	bool quiet = false;
 	int c, status = 0;
+
+	pg_chain_init(&settings);
 
 	optind = 0;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "qh", options, NULL)) != -1) {
 		switch (c) {
 		case 't':
-			allow_truncated_tail = true;
+			settings.allow_truncated_tail = true;
+			break;
+		case 'S':
+		case 'L':
+			if (!seq_arg(optarg, c == 'S' ? &settings.since_seq : &settings.expect_last_seq)) {
+				fprintf(stderr, "p11gate audit verify: %s needs a seq (a positive "
+				        "integer), not '%s'\n", c == 'S' ? "--since-seq" : "--expect-last-seq",
+				        optarg);
+				return 2;
+			}
+			break;
+		case 'H':
+			if (!head_arg(optarg, &settings)) {
+				fprintf(stderr, "p11gate audit verify: --expect-head needs SEQ:SHA256 (a "
+				        "positive integer, a colon, 64 hex digits), not '%s'\n", optarg);
+				return 2;
+			}
 			break;
 		case 'q':
 			quiet = true;
@@ -167,7 +237,12 @@ cmd_verify(int argc, char **argv)
 			verify_usage(stdout);
 			return 0;
 		default:
-			fprintf(stderr, "p11gate audit verify: unknown option '%s'\n", argv[optind - 1]);
+			if (optopt == 'S' || optopt == 'L' || optopt == 'H')
+				fprintf(stderr, "p11gate audit verify: option '%s' needs a value\n",
+				        argv[optind - 1]);
+			else
+				fprintf(stderr, "p11gate audit verify: unknown option '%s'\n",
+				        argv[optind - 1]);
 			verify_usage(stderr);
 			return 2;
 		}
@@ -177,8 +252,15 @@ cmd_verify(int argc, char **argv)
 		verify_usage(stderr);
 		return 2;
 	}
+	/* A seq or head belongs to one file: each rotated file starts again. */
+	if (argc - optind > 1 && (settings.since_seq > 0 || settings.expect_last_seq > 0 ||
+	                          settings.head_seq > 0)) {
+		fprintf(stderr, "p11gate audit verify: --since-seq, --expect-last-seq and "
+		        "--expect-head take one FILE (each file has its own seqs)\n");
+		return 2;
+	}
 	for (int i = optind; i < argc; i++) {
-		if (verify_one(argv[i], allow_truncated_tail, quiet) != 0)
+		if (verify_one(argv[i], &settings, quiet) != 0)
 			status = 1;
 	}
 	return status;

@@ -212,13 +212,14 @@ caller_new(const struct pg_settings *settings, char *why, size_t why_len)
 	return caller;
 }
 
-/* A regime for a loaded policy: opens its audit log and reads the caller;
+/* A regime for a loaded policy: opens its audit log (keeping what the
+ * previous regime's handle saw of it) and reads the caller;
  * takes watch (made before the file was read; NULL: look at every call).
  * A log that cannot be opened leaves audit NULL with the reason kept:
  * every judged call is then refused (fail closed), the rest still works. */
 static struct pg_regime *
 regime_new(pg_policy *policy, const struct pg_file_version *st, bool threads_ok,
-           struct pg_watch *watch)
+           struct pg_watch *watch, const struct pg_regime *previous)
 {
 	const struct pg_settings *settings = pg_policy_settings(policy);
 	struct pg_regime *regime = calloc(1, sizeof *regime);
@@ -244,8 +245,21 @@ regime_new(pg_policy *policy, const struct pg_file_version *st, bool threads_ok,
 		regime->audit = pg_audit_open(settings->audit_file, settings->audit_sync,
 		                              settings->audit_syslog, regime->audit_error,
 		                              sizeof regime->audit_error);
-	if (regime->audit != NULL)
+	if (regime->audit != NULL) {
+		/* Who opened the log, under which policy, over which module. */
+		const struct pg_audit_record start = {
+			.event = PG_AUDIT_START,
+			.pid = (uint64_t)getpid(),
+			.module = settings->module,
+			.policy_sha256 = settings->sha256,
+		};
+
 		pg_audit_allow_threads(regime->audit, threads_ok);
+		/* What the process saw of the log stays its baseline. */
+		if (previous != NULL)
+			pg_audit_inherit(regime->audit, previous->audit);
+		(void)pg_audit_start(regime->audit, &start);   /* else written before the next record */
+	}
 	return regime;
 }
 
@@ -355,7 +369,7 @@ reload(struct pg_regime *current, const struct pg_file_version *st)
 		return;
 	}
 	if (policy != NULL)
-		fresh = regime_new(policy, st, current->threads_ok, watch);
+		fresh = regime_new(policy, st, current->threads_ok, watch, current);
 	else
 		pg_watch_free(watch);
 	pg_policy_unref(policy);
@@ -432,7 +446,7 @@ identity:
 	    (geteuid() != regime->uid || getegid() != regime->gid)) {
 		/* The process changed ids: the same policy, a fresh caller. */
 		struct pg_regime *fresh = regime_new(regime->policy, &regime->file, regime->threads_ok,
-		                                     NULL);
+		                                     NULL, regime);
 
 		pthread_mutex_lock(&ctx.lock);
 		if (fresh != NULL && ctx.regime == regime) {
@@ -796,7 +810,8 @@ pg_ctx_initialize(const CK_C_INITIALIZE_ARGS *lower_args, const char *reserved_p
 	rv = ctx.lower.C_GetInfo(&ctx.lower_info);
 	if (rv == CKR_OK) {
 		ctx.regime = regime_new(policy, &st, lower_args == NULL ||
-		                        !(lower_args->flags & CKF_LIBRARY_CANT_CREATE_OS_THREADS), watch);
+		                        !(lower_args->flags & CKF_LIBRARY_CANT_CREATE_OS_THREADS), watch,
+		                        NULL);
 		watch = NULL;
 		if (ctx.regime == NULL)
 			rv = CKR_HOST_MEMORY;

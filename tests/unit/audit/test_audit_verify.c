@@ -122,14 +122,22 @@ expect(const struct pg_chain *c, enum pg_chain_problem kind, size_t line, const 
 START_TEST(intact_log_summary)
 {
 	struct pg_chain c;
-	char summary[640], want[640];
+	char summary[720], want[720], head[PG_SHA256_HEX_LEN + 1];
+	unsigned char hash[PG_SHA256_LEN];
+	const char *last = base + base_len - 1;
 
+	/* The head is the SHA-256 of the last line, the prev a next record
+	 * would carry. */
+	while (last > base && last[-1] != '\n')
+		last--;
+	ck_assert(pg_sha256(last, (size_t)(base + base_len - 1 - last), hash));
+	pg_hex_encode(hash, PG_SHA256_LEN, head);
 	t_write(work_path, base, base_len);
 	c = verify_work(false);
 	expect(&c, PG_CHAIN_OK, 0, NULL);
 	pg_chain_summary(&c, "audit.jsonl", summary, sizeof summary);
 	snprintf(want, sizeof want, "audit.jsonl: intact, 11 records (5 allow, 1 deny, 5 results), "
-	         "seq 1..11, last record %s", c.last_time);
+	         "seq 1..11, last record %s, head 11:%s", c.last_time, head);
 	ck_assert_str_eq(summary, want);
 	ck_assert_uint_eq(strlen(c.last_time), 27);
 
@@ -307,7 +315,7 @@ START_TEST(per_event_rules)
 		{ HEAD "\"event\":\"result\",\"ref\":2,",
 		  "line 5: result record without \"rv\"" },
 		{ HEAD "\"event\":\"sign\",",
-		  "line 5: unknown event (not decision, result or policy)" },
+		  "line 5: unknown event (not decision, result, policy, start, tamper or checkpoint)" },
 		{ "\"host\":\"h\",\"event\":\"policy\",", "line 5: not a valid record: no \"time\"" },
 		{ HEAD "\"event\":\"policy\",\"data_sha256\":\"ABC\",",
 		  "line 5: not a valid record: \"data_sha256\" is not 64 lower-case hex digits" },
@@ -328,6 +336,144 @@ START_TEST(per_event_rules)
 		c = verify_work(false);
 		expect(&c, PG_CHAIN_INVALID, 5, cases[i][1]);
 	}
+}
+END_TEST
+
+/* The start, tamper and (reserved) checkpoint records: a start or a
+ * checkpoint keeps a log intact; a tamper record, chained correctly, does
+ * not, and is reported even when it is not the last line. */
+START_TEST(writer_records)
+{
+	const char *middles[] = {
+		HEAD "\"event\":\"start\",\"pid\":42,\"module\":\"/usr/lib/softhsm/libsofthsm2.so\",",
+		HEAD "\"event\":\"decision\",\"decision\":\"allow\",",
+		HEAD "\"event\":\"checkpoint\",",
+		HEAD "\"event\":\"tamper\",\"reason\":\"the file is 10 bytes long\",\"pid\":42,"
+		"\"seen_seq\":9,\"seen_size\":900,\"found_size\":10,",
+		HEAD "\"event\":\"decision\",\"decision\":\"deny\",",
+	};
+	struct pg_chain c;
+
+	write_chained(middles, 3);
+	c = verify_work(false);
+	expect(&c, PG_CHAIN_OK, 0, NULL);
+	ck_assert_uint_eq(c.starts, 1);
+	ck_assert_uint_eq(c.checkpoints, 1);
+	write_chained(middles, 5);
+	c = verify_work(false);
+	expect(&c, PG_CHAIN_TAMPER, 4, "line 4: tamper record: process 42 found the log cut behind "
+	       "it (it had seen seq 9): the file is 10 bytes long");
+	ck_assert_uint_eq(c.records, 5);        /* the chain was still checked to the end */
+	middles[0] = HEAD "\"event\":\"start\",";
+	write_chained(middles, 1);
+	c = verify_work(false);
+	expect(&c, PG_CHAIN_INVALID, 1, "line 1: start record without a \"pid\"");
+	middles[0] = HEAD "\"event\":\"tamper\",\"pid\":1,";
+	write_chained(middles, 1);
+	c = verify_work(false);
+	expect(&c, PG_CHAIN_INVALID, 1, "line 1: tamper record without \"reason\" and \"seen_seq\"");
+}
+END_TEST
+
+static struct pg_chain
+verify_with(uint64_t since, uint64_t last, uint64_t head_seq, const char *head_line, size_t head_len)
+{
+	struct pg_chain chain;
+
+	pg_chain_init(&chain);
+	chain.since_seq = since;
+	chain.expect_last_seq = last;
+	chain.head_seq = head_seq;
+	if (head_line != NULL)
+		ck_assert(pg_sha256(head_line, head_len, chain.head_hash));
+	ck_assert_int_eq(pg_audit_verify_path(work_path, &chain), 0);
+	return chain;
+}
+
+/* The tail cut off: intact as a chain, but not the log the operator knew. */
+START_TEST(expect_last_seq_and_head)
+{
+	const char *line9 = base + line_start(9);
+	size_t len9 = line_len_with_newline(9) - 1;
+	struct pg_chain c;
+	char *forged;
+
+	t_write(work_path, base, base_len);
+	c = verify_with(0, 11, 9, line9, len9);
+	expect(&c, PG_CHAIN_OK, 0, NULL);
+	c = verify_with(0, 12, 0, NULL, 0);
+	expect(&c, PG_CHAIN_CUT, 11, "line 11: the log ends at seq 11, before seq 12 "
+	       "(--expect-last-seq): records were cut off its end");
+
+	/* Lines 10 and 11 cut off: plain verify cannot tell. */
+	t_write(work_path, base, line_start(10));
+	c = verify_with(0, 0, 0, NULL, 0);
+	expect(&c, PG_CHAIN_OK, 0, NULL);
+	c = verify_with(0, 11, 0, NULL, 0);
+	expect(&c, PG_CHAIN_CUT, 9, "line 9: the log ends at seq 9, before seq 11 "
+	       "(--expect-last-seq): records were cut off its end");
+	c = verify_with(0, 0, 9, line9, len9);
+	expect(&c, PG_CHAIN_OK, 0, NULL);
+	c = verify_with(0, 0, 10, line9, len9);
+	expect(&c, PG_CHAIN_CUT, 9, "line 9: the log ends at seq 9, before seq 10 "
+	       "(--expect-head): records were cut off its end");
+
+	/* Line 9 rewritten (and everything after it chained again): the seq
+	 * is there, the bytes are not the ones kept. */
+	forged = malloc(base_len);
+	memcpy(forged, base, line_start(9));
+	t_write(work_path, forged, line_start(9));
+	free(forged);
+	{
+		char line[600], prev[65];
+		const char *l8 = base + line_start(8);
+		FILE *f = fopen(work_path, "a");
+
+		sha256_hex(l8, line_len_with_newline(8) - 1, prev);
+		snprintf(line, sizeof line, "{\"seq\":9,%s\"event\":\"decision\",\"decision\":"
+		         "\"allow\",\"prev\":\"%s\"}", HEAD, prev);
+		fprintf(f, "%s\n", line);
+		fclose(f);
+	}
+	c = verify_with(0, 9, 0, NULL, 0);
+	expect(&c, PG_CHAIN_OK, 0, NULL);
+	c = verify_with(0, 0, 9, line9, len9);
+	ck_assert_int_eq(c.problem, PG_CHAIN_HEAD);
+	ck_assert_uint_eq(c.problem_line, 9);
+	ck_assert_ptr_nonnull(strstr(c.message, "seq 9 is not the record that was kept"));
+}
+END_TEST
+
+/* --since-seq: the chain from a record on, e.g. a log whose front was
+ * archived; a seq that is not there fails. */
+START_TEST(since_seq)
+{
+	struct pg_chain c;
+
+	t_write(work_path, base + line_start(5), base_len - line_start(5));
+	c = verify_with(0, 0, 0, NULL, 0);
+	expect(&c, PG_CHAIN_START, 1, NULL);
+	c = verify_with(5, 11, 0, NULL, 0);
+	expect(&c, PG_CHAIN_OK, 0, NULL);
+	ck_assert_uint_eq(c.records, 7);
+	ck_assert_uint_eq(c.first_seq, 5);
+	t_write(work_path, base, base_len);
+	c = verify_with(7, 0, 0, NULL, 0);
+	expect(&c, PG_CHAIN_OK, 0, NULL);
+	ck_assert_uint_eq(c.records, 5);
+	c = verify_with(12, 0, 0, NULL, 0);
+	expect(&c, PG_CHAIN_CUT, 11, "line 11: no record with seq 12 (--since-seq) in the log");
+	/* After the start, edits are still found. */
+	t_write(work_path, base, base_len);
+	{
+		FILE *f = fopen(work_path, "r+");
+
+		fseek(f, (long)line_start(9) + 3, SEEK_SET);
+		fputc('7', f);
+		fclose(f);
+	}
+	c = verify_with(5, 0, 0, NULL, 0);
+	ck_assert_int_ne(c.problem, PG_CHAIN_OK);
 }
 END_TEST
 
@@ -553,6 +699,9 @@ main(void)
 	tcase_add_test(tc, cut_first_line);
 	tcase_add_test(tc, prepended_line);
 	tcase_add_test(tc, per_event_rules);
+	tcase_add_test(tc, writer_records);
+	tcase_add_test(tc, expect_last_seq_and_head);
+	tcase_add_test(tc, since_seq);
 	tcase_add_test(tc, parse_time);
 	tcase_add_test(tc, find_pairs_decisions_and_results);
 	tcase_add_test(tc, find_warns_on_broken_chain);

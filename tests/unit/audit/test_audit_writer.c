@@ -572,6 +572,274 @@ START_TEST(follows_rotation)
 }
 END_TEST
 
+/* This process's stderr goes to a file from here on (each test runs in its
+ * own process); returns the file's path. */
+static char *
+capture_stderr(void)
+{
+	char *path = t_path(dir, "stderr");
+	FILE *f = fopen(path, "w");
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_ne(dup2(fileno(f), STDERR_FILENO), -1);
+	fclose(f);
+	return path;
+}
+
+static off_t
+file_size(const char *path)
+{
+	struct stat st;
+
+	ck_assert_int_eq(stat(path, &st), 0);
+	return st.st_size;
+}
+
+static size_t
+count_in(const char *path, const char *needle)
+{
+	size_t len, n = 0;
+	char *data = t_read(path, &len);
+
+	for (const char *p = data; p != NULL && (p = strstr(p, needle)) != NULL; p++)
+		n++;
+	free(data);
+	return n;
+}
+
+/* Another writer's records, its torn line (a crash) and its write cut back
+ * after a full disk only ever leave the file longer than this writer saw
+ * it: none of that is tampering. */
+START_TEST(other_writers_are_not_tampering)
+{
+	static const char partial[] = "{\"seq\":6,\"time\":\"2026-11-23T17:4";
+	char *err = capture_stderr();
+	pg_audit *a = open_log(false), *b = open_log(false);
+	struct verdict v;
+	off_t size;
+
+	append_one(a, "a");
+	append_one(b, "b");
+	append_one(b, "b");
+	append_one(a, "a");
+	append_one(b, "b");
+	t_append(log_path, partial, sizeof partial - 1);       /* b killed mid-write */
+	ck_assert_uint_eq(append_one(a, "a"), 6);
+	size = file_size(log_path);
+	t_append(log_path, "{\"seq\":7,\"ti", 12);              /* b's short write... */
+	ck_assert_int_eq(truncate(log_path, size), 0);          /* ...cut back */
+	append_one(b, "b");
+	append_one(a, "a");
+	pg_audit_close(a);
+	pg_audit_close(b);
+	ck_assert_uint_eq(count_in(log_path, "\"event\":\"tamper\""), 0);
+	ck_assert_uint_eq(count_in(err, "TAMPERING"), 0);
+	verify(&v, log_path);
+	ck_assert_msg(v.chain.problem == PG_CHAIN_OK, "%s", v.chain.message);
+	ck_assert_uint_eq(v.chain.records, 8);
+	free(err);
+}
+END_TEST
+
+/* The issue's attack: the last records cut off; the next append of a
+ * writer that saw them must not continue the chain seamlessly. */
+START_TEST(cut_tail_is_tamper)
+{
+	char *err = capture_stderr(), *raw, seen_hex[65], want[600];
+	pg_audit *a = open_log(false), *b;
+	struct pg_json *rec;
+	struct verdict v;
+	uint64_t n;
+	off_t size3, size5;
+
+	for (int i = 0; i < 3; i++)
+		append_one(a, "r");
+	size3 = file_size(log_path);
+	append_one(a, "r");
+	append_one(a, "cut");
+	size5 = file_size(log_path);
+	rec = line_record(log_path, 5, &raw);
+	sha256_hex(raw, strlen(raw), seen_hex);
+	pg_json_free(rec);
+	free(raw);
+	ck_assert_int_eq(truncate(log_path, size3), 0);
+
+	/* A writer that never saw records 4 and 5 cannot tell... */
+	b = open_log(false);
+	ck_assert_uint_eq(append_one(b, "b"), 4);
+	/* ...the one that wrote them can: a tamper record, then its record. */
+	ck_assert_uint_eq(append_one(a, "after"), 6);
+	rec = line_record(log_path, 5, NULL);
+	ck_assert_str_eq(pg_json_get_string(rec, "event"), "tamper");
+	ck_assert(pg_json_u64(pg_json_get(rec, "seen_seq"), &n) && n == 5);
+	ck_assert(pg_json_u64(pg_json_get(rec, "seen_size"), &n) && n == (uint64_t)size5);
+	ck_assert_str_eq(pg_json_get_string(rec, "seen_sha256"), seen_hex);
+	ck_assert(pg_json_u64(pg_json_get(rec, "pid"), &n) && n == (uint64_t)getpid());
+	ck_assert_ptr_nonnull(strstr(pg_json_get_string(rec, "reason"), "shorter than"));
+	pg_json_free(rec);
+	ck_assert_uint_eq(count_in(err, "p11gate: TAMPERING: audit log "), 1);
+	/* Said once, not at every later append. */
+	append_one(a, "later");
+	append_one(b, "b");
+	ck_assert_uint_eq(count_in(log_path, "\"event\":\"tamper\""), 1);
+	pg_audit_close(a);
+	pg_audit_close(b);
+	verify(&v, log_path);
+	ck_assert_int_eq(v.chain.problem, PG_CHAIN_TAMPER);
+	snprintf(want, sizeof want, "line 5: tamper record: process %d found the log cut behind it "
+	         "(it had seen seq 5): the file is", (int)getpid());
+	ck_assert_msg(strncmp(v.chain.message, want, strlen(want)) == 0, "%s", v.chain.message);
+	free(err);
+}
+END_TEST
+
+/* Cut and filled up again past where it ended, or ending in a lower seq:
+ * the file is not shorter, but the record this writer saw last is gone. */
+START_TEST(cut_and_refilled_tail_is_tamper)
+{
+	char *err = capture_stderr(), long_rule[600];
+	pg_audit *a = open_log(false), *b;
+	off_t size2;
+
+	append_one(a, "r");
+	append_one(a, "r");
+	size2 = file_size(log_path);
+	append_one(a, "cut");
+	ck_assert_int_eq(truncate(log_path, size2), 0);
+	b = open_log(false);
+	memset(long_rule, 'x', sizeof long_rule - 1);
+	long_rule[sizeof long_rule - 1] = '\0';
+	append_one(b, long_rule);               /* seq 3 again, longer */
+	append_one(a, "after");
+	ck_assert_uint_eq(count_in(log_path, "\"event\":\"tamper\""), 1);
+	ck_assert_uint_eq(count_in(log_path, "is no longer there"), 1);
+	ck_assert_uint_eq(count_in(err, "TAMPERING"), 1);
+
+	/* A line with a lower seq appended after the records a writer saw. */
+	append_one(a, "seen");
+	{
+		static const char low[] = "{\"seq\":2,\"prev\":\"0000000000000000000000000000000000"
+		                          "000000000000000000000000000000\"}\n";
+
+		t_append(log_path, low, sizeof low - 1);
+	}
+	append_one(a, "after");
+	ck_assert_uint_eq(count_in(log_path, "\"event\":\"tamper\""), 2);
+	ck_assert_uint_eq(count_in(log_path, "lower than seq"), 1);
+	pg_audit_close(a);
+	pg_audit_close(b);
+	free(err);
+}
+END_TEST
+
+/* A new handle of the same process (a policy reload makes one) keeps what
+ * the old one saw: a cut made before its first append is still found. */
+START_TEST(new_handle_inherits_what_was_seen)
+{
+	char *err = capture_stderr(), *old = t_path(dir, "audit.jsonl.1");
+	pg_audit *a = open_log(false), *b;
+	off_t size2;
+
+	append_one(a, "r");
+	append_one(a, "r");
+	size2 = file_size(log_path);
+	append_one(a, "cut");
+	ck_assert_int_eq(truncate(log_path, size2), 0);
+	b = open_log(false);
+	pg_audit_inherit(b, a);
+	pg_audit_close(a);
+	ck_assert_uint_eq(append_one(b, "after"), 4);
+	ck_assert_uint_eq(count_in(log_path, "\"event\":\"tamper\""), 1);
+	ck_assert_uint_eq(count_in(err, "TAMPERING"), 1);
+	pg_audit_close(b);
+
+	/* Another file (rotated away): nothing to inherit. */
+	a = open_log(false);
+	append_one(a, "r");
+	ck_assert_int_eq(rename(log_path, old), 0);
+	b = open_log(false);
+	pg_audit_inherit(b, a);
+	ck_assert_uint_eq(append_one(b, "fresh"), 1);
+	pg_audit_close(a);
+	pg_audit_close(b);
+	ck_assert_uint_eq(count_in(log_path, "\"event\":\"tamper\""), 0);
+	free(old);
+	free(err);
+}
+END_TEST
+
+/* Group commit: after a cut, the size another process published as
+ * synced may cover bytes that are gone; the writer that finds the cut
+ * drops it, so the next record is really synced. */
+START_TEST(cut_drops_the_shared_sync_size)
+{
+	char *err = capture_stderr();
+	pg_audit *a = open_log(true), *b = open_log(true);
+	unsigned long before;
+	uint64_t seq;
+	off_t size1;
+
+	append_one(a, "r");
+	size1 = file_size(log_path);
+	for (int i = 0; i < 4; i++)
+		seq = append_one(a, "r");
+	ck_assert_int_eq(pg_audit_sync(a, seq), 0);     /* publishes the whole size */
+	ck_assert_int_eq(truncate(log_path, size1), 0);
+	ck_assert_uint_eq(append_one(a, "after"), 3);   /* tamper record 2, record 3 */
+	ck_assert_uint_eq(count_in(log_path, "\"event\":\"tamper\""), 1);
+	seq = append_one(b, "short");                   /* ends far below the old size */
+	before = pg_audit_datasync_count(b);
+	ck_assert_int_eq(pg_audit_sync(b, seq), 0);
+	ck_assert_uint_gt(pg_audit_datasync_count(b), before);
+	pg_audit_close(a);
+	pg_audit_close(b);
+	free(err);
+}
+END_TEST
+
+/* The start record: written at once, or before the next record when it
+ * cannot be (here the file size limit). */
+START_TEST(start_record)
+{
+	static const unsigned char policy[32] = { 0xab };
+	struct pg_audit_record start = {
+		.event = PG_AUDIT_START, .pid = 4242, .module = "/lib/softhsm2.so",
+		.policy_sha256 = policy,
+	};
+	struct rlimit old, rl;
+	pg_audit *a = open_log(false);
+	struct pg_json *rec;
+	struct verdict v;
+	uint64_t n;
+
+	ck_assert_int_eq(pg_audit_start(a, &start), 0);
+	rec = line_record(log_path, 1, NULL);
+	ck_assert_str_eq(pg_json_get_string(rec, "event"), "start");
+	ck_assert(pg_json_u64(pg_json_get(rec, "pid"), &n) && n == 4242);
+	ck_assert_str_eq(pg_json_get_string(rec, "module"), "/lib/softhsm2.so");
+	ck_assert_ptr_nonnull(pg_json_get_string(rec, "policy_sha256"));
+	pg_json_free(rec);
+
+	signal(SIGXFSZ, SIG_IGN);
+	ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
+	rl = old;
+	rl.rlim_cur = (rlim_t)file_size(log_path);
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
+	ck_assert_int_eq(pg_audit_start(a, &start), EFBIG);
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &old), 0);
+	ck_assert_uint_eq(append_one(a, "r"), 3);
+	rec = line_record(log_path, 2, NULL);
+	ck_assert_str_eq(pg_json_get_string(rec, "event"), "start");
+	pg_json_free(rec);
+	append_one(a, "r");
+	pg_audit_close(a);
+	ck_assert_uint_eq(count_in(log_path, "\"event\":\"start\""), 2);
+	verify(&v, log_path);
+	ck_assert_msg(v.chain.problem == PG_CHAIN_OK, "%s", v.chain.message);
+	ck_assert_uint_eq(v.chain.starts, 2);
+}
+END_TEST
+
 /* A handle used on both sides of a fork: without a fresh open file
  * description in the child, parent and child would share the flock and
  * break the chain. */
@@ -900,6 +1168,12 @@ main(void)
 	tcase_add_test(tc, open_permission_denied);
 	tcase_add_test(tc, follows_rotation);
 	tcase_add_test(tc, handle_survives_fork);
+	tcase_add_test(tc, other_writers_are_not_tampering);
+	tcase_add_test(tc, cut_tail_is_tamper);
+	tcase_add_test(tc, cut_and_refilled_tail_is_tamper);
+	tcase_add_test(tc, new_handle_inherits_what_was_seen);
+	tcase_add_test(tc, cut_drops_the_shared_sync_size);
+	tcase_add_test(tc, start_record);
 	tcase_add_test(tc, sync_off_returns_at_once);
 	tcase_add_test(tc, sync_once_per_record);
 	tcase_add_test(tc, sync_shared_by_concurrent_callers);
