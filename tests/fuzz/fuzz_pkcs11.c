@@ -267,8 +267,27 @@ named(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object)
 	return v.named;
 }
 
+/* An object beside a policy key: it carries the CKA_ID of release-rsa (01)
+ * or release-ec (02), so making, changing or destroying it is `manage` on
+ * that key.  Only where p11gate can see the keys: a session logged in as
+ * the user (a session that is not cannot see private keys). */
+static bool
+beside_key(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object)
+{
+	CK_SESSION_INFO info;
+	CK_BYTE id[8];
+	CK_ATTRIBUTE a = { CKA_ID, id, sizeof id };
+
+	if (fz.world.f->C_GetSessionInfo(session, &info) != CKR_OK ||
+	    (info.state != CKS_RO_USER_FUNCTIONS && info.state != CKS_RW_USER_FUNCTIONS))
+		return false;
+	fz.world.f->C_GetAttributeValue(session, object, &a, 1);
+	return a.ulValueLen == 1 && (id[0] == 0x01 || id[0] == 0x02);
+}
+
 /* No rule allows `manage`: a call that changed, made or exported an
- * object the policy names must not have succeeded. */
+ * object the policy names, or changed or made one beside a policy key,
+ * must not have succeeded. */
 static void
 check_manage(const char *function, CK_RV rv, bool named_before, CK_SESSION_HANDLE session,
              const CK_OBJECT_HANDLE *made, size_t n_made)
@@ -277,11 +296,12 @@ check_manage(const char *function, CK_RV rv, bool named_before, CK_SESSION_HANDL
 		return;
 	if (named_before)
 		fuzz_violation("%s returned CKR_OK on an object the policy names (label codesign-rsa or "
-		               "codesign-ec): no rule allows manage", function);
+		               "codesign-ec) or one beside such a key (CKA_ID 01 or 02): no rule allows "
+		               "manage", function);
 	for (size_t i = 0; i < n_made; i++) {
-		if (named(session, made[i]))
+		if (named(session, made[i]) || beside_key(session, made[i]))
 			fuzz_violation("%s returned CKR_OK and the object it made or changed is now labelled "
-			               "as a policy key: no rule allows manage", function);
+			               "as a policy key or carries one's CKA_ID: no rule allows manage", function);
 		add_handle(made[i]);
 	}
 }
@@ -1029,7 +1049,7 @@ op_set_attribute_value(struct fuzz_input *in)
 	pick_session(in, &h);
 	object = pick_object(in);
 	add_extras(in, &t, 4);
-	before = named(h, object);
+	before = named(h, object) || beside_key(h, object);
 	rv = fz.world.f->C_SetAttributeValue(h, object, t.a, t.n);
 	check_manage("C_SetAttributeValue", rv, before, h, &object, 1);
 }
@@ -1046,7 +1066,7 @@ op_copy_object(struct fuzz_input *in)
 	pick_session(in, &h);
 	object = pick_object(in);
 	add_extras(in, &t, 3);
-	before = named(h, object);
+	before = named(h, object) || beside_key(h, object);
 	rv = fz.world.f->C_CopyObject(h, object, t.a, t.n, &made);
 	check_manage("C_CopyObject", rv, before, h, &made, 1);
 }
@@ -1175,7 +1195,7 @@ op_destroy_object(struct fuzz_input *in)
 
 	pick_session(in, &h);
 	object = pick_object(in);
-	before = named(h, object);
+	before = named(h, object) || beside_key(h, object);
 	rv = fz.world.f->C_DestroyObject(h, object);
 	check_manage("C_DestroyObject", rv, before, h, NULL, 0);
 }
