@@ -333,7 +333,7 @@ reopen(pg_audit *audit)
 	bool forked = !is_here(audit, HERE_FD);
 	struct pg_audit_share *share, *old_share;
 	struct stat was, now;
-	int fd, old, rc;
+	int fd = -1, old, rc;   /* set by open_log; -O3 cannot tell (maybe-uninitialized) */
 
 	rc = open_log(audit->path, &fd);
 	if (rc != 0)
