@@ -11,6 +11,7 @@
 #include "gate.h"
 #include "p11gate/common.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -759,6 +760,57 @@ out:
 	return rv;
 }
 
+/* The standard's CK_ECMQV_DERIVE_PARAMS and CK_X9_42_MQV_DERIVE_PARAMS
+ * (CK_X9_42_DH2_DERIVE_PARAMS is the same without public_key), which
+ * p11-kit's header lacks. */
+struct hybrid_derive_params {
+	CK_ULONG kdf;
+	CK_ULONG other_len;
+	CK_BYTE_PTR other_info;
+	CK_ULONG public_len;
+	CK_BYTE_PTR public_data;
+	CK_ULONG private_len;
+	CK_OBJECT_HANDLE private_key;
+	CK_ULONG public_len2;
+	CK_BYTE_PTR public_data2;
+	CK_OBJECT_HANDLE public_key;
+};
+
+/* Keys a derivation's parameter names besides the base key: they are used
+ * too (their values go into the new key).  A parameter of another size
+ * than the standard's is the token's to refuse. */
+static size_t
+param_keys(const CK_MECHANISM *m, CK_OBJECT_HANDLE keys[2])
+{
+	struct hybrid_derive_params h;
+
+	if (m->pParameter == NULL)
+		return 0;
+	switch (m->mechanism) {
+	case CKM_CONCATENATE_BASE_AND_KEY:
+		if (m->ulParameterLen != sizeof keys[0])
+			return 0;
+		memcpy(&keys[0], m->pParameter, sizeof keys[0]);
+		return 1;
+	case CKM_ECMQV_DERIVE:
+	case CKM_X9_42_MQV_DERIVE:
+		if (m->ulParameterLen != sizeof h)
+			return 0;
+		memcpy(&h, m->pParameter, sizeof h);
+		keys[0] = h.private_key;
+		keys[1] = h.public_key;
+		return 2;
+	case CKM_X9_42_DH_HYBRID_DERIVE:
+		if (m->ulParameterLen != offsetof(struct hybrid_derive_params, public_key))
+			return 0;
+		memcpy(&h, m->pParameter, offsetof(struct hybrid_derive_params, public_key));
+		keys[0] = h.private_key;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
 struct C_DeriveKey_args {
 	CK_SESSION_HANDLE s; CK_MECHANISM_PTR m; CK_OBJECT_HANDLE b; CK_ATTRIBUTE_PTR t; CK_ULONG n;
 	CK_OBJECT_HANDLE_PTR k;
@@ -776,7 +828,8 @@ pg_hook_C_DeriveKey(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism, CK_OB
 	struct one_shot shot = { .function = "C_DeriveKey", .changes_objects = true };
 	struct pg_mechanism_copy mech = { .heap = NULL };
 	CK_BYTE *public_data = NULL;
-	size_t data_len = 0;
+	CK_OBJECT_HANDLE other[2];
+	size_t data_len = 0, n_other;
 	CK_RV rv;
 
 	if (pg_ctx_lower() == NULL)
@@ -803,11 +856,9 @@ pg_hook_C_DeriveKey(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism, CK_OB
 	}
 	const struct C_DeriveKey_args a = { session, &mech.m, base_key, templ, count, key };
 	rv = add_key_use(&shot, session, base_key, PG_OP_DERIVE, &mech.m, public_data, data_len);
-	/* The parameter names a second key whose value goes into the new one. */
-	if (rv == CKR_OK && mech.m.mechanism == CKM_CONCATENATE_BASE_AND_KEY &&
-	    mech.m.pParameter != NULL && mech.m.ulParameterLen == sizeof(CK_OBJECT_HANDLE))
-		rv = add_key_use(&shot, session, *(CK_OBJECT_HANDLE *)mech.m.pParameter, PG_OP_DERIVE,
-		                 &mech.m, NULL, 0);
+	n_other = param_keys(&mech.m, other);
+	for (size_t i = 0; rv == CKR_OK && i < n_other; i++)
+		rv = add_key_use(&shot, session, other[i], PG_OP_DERIVE, &mech.m, NULL, 0);
 	if (rv == CKR_OK)
 		rv = add_template(&shot, session, templ, count);
 	if (rv == CKR_OK)

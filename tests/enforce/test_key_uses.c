@@ -255,6 +255,46 @@ START_TEST(derive_concatenating_named_secret_key)
 }
 END_TEST
 
+/* ECMQV's parameter names a second private key (hPrivateData), used as
+ * much as the base key: a named one is judged (SoftHSM2 does not know
+ * the mechanism: p11gate refuses before the token).  The layout is the
+ * standard's CK_ECMQV_DERIVE_PARAMS, which p11-kit's header lacks. */
+START_TEST(derive_with_named_private_key_in_parameter)
+{
+	struct t t;
+	struct {
+		CK_ULONG kdf, shared_len;
+		CK_BYTE_PTR shared;
+		CK_ULONG public_len;
+		CK_BYTE_PTR public_data;
+		CK_ULONG private_len;
+		CK_OBJECT_HANDLE private_key;
+		CK_ULONG public_len2;
+		CK_BYTE_PTR public_data2;
+		CK_OBJECT_HANDLE public_key;
+	} params = { .kdf = CKD_NULL };
+	CK_MECHANISM mech = { CKM_ECMQV_DERIVE, &params, sizeof params };
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_KEY_TYPE type = CKK_GENERIC_SECRET;
+	CK_ATTRIBUTE templ[] = {
+		{ CKA_CLASS, &cls, sizeof cls },
+		{ CKA_KEY_TYPE, &type, sizeof type },
+		{ CKA_TOKEN, &no, sizeof no },
+	};
+	CK_OBJECT_HANDLE derived = CK_INVALID_HANDLE;
+	size_t mark;
+
+	t_start(&t, "derive_with_named_private_key_in_parameter", RULES);
+	params.private_key = world_find(&t.w, t.s, CKO_PRIVATE_KEY, 0x02);
+	params.public_key = t.plain;
+	mark = world_audit_lines(&t.w);
+	ck_assert_rv(t.f->C_DeriveKey(t.s, &mech, t.plain, templ, 3, &derived), CKR_FUNCTION_REJECTED);
+	world_expect_one_deny(&t.w, mark, "C_DeriveKey", "derive");
+	ck_assert_uint_eq(world_audit_count_since(&t.w, mark, "\"key\":\"release-ec\"", NULL), 1);
+	t_end(&t);
+}
+END_TEST
+
 /* Wrapping a key whose value the caller chose encrypts that value. */
 START_TEST(wrap_with_named_secret_key)
 {
@@ -500,6 +540,7 @@ key_uses_suite(void)
 	tcase_add_test(secret, verify_with_named_secret_key);
 	tcase_add_test(secret, derive_from_named_secret_key);
 	tcase_add_test(secret, derive_concatenating_named_secret_key);
+	tcase_add_test(other, derive_with_named_private_key_in_parameter);
 	tcase_add_test(secret, wrap_with_named_secret_key);
 	tcase_add_test(secret, unwrap_with_named_secret_key);
 	tcase_add_test(secret, digest_named_secret_key);
