@@ -6,8 +6,9 @@
 #   - each process that opens the log writes a start record (pid, module,
 #     policy SHA-256);
 #   - the last records cut off under a running signer: its next signature
-#     still works, but a tamper record comes first and stderr says
-#     TAMPERING; `audit verify` calls the log not intact;
+#     still works, but a tamper record comes first, and stderr and syslog
+#     (authpriv.alert) say TAMPERING; `audit verify` calls the log not
+#     intact;
 #   - the last records cut off with no writer left: a new process cannot
 #     know, and the chain it continues verifies; the head an operator kept
 #     (`verify`'s "head SEQ:SHA256", or the seq seen in syslog) proves the
@@ -40,7 +41,9 @@ check "records cut off under a running signer: its next append writes a tamper r
 attempt second sign_ec
 must_succeed "second signature"
 # A long-lived signer (logged in, waiting for the go file) opens the log.
-"$P11GATE_SIGN_THREADS" 1 2 "$W/token" "$W/go" >"$W/signer.out" 2>"$W/signer.err" &
+# Its syslog messages go to a file (no syslog daemon here).
+LD_PRELOAD="$P11GATE_SYSLOG_CAPTURE_SO" P11GATE_SYSLOG_CAPTURE="$W/syslog" \
+	"$P11GATE_SIGN_THREADS" 1 2 "$W/token" "$W/go" >"$W/signer.out" 2>"$W/signer.err" &
 signer=$!
 for ((i = 0; i < 600; i++)); do
 	[ ! -e "$W/go.ready.$signer" ] || break
@@ -65,6 +68,9 @@ tamper=$(jq -c 'select(.event=="tamper")' "$AUDIT")
 [ "$(jq -r .seq <<<"$tamper")" = $((keep + 1)) ] || fail "the tamper record does not follow the cut at once: $tamper"
 grep -q "^p11gate: TAMPERING: audit log $AUDIT: the file is [0-9]* bytes long, shorter than the $seen_size this process saw" "$W/signer.err" ||
 	{ cat "$W/signer.err" >&2; fail "no TAMPERING line on the signer's stderr"; }
+# LOG_AUTHPRIV | LOG_ALERT = 10 << 3 | 1 = 81, whatever audit.syslog says.
+grep -q "^81 p11gate: TAMPERING: audit log $AUDIT: the file is [0-9]* bytes long, shorter than the $seen_size" "$W/syslog" ||
+	{ cat "$W/syslog" >&2; fail "no TAMPERING message to syslog (authpriv.alert)"; }
 [ "$(jq -c 'select(.event=="result")' "$AUDIT" | wc -l)" -eq 3 ] || fail "the signer's signatures are not all recorded after the tamper record"
 status=0
 "$P11GATE_CLI" audit verify "$AUDIT" >"$W/verify.out" 2>&1 || status=$?
