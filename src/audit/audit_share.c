@@ -265,6 +265,13 @@ pg_audit_share_sync(struct pg_audit_share *share, int fd, off_t end,
 	int rc;
 
 	*called = false;
+	/* Looked at first without the lock, which a process holds for the
+	 * whole of its fdatasync: a record an earlier sync covered must not
+	 * wait for the next one too.  A value that passes its check was
+	 * written by a process whose fdatasync had succeeded, and it only
+	 * grows, so an old one is merely cautious. */
+	if (read_share(share->fd, &rec) && end >= 0 && rec.synced.bytes >= (uint64_t)end)
+		goto covered;
 	if (lock(share->fd, LOCK_EX) != 0)
 		goto alone;
 	if (!read_share(share->fd, &rec)) {
@@ -273,9 +280,7 @@ pg_audit_share_sync(struct pg_audit_share *share, int fd, off_t end,
 	}
 	if (end >= 0 && rec.synced.bytes >= (uint64_t)end) {
 		flock(share->fd, LOCK_UN);
-		/* Written by another process's fdatasync; a write-back error
-		 * since fd was opened is still reported here, and only here. */
-		return sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WAIT_BEFORE) == 0 ? 0 : errno;
+		goto covered;
 	}
 	if (lock(share->log_fd, LOCK_SH) != 0) {
 		flock(share->fd, LOCK_UN);
@@ -294,6 +299,10 @@ pg_audit_share_sync(struct pg_audit_share *share, int fd, off_t end,
 	}
 	flock(share->fd, LOCK_UN);
 	return rc;
+covered:
+	/* Written by another process's fdatasync; a write-back error since
+	 * fd was opened is still reported here, and only here. */
+	return sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WAIT_BEFORE) == 0 ? 0 : errno;
 alone:
 	*called = true;
 	return datasync(fd, ctx);
