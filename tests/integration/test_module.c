@@ -1747,11 +1747,11 @@ own_token(char *dir, size_t len)
 
 	ck_assert_ptr_nonnull(value);
 	snprintf(mktoken, sizeof mktoken, "%s", value);
-	snprintf(dir, len, "%s/own-token-%d", fx.work, (int)getpid());
+	ck_assert_int_lt(snprintf(dir, len, "%s/own-token-%d", fx.work, (int)getpid()), (int)len);
 	run_or_die(mk);
-	snprintf(conf, sizeof conf, "%s/softhsm2.conf", dir);
+	ck_assert_int_lt(snprintf(conf, sizeof conf, "%s/softhsm2.conf", dir), (int)sizeof conf);
 	ck_assert_int_eq(setenv("SOFTHSM2_CONF", conf, 1), 0);
-	snprintf(conf, sizeof conf, "%s/p11gate.yaml", dir);
+	ck_assert_int_lt(snprintf(conf, sizeof conf, "%s/p11gate.yaml", dir), (int)sizeof conf);
 	ck_assert_int_eq(setenv("P11GATE_CONFIG", conf, 1), 0);
 }
 
