@@ -90,6 +90,12 @@ log_facts() { # $1 = log, $2 = output
 compare_events() {
 	local mode=$1 events=$2 log=$3 slack=${4:-0} scope=${5:-all}
 	log_facts "$log" "$W/facts.tsv"
+	# SIGKILL can stop a write() between two pages: a killed signer's last
+	# events line may be unfinished.  It promised nothing; drop it.
+	if [ "$mode" = killed ] && [ -s "$events" ] && [ -n "$(tail -c1 "$events")" ]; then
+		sed '$d' "$events" >"$W/events.whole"
+		events=$W/events.whole
+	fi
 	awk -F'[\t ]' -v mode="$mode" -v slack="$slack" -v scope="$scope" '
 	function inscope(p) { return scope == "all" || (p in only) }
 	BEGIN { if (scope != "all") { n = split(scope, list, " "); for (i = 1; i <= n; i++) only[list[i]] = 1 } }
