@@ -556,13 +556,5 @@ key_uses_suite(void)
 int
 main(void)
 {
-	SRunner *runner = srunner_create(key_uses_suite());
-	int failed;
-
-	/* Each test in its own process: every one loads the module afresh. */
-	srunner_set_fork_status(runner, CK_FORK);
-	srunner_run_all(runner, CK_VERBOSE);
-	failed = srunner_ntests_failed(runner);
-	srunner_free(runner);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return world_run_suite(key_uses_suite());
 }

@@ -567,12 +567,5 @@ reload_suite(void)
 int
 main(void)
 {
-	SRunner *runner = srunner_create(reload_suite());
-	int failed;
-
-	srunner_set_fork_status(runner, CK_FORK);
-	srunner_run_all(runner, CK_VERBOSE);
-	failed = srunner_ntests_failed(runner);
-	srunner_free(runner);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return world_run_suite(reload_suite());
 }

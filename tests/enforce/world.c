@@ -562,3 +562,16 @@ out:
 	EVP_PKEY_free(pkey);
 	return ok;
 }
+
+int
+world_run_suite(Suite *suite)
+{
+	SRunner *runner = srunner_create(suite);
+	int failed;
+
+	srunner_set_fork_status(runner, CK_FORK);
+	srunner_run_all(runner, CK_VERBOSE);
+	failed = srunner_ntests_failed(runner);
+	srunner_free(runner);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

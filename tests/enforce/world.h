@@ -15,6 +15,8 @@
 
 #include "p11gate/pkcs11.h"
 
+struct Suite;
+
 struct world {
 	char dir[PATH_MAX];          /* P11GATE_TEST_WORK/<program>/<test> */
 	char token[PATH_MAX];        /* the fixture, dir/token */
@@ -96,5 +98,9 @@ bool world_stderr_has(const struct world *w, const char *text);
  * the token returns). */
 bool world_verify(const struct world *w, const char *kind, const void *data, size_t data_len,
                   const unsigned char *sig, size_t sig_len);
+
+/* Runs SUITE with each test in its own process (every one loads the
+ * module afresh); the exit status for main. */
+int world_run_suite(struct Suite *suite);
 
 #endif /* P11GATE_TEST_WORLD_H */
