@@ -12,6 +12,11 @@ source "$(dirname "$0")/lib.sh"
 # Making a log the signer cannot write needs another user (chown, setpriv),
 # and a full file system needs a mount: both need root.
 [ "$MY_UID" -eq 0 ] || fail "run as root: this test switches to nobody (setpriv) and mounts a tmpfs"
+# nobody must reach the module, the token, the policy and the data: the
+# work directory moves to where it can (the checkout may be private).
+# shellcheck source=../fixture/elsewhere.sh
+. "$(dirname "$0")/../fixture/elsewhere.sh"
+work_elsewhere
 
 head -c 500 /dev/urandom >"$WORK/data"
 chmod 0644 "$WORK/data"
@@ -57,14 +62,11 @@ mkdir "$W/logs" "$W/out"
 chmod 0755 "$W/logs"
 AUDIT="$W/logs/audit.jsonl"
 allow_all --audit "$AUDIT"
-# nobody must reach the module, the token and the policy; p11gate.so is
-# copied in so the build directory's permissions do not matter.
-cp "$P11GATE_MODULE" "$W/p11gate.so"
 chown -R nobody:nogroup "$W/token" "$W/out"
 as_nobody() {
 	setpriv --reuid=nobody --regid=nogroup --clear-groups -- \
 		env SOFTHSM2_CONF="$SOFTHSM2_CONF" P11GATE_CONFIG="$POLICY" \
-		pkcs11-tool --module "$W/p11gate.so" --login --pin "$PIN" "$@"
+		pkcs11-tool --module "$P11GATE_MODULE" --login --pin "$PIN" "$@"
 }
 check "nobody signs; the log's directory $W/logs is root's, mode 0755"
 as_nobody -O >/dev/null 2>&1 || fail "nobody cannot even list the token's objects through p11gate (setup problem)"
@@ -149,4 +151,5 @@ else
 	trap - EXIT
 fi
 
+work_elsewhere_done
 echo "PASS: audit failures fail closed"

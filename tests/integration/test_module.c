@@ -1076,7 +1076,9 @@ START_TEST(test_config_directory)
 END_TEST
 
 /* A file without read permission, for a user without privileges: a child
- * drops to nobody and initialises. */
+ * loads p11gate.so, drops to nobody and initialises.  Loaded before the drop:
+ * the build tree may be in a checkout nobody cannot search (what is tested
+ * is reading the policy, which happens in C_Initialize). */
 START_TEST(test_config_unreadable)
 {
 	char dir[] = "/tmp/p11gate-unreadable-XXXXXX";
@@ -1101,12 +1103,12 @@ START_TEST(test_config_unreadable)
 
 		close(pipefd[0]);
 		dup2(pipefd[1], STDERR_FILENO);
+		m = p11gate_open();
 		if (setgid(65534) != 0 || setuid(65534) != 0)
 			_exit(3);
 		if (access(path, R_OK) == 0)
 			_exit(4);       /* still privileged: the test would prove nothing */
 		setenv("P11GATE_CONFIG", path, 1);
-		m = p11gate_open();
 		rv = m.f->C_Initialize(NULL);
 		_exit(rv == CKR_GENERAL_ERROR ? 0 : 5);
 	}

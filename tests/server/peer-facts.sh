@@ -156,4 +156,5 @@ echo "$rec" | grep -q '"reported":\["exe","unit"\]' || fail "unit is not listed 
 ok "allowed"
 
 "$P11GATE_CLI" audit verify "$AUDIT" >/dev/null || fail "the audit chain does not verify"
+work_elsewhere_done
 echo "PASS"

@@ -138,4 +138,5 @@ check "the audit log still verifies and holds one allow record per signature"
 n_allow=$(grep -c '"decision":"allow"' "$AUDIT")
 [ "$n_allow" -ge 3 ] || fail "expected at least 3 allow records, found $n_allow"
 "$P11GATE_CLI" audit verify "$AUDIT"
+work_elsewhere_done
 echo "PASS"

@@ -6,14 +6,17 @@
 # policy, and p11-kit server running p11gate as its provider.  Needs root
 # (it creates accounts); skips (77) otherwise.
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root to create accounts"; exit 77; }
+# shellcheck source=../fixture/elsewhere.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../fixture/elsewhere.sh"
 
 SIGNER=p11gt-signer GROUP=p11gt-signers
 CLIENT_MODULE=$(pkg-config --variable=p11_module_path p11-kit-1)/p11-kit-client.so
 [ -f "$CLIENT_MODULE" ] || CLIENT_MODULE=/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so
 
-# server_setup CLIENT...: the accounts (each CLIENT in GROUP), the fixture
-# token owned by SIGNER (0700), the socket and log directories; sets RUN,
-# LOG, SOCK, AUDIT and CONFIG, and writes CONFIG up to its keys (the test
+# server_setup CLIENT...: the accounts (each CLIENT in GROUP), the work
+# directory where they can reach it (work_elsewhere), the fixture token
+# owned by SIGNER (0700), the socket and log directories; sets RUN, LOG,
+# SOCK, AUDIT and CONFIG, and writes CONFIG up to its keys (the test
 # appends its rules).
 server_setup() {
 	getent group "$GROUP" >/dev/null || groupadd --system "$GROUP"
@@ -22,6 +25,7 @@ server_setup() {
 	done
 	for u in "$@"; do usermod -a -G "$GROUP" "$u"; done
 
+	work_elsewhere
 	make_fixture
 	unset P11GATE_CONFIG
 	chmod 0755 "$WORK" "$TOKEN"
