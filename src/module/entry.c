@@ -14,9 +14,9 @@
 
 #define PG_EXPORT __attribute__((visibility("default")))
 
-#define PG_MODULE(name, params, args) .name = pg_mod_##name,
-#define PG_FN(name, params, args) .name = pg_fwd_##name,
-#define PG_HOOK(name, params, args) .name = pg_hook_##name,
+#define PG_MODULE(name, ...) .name = pg_mod_##name,
+#define PG_FN(name, ...) .name = pg_fwd_##name,
+#define PG_HOOK(name, ...) .name = pg_hook_##name,
 #define PG_ONLY_2_40
 static const CK_FUNCTION_LIST table_2_40 = {
 	.version = { 2, 40 },
@@ -24,9 +24,9 @@ static const CK_FUNCTION_LIST table_2_40 = {
 };
 #undef PG_ONLY_2_40
 
-#define PG_MODULE(name, params, args) .name = pg_mod_##name,
-#define PG_FN(name, params, args) .name = pg_fwd_##name,
-#define PG_HOOK(name, params, args) .name = pg_hook_##name,
+#define PG_MODULE(name, ...) .name = pg_mod_##name,
+#define PG_FN(name, ...) .name = pg_fwd_##name,
+#define PG_HOOK(name, ...) .name = pg_hook_##name,
 static const pg_function_list_3_0 table_3_0 = {
 	.version = { 3, 0 },
 #include "functions.h"

@@ -7,15 +7,15 @@
  */
 #include "module.h"
 
-#define PG_FN(name, params, args)                                   \
-	CK_RV pg_fwd_##name params                                  \
+#define PG_FN(name, ...)                                            \
+	CK_RV pg_fwd_##name PG_PARAMS(__VA_ARGS__)                  \
 	{                                                           \
 		const pg_function_list_3_0 *lower = pg_ctx_lower(); \
 		if (lower == NULL)                                  \
 			return CKR_CRYPTOKI_NOT_INITIALIZED;        \
 		if (lower->name == NULL)                            \
 			return CKR_FUNCTION_NOT_SUPPORTED;          \
-		return lower->name args;                            \
+		return lower->name PG_ARGS(__VA_ARGS__);            \
 	}
-#define PG_HOOK(name, params, args)
+#define PG_HOOK(name, ...)
 #include "functions.h"

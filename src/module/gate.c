@@ -16,14 +16,6 @@
 /* Large enough for any signature or RSA block a token returns. */
 #define SCRATCH_LEN 16384
 
-static const char *const kind_init_name[PG_KIND_COUNT] = {
-	[PG_KIND_SIGN] = "C_SignInit",
-	[PG_KIND_SIGN_RECOVER] = "C_SignRecoverInit",
-	[PG_KIND_DECRYPT] = "C_DecryptInit",
-	[PG_KIND_MESSAGE_SIGN] = "C_MessageSignInit",
-	[PG_KIND_MESSAGE_DECRYPT] = "C_MessageDecryptInit",
-};
-
 static const CK_FLAGS kind_cancel_flag[PG_KIND_COUNT] = {
 	[PG_KIND_SIGN] = CKF_SIGN,
 	[PG_KIND_SIGN_RECOVER] = CKF_SIGN_RECOVER,
@@ -179,8 +171,7 @@ pg_gate_private_op(enum pg_op op, const struct pg_keyinfo *key, CK_MECHANISM_TYP
 }
 
 CK_RV
-pg_gate_use_at_init(struct pg_judge_call *call, pg_init_fn lower_init, CK_SESSION_HANDLE handle,
-                    CK_MECHANISM_PTR mechanism, CK_OBJECT_HANDLE key)
+pg_gate_use_at_init(struct pg_judge_call *call, const struct pg_init_call *init, CK_MECHANISM_PTR mechanism)
 {
 	struct pg_regime *regime = pg_ctx_regime();
 	uint64_t seq;
@@ -189,22 +180,26 @@ pg_gate_use_at_init(struct pg_judge_call *call, pg_init_fn lower_init, CK_SESSIO
 	if (regime == NULL)
 		return CKR_CRYPTOKI_NOT_INITIALIZED;
 	if (call->key->cls != CKO_PRIVATE_KEY && !pg_judge_governed(regime, call->key)) {
-		rv = lower_init(handle, mechanism, key);
+		rv = init->lower_init(init->session, mechanism, init->key);
 		goto out;
 	}
 	call->record_allow = true;
 	rv = pg_judge(regime, call, &seq);
 	if (rv == CKR_OK)
-		rv = pg_judge_result(regime, call, seq, lower_init(handle, mechanism, key), NULL, 0);
+		rv = pg_judge_result(regime, call, seq, init->lower_init(init->session, mechanism, init->key),
+		                     NULL, 0);
 out:
 	pg_regime_unref(regime);
 	return rv;
 }
 
 CK_RV
-pg_gate_init(enum pg_op_kind kind, enum pg_op what, bool private_only, pg_init_fn lower_init,
-            CK_SESSION_HANDLE handle, CK_MECHANISM_PTR mechanism, CK_OBJECT_HANDLE key)
+pg_gate_init(enum pg_op_kind kind, enum pg_op what, bool private_only, const struct pg_init_call *init)
 {
+	const pg_init_fn lower_init = init->lower_init;
+	const CK_SESSION_HANDLE handle = init->session;
+	const CK_OBJECT_HANDLE key = init->key;
+	const CK_MECHANISM_PTR mechanism = init->mechanism;
 	const pg_function_list_3_0 *lower = pg_ctx_lower();
 	struct pg_regime *regime = NULL;
 	struct pg_mechanism_copy mech;
@@ -242,14 +237,14 @@ pg_gate_init(enum pg_op_kind kind, enum pg_op what, bool private_only, pg_init_f
 	op = &session->ops[kind];
 	what = pg_gate_private_op(what, &info, mech.m.mechanism);
 	call = (struct pg_judge_call){
-		.function = kind_init_name[kind], .op = what,
+		.function = init->function, .op = what,
 		.has_mechanism = true, .mechanism = mech.m.mechanism, .key = &info,
 	};
 	if (private_only && info.cls != CKO_PRIVATE_KEY) {
 		/* A secret or public key's decryption is judged at its init
 		 * (if named) and remembered, so that it alone is forwarded
 		 * unjudged since. */
-		rv = pg_gate_use_at_init(&call, lower_init, handle, &mech.m, key);
+		rv = pg_gate_use_at_init(&call, init, &mech.m);
 		if (rv == CKR_OK) {
 			pg_session_op_reset(op);
 			op->active = op->passthrough = true;
@@ -291,37 +286,28 @@ out:
 	return rv;
 }
 
+/* Any key class: an HMAC key signs too. */
 CK_RV
-pg_hook_C_SignInit(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism, CK_OBJECT_HANDLE key)
+pg_gate_C_SignInit(const pg_args_C_SignInit *a)
 {
-	const pg_function_list_3_0 *lower = pg_ctx_lower();
-
-	/* Any key class: an HMAC key signs too. */
-	return pg_gate_init(PG_KIND_SIGN, PG_OP_SIGN, false, lower ? lower->C_SignInit : NULL,
-	                   session, mechanism, key);
+	return pg_gate_init(PG_KIND_SIGN, PG_OP_SIGN, false, a);
 }
 
 CK_RV
-pg_hook_C_SignRecoverInit(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism, CK_OBJECT_HANDLE key)
+pg_gate_C_SignRecoverInit(const pg_args_C_SignRecoverInit *a)
 {
-	const pg_function_list_3_0 *lower = pg_ctx_lower();
+	CK_RV rv = pg_lower_check(PG_PROBE_SIGN_RECOVER, a->session);
 
-	if (lower != NULL && pg_lower_lacks(lower, PG_PROBE_SIGN_RECOVER, session))
-		return pg_lower_unsupported(lower, session);
-	return pg_gate_init(PG_KIND_SIGN_RECOVER, PG_OP_SIGN, false,
-	                   lower ? lower->C_SignRecoverInit : NULL, session, mechanism, key);
+	return rv != CKR_OK ? rv : pg_gate_init(PG_KIND_SIGN_RECOVER, PG_OP_SIGN, false, a);
 }
 
 /* Decryption with a private key is followed call by call, and a raw one
  * (CKM_RSA_X_509: of a padded block, a signature) is judged as sign; with
  * another key it is judged at the init when the policy names the key. */
 CK_RV
-pg_hook_C_DecryptInit(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism, CK_OBJECT_HANDLE key)
+pg_gate_C_DecryptInit(const pg_args_C_DecryptInit *a)
 {
-	const pg_function_list_3_0 *lower = pg_ctx_lower();
-
-	return pg_gate_init(PG_KIND_DECRYPT, PG_OP_DECRYPT, true, lower ? lower->C_DecryptInit : NULL,
-	                   session, mechanism, key);
+	return pg_gate_init(PG_KIND_DECRYPT, PG_OP_DECRYPT, true, a);
 }
 
 /* ---- the calls that produce output ------------------------------------------ */
@@ -339,6 +325,32 @@ is_message_kind(enum pg_op_kind kind)
  * is ended by both final forms: SoftHSM2 keeps an RSA decryption open
  * after a C_DecryptUpdate.  (Should all fail, the operation stays open in
  * the token but p11gate forwards no call on it.) */
+/* One output-producing call, described so one path can judge them all. */
+struct output_call {
+	const char *function;
+	enum pg_op_kind kind;
+	CK_SESSION_HANDLE session;
+	const CK_BYTE *data;          /* this call's data, hashed here */
+	CK_ULONG data_len;
+	bool single_part;             /* data is the whole input (else parts were hashed as they passed) */
+	bool final;                   /* ends the operation (or, for messages, the message) */
+	CK_BYTE_PTR out;              /* NULL: a length query */
+	CK_ULONG_PTR out_len;
+	struct pg_io io;              /* as the caller passed it */
+};
+
+/* Calls the token with c's data into out/out_len. */
+static CK_RV
+forward(const pg_function_list_3_0 *lower, const struct output_call *c, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
+{
+	struct pg_io io = c->io;
+
+	io.data = c->data;
+	io.out = out;
+	io.out_len = out_len;
+	return io.forward(lower, io.args, &io);
+}
+
 static void
 cancel(const pg_function_list_3_0 *lower, const struct output_call *c)
 {
@@ -349,7 +361,7 @@ cancel(const pg_function_list_3_0 *lower, const struct output_call *c)
 	    lower->C_SessionCancel(c->session, kind_cancel_flag[c->kind]) == CKR_OK)
 		return;
 	if (c->final || !is_message_kind(c->kind))
-		c->forward(lower, c, scratch, &len);
+		forward(lower, c, scratch, &len);
 	if (c->kind == PG_KIND_DECRYPT && !c->final) {
 		len = sizeof scratch;
 		lower->C_DecryptFinal(c->session, scratch, &len);
@@ -395,8 +407,8 @@ refuse_out_of_order(const struct pg_session_op *op, const char *function, const 
 #define OUT_MAX (1024 * 1024)
 #define DATA_ON_STACK 1024
 
-CK_RV
-pg_gate_output(const struct output_call *caller)
+static CK_RV
+output(const struct output_call *caller)
 {
 	const pg_function_list_3_0 *lower = pg_ctx_lower();
 	struct pg_regime *regime = NULL;
@@ -420,7 +432,7 @@ pg_gate_output(const struct output_call *caller)
 		goto out;
 	}
 	if (op->passthrough) {
-		rv = c->forward(lower, c, c->out, c->out_len);
+		rv = forward(lower, c, c->out, c->out_len);
 		goto out;
 	}
 	if (c->out_len == NULL || (c->data == NULL && c->data_len > 0)) {
@@ -439,7 +451,7 @@ pg_gate_output(const struct output_call *caller)
 	}
 	if (c->final && c->out == NULL) {
 		/* A length query: no output, the operation goes on. */
-		rv = c->forward(lower, c, NULL, c->out_len);
+		rv = forward(lower, c, NULL, c->out_len);
 		if (rv != CKR_OK)
 			pg_session_op_reset(op);
 		goto out;
@@ -529,7 +541,7 @@ pg_gate_output(const struct output_call *caller)
 		EVP_DigestUpdate(op->md, c->data, c->data_len);
 	}
 
-	rv = c->forward(lower, c, out, &out_len);
+	rv = forward(lower, c, out, &out_len);
 	if (rv == CKR_BUFFER_TOO_SMALL) {
 		*caller->out_len = out_len;   /* the caller retries; the allow is already recorded */
 		goto out;
@@ -565,11 +577,25 @@ out:
 }
 
 CK_RV
-pg_gate_feed(const char *function, enum pg_op_kind kind, CK_SESSION_HANDLE handle,
-             const CK_BYTE *part, CK_ULONG part_len,
-             CK_RV (*forward)(const pg_function_list_3_0 *lower, const void *args, const CK_BYTE *part),
-             const void *args)
+pg_gate_output(enum pg_op_kind kind, enum pg_output_end end, struct pg_io io)
 {
+	const struct output_call c = {
+		.function = io.function, .kind = kind, .session = io.session,
+		.data = io.data, .data_len = io.data_len,
+		.single_part = end == PG_OUT_WHOLE, .final = end != PG_OUT_PART,
+		.out = io.out, .out_len = io.out_len, .io = io,
+	};
+
+	return output(&c);
+}
+
+CK_RV
+pg_gate_feed(enum pg_op_kind kind, struct pg_io io)
+{
+	const char *function = io.function;
+	const CK_SESSION_HANDLE handle = io.session;
+	const CK_BYTE *part = io.data;
+	const CK_ULONG part_len = io.data_len;
 	const pg_function_list_3_0 *lower = pg_ctx_lower();
 	struct pg_session *session;
 	struct pg_session_op *op;
@@ -598,7 +624,10 @@ pg_gate_feed(const char *function, enum pg_op_kind kind, CK_SESSION_HANDLE handl
 		rv = CKR_HOST_MEMORY;
 		goto out;
 	}
-	rv = forward(lower, args, copy);
+	io.data = copy;
+	io.out = NULL;          /* a part of a message's signature returns none */
+	io.out_len = NULL;
+	rv = io.forward(lower, io.args, &io);
 	if (rv == CKR_OK)
 		op->fed = true;
 	else
@@ -611,199 +640,77 @@ out:
 
 /* ---- signing ------------------------------------------------------------------ */
 
-static CK_RV
-fwd_sign(const pg_function_list_3_0 *lower, const struct output_call *c, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
+CK_RV
+pg_gate_C_Sign(const pg_args_C_Sign *a)
 {
-	return lower->C_Sign(c->session, (CK_BYTE_PTR)c->data, c->data_len, out, out_len);
+	return pg_gate_output(PG_KIND_SIGN, PG_OUT_WHOLE, pg_io_C_Sign(a));
 }
 
 CK_RV
-pg_hook_C_Sign(CK_SESSION_HANDLE session, CK_BYTE_PTR data, CK_ULONG data_len,
-               CK_BYTE_PTR signature, CK_ULONG_PTR signature_len)
+pg_gate_C_SignUpdate(const pg_args_C_SignUpdate *a)
 {
-	const struct output_call c = {
-		.function = "C_Sign", .kind = PG_KIND_SIGN, .session = session,
-		.data = data, .data_len = data_len, .single_part = true, .final = true,
-		.out = signature, .out_len = signature_len, .forward = fwd_sign,
-	};
-	return pg_gate_output(&c);
-}
-
-static CK_RV
-fwd_sign_update(const pg_function_list_3_0 *lower, const void *args, const CK_BYTE *part)
-{
-	const struct output_call *c = args;
-
-	return lower->C_SignUpdate(c->session, (CK_BYTE_PTR)part, c->data_len);
+	return pg_gate_feed(PG_KIND_SIGN, pg_io_C_SignUpdate(a));
 }
 
 CK_RV
-pg_hook_C_SignUpdate(CK_SESSION_HANDLE session, CK_BYTE_PTR part, CK_ULONG part_len)
+pg_gate_C_SignFinal(const pg_args_C_SignFinal *a)
 {
-	const struct output_call c = { .session = session, .data_len = part_len };
-
-	return pg_gate_feed("C_SignUpdate", PG_KIND_SIGN, session, part, part_len, fwd_sign_update, &c);
-}
-
-static CK_RV
-fwd_sign_final(const pg_function_list_3_0 *lower, const struct output_call *c, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
-{
-	return lower->C_SignFinal(c->session, out, out_len);
+	return pg_gate_output(PG_KIND_SIGN, PG_OUT_LAST, pg_io_C_SignFinal(a));
 }
 
 CK_RV
-pg_hook_C_SignFinal(CK_SESSION_HANDLE session, CK_BYTE_PTR signature, CK_ULONG_PTR signature_len)
+pg_gate_C_SignRecover(const pg_args_C_SignRecover *a)
 {
-	const struct output_call c = {
-		.function = "C_SignFinal", .kind = PG_KIND_SIGN, .session = session,
-		.final = true, .out = signature, .out_len = signature_len, .forward = fwd_sign_final,
-	};
-	return pg_gate_output(&c);
-}
+	CK_RV rv = pg_lower_check(PG_PROBE_SIGN_RECOVER, a->session);
 
-static CK_RV
-fwd_sign_recover(const pg_function_list_3_0 *lower, const struct output_call *c, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
-{
-	return lower->C_SignRecover(c->session, (CK_BYTE_PTR)c->data, c->data_len, out, out_len);
-}
-
-CK_RV
-pg_hook_C_SignRecover(CK_SESSION_HANDLE session, CK_BYTE_PTR data, CK_ULONG data_len,
-                      CK_BYTE_PTR signature, CK_ULONG_PTR signature_len)
-{
-	const pg_function_list_3_0 *lower = pg_ctx_lower();
-	const struct output_call c = {
-		.function = "C_SignRecover", .kind = PG_KIND_SIGN_RECOVER, .session = session,
-		.data = data, .data_len = data_len, .single_part = true, .final = true,
-		.out = signature, .out_len = signature_len, .forward = fwd_sign_recover,
-	};
-
-	if (lower != NULL && pg_lower_lacks(lower, PG_PROBE_SIGN_RECOVER, session))
-		return pg_lower_unsupported(lower, session);
-	return pg_gate_output(&c);
+	return rv != CKR_OK ? rv :
+	       pg_gate_output(PG_KIND_SIGN_RECOVER, PG_OUT_WHOLE, pg_io_C_SignRecover(a));
 }
 
 /* ---- decryption with a private key (secret-key decryption passes through) ------- */
 
-static CK_RV
-fwd_decrypt(const pg_function_list_3_0 *lower, const struct output_call *c, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
+CK_RV
+pg_gate_C_Decrypt(const pg_args_C_Decrypt *a)
 {
-	return lower->C_Decrypt(c->session, (CK_BYTE_PTR)c->data, c->data_len, out, out_len);
+	return pg_gate_output(PG_KIND_DECRYPT, PG_OUT_WHOLE, pg_io_C_Decrypt(a));
 }
 
 CK_RV
-pg_hook_C_Decrypt(CK_SESSION_HANDLE session, CK_BYTE_PTR data, CK_ULONG data_len,
-                  CK_BYTE_PTR out, CK_ULONG_PTR out_len)
+pg_gate_C_DecryptUpdate(const pg_args_C_DecryptUpdate *a)
 {
-	const struct output_call c = {
-		.function = "C_Decrypt", .kind = PG_KIND_DECRYPT, .session = session,
-		.data = data, .data_len = data_len, .single_part = true, .final = true,
-		.out = out, .out_len = out_len, .forward = fwd_decrypt,
-	};
-
-	return pg_gate_output(&c);
-}
-
-static CK_RV
-fwd_decrypt_update(const pg_function_list_3_0 *lower, const struct output_call *c, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
-{
-	return lower->C_DecryptUpdate(c->session, (CK_BYTE_PTR)c->data, c->data_len, out, out_len);
+	return pg_gate_output(PG_KIND_DECRYPT, PG_OUT_PART, pg_io_C_DecryptUpdate(a));
 }
 
 CK_RV
-pg_hook_C_DecryptUpdate(CK_SESSION_HANDLE session, CK_BYTE_PTR part, CK_ULONG part_len,
-                        CK_BYTE_PTR out, CK_ULONG_PTR out_len)
+pg_gate_C_DecryptFinal(const pg_args_C_DecryptFinal *a)
 {
-	const struct output_call c = {
-		.function = "C_DecryptUpdate", .kind = PG_KIND_DECRYPT, .session = session,
-		.data = part, .data_len = part_len, .out = out, .out_len = out_len,
-		.forward = fwd_decrypt_update,
-	};
-
-	return pg_gate_output(&c);
-}
-
-static CK_RV
-fwd_decrypt_final(const pg_function_list_3_0 *lower, const struct output_call *c, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
-{
-	return lower->C_DecryptFinal(c->session, out, out_len);
-}
-
-CK_RV
-pg_hook_C_DecryptFinal(CK_SESSION_HANDLE session, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
-{
-	const struct output_call c = {
-		.function = "C_DecryptFinal", .kind = PG_KIND_DECRYPT, .session = session,
-		.final = true, .out = out, .out_len = out_len, .forward = fwd_decrypt_final,
-	};
-
-	return pg_gate_output(&c);
+	return pg_gate_output(PG_KIND_DECRYPT, PG_OUT_LAST, pg_io_C_DecryptFinal(a));
 }
 
 /* ---- dual-function updates: the private-key half is judged like its own -------- */
 
-static CK_RV
-fwd_sign_encrypt(const pg_function_list_3_0 *lower, const void *args, const CK_BYTE *part)
+CK_RV
+pg_gate_C_SignEncryptUpdate(const pg_args_C_SignEncryptUpdate *a)
 {
-	const struct output_call *c = args;
+	CK_RV rv = pg_lower_check(PG_PROBE_SIGN_ENCRYPT, a->session);
 
-	return lower->C_SignEncryptUpdate(c->session, (CK_BYTE_PTR)part, c->data_len, c->out, c->out_len);
+	return rv != CKR_OK ? rv : pg_gate_feed(PG_KIND_SIGN, pg_io_C_SignEncryptUpdate(a));
 }
 
 CK_RV
-pg_hook_C_SignEncryptUpdate(CK_SESSION_HANDLE session, CK_BYTE_PTR part, CK_ULONG part_len,
-                            CK_BYTE_PTR out, CK_ULONG_PTR out_len)
+pg_gate_C_DecryptDigestUpdate(const pg_args_C_DecryptDigestUpdate *a)
 {
-	const pg_function_list_3_0 *lower = pg_ctx_lower();
-	const struct output_call c = {
-		.session = session, .data = part, .data_len = part_len, .out = out, .out_len = out_len,
-	};
+	CK_RV rv = pg_lower_check(PG_PROBE_DECRYPT_DIGEST, a->session);
 
-	if (lower != NULL && pg_lower_lacks(lower, PG_PROBE_SIGN_ENCRYPT, session))
-		return pg_lower_unsupported(lower, session);
-	return pg_gate_feed("C_SignEncryptUpdate", PG_KIND_SIGN, session, part, part_len, fwd_sign_encrypt, &c);
-}
-
-static CK_RV
-fwd_decrypt_digest(const pg_function_list_3_0 *lower, const struct output_call *c, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
-{
-	return lower->C_DecryptDigestUpdate(c->session, (CK_BYTE_PTR)c->data, c->data_len, out, out_len);
+	return rv != CKR_OK ? rv :
+	       pg_gate_output(PG_KIND_DECRYPT, PG_OUT_PART, pg_io_C_DecryptDigestUpdate(a));
 }
 
 CK_RV
-pg_hook_C_DecryptDigestUpdate(CK_SESSION_HANDLE session, CK_BYTE_PTR part, CK_ULONG part_len,
-                              CK_BYTE_PTR out, CK_ULONG_PTR out_len)
+pg_gate_C_DecryptVerifyUpdate(const pg_args_C_DecryptVerifyUpdate *a)
 {
-	const pg_function_list_3_0 *lower = pg_ctx_lower();
-	const struct output_call c = {
-		.function = "C_DecryptDigestUpdate", .kind = PG_KIND_DECRYPT, .session = session,
-		.data = part, .data_len = part_len, .out = out, .out_len = out_len,
-		.forward = fwd_decrypt_digest,
-	};
+	CK_RV rv = pg_lower_check(PG_PROBE_DECRYPT_VERIFY, a->session);
 
-	if (lower != NULL && pg_lower_lacks(lower, PG_PROBE_DECRYPT_DIGEST, session))
-		return pg_lower_unsupported(lower, session);
-	return pg_gate_output(&c);
-}
-
-static CK_RV
-fwd_decrypt_verify(const pg_function_list_3_0 *lower, const struct output_call *c, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
-{
-	return lower->C_DecryptVerifyUpdate(c->session, (CK_BYTE_PTR)c->data, c->data_len, out, out_len);
-}
-
-CK_RV
-pg_hook_C_DecryptVerifyUpdate(CK_SESSION_HANDLE session, CK_BYTE_PTR part, CK_ULONG part_len,
-                              CK_BYTE_PTR out, CK_ULONG_PTR out_len)
-{
-	const pg_function_list_3_0 *lower = pg_ctx_lower();
-	const struct output_call c = {
-		.function = "C_DecryptVerifyUpdate", .kind = PG_KIND_DECRYPT, .session = session,
-		.data = part, .data_len = part_len, .out = out, .out_len = out_len,
-		.forward = fwd_decrypt_verify,
-	};
-
-	if (lower != NULL && pg_lower_lacks(lower, PG_PROBE_DECRYPT_VERIFY, session))
-		return pg_lower_unsupported(lower, session);
-	return pg_gate_output(&c);
+	return rv != CKR_OK ? rv :
+	       pg_gate_output(PG_KIND_DECRYPT, PG_OUT_PART, pg_io_C_DecryptVerifyUpdate(a));
 }

@@ -7,31 +7,13 @@
 #define P11GATE_GATE_H
 
 #include "judge.h"
+#include "calls.h"
 #include "session.h"
 
 #ifndef CKF_MESSAGE_DECRYPT
 #define CKF_MESSAGE_DECRYPT 0x4UL
 #define CKF_MESSAGE_SIGN    0x8UL
 #endif
-
-typedef CK_RV (*pg_init_fn)(CK_SESSION_HANDLE, CK_MECHANISM_PTR, CK_OBJECT_HANDLE);
-
-/* One output-producing call, described so one path can judge them all. */
-struct output_call {
-	const char *function;
-	enum pg_op_kind kind;
-	CK_SESSION_HANDLE session;
-	const CK_BYTE *data;          /* this call's data, hashed here */
-	CK_ULONG data_len;
-	bool single_part;             /* data is the whole input (else parts were hashed as they passed) */
-	bool final;                   /* ends the operation (or, for messages, the message) */
-	CK_BYTE_PTR out;              /* NULL: a length query */
-	CK_ULONG_PTR out_len;
-	/* Calls the token with the hook's own arguments, into out/out_len. */
-	CK_RV (*forward)(const pg_function_list_3_0 *lower, const struct output_call *c,
-	                 CK_BYTE_PTR out, CK_ULONG_PTR out_len);
-	const void *args;
-};
 
 /* The caller's mechanism, copied before it is judged: another thread of
  * the caller must not change what the token is asked for after p11gate
@@ -55,30 +37,34 @@ enum pg_op pg_gate_private_op(enum pg_op op, const struct pg_keyinfo *key, CK_ME
 /* A use p11gate does not follow call by call (any use of a secret or
  * public key but signing, verification, encryption with any key):
  * judged at its init when the key is private or the policy names it, the
- * allow record written before lower_init and the init's result after.  A
- * key neither private nor named is forwarded unjudged.  call names the
- * function, operation, mechanism and key; record_allow is set here. */
-CK_RV pg_gate_use_at_init(struct pg_judge_call *call, pg_init_fn lower_init, CK_SESSION_HANDLE handle,
-                          CK_MECHANISM_PTR mechanism, CK_OBJECT_HANDLE key);
+ * allow record written before the init is forwarded (with mechanism, the
+ * caller's copied) and the init's result after.  A key neither private
+ * nor named is forwarded unjudged.  call names the function, operation,
+ * mechanism and key; record_allow is set here. */
+CK_RV pg_gate_use_at_init(struct pg_judge_call *call, const struct pg_init_call *init,
+                          CK_MECHANISM_PTR mechanism);
 
 /* Judges the key's use, then lets the token start the operation and
  * remembers it.  private_only: the operation is followed call by call
  * only with a private key; with another key it is judged at the init
  * (pg_gate_use_at_init) and then forwarded. */
-CK_RV pg_gate_init(enum pg_op_kind kind, enum pg_op what, bool private_only, pg_init_fn lower_init,
-                   CK_SESSION_HANDLE handle, CK_MECHANISM_PTR mechanism, CK_OBJECT_HANDLE key);
+CK_RV pg_gate_init(enum pg_op_kind kind, enum pg_op what, bool private_only,
+                   const struct pg_init_call *init);
 
-/* The output-producing call: judged again, recorded before the token
- * acts, the result recorded after. */
-CK_RV pg_gate_output(const struct output_call *c);
+/* Where a call that returns output stands in its operation. */
+enum pg_output_end {
+	PG_OUT_PART,        /* output before the end (a decryption's part) */
+	PG_OUT_LAST,        /* ends it: the data came in parts before (and in this call) */
+	PG_OUT_WHOLE,       /* ends it, and its data is the whole input (C_Sign) */
+};
 
-/* An update that only feeds data in: copied, hashed, and the copy passed
- * to forward as part. */
-CK_RV pg_gate_feed(const char *function, enum pg_op_kind kind, CK_SESSION_HANDLE handle,
-                   const CK_BYTE *part, CK_ULONG part_len,
-                   CK_RV (*forward)(const pg_function_list_3_0 *lower, const void *args,
-                                    const CK_BYTE *part),
-                   const void *args);
+/* The call that returns output: judged again, recorded before the token
+ * acts, the result recorded before the output is returned. */
+CK_RV pg_gate_output(enum pg_op_kind kind, enum pg_output_end end, struct pg_io io);
+
+/* An update that only feeds data in: copied, hashed, and the copy
+ * forwarded (io's output, if any, is the caller's). */
+CK_RV pg_gate_feed(enum pg_op_kind kind, struct pg_io io);
 
 /* Whether p11gate judged and started this kind of operation on the session. */
 bool pg_gate_active(CK_SESSION_HANDLE handle, enum pg_op_kind kind);
@@ -102,5 +88,8 @@ bool pg_lower_lacks(const pg_function_list_3_0 *lower, enum pg_probe which, CK_S
 /* Such a module's answer: its code for a bad session handle, else
  * CKR_FUNCTION_NOT_SUPPORTED. */
 CK_RV pg_lower_unsupported(const pg_function_list_3_0 *lower, CK_SESSION_HANDLE session);
+/* CKR_OK if the wrapped module has the function (or it cannot be known
+ * yet), else its answer (pg_lower_unsupported). */
+CK_RV pg_lower_check(enum pg_probe which, CK_SESSION_HANDLE session);
 
 #endif /* P11GATE_GATE_H */

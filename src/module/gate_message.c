@@ -7,114 +7,53 @@
  */
 #include "gate.h"
 
-struct message_args {
-	CK_VOID_PTR param;
-	CK_ULONG param_len;
-	CK_FLAGS flags;
-};
-
 CK_RV
-pg_hook_C_MessageSignInit(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism, CK_OBJECT_HANDLE key)
+pg_gate_C_MessageSignInit(const pg_args_C_MessageSignInit *a)
 {
-	const pg_function_list_3_0 *lower = pg_ctx_lower();
-
-	return pg_gate_init(PG_KIND_MESSAGE_SIGN, PG_OP_SIGN, false,
-	                   lower ? lower->C_MessageSignInit : NULL, session, mechanism, key);
+	return pg_gate_init(PG_KIND_MESSAGE_SIGN, PG_OP_SIGN, false, a);
 }
 
 CK_RV
-pg_hook_C_MessageDecryptInit(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism, CK_OBJECT_HANDLE key)
+pg_gate_C_MessageDecryptInit(const pg_args_C_MessageDecryptInit *a)
 {
-	const pg_function_list_3_0 *lower = pg_ctx_lower();
-
-	return pg_gate_init(PG_KIND_MESSAGE_DECRYPT, PG_OP_DECRYPT, true,
-	                   lower ? lower->C_MessageDecryptInit : NULL, session, mechanism, key);
+	return pg_gate_init(PG_KIND_MESSAGE_DECRYPT, PG_OP_DECRYPT, true, a);
 }
 
-static CK_RV
-fwd_sign_message(const pg_function_list_3_0 *lower, const struct output_call *c, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
-{
-	const struct message_args *m = c->args;
-
-	return lower->C_SignMessage(c->session, m->param, m->param_len, (CK_BYTE_PTR)c->data,
-	                            c->data_len, out, out_len);
-}
+/* The wrapped module's function, if it has it (a 2.40 module has none). */
+#define HAS(name) (pg_ctx_lower() != NULL && pg_ctx_lower()->name != NULL)
 
 CK_RV
-pg_hook_C_SignMessage(CK_SESSION_HANDLE session, CK_VOID_PTR param, CK_ULONG param_len,
-                      CK_BYTE_PTR data, CK_ULONG data_len, CK_BYTE_PTR signature,
-                      CK_ULONG_PTR signature_len)
+pg_gate_C_SignMessage(const pg_args_C_SignMessage *a)
 {
-	const pg_function_list_3_0 *lower = pg_ctx_lower();
-	const struct message_args m = { param, param_len, 0 };
-	const struct output_call c = {
-		.function = "C_SignMessage", .kind = PG_KIND_MESSAGE_SIGN, .session = session,
-		.data = data, .data_len = data_len, .single_part = true, .final = true,
-		.out = signature, .out_len = signature_len, .forward = fwd_sign_message, .args = &m,
-	};
-
-	if (lower != NULL && lower->C_SignMessage == NULL)
+	if (!HAS(C_SignMessage))
 		return CKR_FUNCTION_NOT_SUPPORTED;
-	return pg_gate_output(&c);
+	return pg_gate_output(PG_KIND_MESSAGE_SIGN, PG_OUT_WHOLE, pg_io_C_SignMessage(a));
 }
 
 CK_RV
-pg_hook_C_SignMessageBegin(CK_SESSION_HANDLE session, CK_VOID_PTR param, CK_ULONG param_len)
+pg_gate_C_SignMessageBegin(const pg_args_C_SignMessageBegin *a)
 {
-	const pg_function_list_3_0 *lower = pg_ctx_lower();
 	CK_RV rv;
 
-	if (lower == NULL)
-		return CKR_CRYPTOKI_NOT_INITIALIZED;
-	if (lower->C_SignMessageBegin == NULL)
+	if (!HAS(C_SignMessageBegin))
 		return CKR_FUNCTION_NOT_SUPPORTED;
-	if (!pg_gate_active(session, PG_KIND_MESSAGE_SIGN))
+	if (!pg_gate_active(a->session, PG_KIND_MESSAGE_SIGN))
 		return CKR_OPERATION_NOT_INITIALIZED;
-	rv = lower->C_SignMessageBegin(session, param, param_len);
+	rv = pg_call_C_SignMessageBegin(pg_ctx_lower(), a);
 	if (rv == CKR_OK)
-		pg_gate_begin_data(session, PG_KIND_MESSAGE_SIGN);
+		pg_gate_begin_data(a->session, PG_KIND_MESSAGE_SIGN);
 	return rv;
-}
-
-static CK_RV
-fwd_sign_message_part(const pg_function_list_3_0 *lower, const void *args, const CK_BYTE *part)
-{
-	const struct output_call *c = args;
-	const struct message_args *m = c->args;
-
-	return lower->C_SignMessageNext(c->session, m->param, m->param_len, (CK_BYTE_PTR)part,
-	                                c->data_len, NULL, NULL);
-}
-
-static CK_RV
-fwd_sign_message_last(const pg_function_list_3_0 *lower, const struct output_call *c, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
-{
-	const struct message_args *m = c->args;
-
-	return lower->C_SignMessageNext(c->session, m->param, m->param_len, (CK_BYTE_PTR)c->data,
-	                                c->data_len, out, out_len);
 }
 
 /* A part with no signature length pointer is not the last one. */
 CK_RV
-pg_hook_C_SignMessageNext(CK_SESSION_HANDLE session, CK_VOID_PTR param, CK_ULONG param_len,
-                          CK_BYTE_PTR data, CK_ULONG data_len, CK_BYTE_PTR signature,
-                          CK_ULONG_PTR signature_len)
+pg_gate_C_SignMessageNext(const pg_args_C_SignMessageNext *a)
 {
-	const pg_function_list_3_0 *lower = pg_ctx_lower();
-	const struct message_args m = { param, param_len, 0 };
-	const struct output_call c = {
-		.function = "C_SignMessageNext", .kind = PG_KIND_MESSAGE_SIGN, .session = session,
-		.data = data, .data_len = data_len, .final = true,
-		.out = signature, .out_len = signature_len, .forward = fwd_sign_message_last, .args = &m,
-	};
-
-	if (lower != NULL && lower->C_SignMessageNext == NULL)
+	if (!HAS(C_SignMessageNext))
 		return CKR_FUNCTION_NOT_SUPPORTED;
-	if (signature_len == NULL)
-		return pg_gate_feed("C_SignMessageNext", PG_KIND_MESSAGE_SIGN, session, data, data_len,
-		                    fwd_sign_message_part, &c);
-	return pg_gate_output(&c);
+	if (a->signature_len == NULL)
+		return pg_gate_feed(PG_KIND_MESSAGE_SIGN, pg_io_C_SignMessageNext(a));
+	return pg_gate_output(PG_KIND_MESSAGE_SIGN, PG_OUT_LAST, pg_io_C_SignMessageNext(a));
 }
 
 /* Ends the message-signing operation itself. */
@@ -124,8 +63,6 @@ end_message_op(CK_SESSION_HANDLE session, enum pg_op_kind kind, CK_FLAGS flag,
 {
 	CK_RV rv;
 
-	if (pg_ctx_lower() == NULL)
-		return CKR_CRYPTOKI_NOT_INITIALIZED;
 	if (lower_final == NULL)
 		return CKR_FUNCTION_NOT_SUPPORTED;
 	if (kind == PG_KIND_MESSAGE_SIGN && !pg_gate_active(session, kind))
@@ -136,117 +73,73 @@ end_message_op(CK_SESSION_HANDLE session, enum pg_op_kind kind, CK_FLAGS flag,
 }
 
 CK_RV
-pg_hook_C_MessageSignFinal(CK_SESSION_HANDLE session)
+pg_gate_C_MessageSignFinal(const pg_args_C_MessageSignFinal *a)
 {
 	const pg_function_list_3_0 *lower = pg_ctx_lower();
 
-	return end_message_op(session, PG_KIND_MESSAGE_SIGN, CKF_MESSAGE_SIGN,
+	return end_message_op(a->session, PG_KIND_MESSAGE_SIGN, CKF_MESSAGE_SIGN,
 	                      lower ? lower->C_MessageSignFinal : NULL);
 }
 
-static CK_RV
-fwd_decrypt_message(const pg_function_list_3_0 *lower, const struct output_call *c, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
-{
-	const struct message_args *m = c->args;
-
-	return lower->C_DecryptMessage(c->session, m->param, m->param_len, NULL, 0,
-	                               (CK_BYTE_PTR)c->data, c->data_len, out, out_len);
-}
-
 CK_RV
-pg_hook_C_DecryptMessage(CK_SESSION_HANDLE session, CK_VOID_PTR param, CK_ULONG param_len,
-                         CK_BYTE_PTR aad, CK_ULONG aad_len, CK_BYTE_PTR cipher, CK_ULONG cipher_len,
-                         CK_BYTE_PTR plain, CK_ULONG_PTR plain_len)
+pg_gate_C_DecryptMessage(const pg_args_C_DecryptMessage *a)
 {
-	const pg_function_list_3_0 *lower = pg_ctx_lower();
-	const struct message_args m = { param, param_len, 0 };
-	const struct output_call c = {
-		.function = "C_DecryptMessage", .kind = PG_KIND_MESSAGE_DECRYPT, .session = session,
-		.data = cipher, .data_len = cipher_len, .single_part = true, .final = true,
-		.out = plain, .out_len = plain_len, .forward = fwd_decrypt_message, .args = &m,
-	};
+	/* Private-key message decryption carries no associated data: the
+	 * token is given none. */
+	pg_args_C_DecryptMessage own = *a;
 
-	if (lower == NULL)
-		return CKR_CRYPTOKI_NOT_INITIALIZED;
-	if (lower->C_DecryptMessage == NULL)
+	if (!HAS(C_DecryptMessage))
 		return CKR_FUNCTION_NOT_SUPPORTED;
-	if (pg_gate_passthrough(session, PG_KIND_MESSAGE_DECRYPT))
-		return lower->C_DecryptMessage(session, param, param_len, aad, aad_len, cipher,
-		                               cipher_len, plain, plain_len);
-	/* Private-key message decryption carries no associated data. */
-	if (aad_len > 0)
+	if (pg_gate_passthrough(a->session, PG_KIND_MESSAGE_DECRYPT))
+		return pg_call_C_DecryptMessage(pg_ctx_lower(), a);
+	if (a->aad_len > 0)
 		return CKR_ARGUMENTS_BAD;
-	return pg_gate_output(&c);
+	own.aad = NULL;
+	return pg_gate_output(PG_KIND_MESSAGE_DECRYPT, PG_OUT_WHOLE, pg_io_C_DecryptMessage(&own));
 }
 
 CK_RV
-pg_hook_C_DecryptMessageBegin(CK_SESSION_HANDLE session, CK_VOID_PTR param, CK_ULONG param_len,
-                              CK_BYTE_PTR aad, CK_ULONG aad_len)
+pg_gate_C_DecryptMessageBegin(const pg_args_C_DecryptMessageBegin *a)
 {
-	const pg_function_list_3_0 *lower = pg_ctx_lower();
 	CK_RV rv;
 
-	if (lower == NULL)
-		return CKR_CRYPTOKI_NOT_INITIALIZED;
-	if (lower->C_DecryptMessageBegin == NULL)
+	if (!HAS(C_DecryptMessageBegin))
 		return CKR_FUNCTION_NOT_SUPPORTED;
-	rv = lower->C_DecryptMessageBegin(session, param, param_len, aad, aad_len);
+	rv = pg_call_C_DecryptMessageBegin(pg_ctx_lower(), a);
 	if (rv == CKR_OK)
-		pg_gate_begin_data(session, PG_KIND_MESSAGE_DECRYPT);
+		pg_gate_begin_data(a->session, PG_KIND_MESSAGE_DECRYPT);
 	return rv;
-}
-
-static CK_RV
-fwd_decrypt_message_next(const pg_function_list_3_0 *lower, const struct output_call *c, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
-{
-	const struct message_args *m = c->args;
-
-	return lower->C_DecryptMessageNext(c->session, m->param, m->param_len, (CK_BYTE_PTR)c->data,
-	                                   c->data_len, out, out_len, m->flags);
 }
 
 /* Every part yields plaintext: the first is judged, the last recorded. */
 CK_RV
-pg_hook_C_DecryptMessageNext(CK_SESSION_HANDLE session, CK_VOID_PTR param, CK_ULONG param_len,
-                             CK_BYTE_PTR cipher, CK_ULONG cipher_len, CK_BYTE_PTR plain,
-                             CK_ULONG_PTR plain_len, CK_FLAGS flags)
+pg_gate_C_DecryptMessageNext(const pg_args_C_DecryptMessageNext *a)
 {
-	const pg_function_list_3_0 *lower = pg_ctx_lower();
-	const struct message_args m = { param, param_len, flags };
-	const struct output_call c = {
-		.function = "C_DecryptMessageNext", .kind = PG_KIND_MESSAGE_DECRYPT, .session = session,
-		.data = cipher, .data_len = cipher_len, .final = (flags & CKF_END_OF_MESSAGE) != 0,
-		.out = plain, .out_len = plain_len, .forward = fwd_decrypt_message_next, .args = &m,
-	};
-
-	if (lower == NULL)
-		return CKR_CRYPTOKI_NOT_INITIALIZED;
-	if (lower->C_DecryptMessageNext == NULL)
+	if (!HAS(C_DecryptMessageNext))
 		return CKR_FUNCTION_NOT_SUPPORTED;
-	return pg_gate_output(&c);
+	return pg_gate_output(PG_KIND_MESSAGE_DECRYPT,
+	                      (a->flags & CKF_END_OF_MESSAGE) ? PG_OUT_LAST : PG_OUT_PART,
+	                      pg_io_C_DecryptMessageNext(a));
 }
 
 CK_RV
-pg_hook_C_MessageDecryptFinal(CK_SESSION_HANDLE session)
+pg_gate_C_MessageDecryptFinal(const pg_args_C_MessageDecryptFinal *a)
 {
 	const pg_function_list_3_0 *lower = pg_ctx_lower();
 
-	return end_message_op(session, PG_KIND_MESSAGE_DECRYPT, CKF_MESSAGE_DECRYPT,
+	return end_message_op(a->session, PG_KIND_MESSAGE_DECRYPT, CKF_MESSAGE_DECRYPT,
 	                      lower ? lower->C_MessageDecryptFinal : NULL);
 }
 
 CK_RV
-pg_hook_C_SessionCancel(CK_SESSION_HANDLE session, CK_FLAGS flags)
+pg_gate_C_SessionCancel(const pg_args_C_SessionCancel *a)
 {
-	const pg_function_list_3_0 *lower = pg_ctx_lower();
 	CK_RV rv;
 
-	if (lower == NULL)
-		return CKR_CRYPTOKI_NOT_INITIALIZED;
-	if (lower->C_SessionCancel == NULL)
+	if (!HAS(C_SessionCancel))
 		return CKR_FUNCTION_NOT_SUPPORTED;
-	rv = lower->C_SessionCancel(session, flags);
+	rv = pg_call_C_SessionCancel(pg_ctx_lower(), a);
 	if (rv == CKR_OK)
-		pg_gate_forget(session, flags);
+		pg_gate_forget(a->session, a->flags);
 	return rv;
 }

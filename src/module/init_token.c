@@ -7,22 +7,17 @@
  * the caller gets the token's own answer first, learnt without letting it
  * initialise anything.
  */
-#include "judge.h"
+#include "gate.h"
 
 #include <string.h>
 
 CK_RV
-pg_hook_C_OpenSession(CK_SLOT_ID slot, CK_FLAGS flags, CK_VOID_PTR application, CK_NOTIFY notify,
-                      CK_SESSION_HANDLE_PTR session)
+pg_gate_C_OpenSession(const pg_args_C_OpenSession *a)
 {
-	const pg_function_list_3_0 *lower = pg_ctx_lower();
-	CK_RV rv;
+	CK_RV rv = pg_call_C_OpenSession(pg_ctx_lower(), a);
 
-	if (lower == NULL)
-		return CKR_CRYPTOKI_NOT_INITIALIZED;
-	rv = lower->C_OpenSession(slot, flags, application, notify, session);
 	if (rv == CKR_OK)
-		pg_ctx_session_opened(*session, slot);
+		pg_ctx_session_opened(*a->session, a->slot);
 	return rv;
 }
 
@@ -71,7 +66,7 @@ token_objections(const pg_function_list_3_0 *lower, const struct pg_keyinfo *tok
 }
 
 CK_RV
-pg_hook_C_InitToken(CK_SLOT_ID slot, CK_UTF8CHAR_PTR pin, CK_ULONG pin_len, CK_UTF8CHAR_PTR label)
+pg_gate_C_InitToken(const pg_args_C_InitToken *a)
 {
 	const pg_function_list_3_0 *lower = pg_ctx_lower();
 	struct pg_regime *regime = NULL;
@@ -84,18 +79,18 @@ pg_hook_C_InitToken(CK_SLOT_ID slot, CK_UTF8CHAR_PTR pin, CK_ULONG pin_len, CK_U
 	if (lower == NULL)
 		return CKR_CRYPTOKI_NOT_INITIALIZED;
 	/* A slot that does not exist, or has no token: the token's answer. */
-	rv = pg_keyinfo_read_token(pg_lower_2_40(lower), slot, &token);
+	rv = pg_keyinfo_read_token(pg_lower_2_40(lower), a->slot, &token);
 	if (rv != CKR_OK)
 		return rv;
 	regime = pg_ctx_regime();
 	if (regime == NULL)
 		return CKR_CRYPTOKI_NOT_INITIALIZED;
 	call = (struct pg_judge_call){
-		.function = "C_InitToken", .op = PG_OP_MANAGE, .key = &token, .record_allow = true,
+		.function = a->function, .op = PG_OP_MANAGE, .key = &token, .record_allow = true,
 	};
 	pg_judge_decide(regime, &call, &verdict);
 	if (!verdict.decision.allow) {
-		rv = token_objections(lower, &token, slot, pin, pin_len, label);
+		rv = token_objections(lower, &token, a->slot, a->pin, a->pin_len, a->label);
 		if (rv == CKR_OK)
 			rv = pg_judge_record(regime, &call, &verdict, NULL);
 		goto out;
@@ -103,7 +98,7 @@ pg_hook_C_InitToken(CK_SLOT_ID slot, CK_UTF8CHAR_PTR pin, CK_ULONG pin_len, CK_U
 	rv = pg_judge_record(regime, &call, &verdict, &seq);
 	if (rv != CKR_OK)
 		goto out;
-	rv = lower->C_InitToken(slot, pin, pin_len, label);
+	rv = pg_call_C_InitToken(lower, a);
 	rv = pg_judge_result(regime, &call, seq, rv, NULL, 0);
 	if (rv == CKR_OK)
 		pg_ctx_objects_changed();

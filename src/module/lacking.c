@@ -94,3 +94,13 @@ pg_lower_unsupported(const pg_function_list_3_0 *lower, CK_SESSION_HANDLE sessio
 
 	return rv != CKR_OK ? rv : CKR_FUNCTION_NOT_SUPPORTED;
 }
+
+CK_RV
+pg_lower_check(enum pg_probe which, CK_SESSION_HANDLE session)
+{
+	const pg_function_list_3_0 *lower = pg_ctx_lower();
+
+	if (lower == NULL || !pg_lower_lacks(lower, which, session))
+		return CKR_OK;
+	return pg_lower_unsupported(lower, session);
+}

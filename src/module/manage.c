@@ -340,13 +340,6 @@ add_key_use(struct one_shot *shot, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE k
 	return CKR_OK;
 }
 
-#define FORWARD(name, ...)                                                              \
-	static CK_RV fwd_##name(const pg_function_list_3_0 *lower, const void *args)    \
-	{                                                                               \
-		const struct name##_args *a = args;                                     \
-		return lower->name(__VA_ARGS__);                                        \
-	}
-
 /* ---- encryption, verification, digests of keys; private-key uses refused ------- */
 
 /* Encrypting or wrapping with a private key is, with raw RSA, a signature
@@ -394,188 +387,142 @@ out:
  * block is a CMAC step) and verifies MACs (with a MAC length the caller
  * chooses, a MAC can be found byte by byte): its use is the policy's. */
 static CK_RV
-use_init(const char *function, enum pg_op op, pg_init_fn lower_init, CK_SESSION_HANDLE session,
-         CK_MECHANISM_PTR mechanism, CK_OBJECT_HANDLE key)
+use_init(enum pg_op op, const struct pg_init_call *init)
 {
 	struct pg_mechanism_copy mech = { .heap = NULL };
 	struct pg_keyinfo info;
 	struct pg_judge_call call;
 	CK_RV rv;
 
-	if (pg_ctx_lower() == NULL)
-		return CKR_CRYPTOKI_NOT_INITIALIZED;
-	if (lower_init == NULL)
+	if (init->lower_init == NULL)
 		return CKR_FUNCTION_NOT_SUPPORTED;
-	if (mechanism == NULL)          /* a 3.0 cancel */
-		return lower_init(session, mechanism, key);
+	if (init->mechanism == NULL)          /* a 3.0 cancel */
+		return init->lower_init(init->session, NULL, init->key);
 	if (op == PG_OP_ENCRYPT) {
-		rv = forbid_private_use(function, PG_OP_SIGN, session, mechanism, key,
-		                        CKR_OBJECT_HANDLE_INVALID);
+		rv = forbid_private_use(init->function, PG_OP_SIGN, init->session, init->mechanism,
+		                        init->key, CKR_OBJECT_HANDLE_INVALID);
 		if (rv != CKR_OK)
 			return rv;
 	}
 	/* A handle that names no object: the token's own answer (gate.c). */
-	rv = pg_mechanism_copy_init(&mech, mechanism);
+	rv = pg_mechanism_copy_init(&mech, init->mechanism);
 	if (rv == CKR_OK)
-		rv = pg_ctx_keyinfo(session, key, &info);
+		rv = pg_ctx_keyinfo(init->session, init->key, &info);
 	if (rv != CKR_OK)
 		goto out;
 	call = (struct pg_judge_call){
-		.function = function, .op = op, .key = &info,
+		.function = init->function, .op = op, .key = &info,
 		.has_mechanism = true, .mechanism = mech.m.mechanism,
 	};
-	rv = pg_gate_use_at_init(&call, lower_init, session, &mech.m, key);
+	rv = pg_gate_use_at_init(&call, init, &mech.m);
 out:
 	pg_mechanism_copy_release(&mech);
 	return rv;
 }
 
 CK_RV
-pg_hook_C_EncryptInit(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism, CK_OBJECT_HANDLE key)
+pg_gate_C_EncryptInit(const pg_args_C_EncryptInit *a)
 {
-	const pg_function_list_3_0 *lower = pg_ctx_lower();
-
-	return use_init("C_EncryptInit", PG_OP_ENCRYPT, lower ? lower->C_EncryptInit : NULL,
-	                session, mechanism, key);
+	return use_init(PG_OP_ENCRYPT, a);
 }
 
 CK_RV
-pg_hook_C_MessageEncryptInit(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism, CK_OBJECT_HANDLE key)
+pg_gate_C_MessageEncryptInit(const pg_args_C_MessageEncryptInit *a)
 {
-	const pg_function_list_3_0 *lower = pg_ctx_lower();
-
-	return use_init("C_MessageEncryptInit", PG_OP_ENCRYPT, lower ? lower->C_MessageEncryptInit : NULL,
-	                session, mechanism, key);
+	return use_init(PG_OP_ENCRYPT, a);
 }
 
 CK_RV
-pg_hook_C_VerifyInit(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism, CK_OBJECT_HANDLE key)
+pg_gate_C_VerifyInit(const pg_args_C_VerifyInit *a)
 {
-	const pg_function_list_3_0 *lower = pg_ctx_lower();
-
-	return use_init("C_VerifyInit", PG_OP_VERIFY, lower ? lower->C_VerifyInit : NULL,
-	                session, mechanism, key);
+	return use_init(PG_OP_VERIFY, a);
 }
 
 CK_RV
-pg_hook_C_VerifyRecoverInit(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism, CK_OBJECT_HANDLE key)
+pg_gate_C_VerifyRecoverInit(const pg_args_C_VerifyRecoverInit *a)
 {
-	const pg_function_list_3_0 *lower = pg_ctx_lower();
+	CK_RV rv = pg_lower_check(PG_PROBE_VERIFY_RECOVER, a->session);
 
-	if (lower != NULL && pg_lower_lacks(lower, PG_PROBE_VERIFY_RECOVER, session))
-		return pg_lower_unsupported(lower, session);
-	return use_init("C_VerifyRecoverInit", PG_OP_VERIFY, lower ? lower->C_VerifyRecoverInit : NULL,
-	                session, mechanism, key);
+	return rv != CKR_OK ? rv : use_init(PG_OP_VERIFY, a);
 }
 
 CK_RV
-pg_hook_C_MessageVerifyInit(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism, CK_OBJECT_HANDLE key)
+pg_gate_C_MessageVerifyInit(const pg_args_C_MessageVerifyInit *a)
 {
-	const pg_function_list_3_0 *lower = pg_ctx_lower();
-
-	return use_init("C_MessageVerifyInit", PG_OP_VERIFY, lower ? lower->C_MessageVerifyInit : NULL,
-	                session, mechanism, key);
+	return use_init(PG_OP_VERIFY, a);
 }
-
-struct C_DigestKey_args { CK_SESSION_HANDLE s; CK_OBJECT_HANDLE k; };
-FORWARD(C_DigestKey, a->s, a->k)
 
 /* A digest of a key is a function of its secret value (of a long HMAC
  * key, the HMAC key itself): of a named key it is `manage`. */
 CK_RV
-pg_hook_C_DigestKey(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE key)
+pg_gate_C_DigestKey(const pg_args_C_DigestKey *a)
 {
-	const struct C_DigestKey_args a = { session, key };
-	struct one_shot shot = { .function = "C_DigestKey" };
+	struct one_shot shot = { .function = a->function };
 	CK_RV rv;
 
-	if (pg_ctx_lower() == NULL)
-		return CKR_CRYPTOKI_NOT_INITIALIZED;
-	rv = forbid_private_use("C_DigestKey", PG_OP_MANAGE, session, NULL, key, CKR_KEY_HANDLE_INVALID);
+	rv = forbid_private_use(a->function, PG_OP_MANAGE, a->session, NULL, a->key, CKR_KEY_HANDLE_INVALID);
 	if (rv == CKR_OK)
-		rv = add_object(&shot, session, key, PG_OP_MANAGE);
-	return rv != CKR_OK ? rv : judge_one_shot(&shot, fwd_C_DigestKey, &a);
+		rv = add_object(&shot, a->session, a->key, PG_OP_MANAGE);
+	return rv != CKR_OK ? rv : judge_one_shot(&shot, pg_call_C_DigestKey, a);
 }
 
 /* ---- objects -------------------------------------------------------------- */
 
-struct C_CreateObject_args { CK_SESSION_HANDLE s; CK_ATTRIBUTE_PTR t; CK_ULONG n; CK_OBJECT_HANDLE_PTR o; };
-FORWARD(C_CreateObject, a->s, a->t, a->n, a->o)
 
 CK_RV
-pg_hook_C_CreateObject(CK_SESSION_HANDLE session, CK_ATTRIBUTE_PTR templ, CK_ULONG count,
-                       CK_OBJECT_HANDLE_PTR object)
+pg_gate_C_CreateObject(const pg_args_C_CreateObject *a)
 {
-	const struct C_CreateObject_args a = { session, templ, count, object };
-	struct one_shot shot = { .function = "C_CreateObject", .changes_objects = true };
-	CK_RV rv;
+	struct one_shot shot = { .function = a->function, .changes_objects = true };
+	CK_RV rv = add_template(&shot, a->session, a->templ, a->count);
 
-	if (pg_ctx_lower() == NULL)
-		return CKR_CRYPTOKI_NOT_INITIALIZED;
-	rv = add_template(&shot, session, templ, count);
-	return rv != CKR_OK ? rv : judge_change(&shot, session, fwd_C_CreateObject, &a);
+	return rv != CKR_OK ? rv : judge_change(&shot, a->session, pg_call_C_CreateObject, a);
 }
 
-struct C_CopyObject_args { CK_SESSION_HANDLE s; CK_OBJECT_HANDLE o; CK_ATTRIBUTE_PTR t; CK_ULONG n; CK_OBJECT_HANDLE_PTR r; };
-FORWARD(C_CopyObject, a->s, a->o, a->t, a->n, a->r)
 
-CK_RV
-pg_hook_C_CopyObject(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object, CK_ATTRIBUTE_PTR templ,
-                     CK_ULONG count, CK_OBJECT_HANDLE_PTR new_object)
+/* A copy (templ applied to it) or a change of an object: judged as what
+ * the object was and as what it becomes. */
+static CK_RV
+judge_changed_object(const char *function, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object,
+                     const CK_ATTRIBUTE *templ, CK_ULONG count,
+                     CK_RV (*forward)(const pg_function_list_3_0 *, const void *), const void *args)
 {
-	const struct C_CopyObject_args a = { session, object, templ, count, new_object };
-	struct one_shot shot = { .function = "C_CopyObject", .changes_objects = true };
+	struct one_shot shot = { .function = function, .changes_objects = true };
 	CK_RV rv;
 
-	if (pg_ctx_lower() == NULL)
-		return CKR_CRYPTOKI_NOT_INITIALIZED;
 	if (templ == NULL && count > 0)
 		return CKR_ARGUMENTS_BAD;
 	rv = add_object(&shot, session, object, PG_OP_MANAGE);
 	if (rv != CKR_OK)
 		return rv;
 	add_changed(&shot, templ, count);
-	return judge_change(&shot, session, fwd_C_CopyObject, &a);
+	return judge_change(&shot, session, forward, args);
 }
 
-struct C_SetAttributeValue_args { CK_SESSION_HANDLE s; CK_OBJECT_HANDLE o; CK_ATTRIBUTE_PTR t; CK_ULONG n; };
-FORWARD(C_SetAttributeValue, a->s, a->o, a->t, a->n)
+CK_RV
+pg_gate_C_CopyObject(const pg_args_C_CopyObject *a)
+{
+	return judge_changed_object(a->function, a->session, a->object, a->templ, a->count,
+	                            pg_call_C_CopyObject, a);
+}
+
 
 /* Renaming counts as a change of what the object was and of what it
  * becomes: both are judged when the policy names either. */
 CK_RV
-pg_hook_C_SetAttributeValue(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object,
-                            CK_ATTRIBUTE_PTR templ, CK_ULONG count)
+pg_gate_C_SetAttributeValue(const pg_args_C_SetAttributeValue *a)
 {
-	const struct C_SetAttributeValue_args a = { session, object, templ, count };
-	struct one_shot shot = { .function = "C_SetAttributeValue", .changes_objects = true };
-	CK_RV rv;
-
-	if (pg_ctx_lower() == NULL)
-		return CKR_CRYPTOKI_NOT_INITIALIZED;
-	if (templ == NULL && count > 0)
-		return CKR_ARGUMENTS_BAD;
-	rv = add_object(&shot, session, object, PG_OP_MANAGE);
-	if (rv != CKR_OK)
-		return rv;
-	add_changed(&shot, templ, count);
-	return judge_change(&shot, session, fwd_C_SetAttributeValue, &a);
+	return judge_changed_object(a->function, a->session, a->object, a->templ, a->count,
+	                            pg_call_C_SetAttributeValue, a);
 }
 
-struct C_DestroyObject_args { CK_SESSION_HANDLE s; CK_OBJECT_HANDLE o; };
-FORWARD(C_DestroyObject, a->s, a->o)
 
 CK_RV
-pg_hook_C_DestroyObject(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object)
+pg_gate_C_DestroyObject(const pg_args_C_DestroyObject *a)
 {
-	const struct C_DestroyObject_args a = { session, object };
-	struct one_shot shot = { .function = "C_DestroyObject", .changes_objects = true };
-	CK_RV rv;
+	struct one_shot shot = { .function = a->function, .changes_objects = true };
+	CK_RV rv = add_object(&shot, a->session, a->object, PG_OP_MANAGE);
 
-	if (pg_ctx_lower() == NULL)
-		return CKR_CRYPTOKI_NOT_INITIALIZED;
-	rv = add_object(&shot, session, object, PG_OP_MANAGE);
-	return rv != CKR_OK ? rv : judge_change(&shot, session, fwd_C_DestroyObject, &a);
+	return rv != CKR_OK ? rv : judge_change(&shot, a->session, pg_call_C_DestroyObject, a);
 }
 
 /* Reading a private or secret key's value is taking the key. */
@@ -610,150 +557,108 @@ readable(const pg_function_list_3_0 *lower, CK_SESSION_HANDLE session, CK_OBJECT
 	       a.ulValueLen != sizeof sensitive || sensitive != CK_TRUE;
 }
 
-struct C_GetAttributeValue_args { CK_SESSION_HANDLE s; CK_OBJECT_HANDLE o; CK_ATTRIBUTE_PTR t; CK_ULONG n; };
-FORWARD(C_GetAttributeValue, a->s, a->o, a->t, a->n)
 
 CK_RV
-pg_hook_C_GetAttributeValue(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object,
-                            CK_ATTRIBUTE_PTR templ, CK_ULONG count)
+pg_gate_C_GetAttributeValue(const pg_args_C_GetAttributeValue *a)
 {
 	const pg_function_list_3_0 *lower = pg_ctx_lower();
-	const struct C_GetAttributeValue_args a = { session, object, templ, count };
-	struct one_shot shot = { .function = "C_GetAttributeValue" };
+	struct one_shot shot = { .function = a->function };
 	CK_RV rv;
 
 	if (lower == NULL)
 		return CKR_CRYPTOKI_NOT_INITIALIZED;
-	if (!asks_secret(templ, count) || !readable(lower, session, object))
-		return lower->C_GetAttributeValue(session, object, templ, count);
-	rv = add_object(&shot, session, object, PG_OP_MANAGE);
+	if (!asks_secret(a->templ, a->count) || !readable(lower, a->session, a->object))
+		return pg_call_C_GetAttributeValue(lower, a);
+	rv = add_object(&shot, a->session, a->object, PG_OP_MANAGE);
 	if (rv != CKR_OK)
 		return rv;
 	if (shot.subjects[0].key.cls != CKO_PRIVATE_KEY && shot.subjects[0].key.cls != CKO_SECRET_KEY)
-		return lower->C_GetAttributeValue(session, object, templ, count);
-	return judge_one_shot(&shot, fwd_C_GetAttributeValue, &a);
+		return pg_call_C_GetAttributeValue(lower, a);
+	return judge_one_shot(&shot, pg_call_C_GetAttributeValue, a);
 }
 
 /* ---- keys made, wrapped, unwrapped, derived -------------------------------------- */
 
-struct C_GenerateKey_args { CK_SESSION_HANDLE s; CK_MECHANISM_PTR m; CK_ATTRIBUTE_PTR t; CK_ULONG n; CK_OBJECT_HANDLE_PTR k; };
-FORWARD(C_GenerateKey, a->s, a->m, a->t, a->n, a->k)
 
 CK_RV
-pg_hook_C_GenerateKey(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism, CK_ATTRIBUTE_PTR templ,
-                      CK_ULONG count, CK_OBJECT_HANDLE_PTR key)
+pg_gate_C_GenerateKey(const pg_args_C_GenerateKey *a)
 {
-	const struct C_GenerateKey_args a = { session, mechanism, templ, count, key };
-	struct one_shot shot = { .function = "C_GenerateKey", .changes_objects = true };
-	CK_RV rv;
+	struct one_shot shot = { .function = a->function, .changes_objects = true };
+	CK_RV rv = add_template(&shot, a->session, a->templ, a->count);
 
-	if (pg_ctx_lower() == NULL)
-		return CKR_CRYPTOKI_NOT_INITIALIZED;
-	rv = add_template(&shot, session, templ, count);
-	return rv != CKR_OK ? rv : judge_change(&shot, session, fwd_C_GenerateKey, &a);
+	return rv != CKR_OK ? rv : judge_change(&shot, a->session, pg_call_C_GenerateKey, a);
 }
 
-struct C_GenerateKeyPair_args {
-	CK_SESSION_HANDLE s; CK_MECHANISM_PTR m; CK_ATTRIBUTE_PTR pt; CK_ULONG pn;
-	CK_ATTRIBUTE_PTR st; CK_ULONG sn; CK_OBJECT_HANDLE_PTR pk; CK_OBJECT_HANDLE_PTR sk;
-};
-FORWARD(C_GenerateKeyPair, a->s, a->m, a->pt, a->pn, a->st, a->sn, a->pk, a->sk)
 
 CK_RV
-pg_hook_C_GenerateKeyPair(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism,
-                          CK_ATTRIBUTE_PTR pub_templ, CK_ULONG pub_count,
-                          CK_ATTRIBUTE_PTR priv_templ, CK_ULONG priv_count,
-                          CK_OBJECT_HANDLE_PTR pub_key, CK_OBJECT_HANDLE_PTR priv_key)
+pg_gate_C_GenerateKeyPair(const pg_args_C_GenerateKeyPair *a)
 {
-	const struct C_GenerateKeyPair_args a = {
-		session, mechanism, pub_templ, pub_count, priv_templ, priv_count, pub_key, priv_key,
-	};
-	struct one_shot shot = { .function = "C_GenerateKeyPair", .changes_objects = true };
-	CK_RV rv;
+	struct one_shot shot = { .function = a->function, .changes_objects = true };
+	CK_RV rv = add_template(&shot, a->session, a->pub_templ, a->pub_count);
 
-	if (pg_ctx_lower() == NULL)
-		return CKR_CRYPTOKI_NOT_INITIALIZED;
-	rv = add_template(&shot, session, pub_templ, pub_count);
 	if (rv == CKR_OK)
-		rv = add_template(&shot, session, priv_templ, priv_count);
-	return rv != CKR_OK ? rv : judge_change(&shot, session, fwd_C_GenerateKeyPair, &a);
+		rv = add_template(&shot, a->session, a->priv_templ, a->priv_count);
+	return rv != CKR_OK ? rv : judge_change(&shot, a->session, pg_call_C_GenerateKeyPair, a);
 }
 
-struct C_WrapKey_args {
-	CK_SESSION_HANDLE s; CK_MECHANISM_PTR m; CK_OBJECT_HANDLE w; CK_OBJECT_HANDLE k;
-	CK_BYTE_PTR out; CK_ULONG_PTR out_len;
-};
-FORWARD(C_WrapKey, a->s, a->m, a->w, a->k, a->out, a->out_len)
 
 /* Wrapping a key the policy names exports it: `manage`.  Wrapping with a
  * named key is `wrap` (with AES-ECB or AES-CBC it encrypts a chosen key
  * value); with a private key it is refused (forbid_private_use). */
 CK_RV
-pg_hook_C_WrapKey(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism, CK_OBJECT_HANDLE wrapping_key,
-                  CK_OBJECT_HANDLE key, CK_BYTE_PTR wrapped, CK_ULONG_PTR wrapped_len)
+pg_gate_C_WrapKey(const pg_args_C_WrapKey *a)
 {
-	const pg_function_list_3_0 *lower = pg_ctx_lower();
-	struct one_shot shot = { .function = "C_WrapKey" };
+	struct one_shot shot = { .function = a->function };
 	struct pg_mechanism_copy mech = { .heap = NULL };
+	pg_args_C_WrapKey own = *a;
 	CK_RV rv;
 
-	if (lower == NULL)
-		return CKR_CRYPTOKI_NOT_INITIALIZED;
-	rv = forbid_private_use("C_WrapKey", PG_OP_SIGN, session, mechanism, wrapping_key,
+	rv = forbid_private_use(a->function, PG_OP_SIGN, a->session, a->mechanism, a->wrapping_key,
 	                        CKR_WRAPPING_KEY_HANDLE_INVALID);
 	if (rv != CKR_OK)
 		return rv;
-	if (wrapped == NULL || mechanism == NULL)   /* a length query exports nothing */
-		return lower->C_WrapKey(session, mechanism, wrapping_key, key, wrapped, wrapped_len);
-	rv = pg_mechanism_copy_init(&mech, mechanism);
+	if (a->wrapped == NULL || a->mechanism == NULL)   /* a length query exports nothing */
+		return pg_call_C_WrapKey(pg_ctx_lower(), a);
+	rv = pg_mechanism_copy_init(&mech, a->mechanism);
 	if (rv != CKR_OK)
 		return rv;
-	const struct C_WrapKey_args a = { session, &mech.m, wrapping_key, key, wrapped, wrapped_len };
-	rv = add_key_use(&shot, session, wrapping_key, PG_OP_WRAP, &mech.m, NULL, 0);
+	own.mechanism = &mech.m;
+	rv = add_key_use(&shot, a->session, a->wrapping_key, PG_OP_WRAP, &mech.m, NULL, 0);
 	if (rv == CKR_OK)
-		rv = add_object(&shot, session, key, PG_OP_MANAGE);
+		rv = add_object(&shot, a->session, a->key, PG_OP_MANAGE);
 	if (rv == CKR_OK)
-		rv = judge_one_shot(&shot, fwd_C_WrapKey, &a);
+		rv = judge_one_shot(&shot, pg_call_C_WrapKey, &own);
 	pg_mechanism_copy_release(&mech);
 	return rv;
 }
 
-struct C_UnwrapKey_args {
-	CK_SESSION_HANDLE s; CK_MECHANISM_PTR m; CK_OBJECT_HANDLE u; CK_BYTE_PTR w; CK_ULONG wn;
-	CK_ATTRIBUTE_PTR t; CK_ULONG n; CK_OBJECT_HANDLE_PTR k;
-};
-FORWARD(C_UnwrapKey, a->s, a->m, a->u, a->w, a->wn, a->t, a->n, a->k)
 
 CK_RV
-pg_hook_C_UnwrapKey(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism,
-                    CK_OBJECT_HANDLE unwrapping_key, CK_BYTE_PTR wrapped, CK_ULONG wrapped_len,
-                    CK_ATTRIBUTE_PTR templ, CK_ULONG count, CK_OBJECT_HANDLE_PTR key)
+pg_gate_C_UnwrapKey(const pg_args_C_UnwrapKey *a)
 {
-	struct one_shot shot = { .function = "C_UnwrapKey", .changes_objects = true };
+	struct one_shot shot = { .function = a->function, .changes_objects = true };
 	struct pg_mechanism_copy mech = { .heap = NULL };
+	pg_args_C_UnwrapKey own = *a;
 	CK_BYTE *blob = NULL;
 	CK_RV rv;
 
-	if (pg_ctx_lower() == NULL)
-		return CKR_CRYPTOKI_NOT_INITIALIZED;
-	if (mechanism == NULL || (wrapped == NULL && wrapped_len > 0))
+	if (a->mechanism == NULL || (a->wrapped == NULL && a->wrapped_len > 0))
 		return CKR_ARGUMENTS_BAD;
 	/* What is judged and recorded is what the token gets (gate.h). */
-	rv = pg_mechanism_copy_init(&mech, mechanism);
-	if (rv == CKR_OK && wrapped_len > 0 && (blob = malloc(wrapped_len)) == NULL)
+	rv = pg_mechanism_copy_init(&mech, a->mechanism);
+	if (rv == CKR_OK && a->wrapped_len > 0 && (blob = malloc(a->wrapped_len)) == NULL)
 		rv = CKR_HOST_MEMORY;
 	if (rv != CKR_OK)
 		goto out;
-	if (wrapped_len > 0)
-		memcpy(blob, wrapped, wrapped_len);
-	const struct C_UnwrapKey_args a = {
-		session, &mech.m, unwrapping_key, blob, wrapped_len, templ, count, key,
-	};
-	rv = add_key_use(&shot, session, unwrapping_key, PG_OP_UNWRAP, &mech.m, blob, wrapped_len);
+	if (a->wrapped_len > 0)
+		memcpy(blob, a->wrapped, a->wrapped_len);
+	own.mechanism = &mech.m;
+	own.wrapped = blob;
+	rv = add_key_use(&shot, a->session, a->unwrapping_key, PG_OP_UNWRAP, &mech.m, blob, a->wrapped_len);
 	if (rv == CKR_OK)
-		rv = add_template(&shot, session, templ, count);
+		rv = add_template(&shot, a->session, a->templ, a->count);
 	if (rv == CKR_OK)
-		rv = judge_change(&shot, session, fwd_C_UnwrapKey, &a);
+		rv = judge_change(&shot, a->session, pg_call_C_UnwrapKey, &own);
 out:
 	free(blob);
 	pg_mechanism_copy_release(&mech);
@@ -811,32 +716,25 @@ param_keys(const CK_MECHANISM *m, CK_OBJECT_HANDLE keys[2])
 	}
 }
 
-struct C_DeriveKey_args {
-	CK_SESSION_HANDLE s; CK_MECHANISM_PTR m; CK_OBJECT_HANDLE b; CK_ATTRIBUTE_PTR t; CK_ULONG n;
-	CK_OBJECT_HANDLE_PTR k;
-};
-FORWARD(C_DeriveKey, a->s, a->m, a->b, a->t, a->n, a->k)
 
 /* Derivation from a named or private key (ECDH; a secret key's
  * *_ENCRYPT_DATA encrypts the caller's data into the new key).  For ECDH
  * the data recorded is the peer's public value, copied with the mechanism
  * (gate.h) so that it is also what the token gets. */
 CK_RV
-pg_hook_C_DeriveKey(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism, CK_OBJECT_HANDLE base_key,
-                    CK_ATTRIBUTE_PTR templ, CK_ULONG count, CK_OBJECT_HANDLE_PTR key)
+pg_gate_C_DeriveKey(const pg_args_C_DeriveKey *a)
 {
-	struct one_shot shot = { .function = "C_DeriveKey", .changes_objects = true };
+	struct one_shot shot = { .function = a->function, .changes_objects = true };
 	struct pg_mechanism_copy mech = { .heap = NULL };
+	pg_args_C_DeriveKey own = *a;
 	CK_BYTE *public_data = NULL;
 	CK_OBJECT_HANDLE other[2];
 	size_t data_len = 0, n_other;
 	CK_RV rv;
 
-	if (pg_ctx_lower() == NULL)
-		return CKR_CRYPTOKI_NOT_INITIALIZED;
-	if (mechanism == NULL)
+	if (a->mechanism == NULL)
 		return CKR_ARGUMENTS_BAD;
-	rv = pg_mechanism_copy_init(&mech, mechanism);
+	rv = pg_mechanism_copy_init(&mech, a->mechanism);
 	if (rv != CKR_OK)
 		goto out;
 	if (mech.m.mechanism == CKM_ECDH1_DERIVE && mech.m.pParameter != NULL &&
@@ -854,15 +752,15 @@ pg_hook_C_DeriveKey(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism, CK_OB
 			p->pPublicData = public_data;
 		}
 	}
-	const struct C_DeriveKey_args a = { session, &mech.m, base_key, templ, count, key };
-	rv = add_key_use(&shot, session, base_key, PG_OP_DERIVE, &mech.m, public_data, data_len);
+	own.mechanism = &mech.m;
+	rv = add_key_use(&shot, a->session, a->base_key, PG_OP_DERIVE, &mech.m, public_data, data_len);
 	n_other = param_keys(&mech.m, other);
 	for (size_t i = 0; rv == CKR_OK && i < n_other; i++)
-		rv = add_key_use(&shot, session, other[i], PG_OP_DERIVE, &mech.m, NULL, 0);
+		rv = add_key_use(&shot, a->session, other[i], PG_OP_DERIVE, &mech.m, NULL, 0);
 	if (rv == CKR_OK)
-		rv = add_template(&shot, session, templ, count);
+		rv = add_template(&shot, a->session, a->templ, a->count);
 	if (rv == CKR_OK)
-		rv = judge_change(&shot, session, fwd_C_DeriveKey, &a);
+		rv = judge_change(&shot, a->session, pg_call_C_DeriveKey, &own);
 out:
 	free(public_data);
 	pg_mechanism_copy_release(&mech);
@@ -872,28 +770,20 @@ out:
 /* ---- sessions ------------------------------------------------------------------- */
 
 CK_RV
-pg_hook_C_CloseSession(CK_SESSION_HANDLE session)
+pg_gate_C_CloseSession(const pg_args_C_CloseSession *a)
 {
-	const pg_function_list_3_0 *lower = pg_ctx_lower();
-	CK_RV rv;
+	CK_RV rv = pg_call_C_CloseSession(pg_ctx_lower(), a);
 
-	if (lower == NULL)
-		return CKR_CRYPTOKI_NOT_INITIALIZED;
-	rv = lower->C_CloseSession(session);
 	if (rv == CKR_OK || rv == CKR_SESSION_HANDLE_INVALID)
-		pg_ctx_session_drop(session);
+		pg_ctx_session_drop(a->session);
 	return rv;
 }
 
 CK_RV
-pg_hook_C_CloseAllSessions(CK_SLOT_ID slot)
+pg_gate_C_CloseAllSessions(const pg_args_C_CloseAllSessions *a)
 {
-	const pg_function_list_3_0 *lower = pg_ctx_lower();
-	CK_RV rv;
+	CK_RV rv = pg_call_C_CloseAllSessions(pg_ctx_lower(), a);
 
-	if (lower == NULL)
-		return CKR_CRYPTOKI_NOT_INITIALIZED;
-	rv = lower->C_CloseAllSessions(slot);
 	pg_ctx_sessions_prune();
 	return rv;
 }
@@ -901,15 +791,14 @@ pg_hook_C_CloseAllSessions(CK_SLOT_ID slot)
 /* A saved state can carry a private-key operation started in another
  * session or process, which p11gate never judged: refused. */
 CK_RV
-pg_hook_C_SetOperationState(CK_SESSION_HANDLE session, CK_BYTE_PTR state, CK_ULONG state_len,
-                            CK_OBJECT_HANDLE encryption_key, CK_OBJECT_HANDLE authentication_key)
+pg_gate_C_SetOperationState(const pg_args_C_SetOperationState *a)
 {
 	struct pg_regime *regime = pg_ctx_regime();
 	CK_RV rv;
 
 	if (regime == NULL)
 		return CKR_CRYPTOKI_NOT_INITIALIZED;
-	rv = pg_judge_refuse(regime, "C_SetOperationState",
+	rv = pg_judge_refuse(regime, a->function,
 	                     "a restored operation state may carry an operation p11gate never judged");
 	pg_regime_unref(regime);
 	return rv;

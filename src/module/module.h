@@ -16,6 +16,7 @@
 #include "p11gate/identity.h"
 #include "p11gate/pkcs11.h"
 #include "p11gate/policy.h"
+#include "rows.h"
 
 struct pg_session;
 
@@ -32,7 +33,7 @@ struct pg_file_version {
  * functions.h, in order (the first 68 are CK_FUNCTION_LIST's). */
 struct pg_function_list_3_0 {
 	CK_VERSION version;
-#define PG_MODULE(name, params, args) CK_RV (*name) params;
+#define PG_MODULE(name, ...) CK_RV (*name) PG_PARAMS(__VA_ARGS__);
 #define PG_FN PG_MODULE
 #define PG_HOOK PG_MODULE
 #include "functions.h"
@@ -47,10 +48,10 @@ pg_lower_2_40(const pg_function_list_3_0 *table)
 }
 
 /* Every entry point: pg_mod_* (entry.c), pg_fwd_* (forward.c), pg_hook_*
- * (gate.c).  A row without its function is a link error. */
-#define PG_MODULE(name, params, args) CK_RV pg_mod_##name params;
-#define PG_FN(name, params, args) CK_RV pg_fwd_##name params;
-#define PG_HOOK(name, params, args) CK_RV pg_hook_##name params;
+ * (calls.c).  A row without its function is a link error. */
+#define PG_MODULE(name, ...) CK_RV pg_mod_##name PG_PARAMS(__VA_ARGS__);
+#define PG_FN(name, ...) CK_RV pg_fwd_##name PG_PARAMS(__VA_ARGS__);
+#define PG_HOOK(name, ...) CK_RV pg_hook_##name PG_PARAMS(__VA_ARGS__);
 #include "functions.h"
 
 /* ---- context.c: the module's one piece of mutable state ---------------- */
