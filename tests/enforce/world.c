@@ -6,6 +6,7 @@
  * documented record format, not from p11gate's sources.
  */
 #include "world.h"
+#include "../mock/mock.h"
 
 #include <check.h>
 #include <dlfcn.h>
@@ -210,6 +211,88 @@ world_new(struct world *w, const char *program, const char *test)
 }
 
 void
+world_new_mock(struct world *w, const char *program, const char *test)
+{
+	char cmd[PATH_MAX];
+	char *rm[] = { "/bin/rm", "-rf", w->dir, NULL };
+	int fd;
+
+	memset(w, 0, sizeof *w);
+	w->mock = true;
+	snprintf(cmd, sizeof cmd, "%s/%s", env_or_fail("P11GATE_TEST_WORK"), program);
+	path_join(w->dir, cmd, test);
+	run("/dev/null", rm);
+	mkdirs(w->dir);
+	path_join(w->policy, w->dir, "policy.yaml");
+	path_join(w->audit, w->dir, "audit.jsonl");
+	path_join(w->err, w->dir, "stderr");
+	ck_assert_int_eq(setenv("P11GATE_CONFIG", w->policy, 1), 0);
+
+	fd = open(w->err, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
+	ck_assert_msg(fd >= 0, "open %s: %s", w->err, strerror(errno));
+	ck_assert_int_eq(dup2(fd, STDERR_FILENO), STDERR_FILENO);
+	close(fd);
+}
+
+const struct mock_p11_control *
+world_mock(const struct world *w)
+{
+	const char *path = env_or_fail("P11GATE_MOCK_MODULE");
+	const struct mock_p11_control *control;
+	void *dl;
+
+	ck_assert_msg(w->mock && w->dl != NULL, "world_mock: open a world_new_mock world first");
+	/* The instance p11gate loaded: RTLD_NOLOAD never loads a second one. */
+	dl = dlopen(path, RTLD_NOW | RTLD_NOLOAD);
+	ck_assert_msg(dl != NULL, "the mock %s is not loaded: %s", path, dlerror());
+	control = dlsym(dl, MOCK_P11_CONTROL_SYMBOL);
+	ck_assert_ptr_nonnull(control);
+	dlclose(dl);          /* p11gate's reference keeps it loaded */
+	return control;
+}
+
+CK_SESSION_HANDLE
+world_mock_start(struct world *w, const char *program, const char *test, const char *rules)
+{
+	world_new_mock(w, program, test);
+	world_policy(w, rules);
+	world_open(w);
+	world_mock(w)->reset();
+	return world_session(w);
+}
+
+bool
+world_audit_find_data_since(const struct world *w, size_t mark, const void *data, size_t len,
+                            const char *needle, char *out, size_t out_len)
+{
+	unsigned char md[32];
+	char field[96];
+	unsigned int n = 0;
+	int at;
+
+	ck_assert(EVP_Digest(data, len, md, &n, EVP_sha256(), NULL) == 1 && n == 32);
+	at = snprintf(field, sizeof field, "\"data_sha256\":\"");
+	for (size_t i = 0; i < 32; i++)
+		at += snprintf(field + at, sizeof field - (size_t)at, "%02x", md[i]);
+	snprintf(field + at, sizeof field - (size_t)at, "\"");
+	return world_audit_find_since(w, mark, out, out_len, field, needle, NULL);
+}
+
+void
+world_mock_signature(const char *label, const void *data, size_t len, unsigned char out[32])
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	unsigned int n = 0;
+
+	ck_assert_ptr_nonnull(md);
+	ck_assert(EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1);
+	ck_assert(EVP_DigestUpdate(md, label, strlen(label) + 1) == 1);   /* with its NUL */
+	ck_assert(len == 0 || EVP_DigestUpdate(md, data, len) == 1);
+	ck_assert(EVP_DigestFinal_ex(md, out, &n) == 1 && n == 32);
+	EVP_MD_CTX_free(md);
+}
+
+void
 world_policy_text(const struct world *w, const char *text)
 {
 	char tmp[PATH_MAX + 16];
@@ -231,6 +314,24 @@ world_policy_render(const struct world *w, const char *rules)
 	char *text = NULL;
 	int n;
 
+	if (w->mock) {
+		n = asprintf(&text,
+		             "version: 1\n"
+		             "module: %s\n"
+		             "audit:\n"
+		             "  file: %s\n"
+		             "keys:\n"
+		             "  signer:\n"
+		             "    uri: \"pkcs11:token=mock;object=mock-sign;type=private\"\n"
+		             "    owner: tests\n"
+		             "  secret:\n"
+		             "    uri: \"pkcs11:token=mock;object=mock-secret\"\n"
+		             "    owner: tests\n"
+		             "rules:\n%s",
+		             env_or_fail("P11GATE_MOCK_MODULE"), w->audit, rules);
+		ck_assert_int_gt(n, 0);
+		return text;
+	}
 	n = asprintf(&text,
 	             "version: 1\n"
 	             "module: %s\n"
@@ -282,12 +383,12 @@ world_open(struct world *w)
 		CK_TOKEN_INFO info;
 
 		ck_assert_rv(w->f->C_GetTokenInfo(slots[i], &info), CKR_OK);
-		if (memcmp(info.label, "release ", 8) == 0) {
+		if (memcmp(info.label, w->mock ? "mock " : "release ", w->mock ? 5 : 8) == 0) {
 			w->slot = slots[i];
 			return;
 		}
 	}
-	ck_abort_msg("no token labelled release");
+	ck_abort_msg("no token labelled %s", w->mock ? "mock" : "release");
 }
 
 void

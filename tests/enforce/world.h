@@ -16,6 +16,7 @@
 #include "p11gate/pkcs11.h"
 
 struct Suite;
+struct mock_p11_control;
 
 struct world {
 	char dir[PATH_MAX];          /* P11GATE_TEST_WORK/<program>/<test> */
@@ -27,6 +28,7 @@ struct world {
 	void *dl;
 	CK_FUNCTION_LIST_PTR f;
 	CK_SLOT_ID slot;
+	bool mock;                   /* over the mock token (world_new_mock), not SoftHSM2 */
 };
 
 /* Names of return values, for messages. */
@@ -43,6 +45,28 @@ const char *world_rv_name(CK_RV rv);
  * and p11gate at it; from here on stderr goes to w->err.  Call first in a
  * test: Check runs each test in its own process. */
 void world_new(struct world *w, const char *program, const char *test);
+
+/* The same world over the mock PKCS#11 3.0 token (tests/mock/mock.h)
+ * instead of a SoftHSM2 fixture: no token directory, no public-key pins.
+ * world_policy then names the mock's keys: `signer` (the private key
+ * mock-sign, MOCK_KEY_SIGN) and `secret` (the AES key mock-secret); the
+ * private key mock-other is named by no policy key.  world_open finds the
+ * token labelled `mock`. */
+void world_new_mock(struct world *w, const char *program, const char *test);
+/* The mock's control table (scripts, hooks, call counts), once world_open
+ * has loaded p11gate over it. */
+const struct mock_p11_control *world_mock(const struct world *w);
+
+/* world_new_mock, world_policy(rules), world_open, the mock's scripts and
+ * counts reset (a test's counts start here), and a logged-in session. */
+CK_SESSION_HANDLE world_mock_start(struct world *w, const char *program, const char *test, const char *rules);
+/* Whether a record after mark has this data_sha256 (of data) and all the
+ * needles; the record is copied into out. */
+bool world_audit_find_data_since(const struct world *w, size_t mark, const void *data, size_t len,
+                                 const char *needle, char *out, size_t out_len);
+
+/* What the mock signs for data with the key labelled label (mock.h). */
+void world_mock_signature(const char *label, const void *data, size_t len, unsigned char out[32]);
 
 /* Writes the policy: both fixture keys (release-rsa, release-ec, with their
  * public-key pins) and the rules given (a YAML sequence, indented by two).
