@@ -5,6 +5,7 @@
  * with certificate subjects and validity — and the policy keys that no
  * token object answers to.
  */
+#include "p11gate-build.h"
 #include "commands.h"
 #include "p11gate/common.h"
 #include "p11gate/keyinfo.h"
@@ -28,10 +29,12 @@ usage(FILE *out)
 	        "List the keys and certificates on the tokens of the configured module and what the\n"
 	        "policy says of each.\n\n"
 	        "  -c, --config FILE  the p11gate configuration (default: $P11GATE_CONFIG, then\n"
-	        "                     /etc/p11gate/p11gate.yaml)\n"
+	        "                     " P11GATE_DEFAULT_CONFIG ")\n"
 	        "  -l, --login        log in as the user to see private keys; the PIN is read from\n"
 	        "                     the environment variable P11GATE_PIN (never from the command line)\n"
-	        "  -h, --help         show this help\n");
+	        "  -h, --help         show this help\n\n"
+	        "Exit status: 0 if the tokens were listed, 1 if the policy or the module does not\n"
+	        "load, 2 on a usage error.\n");
 }
 
 static void
@@ -204,7 +207,7 @@ pg_cmd_keys(int argc, char **argv)
 		return 2;
 	}
 	if (config == NULL || config[0] == '\0')
-		config = "/etc/p11gate/p11gate.yaml";
+		config = P11GATE_DEFAULT_CONFIG;
 	policy = pg_policy_load(config, print_diag, NULL);
 	if (policy == NULL)
 		goto out;

@@ -27,7 +27,10 @@ usage(FILE *out)
 	             "Policy gate for PKCS#11 private keys.\n\nCommands:\n");
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
 		fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].summary);
-	fprintf(out, "\nRun 'p11gate COMMAND --help' for a command's options.\n");
+	fprintf(out, "\nOptions:\n"
+	             "  -h, --help     display this help and exit\n"
+	             "      --version  display the version and exit\n"
+	             "\nRun 'p11gate COMMAND --help' for a command's options; man p11gate for all.\n");
 }
 
 int
