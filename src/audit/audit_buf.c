@@ -5,6 +5,7 @@
  * every byte that is not printable ASCII or valid UTF-8 is escaped.
  */
 #include "audit_buf.h"
+#include "p11gate/common.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -135,7 +136,6 @@ pg_utf8_sequence_len(const unsigned char *s, size_t avail)
 void
 pg_buf_json_string_n(struct pg_buf *buf, const char *s, size_t len)
 {
-	static const char digits[] = "0123456789abcdef";
 	const unsigned char *p = (const unsigned char *)s;
 	size_t i = 0, run;
 
@@ -168,8 +168,8 @@ pg_buf_json_string_n(struct pg_buf *buf, const char *s, size_t len)
 			buf->data[buf->len++] = 'u';
 			buf->data[buf->len++] = '0';
 			buf->data[buf->len++] = '0';
-			buf->data[buf->len++] = digits[c >> 4];
-			buf->data[buf->len++] = digits[c & 0x0f];
+			pg_hex_encode(&c, 1, buf->data + buf->len);
+			buf->len += 2;
 			i++;
 			continue;
 		}
@@ -190,15 +190,11 @@ pg_buf_json_string(struct pg_buf *buf, const char *s)
 void
 pg_buf_json_hex(struct pg_buf *buf, const unsigned char *data, size_t len)
 {
-	static const char digits[] = "0123456789abcdef";
-
 	if (len > (SIZE_MAX - 2) / 2 || !pg_buf_reserve(buf, 2 * len + 2))
 		return;
 	buf->data[buf->len++] = '"';
-	for (size_t i = 0; i < len; i++) {
-		buf->data[buf->len++] = digits[data[i] >> 4];
-		buf->data[buf->len++] = digits[data[i] & 0x0f];
-	}
+	pg_hex_encode(data, len, buf->data + buf->len);
+	buf->len += 2 * len;
 	buf->data[buf->len++] = '"';
 	buf->data[buf->len] = '\0';
 }

@@ -157,24 +157,23 @@ put(struct sink *k, const char *s, size_t n)
 static void
 put_escape(struct sink *k, uint32_t cp, bool byte)
 {
-	static const char digits[] = "0123456789abcdef";
+	const unsigned char be[4] = { cp >> 24, cp >> 16, cp >> 8, cp };
 	char buf[12];
-	int width, n = 0;
+	size_t bytes, n = 0;
 
 	buf[n++] = '\\';
 	if (byte || cp < 0x80) {
 		buf[n++] = 'x';
-		width = 2;
+		bytes = 1;
 	} else if (cp <= 0xffff) {
 		buf[n++] = 'u';
-		width = 4;
+		bytes = 2;
 	} else {
 		buf[n++] = 'U';
-		width = 8;
+		bytes = 4;
 	}
-	for (int i = width - 1; i >= 0; i--)
-		buf[n++] = digits[(cp >> (4 * i)) & 0xf];
-	put(k, buf, (size_t)n);
+	pg_hex_encode(be + 4 - bytes, bytes, buf + n);
+	put(k, buf, n + 2 * bytes);
 }
 
 bool
