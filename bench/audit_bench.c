@@ -27,7 +27,6 @@ main(void)
 	unsigned char hash[32];
 	char path[4096], err[512];
 	struct pg_caller *caller = NULL;
-	char *caller_json = NULL;
 	pg_audit *audit = NULL;
 	uint64_t seq = 0;
 	int fd, status = 1;
@@ -46,23 +45,21 @@ main(void)
 		goto out;
 	}
 	pg_caller_exe_sha256(caller);
-	caller_json = pg_audit_caller_json_new(caller);
 	memset(hash, 0xa5, sizeof hash);
+	/* As the module does: the log's policy and caller, set once. */
+	pg_audit_set_policy(audit, hash);
+	pg_audit_set_caller(audit, caller);
 
-	const struct pg_audit_record allow = {
-		.event = PG_AUDIT_DECISION, .allow = true, .rule = "bench-signs",
-		.reason = "rule bench-signs allows it", .function = "C_Sign", .operation = "sign",
+	const struct pg_audit_use use = {
+		.function = "C_Sign", .operation = "sign",
 		.key_name = "bench-ec", .key_uri = "pkcs11:token=release;object=codesign-ec",
 		.public_key_sha256 = hash, .token_label = "release", .token_serial = "c02bd70effb693b2",
 		.has_mechanism = true, .mechanism = CKM_ECDSA, .data_sha256 = hash, .data = hash,
-		.data_len = sizeof hash, .caller = caller, .caller_json = caller_json,
-		.policy_sha256 = hash,
+		.data_len = sizeof hash,
 	};
-	struct pg_audit_record result = {
-		.event = PG_AUDIT_RESULT, .function = "C_Sign", .operation = "sign",
-		.token_label = "release", .token_serial = "c02bd70effb693b2", .has_rv = true,
-		.rv = CKR_OK, .signature_sha256 = hash,
-	};
+	const struct pg_audit_record allow = pg_audit_record_allow(audit, &use, "bench-signs",
+	                                                           "rule bench-signs allows it");
+	struct pg_audit_record result = pg_audit_record_result(&use, 0, CKR_OK, hash);
 
 	for (int b = 0; b < BATCHES; b++) {
 		double in_allow = 0, t0, t1, t2;
@@ -91,7 +88,6 @@ failed:
 	fprintf(stderr, "audit_bench: appending to %s failed\n", path);
 out:
 	pg_audit_close(audit);
-	free(caller_json);
 	pg_caller_free(caller);
 	unlink(path);
 	return status;

@@ -26,7 +26,13 @@ enum pg_audit_event {
 	/* "checkpoint" is reserved for signed checkpoints (docs/audit.md). */
 };
 
-/* Every pointer may be NULL (the field is then left out). */
+/* The longest data a record keeps whole ("data", in hex): a digest, which
+ * is what CKM_RSA_PKCS and CKM_ECDSA sign.  Longer data is only named by
+ * its hash ("data_sha256").  The record writer applies it (audit_record.c). */
+#define PG_AUDIT_DATA_INLINE_MAX 64
+
+/* A record as the writer takes it; the constructors below fill one per
+ * event type.  Every pointer may be NULL (the field is then left out). */
 struct pg_audit_record {
 	enum pg_audit_event event;
 	bool allow;                              /* decision records */
@@ -44,10 +50,9 @@ struct pg_audit_record {
 	bool has_mechanism;
 	CK_MECHANISM_TYPE mechanism;
 	const unsigned char *data_sha256;        /* 32 bytes: SHA-256 of the data signed */
-	const unsigned char *data;               /* written in hex when data_len <= 64 (a digest) */
+	const unsigned char *data;               /* written in hex when data_len <= PG_AUDIT_DATA_INLINE_MAX */
 	size_t data_len;
-	struct pg_caller *caller;
-	const char *caller_json;                 /* caller as pg_audit_caller_json_new made it (wins) */
+	struct pg_caller *caller;                /* rendered per record; the log's own once (pg_audit_set_caller) */
 	const unsigned char *policy_sha256;      /* 32 bytes */
 	uint64_t ref;                            /* results: seq of their decision record */
 	bool has_rv;
@@ -61,9 +66,57 @@ struct pg_audit_record {
 	const unsigned char *seen_sha256;        /* 32 bytes */
 };
 
-/* The caller's "caller" field, rendered once for the records of a caller
- * that no longer changes (a regime's).  NULL when out of memory. */
-char *pg_audit_caller_json_new(struct pg_caller *caller);
+/* ---- record constructors: one per event type --------------------------- */
+
+/* One use of a key, as a decision record and its result record name it. */
+struct pg_audit_use {
+	const char *function;                    /* the PKCS#11 call, e.g. "C_SignFinal" */
+	const char *operation;                   /* pg_op_name: "sign", "decrypt", ... */
+	bool has_mechanism;
+	CK_MECHANISM_TYPE mechanism;
+	const unsigned char *data_sha256;        /* 32 bytes: SHA-256 of the data */
+	const unsigned char *data;               /* the data itself (kept if short) */
+	size_t data_len;
+	const char *key_name;                    /* the policy's key the decision names */
+	const char *key_uri;
+	const char *const *keys_matched;         /* every policy key the object matched */
+	size_t n_keys_matched;
+	const unsigned char *public_key_sha256;  /* 32 bytes */
+	const char *token_label;
+	const char *token_serial;
+};
+
+/* The records of a log's events.  Records that name the caller and the
+ * policy take them from the log (pg_audit_set_policy, pg_audit_set_caller);
+ * audit may be NULL (nothing then names them).  Pointers are borrowed. */
+struct pg_audit_record pg_audit_record_allow(const pg_audit *audit, const struct pg_audit_use *use,
+                                             const char *rule, const char *reason);
+struct pg_audit_record pg_audit_record_deny(const pg_audit *audit, const struct pg_audit_use *use,
+                                            const char *rule, const char *reason);
+/* A call no policy can allow and no key is part of: a deny record of the
+ * manage operation. */
+struct pg_audit_record pg_audit_record_refusal(const pg_audit *audit, const char *function,
+                                               const char *reason);
+/* What the token answered to the allowed use whose decision record is ref;
+ * output_sha256 (32 bytes) names what it returned, or NULL. */
+struct pg_audit_record pg_audit_record_result(const struct pg_audit_use *use, uint64_t ref, CK_RV rv,
+                                              const unsigned char *output_sha256);
+/* A policy loaded, reloaded, or a reload refused (reason says which). */
+struct pg_audit_record pg_audit_record_policy(const pg_audit *audit, const char *reason);
+/* This process opened the log, over the wrapped module at module. */
+struct pg_audit_record pg_audit_record_start(const pg_audit *audit, const char *module);
+/* The log was cut behind this writer (audit.c writes it itself): what it had
+ * seen (seq, its line's SHA-256, the size then) and the size it found. */
+struct pg_audit_record pg_audit_record_tamper(const char *reason, uint64_t seen_seq, uint64_t seen_size,
+                                              const unsigned char *seen_sha256, uint64_t found_size);
+
+/* The policy (SHA-256 of its file) the records of this log are made
+ * under.  Call before the handle is shared. */
+void pg_audit_set_policy(pg_audit *audit, const unsigned char sha256[32]);
+/* The caller whose records this log writes, no longer changing (its
+ * program hashed): rendered here once, and reused by every record whose
+ * caller it is.  Thread-safe; the first caller set stays. */
+void pg_audit_set_caller(pg_audit *audit, struct pg_caller *caller);
 
 /* Opens (creating with mode 0640) the log for appending.  NULL on failure
  * with a one-line reason in err. */

@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,14 @@ struct pg_audit {
 	bool sync;
 	bool to_syslog;
 	char host[HOST_NAME_MAX + 1];
+	/* What the records name (pg_audit_set_policy, pg_audit_set_caller):
+	 * the caller is rendered once and published whole, so records built
+	 * on other threads see it complete or not at all. */
+	bool has_policy;
+	unsigned char policy_sha256[PG_SHA256_LEN];
+	atomic_int caller_state;        /* CALLER_NONE, CALLER_SETTING, CALLER_SET */
+	struct pg_caller *caller;       /* read only once CALLER_SET (acquire) */
+	char *caller_json;              /* NULL (out of memory): rendered per record */
 
 	/* Serialises the appends of this process's threads (flock alone does
 	 * not: threads share the open file description, and with it the
@@ -91,6 +100,8 @@ struct pg_audit {
 	pthread_cond_t sync_wanted;
 	uint64_t requested;             /* highest seq asked for in the background */
 };
+
+enum { CALLER_NONE, CALLER_SETTING, CALLER_SET };
 
 enum { HERE_FD, HERE_SYNCER };
 
@@ -290,6 +301,7 @@ pg_audit_close(pg_audit *audit)
 		here_free(audit->here);
 		pg_buf_release(&audit->pending_tamper);
 		pg_buf_release(&audit->pending_start);
+		free(audit->caller_json);
 		free(audit->path);
 		free(audit);
 		return;
@@ -311,6 +323,7 @@ pg_audit_close(pg_audit *audit)
 	here_free(audit->here);
 	pg_buf_release(&audit->pending_tamper);
 	pg_buf_release(&audit->pending_start);
+	free(audit->caller_json);
 	free(audit->path);
 	free(audit);
 }
@@ -319,6 +332,53 @@ const char *
 pg_audit_path(const pg_audit *audit)
 {
 	return audit != NULL ? audit->path : NULL;
+}
+
+void
+pg_audit_set_policy(pg_audit *audit, const unsigned char sha256[PG_SHA256_LEN])
+{
+	if (audit == NULL)
+		return;
+	memcpy(audit->policy_sha256, sha256, PG_SHA256_LEN);
+	audit->has_policy = true;
+}
+
+const unsigned char *
+pg_audit_policy_sha256(const pg_audit *audit)
+{
+	return audit != NULL && audit->has_policy ? audit->policy_sha256 : NULL;
+}
+
+void
+pg_audit_set_caller(pg_audit *audit, struct pg_caller *caller)
+{
+	int none = CALLER_NONE;
+
+	/* One thread sets it; the others see it whole once CALLER_SET. */
+	if (audit == NULL || caller == NULL ||
+	    !atomic_compare_exchange_strong(&audit->caller_state, &none, CALLER_SETTING))
+		return;
+	audit->caller = caller;
+	audit->caller_json = pg_audit_caller_json_new(caller);
+	atomic_store_explicit(&audit->caller_state, CALLER_SET, memory_order_release);
+}
+
+struct pg_caller *
+pg_audit_caller(const pg_audit *audit)
+{
+	if (audit == NULL ||
+	    atomic_load_explicit(&((pg_audit *)audit)->caller_state, memory_order_acquire) != CALLER_SET)
+		return NULL;
+	return audit->caller;
+}
+
+/* The record's caller as rendered once, if it is the log's. */
+static const char *
+cached_caller_json(const pg_audit *audit, const struct pg_audit_record *record)
+{
+	struct pg_caller *caller = pg_audit_caller(audit);
+
+	return caller != NULL && record->caller == caller ? audit->caller_json : NULL;
 }
 
 /* Replaces fd with a new open file description of path: after a fork (the
@@ -630,18 +690,12 @@ anchor_holds(pg_audit *audit, off_t size, char *why, size_t why_len)
 static void
 tamper_body(pg_audit *audit, off_t size, const char *why)
 {
-	const struct pg_audit_record record = {
-		.event = PG_AUDIT_TAMPER,
-		.reason = why,
-		.pid = (uint64_t)getpid(),
-		.seen_seq = audit->cache_seq,
-		.seen_size = (uint64_t)audit->cache_size,
-		.seen_sha256 = audit->cache_hash,
-		.found_size = (uint64_t)size,
-	};
+	const struct pg_audit_record record = pg_audit_record_tamper(why, audit->cache_seq,
+	                                                             (uint64_t)audit->cache_size,
+	                                                             audit->cache_hash, (uint64_t)size);
 
 	pg_buf_release(&audit->pending_tamper);
-	pg_audit_record_body(&record, audit->host, &audit->pending_tamper);
+	pg_audit_record_body(&record, audit->host, NULL, &audit->pending_tamper);
 	if (audit->pending_tamper.failed)
 		pg_buf_release(&audit->pending_tamper);
 }
@@ -832,7 +886,7 @@ pg_audit_append(pg_audit *audit, const struct pg_audit_record *record, uint64_t 
 	}
 	/* Everything that does not depend on the file is done before taking
 	 * the locks: they are held only to read the tail and write. */
-	pg_audit_record_body(record, audit->host, &body);
+	pg_audit_record_body(record, audit->host, cached_caller_json(audit, record), &body);
 	if (body.failed) {
 		rc = ENOMEM;
 		goto out;
@@ -878,7 +932,7 @@ pg_audit_start(pg_audit *audit, const struct pg_audit_record *start)
 		return EINVAL;
 	pthread_mutex_lock(&audit->append_lock);
 	pg_buf_release(&audit->pending_start);
-	pg_audit_record_body(start, audit->host, &audit->pending_start);
+	pg_audit_record_body(start, audit->host, NULL, &audit->pending_start);
 	if (audit->pending_start.failed) {
 		pg_buf_release(&audit->pending_start);
 		rc = ENOMEM;

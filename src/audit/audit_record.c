@@ -227,7 +227,8 @@ event_name(enum pg_audit_event event)
 }
 
 void
-pg_audit_record_body(const struct pg_audit_record *r, const char *host, struct pg_buf *out)
+pg_audit_record_body(const struct pg_audit_record *r, const char *host, const char *caller_json,
+                     struct pg_buf *out)
 {
 	string_field(out, "host", host != NULL ? host : "");
 	string_field(out, "event", event_name(r->event));
@@ -245,12 +246,12 @@ pg_audit_record_body(const struct pg_audit_record *r, const char *host, struct p
 	if (r->has_mechanism)
 		constant_field(out, "mechanism", pg_mechanism_name(r->mechanism), r->mechanism);
 	hex_field(out, "data_sha256", r->data_sha256, PG_SHA256_LEN);
-	/* Short data is a digest (what CKM_RSA_PKCS or CKM_ECDSA sign), worth
-	 * keeping whole; longer data is only identified by its hash. */
-	if (r->data != NULL && r->data_len <= 64)
+	/* Short data is a digest, worth keeping whole (the one place that
+	 * says so: PG_AUDIT_DATA_INLINE_MAX). */
+	if (r->data != NULL && r->data_len <= PG_AUDIT_DATA_INLINE_MAX)
 		hex_field(out, "data", r->data, r->data_len);
-	if (r->caller_json != NULL)
-		pg_buf_puts(out, r->caller_json);
+	if (caller_json != NULL)
+		pg_buf_puts(out, caller_json);
 	else if (r->caller != NULL)
 		caller_object(out, r->caller);
 	if (r->pid != 0)

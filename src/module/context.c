@@ -180,7 +180,6 @@ pg_regime_unref(struct pg_regime *regime)
 		return;
 	pg_audit_close(regime->audit);
 	pthread_mutex_destroy(&regime->prepare_lock);
-	free(regime->caller_json);
 	pg_watch_free(regime->watch);
 	pg_caller_free(regime->caller);
 	pg_policy_unref(regime->policy);
@@ -246,14 +245,11 @@ regime_new(pg_policy *policy, const struct pg_file_version *st, bool threads_ok,
 		                              settings->audit_syslog, regime->audit_error,
 		                              sizeof regime->audit_error);
 	if (regime->audit != NULL) {
-		/* Who opened the log, under which policy, over which module. */
-		const struct pg_audit_record start = {
-			.event = PG_AUDIT_START,
-			.pid = (uint64_t)getpid(),
-			.module = settings->module,
-			.policy_sha256 = settings->sha256,
-		};
+		struct pg_audit_record start;
 
+		pg_audit_set_policy(regime->audit, settings->sha256);
+		/* Who opened the log, under which policy, over which module. */
+		start = pg_audit_record_start(regime->audit, settings->module);
 		pg_audit_allow_threads(regime->audit, threads_ok);
 		/* What the process saw of the log stays its baseline. */
 		if (previous != NULL)
@@ -315,8 +311,8 @@ pg_regime_prepare(const struct pg_regime *shared)
 	if (!atomic_load_explicit(&regime->prepared, memory_order_relaxed)) {
 		if (regime->caller != NULL) {
 			caller_exe_hash(regime->caller);
-			/* NULL (out of memory): rendered per record. */
-			regime->caller_json = pg_audit_caller_json_new(regime->caller);
+			/* Rendered once, by the log that writes it. */
+			pg_audit_set_caller(regime->audit, regime->caller);
 		}
 		atomic_store_explicit(&regime->prepared, true, memory_order_release);
 	}
@@ -327,19 +323,13 @@ pg_regime_prepare(const struct pg_regime *shared)
 static void
 audit_policy_event(struct pg_regime *regime, const char *reason)
 {
-	struct pg_audit_record record = {
-		.event = PG_AUDIT_POLICY,
-		.reason = reason,
-		.caller = regime->caller,
-		.caller_json = regime->caller_json,
-		.policy_sha256 = pg_policy_settings(regime->policy)->sha256,
-	};
+	struct pg_audit_record record;
 	uint64_t seq;
 
 	if (regime->audit == NULL)
 		return;
 	pg_regime_prepare(regime);
-	record.caller_json = regime->caller_json;
+	record = pg_audit_record_policy(regime->audit, reason);
 	if (pg_audit_append(regime->audit, &record, &seq) == 0)
 		pg_audit_sync(regime->audit, seq);
 }

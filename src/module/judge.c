@@ -128,6 +128,24 @@ pg_judge_decide(const struct pg_regime *regime, const struct pg_judge_call *call
 	pg_policy_decide(regime->policy, &request, &verdict->decision);
 }
 
+/* The use a record names: the call and its key's token (the policy's key
+ * is added from the verdict). */
+static struct pg_audit_use
+use_of(const struct pg_judge_call *call)
+{
+	return (struct pg_audit_use){
+		.function = call->function,
+		.operation = pg_op_name(call->op),
+		.has_mechanism = call->has_mechanism,
+		.mechanism = call->mechanism,
+		.data_sha256 = call->data_sha256,
+		.data = call->data,
+		.data_len = call->data_len,
+		.token_label = call->key->token_label,
+		.token_serial = call->key->token_serial,
+	};
+}
+
 /* Every key the object matched, in file order, for the record. */
 static size_t
 matched_names(const struct pg_regime *regime, const struct pg_verdict *verdict,
@@ -160,30 +178,17 @@ pg_judge_record(struct pg_regime *regime, const struct pg_judge_call *call,
 		return CKR_FUNCTION_FAILED;
 	}
 	if (!decision->allow || call->record_allow) {
-		const struct pg_audit_record record = {
-			.event = PG_AUDIT_DECISION,
-			.allow = decision->allow,
-			.rule = decision->rule,
-			.reason = decision->reason,
-			.function = call->function,
-			.operation = pg_op_name(call->op),
-			.key_name = key >= 0 ? key_name : NULL,
-			.key_uri = key >= 0 ? pg_policy_key_uri(regime->policy, (unsigned)key) : NULL,
-			.keys_matched = matched,
-			.n_keys_matched = n_matched,
-			.public_key_sha256 = pin != NULL ? pin : call->key->have_spki ? call->key->spki_sha256 : NULL,
-			.token_label = call->key->token_label,
-			.token_serial = call->key->token_serial,
-			.has_mechanism = call->has_mechanism,
-			.mechanism = call->mechanism,
-			.data_sha256 = call->data_sha256,
-			.data = call->data_len <= 64 ? call->data : NULL,
-			.data_len = call->data_len,
-			.caller = regime->caller,
-			.caller_json = regime->caller_json,
-			.policy_sha256 = pg_policy_settings(regime->policy)->sha256,
-		};
+		struct pg_audit_use use = use_of(call);
+		struct pg_audit_record record;
 
+		use.key_name = key >= 0 ? key_name : NULL;
+		use.key_uri = key >= 0 ? pg_policy_key_uri(regime->policy, (unsigned)key) : NULL;
+		use.keys_matched = matched;
+		use.n_keys_matched = n_matched;
+		use.public_key_sha256 = pin != NULL ? pin : call->key->have_spki ? call->key->spki_sha256 : NULL;
+		record = decision->allow ?
+		         pg_audit_record_allow(regime->audit, &use, decision->rule, decision->reason) :
+		         pg_audit_record_deny(regime->audit, &use, decision->rule, decision->reason);
 		rv = append(regime, &record, &record_seq);
 		if (rv != CKR_OK)
 			return rv;
@@ -224,15 +229,7 @@ pg_judge_forbid(struct pg_regime *regime, const struct pg_judge_call *call, cons
 CK_RV
 pg_judge_refuse(struct pg_regime *regime, const char *function, const char *reason)
 {
-	struct pg_audit_record record = {
-		.event = PG_AUDIT_DECISION,
-		.allow = false,
-		.reason = reason,
-		.function = function,
-		.operation = pg_op_name(PG_OP_MANAGE),
-		.caller = regime->caller,
-		.policy_sha256 = pg_policy_settings(regime->policy)->sha256,
-	};
+	struct pg_audit_record record;
 	uint64_t seq;
 
 	if (regime->audit == NULL) {
@@ -240,7 +237,7 @@ pg_judge_refuse(struct pg_regime *regime, const char *function, const char *reas
 		return CKR_FUNCTION_FAILED;
 	}
 	pg_regime_prepare(regime);
-	record.caller_json = regime->caller_json;
+	record = pg_audit_record_refusal(regime->audit, function, reason);
 	if (append(regime, &record, &seq) != CKR_OK)
 		return CKR_FUNCTION_FAILED;
 	pg_audit_sync(regime->audit, seq);
@@ -255,17 +252,9 @@ pg_judge_result(struct pg_regime *regime, const struct pg_judge_call *call, uint
 {
 	unsigned char output_sha256[32];
 	bool hashed = rv == CKR_OK && output != NULL && pg_sha256(output, output_len, output_sha256);
-	struct pg_audit_record record = {
-		.event = PG_AUDIT_RESULT,
-		.function = call->function,
-		.operation = pg_op_name(call->op),
-		.token_label = call->key->token_label,
-		.token_serial = call->key->token_serial,
-		.ref = seq,
-		.has_rv = true,
-		.rv = rv,
-		.signature_sha256 = hashed ? output_sha256 : NULL,
-	};
+	const struct pg_audit_use use = use_of(call);
+	const struct pg_audit_record record = pg_audit_record_result(&use, seq, rv,
+	                                                             hashed ? output_sha256 : NULL);
 	uint64_t result_seq;
 	int err;
 

@@ -21,7 +21,7 @@ struct pg_judge_call {
 	 * refusal is recorded. */
 	bool record_allow;
 	const unsigned char *data_sha256;    /* 32 bytes, or NULL */
-	const unsigned char *data;           /* logged in hex when data_len <= 64 */
+	const unsigned char *data;           /* kept whole up to PG_AUDIT_DATA_INLINE_MAX */
 	size_t data_len;
 };
 

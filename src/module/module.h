@@ -71,11 +71,11 @@ struct pg_regime {
 	char audit_error[512];
 	struct pg_caller *caller;   /* NULL if it cannot be read: key use refused */
 	char caller_error[512];     /* why, when caller is NULL */
-	/* Filled by pg_regime_prepare at the first decision, not before: a
-	 * session that only lists never pays for hashing the program. */
+	/* Set by pg_regime_prepare at the first decision, not before: a
+	 * session that only lists never pays for hashing the program (and the
+	 * log renders the caller once then, pg_audit_set_caller). */
 	pthread_mutex_t prepare_lock;
 	atomic_bool prepared;
-	char *caller_json;          /* caller as the audit log writes it, rendered once */
 	struct pg_watch *watch;     /* says when the policy file may have changed; NULL: always */
 	struct pg_file_version file; /* the policy file's version when loaded */
 	uid_t uid;                  /* effective ids the caller was read under */

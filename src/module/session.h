@@ -36,7 +36,7 @@ struct pg_session_op {
 	bool logged_single_part;  /* ... by a single-part call (C_Sign), not a final */
 	uint64_t decision_seq;
 	unsigned char data_sha256[32];
-	unsigned char data[64];   /* single-part data of 64 bytes or fewer (a digest) */
+	unsigned char data[PG_AUDIT_DATA_INLINE_MAX];   /* single-part data a record keeps whole */
 	size_t data_len;
 };
 
