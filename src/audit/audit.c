@@ -549,7 +549,9 @@ put_str(char *p, const char *s)
 }
 
 /* Exceeding RLIMIT_FSIZE raises SIGXFSZ, which kills by default: check
- * first and refuse instead. */
+ * first and refuse instead.  Read per record: the process may lower its
+ * limit at any time (tests/soak/test_full_disk.c does, between two
+ * signatures), and there is no cheaper way to learn it. */
 static bool
 fits_size_limit(off_t size, size_t len)
 {
@@ -586,6 +588,10 @@ write_whole(int fd, const char *line, size_t len, off_t old_size)
 /* Room for what compose adds to a body: the newline of a recovery, seq
  * (20 digits), time (27), "recovered", prev (64) and the punctuation. */
 #define LINE_EXTRA 256
+/* The lines and the body of a record are built on the stack up to these
+ * sizes (an allow record is about 1 KB), on the heap beyond. */
+#define LINE_ON_STACK 4096
+#define BODY_ON_STACK 2048
 
 /* What one write() appends: a tamper record and the start record when they
  * are due, then the caller's record (if any). */
@@ -596,6 +602,7 @@ struct line {
 	size_t len, cap;
 	size_t start;           /* the first record starts after a recovery newline */
 	size_t last;            /* where the last record starts */
+	bool borrowed;          /* data is the caller's (on its stack), not the heap's */
 };
 
 /* The lines: seq, time, the body, "recovered" after a torn tail (first line
@@ -776,13 +783,14 @@ append_locked(pg_audit *audit, const struct pg_buf *body, struct line *line, uin
 	for (size_t i = 0; i < n; i++)
 		need += bodies[i]->len + LINE_EXTRA;
 	if (need > line->cap) {
-		data = realloc(line->data, need);
+		data = line->borrowed ? malloc(need) : realloc(line->data, need);
 		if (data == NULL) {
 			rc = ENOMEM;
 			goto out;
 		}
 		line->data = data;
 		line->cap = need;
+		line->borrowed = false;
 	}
 	*seq = compose(line, bodies, n, &tail);
 	if (*seq == 0) {
@@ -822,17 +830,13 @@ out:
 static int
 append(pg_audit *audit, const struct pg_buf *body, uint64_t *seq_out)
 {
-	struct line line = { 0 };
+	/* A signature's records fit here: no allocation per record. */
+	char stack[LINE_ON_STACK];
+	struct line line = { .data = stack, .cap = sizeof stack, .borrowed = true };
 	uint64_t seq = 0;
 	off_t end = 0;
 	int rc;
 
-	if (body != NULL) {
-		line.cap = body->len + LINE_EXTRA;
-		line.data = malloc(line.cap);
-		if (line.data == NULL)
-			return ENOMEM;
-	}
 	pthread_mutex_lock(&audit->append_lock);
 	rc = append_locked(audit, body, &line, &seq, &end);
 	if (audit->cut_found) {
@@ -869,17 +873,19 @@ append(pg_audit *audit, const struct pg_buf *body, uint64_t *seq_out)
 	if (seq_out != NULL)
 		*seq_out = seq;
 out:
-	free(line.data);
+	if (!line.borrowed)
+		free(line.data);
 	return rc;
 }
 
 int
 pg_audit_append(pg_audit *audit, const struct pg_audit_record *record, uint64_t *seq_out)
 {
+	char stack[BODY_ON_STACK];
 	struct pg_buf body;
 	int rc;
 
-	pg_buf_init(&body);
+	pg_buf_init_on(&body, stack, sizeof stack);
 	if (audit == NULL || record == NULL) {
 		rc = EINVAL;
 		goto out;

@@ -19,12 +19,25 @@ pg_buf_init(struct pg_buf *buf)
 	buf->len = 0;
 	buf->cap = 0;
 	buf->failed = false;
+	buf->borrowed = false;
+}
+
+void
+pg_buf_init_on(struct pg_buf *buf, char *storage, size_t cap)
+{
+	pg_buf_init(buf);
+	buf->data = storage;
+	buf->cap = cap;
+	buf->borrowed = true;
+	if (cap > 0)
+		storage[0] = '\0';
 }
 
 void
 pg_buf_release(struct pg_buf *buf)
 {
-	free(buf->data);
+	if (!buf->borrowed)
+		free(buf->data);
 	pg_buf_init(buf);
 }
 
@@ -47,11 +60,14 @@ pg_buf_reserve(struct pg_buf *buf, size_t extra)
 			goto fail;
 		cap *= 2;
 	}
-	data = realloc(buf->data, cap);
+	data = buf->borrowed ? malloc(cap) : realloc(buf->data, cap);
 	if (data == NULL)
 		goto fail;
+	if (buf->borrowed && buf->len > 0)
+		memcpy(data, buf->data, buf->len + 1);
 	buf->data = data;
 	buf->cap = cap;
+	buf->borrowed = false;
 	return true;
 fail:
 	buf->failed = true;

@@ -17,9 +17,13 @@ struct pg_buf {
 	size_t len;
 	size_t cap;
 	bool failed;    /* an allocation failed: contents are incomplete */
+	bool borrowed;  /* data is the caller's storage (pg_buf_init_on), not the heap's */
 };
 
 void pg_buf_init(struct pg_buf *buf);
+/* Starts in the caller's storage (e.g. on the stack: a record then costs no
+ * allocation); moves to the heap only if it outgrows it. */
+void pg_buf_init_on(struct pg_buf *buf, char *storage, size_t cap);
 void pg_buf_release(struct pg_buf *buf);          /* frees data; buf can be reused after init */
 bool pg_buf_reserve(struct pg_buf *buf, size_t extra);
 void pg_buf_append(struct pg_buf *buf, const void *data, size_t len);
