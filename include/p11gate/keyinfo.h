@@ -55,7 +55,7 @@ CK_RV pg_keyinfo_read(const CK_FUNCTION_LIST *lower, CK_SESSION_HANDLE session,
 /* The two halves of pg_keyinfo_read: the object's slot and names (two
  * calls), then its token and public key (several, and certificates to
  * parse).  The module memoises both and re-reads the names when they age
- * (src/module/context.c, pg_ctx_keyinfo). */
+ * (src/module/keymemo.c, pg_ctx_keyinfo). */
 CK_RV pg_keyinfo_read_names(const CK_FUNCTION_LIST *lower, CK_SESSION_HANDLE session,
                             CK_OBJECT_HANDLE object, struct pg_keyinfo *out);
 CK_RV pg_keyinfo_read_rest(const CK_FUNCTION_LIST *lower, CK_SESSION_HANDLE session,

@@ -54,7 +54,9 @@ pg_lower_2_40(const pg_function_list_3_0 *table)
 #define PG_HOOK(name, ...) CK_RV pg_hook_##name PG_PARAMS(__VA_ARGS__);
 #include "functions.h"
 
-/* ---- context.c: the module's one piece of mutable state ---------------- */
+/* ---- the module context (context.h): its one piece of mutable state ---- */
+/* context.c: the wrapped module and its life cycle; regime.c: the regime
+ * and reload; sessions.c: the session table; keymemo.c: key identities. */
 
 /* The wrapped module's table while p11gate is initialised in this process,
  * NULL otherwise (before C_Initialize, after C_Finalize, in a forked child
@@ -104,7 +106,7 @@ unsigned pg_ctx_sessions_on(CK_SLOT_ID slot);
 /* Forgets sessions the wrapped module has closed (after C_CloseAllSessions). */
 void pg_ctx_sessions_prune(void);
 
-/* An object's identity, memoised per handle (context.c). */
+/* An object's identity, memoised per handle (keymemo.c). */
 struct pg_keyinfo;
 CK_RV pg_ctx_keyinfo(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object, struct pg_keyinfo *out);
 /* Called after any call that may have changed objects on a token. */

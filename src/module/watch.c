@@ -5,7 +5,7 @@
  * per signature (a few per cent of an ECDSA signature on SoftHSM2); an
  * inotify watch on the file and on its directory's entries answers with
  * one read() that finds nothing.  Events are only a hint to look: the
- * caller still compares the file's version (context.c), so a spurious
+ * caller still compares the file's version (regime.c), so a spurious
  * event costs one statx.  What no watch on the file and its directory sees
  * (an ancestor directory swapped, a mount over the path) is caught by a
  * look at least every LOOK_ANYWAY_MS; a path through a symbolic link, or

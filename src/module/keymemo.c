@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * The key-identity memo: what the token said about an object (its names,
+ * token and public key), per (slot, object handle), so that a signature
+ * does not read the object from the token again.  The entries and the
+ * objects' generation live in the module context (context.h) under its one
+ * lock, held only to look up or store an entry: the token is read without it.
+ */
+#include "context.h"
+#include "p11gate/keyinfo.h"
+
+#include <string.h>
+#include <time.h>
+
+static int64_t
+monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* The memo entry for (slot, object) in this generation, or -1.  Called
+ * with the lock held. */
+static int
+memo_find(CK_SLOT_ID slot, CK_OBJECT_HANDLE object)
+{
+	for (int i = 0; i < PG_KEY_MEMO; i++) {
+		if (pg_ctx.keys.memo[i].used && pg_ctx.keys.memo[i].slot == slot && pg_ctx.keys.memo[i].handle == object &&
+		    pg_ctx.keys.memo[i].generation == pg_ctx.keys.generation)
+			return i;
+	}
+	return -1;
+}
+
+/* An object's identity, memoised per (slot, handle).  The key material
+ * behind a handle never changes (PKCS#11 makes it read-only).  Its names
+ * (label, id) change only by C_SetAttributeValue: through this p11gate the
+ * change ends the memo at once (pg_ctx_objects_changed); through another
+ * process's p11gate it was judged and logged there as `manage`, and is
+ * seen here once the names are older than the policy's
+ * key_names_max_age_ms.  Reading them at every use would cost a file read
+ * per signature on SoftHSM2, which re-reads the object's file on every
+ * attribute access: a third of an ECDSA signature.  The token information
+ * and public-key hash (costly: certificates, other objects) are derived
+ * again only when the names differ. */
+CK_RV
+pg_ctx_keyinfo(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object, struct pg_keyinfo *out)
+{
+	const pg_function_list_3_0 *lower = pg_ctx_lower();
+	CK_SESSION_INFO session_info;
+	uint64_t generation;
+	int64_t now, max_age;
+	CK_RV rv;
+	int i;
+
+	if (lower == NULL)
+		return CKR_CRYPTOKI_NOT_INITIALIZED;
+	/* Also proves the session is open: a memo is never a way around
+	 * the token's own checks. */
+	rv = lower->C_GetSessionInfo(session, &session_info);
+	if (rv != CKR_OK)
+		return rv;
+	now = monotonic_ns();
+	pthread_mutex_lock(&pg_ctx.lock);
+	max_age = pg_ctx.regimes.current != NULL ?
+	          (int64_t)pg_policy_settings(pg_ctx.regimes.current->policy)->key_names_max_age_ms * 1000000 : 0;
+	/* Taken before the token is read: what is read is stored only if no
+	 * object changed through p11gate meanwhile. */
+	generation = pg_ctx.keys.generation;
+	i = memo_find(session_info.slotID, object);
+	if (i >= 0 && now - pg_ctx.keys.memo[i].names_read < max_age) {
+		pg_keyinfo_copy(out, &pg_ctx.keys.memo[i].info);
+		pthread_mutex_unlock(&pg_ctx.lock);
+		return CKR_OK;
+	}
+	pthread_mutex_unlock(&pg_ctx.lock);
+
+	rv = pg_keyinfo_read_names(pg_lower_2_40(lower), session, object, out);
+	if (rv != CKR_OK)
+		return rv;
+	pthread_mutex_lock(&pg_ctx.lock);
+	i = generation == pg_ctx.keys.generation ? memo_find(out->slot, object) : -1;
+	if (i >= 0 && pg_keyinfo_same_names(&pg_ctx.keys.memo[i].info, out)) {
+		pg_keyinfo_copy_rest(out, &pg_ctx.keys.memo[i].info);
+		pg_ctx.keys.memo[i].names_read = now;
+		pthread_mutex_unlock(&pg_ctx.lock);
+		return CKR_OK;
+	}
+	pthread_mutex_unlock(&pg_ctx.lock);
+
+	rv = pg_keyinfo_read_rest(pg_lower_2_40(lower), session, object, out);
+	if (rv != CKR_OK)
+		return rv;
+	pthread_mutex_lock(&pg_ctx.lock);
+	if (generation == pg_ctx.keys.generation) {
+		i = memo_find(out->slot, object);
+		if (i < 0)
+			i = (int)(pg_ctx.keys.next++ % PG_KEY_MEMO);
+		pg_ctx.keys.memo[i].used = true;
+		pg_ctx.keys.memo[i].slot = out->slot;
+		pg_ctx.keys.memo[i].handle = object;
+		pg_ctx.keys.memo[i].generation = generation;
+		pg_ctx.keys.memo[i].names_read = now;
+		pg_keyinfo_copy(&pg_ctx.keys.memo[i].info, out);
+	}
+	pthread_mutex_unlock(&pg_ctx.lock);
+	return CKR_OK;
+}
+
+void
+pg_ctx_objects_changed(void)
+{
+	pthread_mutex_lock(&pg_ctx.lock);
+	pg_ctx.keys.generation++;
+	pthread_mutex_unlock(&pg_ctx.lock);
+}
+
+/* Context lock held. */
+void
+pg_keymemo_release(void)
+{
+	memset(pg_ctx.keys.memo, 0, sizeof pg_ctx.keys.memo);
+	pg_ctx.keys.generation++;
+}
