@@ -44,6 +44,7 @@ static void
 begin_data(struct pg_session_op *op)
 {
 	op->logged = false;
+	op->retry_pending = false;
 	op->fed = false;
 	op->data_len = 0;
 	if (op->md != NULL)
@@ -401,6 +402,16 @@ refuse_out_of_order(const struct pg_session_op *op, const char *function, const 
 	return rv;
 }
 
+/* Whether the call carries the data whose SHA-256 is sha256. */
+static bool
+same_data(const struct output_call *c, const unsigned char sha256[32])
+{
+	unsigned char again[32];
+
+	return pg_sha256(c->data_len > 0 ? c->data : again, c->data_len, again) &&
+	       memcmp(again, sha256, sizeof again) == 0;
+}
+
 /* Outputs up to this size are taken from the token on the stack; larger
  * ones (never a signature) on the heap, up to OUT_MAX. */
 #define OUT_ON_STACK 4096
@@ -470,6 +481,14 @@ output(const struct output_call *caller)
 	own.out_len = &out_len;
 	out_len = out_cap;
 
+	if (op->retry_pending && !c->single_part && !same_data(c, op->retry_sha256)) {
+		/* The allow record names the data of the call being retried
+		 * (a message's last part, a decryption's first): other data
+		 * would be signed or decrypted under it. */
+		rv = refuse_out_of_order(op, c->function, "after CKR_BUFFER_TOO_SMALL only the same "
+		                         "data may follow: repeat the call with a larger buffer");
+		goto out;
+	}
 	if (op->logged && c->final) {
 		/* A retry after CKR_BUFFER_TOO_SMALL.  Other data is another
 		 * signature: judged and recorded afresh.  The same data is
@@ -542,6 +561,10 @@ output(const struct output_call *caller)
 	}
 
 	rv = forward(lower, c, out, &out_len);
+	op->retry_pending = rv == CKR_BUFFER_TOO_SMALL || (rv == CKR_OK && out == NULL);
+	if (op->retry_pending && !pg_sha256(c->data_len > 0 ? c->data : op->retry_sha256, c->data_len,
+	                                    op->retry_sha256))
+		memset(op->retry_sha256, 0, sizeof op->retry_sha256);   /* matches no data: refused */
 	if (rv == CKR_BUFFER_TOO_SMALL) {
 		*caller->out_len = out_len;   /* the caller retries; the allow is already recorded */
 		goto out;

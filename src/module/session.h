@@ -34,6 +34,9 @@ struct pg_session_op {
 	bool fed;                 /* parts passed through an update (multi-part) */
 	bool logged;              /* allow record written; awaiting the result */
 	bool logged_single_part;  /* ... by a single-part call (C_Sign), not a final */
+	bool retry_pending;       /* the last call with output got CKR_BUFFER_TOO_SMALL or was a
+	                           * part's length query: its retry must carry the same data */
+	unsigned char retry_sha256[32];   /* ... the SHA-256 of that data */
 	uint64_t decision_seq;
 	unsigned char data_sha256[32];
 	unsigned char data[PG_AUDIT_DATA_INLINE_MAX];   /* single-part data a record keeps whole */
