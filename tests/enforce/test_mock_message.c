@@ -9,7 +9,6 @@
  * the gate's paths; the SoftHSM2 suites remain the proof against a token.
  */
 #include <check.h>
-#include <dlfcn.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -51,20 +50,11 @@ struct t {
 static void
 t_start(struct t *t, const char *name, const char *rules)
 {
-	CK_INTERFACE_PTR iface = NULL;
-	CK_RV (*get_interface)(CK_UTF8CHAR_PTR, CK_VERSION_PTR, CK_INTERFACE_PTR_PTR, CK_FLAGS);
-
 	printf("mock-message: %s\n", name);
 	fflush(stdout);
 	t->s = world_mock_start(&t->w, "mock-message", name, rules);
 	t->m = world_mock(&t->w);
-	/* The 3.0 table, as a 3.0 application finds it. */
-	get_interface = (CK_RV (*)(CK_UTF8CHAR_PTR, CK_VERSION_PTR, CK_INTERFACE_PTR_PTR, CK_FLAGS))
-		dlsym(t->w.dl, "C_GetInterface");
-	ck_assert_ptr_nonnull(get_interface);
-	ck_assert_rv(get_interface((CK_UTF8CHAR_PTR)"PKCS 11", NULL, &iface, 0), CKR_OK);
-	t->f = iface->pFunctionList;
-	ck_assert_ptr_nonnull(t->f->C_SignMessage);
+	t->f = world_interface_3_0(&t->w);
 }
 
 static void
@@ -74,19 +64,8 @@ t_end(struct t *t)
 	world_close(&t->w);
 }
 
-/* One allow record for function over data and its CKR_OK result. */
-static void
-expect_allowed(const struct t *t, size_t mark, const char *function, const char *operation,
-               const void *data, size_t len)
-{
-	char line[8192], op[64];
-
-	snprintf(op, sizeof op, "\"operation\":\"%s\"", operation);
-	world_expect_one_allow(&t->w, mark, function);
-	ck_assert_msg(world_audit_find_data_since(&t->w, mark, data, len, "\"decision\":\"allow\"", line, sizeof line),
-	              "the allow record for %s does not name the data's SHA-256", function);
-	ck_assert_msg(strstr(line, op) != NULL, "the allow record is not for %s: %s", operation, line);
-}
+#define expect_allowed(t, mark, function, operation, data, len) \
+	world_expect_allow_data(&(t)->w, (mark), (function), (operation), (data), (len))
 
 START_TEST(sign_message_each_message_recorded)
 {
@@ -202,6 +181,61 @@ START_TEST(sign_message_in_parts)
 	ck_assert_mem_eq(sig, want, 32);
 	expect_allowed(&t, mark, "C_SignMessageNext", "sign", "part-one,part-two,end", 21);
 	ck_assert_rv(t.f->C_MessageSignFinal(t.s), CKR_OK);
+	t_end(&t);
+}
+END_TEST
+
+/* After CKR_BUFFER_TOO_SMALL on the last part, the allow record names
+ * the message with that part: a retry with another last part must not be
+ * signed unless it too is judged and recorded. */
+START_TEST(sign_message_last_part_retry_with_other_data)
+{
+	struct t t;
+	CK_BYTE sig[64];
+	CK_ULONG len = 8;
+	CK_RV rv;
+	size_t mark;
+
+	t_start(&t, "sign_message_last_part_retry_with_other_data", RULES);
+	ck_assert_rv(t.f->C_MessageSignInit(t.s, &sign_mech, MOCK_KEY_SIGN), CKR_OK);
+	mark = world_audit_lines(&t.w);
+	ck_assert_rv(t.f->C_SignMessageBegin(t.s, NULL, 0), CKR_OK);
+	ck_assert_rv(t.f->C_SignMessageNext(t.s, NULL, 0, (CK_BYTE_PTR)"pay ", 4, NULL, NULL), CKR_OK);
+	ck_assert_rv(t.f->C_SignMessageNext(t.s, NULL, 0, (CK_BYTE_PTR)"10", 2, sig, &len), CKR_BUFFER_TOO_SMALL);
+	ck_assert(world_audit_find_data_since(&t.w, mark, "pay 10", 6, "\"decision\":\"allow\"", NULL, 0));
+	len = sizeof sig;
+	rv = t.f->C_SignMessageNext(t.s, NULL, 0, (CK_BYTE_PTR)"10000", 5, sig, &len);
+	if (rv == CKR_OK)
+		ck_assert_msg(world_audit_find_data_since(&t.w, mark, "pay 10000", 9, "\"decision\":\"allow\"", NULL, 0),
+		              "the token signed 'pay 10000'; the log's allow record names 'pay 10'");
+	else
+		ck_assert_rv(rv, CKR_FUNCTION_REJECTED);
+	t_end(&t);
+}
+END_TEST
+
+/* The same for the first part of a message decrypted in parts. */
+START_TEST(decrypt_message_part_retry_with_other_data)
+{
+	struct t t;
+	CK_BYTE plain[64];
+	CK_ULONG len = 1;
+	CK_RV rv;
+	size_t mark;
+
+	t_start(&t, "decrypt_message_part_retry_with_other_data", RULES);
+	ck_assert_rv(t.f->C_MessageDecryptInit(t.s, &pkcs_mech, MOCK_KEY_SIGN), CKR_OK);
+	mark = world_audit_lines(&t.w);
+	ck_assert_rv(t.f->C_DecryptMessageBegin(t.s, NULL, 0, NULL, 0), CKR_OK);
+	ck_assert_rv(t.f->C_DecryptMessageNext(t.s, NULL, 0, (CK_BYTE_PTR)"\x3b\x3c", 2, plain, &len, 0),
+	             CKR_BUFFER_TOO_SMALL);
+	len = sizeof plain;
+	rv = t.f->C_DecryptMessageNext(t.s, NULL, 0, (CK_BYTE_PTR)"\x01\x02", 2, plain, &len, 0);
+	if (rv == CKR_OK)
+		ck_assert_msg(world_audit_find_data_since(&t.w, mark, "\x01\x02", 2, "\"decision\":\"allow\"", NULL, 0),
+		              "ciphertext was decrypted that no allow record names");
+	else
+		ck_assert_rv(rv, CKR_FUNCTION_REJECTED);
 	t_end(&t);
 }
 END_TEST
@@ -378,6 +412,8 @@ suite(void)
 	tcase_add_test(tc, sign_message_unnamed_key_refused_at_init);
 	tcase_add_test(tc, sign_message_refused_at_output);
 	tcase_add_test(tc, sign_message_in_parts);
+	tcase_add_test(tc, sign_message_last_part_retry_with_other_data);
+	tcase_add_test(tc, decrypt_message_part_retry_with_other_data);
 	tcase_add_test(tc, decrypt_message_recorded);
 	tcase_add_test(tc, decrypt_message_in_parts);
 	tcase_add_test(tc, decrypt_message_raw_is_sign);

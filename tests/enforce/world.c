@@ -278,6 +278,33 @@ world_audit_find_data_since(const struct world *w, size_t mark, const void *data
 	return world_audit_find_since(w, mark, out, out_len, field, needle, NULL);
 }
 
+struct mock_function_list_3_0 *
+world_interface_3_0(const struct world *w)
+{
+	CK_RV (*get_interface)(CK_UTF8CHAR_PTR, CK_VERSION_PTR, CK_INTERFACE_PTR_PTR, CK_FLAGS);
+	CK_INTERFACE_PTR iface = NULL;
+
+	get_interface = (CK_RV (*)(CK_UTF8CHAR_PTR, CK_VERSION_PTR, CK_INTERFACE_PTR_PTR, CK_FLAGS))
+		dlsym(w->dl, "C_GetInterface");
+	ck_assert_ptr_nonnull(get_interface);
+	ck_assert_rv(get_interface((CK_UTF8CHAR_PTR)"PKCS 11", NULL, &iface, 0), CKR_OK);
+	ck_assert_ptr_nonnull(iface);
+	return iface->pFunctionList;
+}
+
+void
+world_expect_allow_data(const struct world *w, size_t mark, const char *function, const char *operation,
+                        const void *data, size_t len)
+{
+	char line[8192], op[64];
+
+	snprintf(op, sizeof op, "\"operation\":\"%s\"", operation);
+	world_expect_one_allow(w, mark, function);
+	ck_assert_msg(world_audit_find_data_since(w, mark, data, len, "\"decision\":\"allow\"", line, sizeof line),
+	              "the allow record for %s does not name the data's SHA-256", function);
+	ck_assert_msg(strstr(line, op) != NULL, "the allow record is not for %s: %s", operation, line);
+}
+
 void
 world_mock_signature(const char *label, const void *data, size_t len, unsigned char out[32])
 {

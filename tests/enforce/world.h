@@ -17,6 +17,7 @@
 
 struct Suite;
 struct mock_p11_control;
+struct mock_function_list_3_0;
 
 struct world {
 	char dir[PATH_MAX];          /* P11GATE_TEST_WORK/<program>/<test> */
@@ -64,6 +65,14 @@ CK_SESSION_HANDLE world_mock_start(struct world *w, const char *program, const c
  * needles; the record is copied into out. */
 bool world_audit_find_data_since(const struct world *w, size_t mark, const void *data, size_t len,
                                  const char *needle, char *out, size_t out_len);
+
+/* p11gate's 3.0 function table, from its C_GetInterface (the layout is
+ * the standard's; mock.h declares it). */
+struct mock_function_list_3_0 *world_interface_3_0(const struct world *w);
+/* world_expect_one_allow, and the allow record is for operation and names
+ * data's SHA-256. */
+void world_expect_allow_data(const struct world *w, size_t mark, const char *function, const char *operation,
+                             const void *data, size_t len);
 
 /* What the mock signs for data with the key labelled label (mock.h). */
 void world_mock_signature(const char *label, const void *data, size_t len, unsigned char out[32]);
