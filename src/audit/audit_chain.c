@@ -7,7 +7,6 @@
  * them is a crash the writer recovered from, not tampering.
  */
 #include "audit_chain.h"
-#include "audit_tail.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -71,12 +70,12 @@ is_hex64(const char *s)
  * a writer's finding that the log was cut behind it: the chain may be
  * intact, the log is not. */
 static void
-check_writer_record(struct pg_chain *c, const struct pg_json *rec, const char *event)
+check_writer_record(struct pg_chain *c, const json_t *rec, const char *event)
 {
 	const char *reason = pg_json_get_string(rec, "reason");
 	uint64_t pid = 0, seen = 0;
 
-	if (!pg_json_u64(pg_json_get(rec, "pid"), &pid) || pid == 0) {
+	if (!pg_json_u64(json_object_get(rec, "pid"), &pid) || pid == 0) {
 		problem(c, PG_CHAIN_INVALID, c->lines, "%s record without a \"pid\"", event);
 		return;
 	}
@@ -84,7 +83,7 @@ check_writer_record(struct pg_chain *c, const struct pg_json *rec, const char *e
 		c->starts++;
 		return;
 	}
-	if (reason == NULL || !pg_json_u64(pg_json_get(rec, "seen_seq"), &seen)) {
+	if (reason == NULL || !pg_json_u64(json_object_get(rec, "seen_seq"), &seen)) {
 		problem(c, PG_CHAIN_INVALID, c->lines, "tamper record without \"reason\" and "
 		        "\"seen_seq\"");
 		return;
@@ -100,13 +99,13 @@ check_writer_record(struct pg_chain *c, const struct pg_json *rec, const char *e
 
 /* The per-event rules; the chain fields (seq, prev) were checked already. */
 static void
-check_fields(struct pg_chain *c, const struct pg_json *rec, uint64_t seq)
+check_fields(struct pg_chain *c, const json_t *rec, uint64_t seq)
 {
 	static const char *const hashes[] = {
 		"public_key_sha256", "data_sha256", "policy_sha256", "signature_sha256",
 	};
 	const char *event, *decision, *recovered;
-	const struct pg_json *ref_v;
+	const json_t *ref_v;
 	uint64_t ref;
 	size_t line = c->lines;
 
@@ -119,13 +118,13 @@ check_fields(struct pg_chain *c, const struct pg_json *rec, uint64_t seq)
 		return;
 	}
 	recovered = pg_json_get_string(rec, "recovered");
-	if (pg_json_get(rec, "recovered") != NULL &&
+	if (json_object_get(rec, "recovered") != NULL &&
 	    (recovered == NULL || strcmp(recovered, "truncated") != 0)) {
 		problem(c, PG_CHAIN_INVALID, line, "not a valid record: \"recovered\" is not \"truncated\"");
 		return;
 	}
 	for (size_t i = 0; i < sizeof hashes / sizeof hashes[0]; i++) {
-		if (pg_json_get(rec, hashes[i]) != NULL && !is_hex64(pg_json_get_string(rec, hashes[i]))) {
+		if (json_object_get(rec, hashes[i]) != NULL && !is_hex64(pg_json_get_string(rec, hashes[i]))) {
 			problem(c, PG_CHAIN_INVALID, line, "not a valid record: \"%s\" is not 64 "
 			        "lower-case hex digits", hashes[i]);
 			return;
@@ -156,7 +155,7 @@ check_fields(struct pg_chain *c, const struct pg_json *rec, uint64_t seq)
 			c->deny++;
 		return;
 	}
-	if (pg_json_get(rec, "decision") != NULL) {
+	if (json_object_get(rec, "decision") != NULL) {
 		problem(c, PG_CHAIN_INVALID, line, "%s record with a \"decision\" (only decision "
 		        "records have one)", event);
 		return;
@@ -178,7 +177,7 @@ check_fields(struct pg_chain *c, const struct pg_json *rec, uint64_t seq)
 	}
 	/* ref is normally smaller than seq, but after a rotation it names a
 	 * decision in the previous file, whose seqs may be larger. */
-	ref_v = pg_json_get(rec, "ref");
+	ref_v = json_object_get(rec, "ref");
 	if (ref_v == NULL || !pg_json_u64(ref_v, &ref) || ref == 0 || ref == seq) {
 		problem(c, PG_CHAIN_INVALID, line, "result record without a \"ref\" to its decision");
 		return;
@@ -213,14 +212,14 @@ check_head(struct pg_chain *c, uint64_t seq)
 	        "SHA-256 is %s): the log was rewritten from there", seq, hex);
 }
 
-struct pg_json *
+json_t *
 pg_chain_feed(struct pg_chain *c, const char *line, size_t len, bool has_newline)
 {
 	static const unsigned char zeros[PG_SHA256_LEN];
 	unsigned char prev[PG_SHA256_LEN];
 	const char *recovered, *time;
 	bool counted = false;
-	struct pg_json *rec;
+	json_t *rec;
 	char why[160];
 	uint64_t seq;
 	size_t k;

@@ -64,10 +64,10 @@ void pg_chain_init(struct pg_chain *chain);
 
 /* Feeds the next line, without its newline (has_newline false for a last
  * line that had none).  Returns the record parsed from the line (to free
- * with pg_json_free), whether or not the chain is intact, or NULL if the
+ * with json_decref), whether or not the chain is intact, or NULL if the
  * line is not a record. */
-struct pg_json *pg_chain_feed(struct pg_chain *chain, const char *line, size_t len,
-                              bool has_newline);
+json_t *pg_chain_feed(struct pg_chain *chain, const char *line, size_t len,
+                      bool has_newline);
 
 /* Call after the last line: reports lines left unexplained at the end. */
 void pg_chain_finish(struct pg_chain *chain);

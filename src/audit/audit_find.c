@@ -8,7 +8,7 @@
  */
 #include "audit_find.h"
 #include "audit_chain.h"
-#include "audit_tail.h"
+#include "audit_json.h"
 #include "audit_verify.h"
 
 #include <errno.h>
@@ -92,7 +92,7 @@ instant_cmp(const struct pg_instant *a, const struct pg_instant *b)
 }
 
 static bool
-string_is(const struct pg_json *rec, const char *key, const char *want)
+string_is(const json_t *rec, const char *key, const char *want)
 {
 	const char *v = pg_json_get_string(rec, key);
 
@@ -102,14 +102,16 @@ string_is(const struct pg_json *rec, const char *key, const char *want)
 /* --key NAME: the key the record names, its URI, or any key the object
  * matched (a record names one key; the object may carry several names). */
 static bool
-key_is(const struct pg_json *rec, const char *want)
+key_is(const json_t *rec, const char *want)
 {
-	const struct pg_json *list = pg_json_get(rec, "keys_matched");
+	const json_t *list = json_object_get(rec, "keys_matched");
+	const json_t *item;
+	size_t i;
 
 	if (string_is(rec, "key", want) || string_is(rec, "key_uri", want))
 		return true;
-	for (size_t i = 0; list != NULL && list->type == PG_JSON_ARRAY && i < list->n; i++) {
-		const char *v = pg_json_string(&list->items[i]);
+	json_array_foreach(list, i, item) {
+		const char *v = pg_json_string(item);
 
 		if (v != NULL && strcmp(v, want) == 0)
 			return true;
@@ -118,7 +120,7 @@ key_is(const struct pg_json *rec, const char *want)
 }
 
 static bool
-matches(const struct pg_json *rec, const struct pg_audit_find_query *q)
+matches(const json_t *rec, const struct pg_audit_find_query *q)
 {
 	struct pg_instant when;
 	const char *time;
@@ -200,41 +202,46 @@ print_value(FILE *out, const char *v, bool quote)
 }
 
 static void
-print_field(FILE *out, const struct pg_json *obj, const char *key, const char *label, bool quote)
+print_field(FILE *out, const json_t *obj, const char *key, const char *label, bool quote)
 {
-	const struct pg_json *v = pg_json_get(obj, key);
+	const json_t *v = json_object_get(obj, key);
 
 	if (v == NULL)
 		return;
 	fprintf(out, " %s=", label);
-	if (v->type == PG_JSON_STRING)   /* with its length: it may hold \u0000 */
-		pg_escape_fputs(out, v->text, v->len, quote ? PG_ESC_QUOTED : PG_ESC_VALUE);
-	else if (v->type == PG_JSON_NUMBER)
-		fputs(v->text, out);
+	if (json_is_string(v))      /* with its length: it may hold \u0000 */
+		pg_escape_fputs(out, json_string_value(v), json_string_length(v),
+		                quote ? PG_ESC_QUOTED : PG_ESC_VALUE);
+	else if (json_is_integer(v))
+		fprintf(out, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+	else if (json_is_real(v))
+		fprintf(out, "%.17g", json_real_value(v));
 	else
 		fputs("?", out);
 }
 
 /* A list of names, shown only when it says more than "key" does. */
 static void
-print_list(FILE *out, const struct pg_json *obj, const char *key)
+print_list(FILE *out, const json_t *obj, const char *key)
 {
-	const struct pg_json *v = pg_json_get(obj, key);
+	const json_t *v = json_object_get(obj, key);
+	const json_t *item;
+	size_t i;
 
-	if (v == NULL || v->type != PG_JSON_ARRAY || v->n < 2)
+	if (json_array_size(v) < 2)
 		return;
 	fprintf(out, " %s=", key);
-	for (size_t i = 0; i < v->n; i++) {
+	json_array_foreach(v, i, item) {
 		if (i > 0)
 			fputc(',', out);
-		print_value(out, pg_json_string(&v->items[i]) ? v->items[i].text : "?", false);
+		print_value(out, pg_json_string(item) ? pg_json_string(item) : "?", false);
 	}
 }
 
 static void
-print_readable(FILE *out, const struct pg_json *rec)
+print_readable(FILE *out, const json_t *rec)
 {
-	const struct pg_json *caller = pg_json_get(rec, "caller");
+	const json_t *caller = json_object_get(rec, "caller");
 	const char *event = pg_json_get_string(rec, "event");
 	const char *what = event != NULL ? event : "?";
 
@@ -243,7 +250,7 @@ print_readable(FILE *out, const struct pg_json *rec)
 	print_value(out, pg_json_get_string(rec, "time") ? pg_json_get_string(rec, "time") : "?",
 	            false);
 	fprintf(out, " seq ");
-	fputs(pg_json_get(rec, "seq")->text, out);
+	fprintf(out, "%" JSON_INTEGER_FORMAT, json_integer_value(json_object_get(rec, "seq")));
 	fputc(' ', out);
 	print_value(out, what, false);
 	print_field(out, rec, "ref", "ref", false);
@@ -251,7 +258,7 @@ print_readable(FILE *out, const struct pg_json *rec)
 	print_field(out, rec, "key", "key", false);
 	print_list(out, rec, "keys_matched");
 	print_field(out, rec, "rule", "rule", false);
-	if (pg_json_get(caller, "user") != NULL)
+	if (json_object_get(caller, "user") != NULL)
 		print_field(out, caller, "user", "user", false);
 	else
 		print_field(out, caller, "uid", "uid", false);
@@ -274,7 +281,7 @@ collect(FILE *f, const char *name, const struct pg_audit_find_query *q, FILE *wa
 	struct seq_set matched = { .sorted = true };
 	char shown[sizeof ((struct pg_chain *)0)->message * 2];
 	struct pg_chain chain;
-	struct pg_json *rec;
+	json_t *rec;
 	char *line = NULL;
 	size_t cap = 0, len;
 	uint64_t seq, ref;
@@ -286,22 +293,22 @@ collect(FILE *f, const char *name, const struct pg_audit_find_query *q, FILE *wa
 		/* Records past a chain problem are returned too: a broken
 		 * log is still searched, with a warning. */
 		rec = pg_chain_feed(&chain, line, len, has_newline);
-		if (rec == NULL || !pg_json_u64(pg_json_get(rec, "seq"), &seq)) {
-			pg_json_free(rec);
+		if (rec == NULL || !pg_json_u64(json_object_get(rec, "seq"), &seq)) {
+			json_decref(rec);
 			continue;
 		}
 		if (matches(rec, q)) {
 			if (!set_add(&matched, seq) || !set_add(wanted, seq))
 				rc = -ENOMEM;
 			if (string_is(rec, "event", "result") &&
-			    pg_json_u64(pg_json_get(rec, "ref"), &ref) && !set_add(wanted, ref))
+			    pg_json_u64(json_object_get(rec, "ref"), &ref) && !set_add(wanted, ref))
 				rc = -ENOMEM;
 		} else if (string_is(rec, "event", "result") &&
-		           pg_json_u64(pg_json_get(rec, "ref"), &ref) && set_has(&matched, ref)) {
+		           pg_json_u64(json_object_get(rec, "ref"), &ref) && set_has(&matched, ref)) {
 			if (!set_add(wanted, seq))
 				rc = -ENOMEM;
 		}
-		pg_json_free(rec);
+		json_decref(rec);
 		if (rc < 0)
 			break;
 	}
@@ -323,7 +330,7 @@ pg_audit_find_stream(FILE *f, const char *name, const struct pg_audit_find_query
 {
 	struct seq_set wanted = { .sorted = true };
 	unsigned char prev[PG_SHA256_LEN];
-	struct pg_json *rec;
+	json_t *rec;
 	char *line = NULL, why[8];
 	size_t cap = 0, len;
 	bool has_newline;
@@ -358,7 +365,7 @@ pg_audit_find_stream(FILE *f, const char *name, const struct pg_audit_find_query
 			}
 			(*printed)++;
 		}
-		pg_json_free(rec);
+		json_decref(rec);
 	}
 	rc = rc < 0 ? -rc : 0;
 out:

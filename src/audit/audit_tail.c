@@ -2,7 +2,9 @@
  *
  * Reads the end of the audit log to find what the next record chains to.
  * The writer calls this under the file lock whenever another process (or a
- * crash) changed the file since its own last append.
+ * crash) changed the file since its own last append.  It parses no JSON
+ * (p11gate.so links no JSON parser): a record is recognised by the shape
+ * the writer gives every line, which `audit verify` requires too.
  */
 #include "audit_tail.h"
 
@@ -11,48 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-struct pg_json *
-pg_audit_chain_record(const char *line, size_t len, uint64_t *seq,
-                      unsigned char prev[PG_SHA256_LEN], char *err, size_t err_len)
-{
-	const struct pg_json *v;
-	struct pg_json *rec;
-	const char *hex;
-
-	rec = pg_json_parse(line, len, err, err_len);
-	if (rec == NULL)
-		return NULL;
-	if (rec->type != PG_JSON_OBJECT) {
-		snprintf(err, err_len, "not a JSON object");
-		goto error;
-	}
-	v = pg_json_get(rec, "seq");
-	if (v == NULL || !pg_json_u64(v, seq) || *seq == 0) {
-		snprintf(err, err_len, v == NULL ? "no \"seq\"" : "\"seq\" is not a positive integer");
-		goto error;
-	}
-	hex = pg_json_get_string(rec, "prev");
-	if (hex == NULL) {
-		snprintf(err, err_len, "no \"prev\" string");
-		goto error;
-	}
-	for (const char *c = hex; *c != '\0'; c++) {
-		/* Lower case only: one line, one spelling of its hash. */
-		if (!((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f'))) {
-			snprintf(err, err_len, "\"prev\" is not 64 lower-case hex digits");
-			goto error;
-		}
-	}
-	if (!pg_hex_decode(hex, prev, PG_SHA256_LEN)) {
-		snprintf(err, err_len, "\"prev\" is not 64 lower-case hex digits");
-		goto error;
-	}
-	return rec;
-error:
-	pg_json_free(rec);
-	return NULL;
-}
 
 static int
 read_window(int fd, off_t start, size_t len, char *buf)
@@ -73,17 +33,99 @@ read_window(int fd, off_t start, size_t len, char *buf)
 	return 0;
 }
 
+/* The digits of a seq: 1 to INT64_MAX without leading zeros (the largest
+ * integer the CLI's reader takes), then the comma.  Returns the bytes read
+ * (0 if none fit). */
+static size_t
+frame_seq(const char *s, size_t len, uint64_t *seq)
+{
+	uint64_t v = 0;
+	size_t i = 0;
+
+	if (len == 0 || s[0] < '1' || s[0] > '9')
+		return 0;
+	for (; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
+		if (v > ((uint64_t)INT64_MAX - (uint64_t)(s[i] - '0')) / 10)
+			return 0;
+		v = v * 10 + (uint64_t)(s[i] - '0');
+	}
+	if (i == len || s[i] != ',')
+		return 0;
+	*seq = v;
+	return i + 1;
+}
+
+/* Whether s[0..len) closes every brace and bracket it opens, outside
+ * strings, exactly at its last byte, and holds no raw control byte (the
+ * writer escapes them all) and no space outside strings.  Any shorter prefix of a line the writer wrote
+ * fails this: it stops inside the outer object. */
+static bool
+frame_closes(const char *s, size_t len)
+{
+	bool in_string = false, escaped = false;
+	size_t depth = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c < 0x20)
+			return false;
+		if (in_string) {
+			if (escaped)
+				escaped = false;
+			else if (c == '\\')
+				escaped = true;
+			else if (c == '"')
+				in_string = false;
+		} else if (c == ' ') {
+			return false;
+		} else if (c == '"') {
+			in_string = true;
+		} else if (c == '{' || c == '[') {
+			depth++;
+		} else if (c == '}' || c == ']') {
+			if (depth == 0 || (--depth == 0 && i + 1 != len))
+				return false;
+		}
+	}
+	return depth == 0 && !in_string;
+}
+
+bool
+pg_audit_record_frame(const char *line, size_t len, uint64_t *seq,
+                      unsigned char prev[PG_SHA256_LEN])
+{
+	static const char head[] = "{\"seq\":", tail[] = ",\"prev\":\"";
+	const size_t head_len = sizeof head - 1, tail_len = sizeof tail - 1;
+	const size_t end_len = tail_len + PG_SHA256_HEX_LEN + 2;       /* ..."} */
+	char hex[PG_SHA256_HEX_LEN + 1];
+	size_t n;
+
+	if (len < head_len + end_len || memcmp(line, head, head_len) != 0)
+		return false;
+	n = frame_seq(line + head_len, len - head_len, seq);
+	if (n == 0 || head_len + n > len - end_len + 1)
+		return false;
+	if (memcmp(line + len - end_len, tail, tail_len) != 0 ||
+	    memcmp(line + len - 2, "\"}", 2) != 0)
+		return false;
+	memcpy(hex, line + len - end_len + tail_len, PG_SHA256_HEX_LEN);
+	hex[PG_SHA256_HEX_LEN] = '\0';
+	for (size_t i = 0; i < PG_SHA256_HEX_LEN; i++) {
+		/* Lower case only: one line, one spelling of its hash. */
+		if (!((hex[i] >= '0' && hex[i] <= '9') || (hex[i] >= 'a' && hex[i] <= 'f')))
+			return false;
+	}
+	return pg_hex_decode(hex, prev, PG_SHA256_LEN) && frame_closes(line, len);
+}
+
 /* Whether buf[from..to) is a record; its seq in *seq. */
 static bool
 is_record(const char *buf, size_t from, size_t to, uint64_t *seq)
 {
 	unsigned char prev[PG_SHA256_LEN];
-	struct pg_json *rec;
-	char err[8];
 
-	rec = pg_audit_chain_record(buf + from, to - from, seq, prev, err, sizeof err);
-	pg_json_free(rec);
-	return rec != NULL;
+	return pg_audit_record_frame(buf + from, to - from, seq, prev);
 }
 
 /* Scans the window buf (the file's bytes from window_start to the end) for

@@ -11,7 +11,6 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include "p11gate/common.h"
-#include "audit_json.h"
 
 struct pg_audit_tail {
 	uint64_t seq;                         /* seq of the last record, 0 if none */
@@ -30,12 +29,17 @@ struct pg_audit_tail {
  * of the end (reason in err). */
 int pg_audit_tail_read(int fd, off_t size, struct pg_audit_tail *out, char *err, size_t err_len);
 
-/* Whether line[0..len) is an audit record as far as the chain is
- * concerned: a JSON object with an integer "seq" and a 64-hex "prev".
- * Returns the parsed object (to free with pg_json_free) or NULL with a
- * reason in err. */
-struct pg_json *pg_audit_chain_record(const char *line, size_t len, uint64_t *seq,
-                                      unsigned char prev[PG_SHA256_LEN],
-                                      char *err, size_t err_len);
+/* Whether line[0..len) has the shape of a whole record as compose() in
+ * audit.c writes one: {"seq":N, ... ,"prev":"<64 lower-case hex>"}, N from
+ * 1 to INT64_MAX without leading zeros, every brace and bracket opened
+ * outside a string closed exactly at the last byte, no raw control byte,
+ * no space outside strings.
+ * Its seq and prev in *seq and prev.  Any prefix of a record (a line a
+ * crash cut short) fails this.  It is not a JSON parser: the writer uses
+ * it to find the record its next one continues; `audit verify` requires it
+ * of every record besides parsing the line (audit_json.c), so every line
+ * verify takes for a record the writer does too. */
+bool pg_audit_record_frame(const char *line, size_t len, uint64_t *seq,
+                           unsigned char prev[PG_SHA256_LEN]);
 
 #endif /* P11GATE_AUDIT_TAIL_H */

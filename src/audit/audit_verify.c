@@ -31,7 +31,7 @@ pg_audit_verify_stream(FILE *f, struct pg_chain *chain)
 	int rc;
 
 	while ((rc = pg_audit_read_line(f, &line, &cap, &len, &has_newline)) > 0)
-		pg_json_free(pg_chain_feed(chain, line, len, has_newline));
+		json_decref(pg_chain_feed(chain, line, len, has_newline));
 	free(line);
 	if (rc < 0)
 		return -rc;

@@ -358,7 +358,7 @@ grow(void *v, size_t *cap, size_t n, size_t size)
 }
 
 static void
-take_record(struct fuzz_log *log, const struct pg_json *rec)
+take_record(struct fuzz_log *log, const json_t *rec)
 {
 	const char *event = pg_json_get_string(rec, "event");
 	const char *decision = pg_json_get_string(rec, "decision");
@@ -366,7 +366,7 @@ take_record(struct fuzz_log *log, const struct pg_json *rec)
 	const char *sig = pg_json_get_string(rec, "signature_sha256");
 	uint64_t seq, ref;
 
-	if (event == NULL || !pg_json_u64(pg_json_get(rec, "seq"), &seq))
+	if (event == NULL || !pg_json_u64(json_object_get(rec, "seq"), &seq))
 		return;
 	if (strcmp(event, "decision") == 0 && decision != NULL && strcmp(decision, "allow") == 0) {
 		const char *data = pg_json_get_string(rec, "data_sha256");
@@ -377,7 +377,7 @@ take_record(struct fuzz_log *log, const struct pg_json *rec)
 		a->seq = seq;
 		a->has_data = data != NULL && pg_hex_decode(data, a->data, sizeof a->data);
 	} else if (strcmp(event, "result") == 0 && rv != NULL && strcmp(rv, "CKR_OK") == 0 &&
-	           sig != NULL && pg_json_u64(pg_json_get(rec, "ref"), &ref)) {
+	           sig != NULL && pg_json_u64(json_object_get(rec, "ref"), &ref)) {
 		struct result_record *r;
 
 		log->results = grow(log->results, &log->cap_results, log->n_results, sizeof *log->results);
@@ -418,11 +418,11 @@ read_new_lines(struct fuzz_log *log, const char *audit_path)
 	if (fseeko(f, log->offset, SEEK_SET) != 0)
 		fuzz_violation("cannot read the audit log %s: %s", audit_path, strerror(errno));
 	while ((rc = pg_audit_read_line(f, &line, &cap, &len, &has_newline)) > 0 && has_newline) {
-		struct pg_json *rec = pg_chain_feed(&log->chain, line, len, true);
+		json_t *rec = pg_chain_feed(&log->chain, line, len, true);
 
 		if (rec != NULL)
 			take_record(log, rec);
-		pg_json_free(rec);
+		json_decref(rec);
 		log->offset += (off_t)len + 1;
 	}
 	free(line);

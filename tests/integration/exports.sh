@@ -20,3 +20,17 @@ check "each entry point is a function (type T)"
 types=$(nm -D --defined-only "$P11GATE_MODULE" | awk 'NF == 3 { print $2 }' | sort -u)
 [ "$types" = T ] || fail "symbol types are '$types', expected only T"
 ok "all T"
+
+# JSON is read by the CLI (jansson, src/audit/audit_json.c), never inside an
+# application's process: the module's writer finds the end of the chain by
+# the shape of its own lines (audit_tail.c).
+check "p11gate.so links no JSON parser (no jansson, no pg_json_* or json_* symbols)"
+needed=$(readelf -d "$P11GATE_MODULE" | awk '/\(NEEDED\)/ { print $NF }')
+if grep -qi json <<<"$needed"; then
+	echo "$needed" >&2
+	fail "the module needs a JSON library"
+fi
+symbols=$( { nm -D "$P11GATE_MODULE"; nm "$P11GATE_MODULE" 2>/dev/null; } |
+	awk '{ print $NF }' | grep -E '^(pg_json_|json_)' | sort -u || true)
+[ -z "$symbols" ] || fail "JSON reading code in the module: $(tr '\n' ' ' <<<"$symbols")"
+ok "needs $(tr '\n' ' ' <<<"$needed")"

@@ -126,7 +126,7 @@ START_TEST(processes_and_threads)
 	/* Every append is there exactly once, whole. */
 	data = t_read(log_path, &len);
 	for (line = data; line < data + len; line = nl + 1) {
-		struct pg_json *rec;
+		json_t *rec;
 		int p, t, i;
 
 		nl = memchr(line, '\n', (size_t)(data + len - line));
@@ -136,7 +136,7 @@ START_TEST(processes_and_threads)
 		ck_assert_int_eq(sscanf(pg_json_get_string(rec, "rule"), "p%d-t%d-i%d", &p, &t, &i), 3);
 		ck_assert(!seen[p][t][i]);
 		seen[p][t][i] = true;
-		pg_json_free(rec);
+		json_decref(rec);
 		n++;
 	}
 	ck_assert_uint_eq(n, TOTAL);

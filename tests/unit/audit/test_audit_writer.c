@@ -93,12 +93,12 @@ verify(struct verdict *v, const char *path)
 }
 
 /* Line n (1-based) of path as a parsed record. */
-static struct pg_json *
+static json_t *
 line_record(const char *path, size_t n, char **raw)
 {
 	size_t len;
 	char *data = t_read(path, &len), *line = data, *nl, err[200];
-	struct pg_json *rec;
+	json_t *rec;
 
 	ck_assert_ptr_nonnull(data);
 	for (size_t i = 1; i < n; i++) {
@@ -204,11 +204,11 @@ START_TEST(record_format)
 		.env_trust = PG_ID_ASSERTED, .env = env,
 	};
 	unsigned char sig[32] = { 0x51 }, long_data[65];
-	const struct pg_json *c, *list;
+	const json_t *c, *list;
 	char *raw, host[256], want_time[8];
 	pg_audit *a = open_log(false);
 	struct pg_audit_record r;
-	struct pg_json *rec;
+	json_t *rec;
 	uint64_t seq;
 
 	t_record(&r, "ci-signs-in-office-hours");
@@ -253,58 +253,58 @@ START_TEST(record_format)
 	ck_assert_uint_eq(strlen(pg_json_get_string(rec, "time")), 27);
 	snprintf(want_time, sizeof want_time, "%.1s", pg_json_get_string(rec, "time") + 26);
 	ck_assert_str_eq(want_time, "Z");
-	ck_assert_str_eq(pg_json_get_string(pg_json_get(rec, "token"), "label"), "release");
-	ck_assert_str_eq(pg_json_get_string(pg_json_get(rec, "token"), "serial"), "4f1a");
-	c = pg_json_get(rec, "caller");
+	ck_assert_str_eq(pg_json_get_string(json_object_get(rec, "token"), "label"), "release");
+	ck_assert_str_eq(pg_json_get_string(json_object_get(rec, "token"), "serial"), "4f1a");
+	c = json_object_get(rec, "caller");
 	ck_assert_str_eq(pg_json_get_string(c, "source"), "process");
-	ck_assert_str_eq(pg_json_get(c, "uid")->text, "1001");
+	ck_assert_int_eq(json_integer_value(json_object_get(c, "uid")), 1001);
 	ck_assert_str_eq(pg_json_get_string(c, "user"), "ci");
-	ck_assert_int_eq(pg_json_get(c, "groups")->n, 2);
-	ck_assert_str_eq(pg_json_get(c, "groups")->items[1].text, "27");
-	ck_assert_str_eq(pg_json_get(c, "pid")->text, "4242");
+	ck_assert_uint_eq(json_array_size(json_object_get(c, "groups")), 2);
+	ck_assert_int_eq(json_integer_value(json_array_get(json_object_get(c, "groups"), 1)), 27);
+	ck_assert_int_eq(json_integer_value(json_object_get(c, "pid")), 4242);
 	ck_assert_str_eq(pg_json_get_string(c, "exe"), "/usr/bin/pkcs11-tool");
 	ck_assert_str_eq(pg_json_get_string(c, "exe_sha256"),
 	                 "abcd000000000000000000000000000000000000000000000000000000000000");
-	ck_assert_ptr_null(pg_json_get(c, "unit"));
-	ck_assert_ptr_null(pg_json_get(c, "env"));
-	list = pg_json_get(c, "attested");
-	ck_assert_int_eq(list->n, 1);
-	ck_assert_str_eq(list->items[0].text, "gid");
-	list = pg_json_get(c, "asserted");
-	ck_assert_int_eq(list->n, 5);
-	ck_assert_str_eq(list->items[0].text, "uid");
-	ck_assert_str_eq(list->items[1].text, "user");
-	list = pg_json_get(c, "unavailable");
-	ck_assert_int_eq(list->n, 1);
-	ck_assert_str_eq(list->items[0].text, "unit");
-	pg_json_free(rec);
+	ck_assert_ptr_null(json_object_get(c, "unit"));
+	ck_assert_ptr_null(json_object_get(c, "env"));
+	list = json_object_get(c, "attested");
+	ck_assert_uint_eq(json_array_size(list), 1);
+	ck_assert_str_eq(json_string_value(json_array_get(list, 0)), "gid");
+	list = json_object_get(c, "asserted");
+	ck_assert_uint_eq(json_array_size(list), 5);
+	ck_assert_str_eq(json_string_value(json_array_get(list, 0)), "uid");
+	ck_assert_str_eq(json_string_value(json_array_get(list, 1)), "user");
+	list = json_object_get(c, "unavailable");
+	ck_assert_uint_eq(json_array_size(list), 1);
+	ck_assert_str_eq(json_string_value(json_array_get(list, 0)), "unit");
+	json_decref(rec);
 	free(raw);
 
 	rec = line_record(log_path, 2, &raw);
 	assert_key_order(raw, result_order);
-	ck_assert_ptr_null(pg_json_get(rec, "decision"));
-	ck_assert_str_eq(pg_json_get(rec, "ref")->text, "1");
+	ck_assert_ptr_null(json_object_get(rec, "decision"));
+	ck_assert_int_eq(json_integer_value(json_object_get(rec, "ref")), 1);
 	ck_assert_str_eq(pg_json_get_string(rec, "rv"), "0x80000123");
-	pg_json_free(rec);
+	json_decref(rec);
 	free(raw);
 
 	rec = line_record(log_path, 3, &raw);
 	ck_assert_str_eq(pg_json_get_string(rec, "mechanism"), "0x80001234");
-	ck_assert_ptr_null(pg_json_get(rec, "data"));
-	ck_assert_ptr_nonnull(pg_json_get(rec, "data_sha256"));
-	ck_assert_ptr_null(pg_json_get(pg_json_get(rec, "token"), "serial"));
+	ck_assert_ptr_null(json_object_get(rec, "data"));
+	ck_assert_ptr_nonnull(json_object_get(rec, "data_sha256"));
+	ck_assert_ptr_null(json_object_get(json_object_get(rec, "token"), "serial"));
 	/* The raw line escapes the bad bytes; read back they are U+00FF, U+0001. */
 	ck_assert_ptr_nonnull(strstr(raw, "\"label\":\"bad\\u00ff\\u0001label\""));
-	ck_assert_str_eq(pg_json_get_string(pg_json_get(rec, "token"), "label"),
+	ck_assert_str_eq(pg_json_get_string(json_object_get(rec, "token"), "label"),
 	                 "bad\xc3\xbf\x01label");
-	pg_json_free(rec);
+	json_decref(rec);
 	free(raw);
 
 	rec = line_record(log_path, 4, NULL);
 	ck_assert_str_eq(pg_json_get_string(rec, "event"), "policy");
-	ck_assert_ptr_null(pg_json_get(rec, "decision"));
-	ck_assert_ptr_null(pg_json_get(rec, "mechanism"));
-	pg_json_free(rec);
+	ck_assert_ptr_null(json_object_get(rec, "decision"));
+	ck_assert_ptr_null(json_object_get(rec, "mechanism"));
+	json_decref(rec);
 	ck_assert_int_eq(t_independent_chain(log_path), 4);
 }
 END_TEST
@@ -315,7 +315,7 @@ START_TEST(recovers_partial_line)
 {
 	static const char partial[] = "{\"seq\":4,\"time\":\"2026-11-23T17:4";
 	char prev_hex[65], *raw;
-	struct pg_json *rec;
+	json_t *rec;
 	struct verdict v;
 	pg_audit *a = open_log(false);
 
@@ -327,11 +327,11 @@ START_TEST(recovers_partial_line)
 
 	rec = line_record(log_path, 5, &raw);
 	ck_assert_str_eq(pg_json_get_string(rec, "recovered"), "truncated");
-	ck_assert_str_eq(pg_json_get(rec, "seq")->text, "4");
+	ck_assert_int_eq(json_integer_value(json_object_get(rec, "seq")), 4);
 	sha256_hex(partial, sizeof partial - 1, prev_hex);
 	ck_assert_str_eq(pg_json_get_string(rec, "prev"), prev_hex);
 	ck_assert_ptr_nonnull(strstr(raw, ",\"recovered\":\"truncated\",\"prev\":"));
-	pg_json_free(rec);
+	json_decref(rec);
 	free(raw);
 
 	verify(&v, log_path);
@@ -352,7 +352,7 @@ END_TEST
 START_TEST(recovers_line_cut_before_newline)
 {
 	struct verdict v;
-	struct pg_json *rec;
+	json_t *rec;
 	size_t len;
 	char *data;
 	pg_audit *a = open_log(false);
@@ -368,7 +368,7 @@ START_TEST(recovers_line_cut_before_newline)
 	pg_audit_close(a);
 	rec = line_record(log_path, 4, NULL);
 	ck_assert_str_eq(pg_json_get_string(rec, "recovered"), "truncated");
-	pg_json_free(rec);
+	json_decref(rec);
 	/* Here the chain is exactly what an uninterrupted writer makes. */
 	ck_assert_int_eq(t_independent_chain(log_path), 4);
 	verify(&v, log_path);
@@ -647,7 +647,7 @@ START_TEST(cut_tail_is_tamper)
 {
 	char *err = capture_stderr(), *raw, seen_hex[65], want[600];
 	pg_audit *a = open_log(false), *b;
-	struct pg_json *rec;
+	json_t *rec;
 	struct verdict v;
 	uint64_t n;
 	off_t size3, size5;
@@ -660,7 +660,7 @@ START_TEST(cut_tail_is_tamper)
 	size5 = file_size(log_path);
 	rec = line_record(log_path, 5, &raw);
 	sha256_hex(raw, strlen(raw), seen_hex);
-	pg_json_free(rec);
+	json_decref(rec);
 	free(raw);
 	ck_assert_int_eq(truncate(log_path, size3), 0);
 
@@ -671,12 +671,12 @@ START_TEST(cut_tail_is_tamper)
 	ck_assert_uint_eq(append_one(a, "after"), 6);
 	rec = line_record(log_path, 5, NULL);
 	ck_assert_str_eq(pg_json_get_string(rec, "event"), "tamper");
-	ck_assert(pg_json_u64(pg_json_get(rec, "seen_seq"), &n) && n == 5);
-	ck_assert(pg_json_u64(pg_json_get(rec, "seen_size"), &n) && n == (uint64_t)size5);
+	ck_assert(pg_json_u64(json_object_get(rec, "seen_seq"), &n) && n == 5);
+	ck_assert(pg_json_u64(json_object_get(rec, "seen_size"), &n) && n == (uint64_t)size5);
 	ck_assert_str_eq(pg_json_get_string(rec, "seen_sha256"), seen_hex);
-	ck_assert(pg_json_u64(pg_json_get(rec, "pid"), &n) && n == (uint64_t)getpid());
+	ck_assert(pg_json_u64(json_object_get(rec, "pid"), &n) && n == (uint64_t)getpid());
 	ck_assert_ptr_nonnull(strstr(pg_json_get_string(rec, "reason"), "shorter than"));
-	pg_json_free(rec);
+	json_decref(rec);
 	ck_assert_uint_eq(count_in(err, "p11gate: TAMPERING: audit log "), 1);
 	/* Said once, not at every later append. */
 	append_one(a, "later");
@@ -808,17 +808,17 @@ START_TEST(start_record)
 	};
 	struct rlimit old, rl;
 	pg_audit *a = open_log(false);
-	struct pg_json *rec;
+	json_t *rec;
 	struct verdict v;
 	uint64_t n;
 
 	ck_assert_int_eq(pg_audit_start(a, &start), 0);
 	rec = line_record(log_path, 1, NULL);
 	ck_assert_str_eq(pg_json_get_string(rec, "event"), "start");
-	ck_assert(pg_json_u64(pg_json_get(rec, "pid"), &n) && n == 4242);
+	ck_assert(pg_json_u64(json_object_get(rec, "pid"), &n) && n == 4242);
 	ck_assert_str_eq(pg_json_get_string(rec, "module"), "/lib/softhsm2.so");
 	ck_assert_ptr_nonnull(pg_json_get_string(rec, "policy_sha256"));
-	pg_json_free(rec);
+	json_decref(rec);
 
 	signal(SIGXFSZ, SIG_IGN);
 	ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
@@ -830,7 +830,7 @@ START_TEST(start_record)
 	ck_assert_uint_eq(append_one(a, "r"), 3);
 	rec = line_record(log_path, 2, NULL);
 	ck_assert_str_eq(pg_json_get_string(rec, "event"), "start");
-	pg_json_free(rec);
+	json_decref(rec);
 	append_one(a, "r");
 	pg_audit_close(a);
 	ck_assert_uint_eq(count_in(log_path, "\"event\":\"start\""), 2);
