@@ -7,6 +7,7 @@
  * them is a crash the writer recovered from, not tampering.
  */
 #include "audit_chain.h"
+#include "audit_tail.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -189,6 +190,13 @@ check_fields(struct pg_chain *c, const json_t *rec, uint64_t seq)
 	c->results++;
 }
 
+/* What comes before pg_audit_chain_record's reason in a message. */
+static const char *
+json_hint(const char *why)
+{
+	return strncmp(why, "column", 6) == 0 ? "not valid JSON: " : "";
+}
+
 static void
 accept_line(struct pg_chain *c, const char *line, size_t len)
 {
@@ -258,10 +266,15 @@ pg_chain_feed(struct pg_chain *c, const char *line, size_t len, bool has_newline
 		c->last_seq = seq - 1;
 	}
 	if (rec == NULL) {
+		/* A crash leaves prefixes of records, and no prefix has the
+		 * shape of a whole one: a line with that shape which is no
+		 * record was written by someone else, never crash debris,
+		 * and the writer would continue from it. */
+		if (pg_audit_record_frame(line, len, &seq, prev))
+			problem(c, PG_CHAIN_EDITED, k, "record was edited (%s%s)", json_hint(why), why);
 		if (c->broken_count++ == 0) {
 			c->broken_first = k;
-			snprintf(c->broken_why, sizeof c->broken_why, "%s%s",
-			         strncmp(why, "column", 6) == 0 ? "not valid JSON: " : "", why);
+			snprintf(c->broken_why, sizeof c->broken_why, "%s%s", json_hint(why), why);
 		}
 		accept_line(c, line, len);
 		return NULL;

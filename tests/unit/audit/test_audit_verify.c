@@ -291,6 +291,47 @@ write_chained(const char *const *middles, size_t n)
 	fclose(f);
 }
 
+/* Writes a record, a second line, and a record marked recovered chained to
+ * that line (what the writer writes after a crash left the second). */
+static void
+write_recovered_after(const char *second)
+{
+	static const char body[] = "\"time\":\"2026-11-23T17:00:00.000000Z\",\"host\":\"h\","
+	                           "\"event\":\"policy\",";
+	char prev[65], line[1024];
+	FILE *f = fopen(work_path, "w");
+
+	memset(prev, '0', 64);
+	prev[64] = '\0';
+	snprintf(line, sizeof line, "{\"seq\":1,%s\"prev\":\"%s\"}", body, prev);
+	fprintf(f, "%s\n%s\n", line, second);
+	sha256_hex(second, strlen(second), prev);
+	fprintf(f, "{\"seq\":2,%s\"recovered\":\"truncated\",\"prev\":\"%s\"}\n", body, prev);
+	fclose(f);
+}
+
+/* A crash leaves a prefix of a record, which a recovered record closes.  A
+ * line with the whole shape of a record that is no record (here a
+ * duplicate key) is no crash's: it is an edit, not forgiven as one (the
+ * old reader took it for crash debris, and the writer, which knows records
+ * by that shape, would have continued from it). */
+START_TEST(shaped_line_is_no_crash_debris)
+{
+	struct pg_chain c;
+
+	write_recovered_after("{\"seq\":2,\"time\":\"2026-11-23T17:00:0");
+	c = verify_work(false);
+	ck_assert_msg(c.problem == PG_CHAIN_OK, "%s", c.message);
+	ck_assert_uint_eq(c.records, 2);
+
+	write_recovered_after("{\"seq\":2,\"host\":\"a\",\"host\":\"b\",\"prev\":"
+	                      "\"0000000000000000000000000000000000000000000000000000000000000000\"}");
+	c = verify_work(false);
+	expect(&c, PG_CHAIN_EDITED, 2, "line 2: record was edited (not valid JSON: column 26: "
+	       "duplicate object key near '\"host\"')");
+}
+END_TEST
+
 #define HEAD "\"time\":\"2026-11-23T17:45:58.123456Z\",\"host\":\"h\","
 
 START_TEST(per_event_rules)
@@ -693,6 +734,7 @@ main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, intact_log_summary);
 	tcase_add_test(tc, edited_byte);
+	tcase_add_test(tc, shaped_line_is_no_crash_debris);
 	tcase_add_test(tc, deleted_line);
 	tcase_add_test(tc, swapped_lines);
 	tcase_add_test(tc, truncated_last_line);
