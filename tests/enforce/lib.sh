@@ -157,6 +157,22 @@ audit_verifies() {
 
 sha256_of() { sha256sum <"$1" | cut -d' ' -f1; }
 
+# holds_signature FILE SHA256 [LENGTH]: FILE holds, at some offset, the
+# LENGTH-byte (default 256) signature whose SHA-256 is given (a result
+# record's): the signature the token made is the one the tool wrote.  An
+# OpenPGP MPI drops leading zero bytes: one dropped zero also counts.
+holds_signature() {
+	python3 - "$1" "$2" "${3:-256}" <<'PY'
+import hashlib, sys
+data, want, n = open(sys.argv[1], "rb").read(), sys.argv[2], int(sys.argv[3])
+for i in range(len(data) - n + 2):
+    if hashlib.sha256(data[i:i + n]).hexdigest() == want or \
+       hashlib.sha256(b"\0" + data[i:i + n - 1]).hexdigest() == want:
+        sys.exit(0)
+sys.exit(1)
+PY
+}
+
 # expect_allowed WHAT KEY RULE MECHANISM [SIGNATURE-FILE] [DATA-SHA256]:
 # exactly one allow record for this run, naming key, rule and mechanism;
 # exactly one result record pointing at it (ref = its seq) with CKR_OK and
