@@ -45,6 +45,13 @@ struct pg_keyinfo {
 
 	char token_label[33];
 	char token_serial[17];
+
+	/* The policy keys this object matched, memoised by whoever matches it
+	 * (the module's judge.c: once per operation, not at its init and again
+	 * at its output) for one policy regime, match_regime (0: none).  Every
+	 * function here that changes the facts above forgets it; a copy keeps it. */
+	uint64_t match_regime;
+	struct pg_key_match match;
 };
 
 /* Reads the object's identity through the wrapped module.  Attributes the

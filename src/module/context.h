@@ -7,8 +7,8 @@
  *   regime.c    the regime in force and hot reload; the program-hash memo
  *   sessions.c  the session table (each entry also has a lock of its own)
  *   keymemo.c   the key-identity memo
- * Every field is read and written with pg_ctx.lock held, except `active`
- * (atomic, read on every call).  The lock is held only to look at or change
+ * Every field is read and written with pg_ctx.lock held, except the atomics
+ * `active` (read on every call) and `regimes.last_id`.  The lock is held only to look at or change
  * these fields, never while calling into the wrapped module (except its
  * C_Initialize/C_Finalize, which context.c serialises under it).  Included
  * by those four files only; everything else uses module.h.
@@ -31,6 +31,7 @@ struct pg_ctx_regimes {
 	char *config_path;              /* the file the regime came from */
 	struct pg_regime *current;      /* the context's reference */
 	bool reloading;                 /* one thread at a time reloads */
+	atomic_uint_fast64_t last_id;   /* the last regime's id: atomic, taken without the lock */
 	struct pg_file_version rejected; /* a file version that failed to load */
 	/* The caller's executable as last hashed: kept across regimes
 	 * (re-initialise, reload, changed ids), so a process hashes each

@@ -12,13 +12,24 @@
 #include <string.h>
 #include <time.h>
 
+/* The policy keys the object matches, memoised in the key per regime: an
+ * operation's key is matched at its init and reused at its output.  The
+ * memo is written into the caller's copy of the key (call->key points at a
+ * gate's or an operation's own struct, never a const object). */
 static void
 match_key(const struct pg_regime *regime, const struct pg_keyinfo *key, struct pg_key_match *out)
 {
+	struct pg_keyinfo *memo = (struct pg_keyinfo *)key;
 	struct pg_key_facts facts;
 
+	if (key->match_regime == regime->id) {
+		*out = key->match;
+		return;
+	}
 	pg_keyinfo_facts(key, &facts);
 	pg_policy_match_key(regime->policy, &facts, out);
+	memo->match = *out;
+	memo->match_regime = regime->id;
 }
 
 bool

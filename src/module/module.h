@@ -68,6 +68,7 @@ const pg_function_list_3_0 *pg_ctx_lower(void);
  * shared read-only by the calls that hold a reference. */
 struct pg_regime {
 	atomic_int refs;
+	uint64_t id;                /* never 0, never reused in the process */
 	pg_policy *policy;
 	pg_audit *audit;            /* NULL if it cannot be opened: key use refused */
 	char audit_error[512];

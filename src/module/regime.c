@@ -136,6 +136,7 @@ pg_regime_new(pg_policy *policy, const struct pg_file_version *st, bool threads_
 		return NULL;
 	}
 	atomic_init(&regime->refs, 1);
+	regime->id = atomic_fetch_add(&pg_ctx.regimes.last_id, 1) + 1;
 	atomic_init(&regime->prepared, false);
 	pthread_mutex_init(&regime->prepare_lock, NULL);
 	regime->watch = watch;

@@ -431,6 +431,7 @@ pg_keyinfo_read_rest(const CK_FUNCTION_LIST *lower, CK_SESSION_HANDLE session,
 {
 	CK_RV rv = read_token(lower, session, out);
 
+	out->match_regime = 0;
 	/* OpenSSL's errors here are p11gate's business, not the caller's:
 	 * leave the application's error queue as it was. */
 	if (rv == CKR_OK) {
@@ -476,6 +477,7 @@ pg_keyinfo_read(const CK_FUNCTION_LIST *lower, CK_SESSION_HANDLE session,
 void
 pg_keyinfo_copy_rest(struct pg_keyinfo *dst, const struct pg_keyinfo *src)
 {
+	dst->match_regime = 0;
 	dst->module_info = src->module_info;
 	dst->slot_info = src->slot_info;
 	dst->token_info = src->token_info;
@@ -507,6 +509,7 @@ pg_keyinfo_same_names(const struct pg_keyinfo *a, const struct pg_keyinfo *b)
 void
 pg_keyinfo_apply(struct pg_keyinfo *info, const CK_ATTRIBUTE *templ, CK_ULONG count)
 {
+	info->match_regime = 0;
 	for (CK_ULONG i = 0; i < count; i++) {
 		for (CK_ULONG j = 0; j < 4; j++) {
 			CK_ATTRIBUTE *a = &info->attrs[j];

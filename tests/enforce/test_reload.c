@@ -137,6 +137,37 @@ START_TEST(revoked_between_init_and_sign)
 }
 END_TEST
 
+/* The key's policy match is memoised per operation and regime (judge.c):
+ * a policy that stops naming the key between the init and the signature,
+ * with the same rules, is matched afresh. */
+START_TEST(key_unnamed_between_init_and_sign)
+{
+	struct t t;
+	CK_MECHANISM mech = { CKM_SHA256_RSA_PKCS, NULL, 0 };
+	CK_BYTE data[] = "signed after the policy stopped naming the key", sig[512];
+	CK_ULONG sig_len = sizeof sig;
+	char *text, *object;
+	size_t mark;
+
+	t_start(&t, "key_unnamed_between_init_and_sign");
+	ck_assert_rv(t.f->C_SignInit(t.s, &mech, t.rsa), CKR_OK);
+	/* The same rules; release-rsa now names an object that is not there. */
+	text = world_policy_render(&t.w, ALLOW_RSA);
+	object = strstr(text, "object=codesign-rsa");
+	ck_assert_ptr_nonnull(object);
+	memcpy(object, "object=codesign-xyz", strlen("object=codesign-xyz"));
+	world_policy_text(&t.w, text);
+	free(text);
+	mark = world_audit_lines(&t.w);
+	ck_assert_rv(t.f->C_Sign(t.s, data, sizeof data, sig, &sig_len), CKR_FUNCTION_REJECTED);
+	world_expect_one_deny(&t.w, mark, "C_Sign", "sign");
+	ck_assert_uint_eq(world_audit_count_since(&t.w, mark, "\"keys_matched\"", NULL), 0);
+	world_policy(&t.w, ALLOW_RSA);
+	sign_ok(&t, "signed after the policy named the key again");
+	t_end(&t);
+}
+END_TEST
+
 /* Found by fuzz_pkcs11: a retry after CKR_BUFFER_TOO_SMALL was not judged
  * again, so a policy changed in between did not apply to it. */
 START_TEST(revoked_between_too_small_and_retry)
@@ -549,6 +580,7 @@ reload_suite(void)
 
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, revoked_between_init_and_sign);
+	tcase_add_test(tc, key_unnamed_between_init_and_sign);
 	tcase_add_test(tc, revoked_between_update_and_final);
 	tcase_add_test(tc, revoked_between_too_small_and_retry);
 	tcase_add_test(tc, retry_with_other_data_is_recorded);
