@@ -340,8 +340,9 @@ enter(const char *function, CK_SESSION_HANDLE session)
 	return rv;
 }
 
-/* The name of a mock_C_* function, as the caller knows it. */
-#define ENTER(session) enter(__func__ + strlen("mock_"), (session))
+/* The name of the mock_C_* function it is used in, as the caller knows it. */
+#define FUNCTION (__func__ + strlen("mock_"))
+#define ENTER(session) enter(FUNCTION, (session))
 
 /* ---- objects ---------------------------------------------------------------- */
 
@@ -552,7 +553,7 @@ op_call(const char *function, CK_SESSION_HANDLE handle, enum mock_kind kind, boo
 	return CKR_OK;
 }
 
-#define OP_CALL(handle, kind, message, op) op_call(__func__ + strlen("mock_"), (handle), (kind), (message), (op))
+#define OP_CALL(handle, kind, message, op) op_call(FUNCTION, (handle), (kind), (message), (op))
 
 static CK_RV
 op_init(const char *function, CK_SESSION_HANDLE handle, CK_MECHANISM_PTR mechanism,
@@ -592,7 +593,7 @@ out:
 	return rv;
 }
 
-#define OP_INIT(handle, mechanism, key, kind) op_init(__func__ + strlen("mock_"), (handle), (mechanism), (key), (kind))
+#define OP_INIT(handle, mechanism, key, kind) op_init(FUNCTION, (handle), (mechanism), (key), (kind))
 
 /* ---- module, slot, token ----------------------------------------------------- */
 
@@ -1144,125 +1145,93 @@ mock_C_VerifyFinal(CK_SESSION_HANDLE h, CK_BYTE_PTR sig, CK_ULONG sig_len)
 
 /* ---- encryption and decryption: XOR --------------------------------------------------- */
 
+/* A single-part or update call of kind: out gets len bytes; single ends
+ * the operation once it has produced them. */
 static CK_RV
-crypt_init(const char *function, CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE key,
-           enum mock_kind kind)
+crypt_part(const char *function, CK_SESSION_HANDLE h, enum mock_kind kind, const CK_BYTE *in, CK_ULONG len,
+           CK_BYTE_PTR out, CK_ULONG_PTR out_len, bool single)
 {
-	return op_init(function, h, m, key, kind);
-}
+	struct mock_op *op;
+	CK_RV rv = op_call(function, h, kind, false, &op);
 
-/* A single-part or update call: out gets len bytes; single ends the
- * operation once it has produced them. */
-static CK_RV
-crypt_part(struct mock_op *op, const CK_BYTE *in, CK_ULONG len, CK_BYTE_PTR out, CK_ULONG_PTR out_len,
-           bool single)
-{
-	CK_RV rv = give_xor(in, len, out, out_len);
-
-	if (rv == CKR_OK && out != NULL)
-		op->count += len;
-	if (single ? ends(rv, out) : rv != CKR_OK && rv != CKR_BUFFER_TOO_SMALL)
-		op_end(op);
+	if (rv == CKR_OK) {
+		rv = give_xor(in, len, out, out_len);
+		if (rv == CKR_OK && out != NULL)
+			op->count += len;
+		if (single ? ends(rv, out) : rv != CKR_OK && rv != CKR_BUFFER_TOO_SMALL)
+			op_end(op);
+	}
+	unlock();
 	return rv;
 }
 
 /* The final call: the decryption's 4-byte count, the encryption's nothing. */
 static CK_RV
-crypt_final(struct mock_op *op, bool decrypt, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
+crypt_final(const char *function, CK_SESSION_HANDLE h, enum mock_kind kind, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
 {
-	CK_BYTE trailer[4] = {
-		(CK_BYTE)(op->count >> 24), (CK_BYTE)(op->count >> 16),
-		(CK_BYTE)(op->count >> 8), (CK_BYTE)op->count,
-	};
-	CK_RV rv = give(trailer, decrypt ? sizeof trailer : 0, out, out_len);
+	struct mock_op *op;
+	CK_RV rv = op_call(function, h, kind, false, &op);
 
-	if (ends(rv, out))
-		op_end(op);
+	if (rv == CKR_OK) {
+		CK_BYTE trailer[4] = {
+			(CK_BYTE)(op->count >> 24), (CK_BYTE)(op->count >> 16),
+			(CK_BYTE)(op->count >> 8), (CK_BYTE)op->count,
+		};
+
+		rv = give(trailer, kind == K_DECRYPT ? sizeof trailer : 0, out, out_len);
+		if (ends(rv, out))
+			op_end(op);
+	}
+	unlock();
 	return rv;
 }
 
 static CK_RV
 mock_C_EncryptInit(CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE key)
 {
-	return crypt_init("C_EncryptInit", h, m, key, K_ENCRYPT);
+	return OP_INIT(h, m, key, K_ENCRYPT);
 }
 
 static CK_RV
 mock_C_Encrypt(CK_SESSION_HANDLE h, CK_BYTE_PTR in, CK_ULONG len, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
 {
-	struct mock_op *op;
-	CK_RV rv = OP_CALL(h, K_ENCRYPT, false, &op);
-
-	if (rv == CKR_OK)
-		rv = crypt_part(op, in, len, out, out_len, true);
-	unlock();
-	return rv;
+	return crypt_part(FUNCTION, h, K_ENCRYPT, in, len, out, out_len, true);
 }
 
 static CK_RV
 mock_C_EncryptUpdate(CK_SESSION_HANDLE h, CK_BYTE_PTR in, CK_ULONG len, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
 {
-	struct mock_op *op;
-	CK_RV rv = OP_CALL(h, K_ENCRYPT, false, &op);
-
-	if (rv == CKR_OK)
-		rv = crypt_part(op, in, len, out, out_len, false);
-	unlock();
-	return rv;
+	return crypt_part(FUNCTION, h, K_ENCRYPT, in, len, out, out_len, false);
 }
 
 static CK_RV
 mock_C_EncryptFinal(CK_SESSION_HANDLE h, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
 {
-	struct mock_op *op;
-	CK_RV rv = OP_CALL(h, K_ENCRYPT, false, &op);
-
-	if (rv == CKR_OK)
-		rv = crypt_final(op, false, out, out_len);
-	unlock();
-	return rv;
+	return crypt_final(FUNCTION, h, K_ENCRYPT, out, out_len);
 }
 
 static CK_RV
 mock_C_DecryptInit(CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE key)
 {
-	return crypt_init("C_DecryptInit", h, m, key, K_DECRYPT);
+	return OP_INIT(h, m, key, K_DECRYPT);
 }
 
 static CK_RV
 mock_C_Decrypt(CK_SESSION_HANDLE h, CK_BYTE_PTR in, CK_ULONG len, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
 {
-	struct mock_op *op;
-	CK_RV rv = OP_CALL(h, K_DECRYPT, false, &op);
-
-	if (rv == CKR_OK)
-		rv = crypt_part(op, in, len, out, out_len, true);
-	unlock();
-	return rv;
+	return crypt_part(FUNCTION, h, K_DECRYPT, in, len, out, out_len, true);
 }
 
 static CK_RV
 mock_C_DecryptUpdate(CK_SESSION_HANDLE h, CK_BYTE_PTR in, CK_ULONG len, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
 {
-	struct mock_op *op;
-	CK_RV rv = OP_CALL(h, K_DECRYPT, false, &op);
-
-	if (rv == CKR_OK)
-		rv = crypt_part(op, in, len, out, out_len, false);
-	unlock();
-	return rv;
+	return crypt_part(FUNCTION, h, K_DECRYPT, in, len, out, out_len, false);
 }
 
 static CK_RV
 mock_C_DecryptFinal(CK_SESSION_HANDLE h, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
 {
-	struct mock_op *op;
-	CK_RV rv = OP_CALL(h, K_DECRYPT, false, &op);
-
-	if (rv == CKR_OK)
-		rv = crypt_final(op, true, out, out_len);
-	unlock();
-	return rv;
+	return crypt_final(FUNCTION, h, K_DECRYPT, out, out_len);
 }
 
 /* ---- 3.0: message-based operations ------------------------------------------------------ */
@@ -1280,7 +1249,7 @@ message_call(const char *function, CK_SESSION_HANDLE h, enum mock_kind kind, boo
 	return rv;
 }
 
-#define MESSAGE_CALL(h, kind, in_message, op) message_call(__func__ + strlen("mock_"), (h), (kind), (in_message), (op))
+#define MESSAGE_CALL(h, kind, in_message, op) message_call(FUNCTION, (h), (kind), (in_message), (op))
 
 static CK_RV
 message_begin(const char *function, CK_SESSION_HANDLE h, enum mock_kind kind)
@@ -1328,7 +1297,7 @@ mock_C_SignMessage(CK_SESSION_HANDLE h, CK_VOID_PTR param, CK_ULONG param_len, C
 static CK_RV
 mock_C_SignMessageBegin(CK_SESSION_HANDLE h, CK_VOID_PTR param, CK_ULONG param_len)
 {
-	return message_begin("C_SignMessageBegin", h, K_MSG_SIGN);
+	return message_begin(FUNCTION, h, K_MSG_SIGN);
 }
 
 static CK_RV
@@ -1351,7 +1320,7 @@ mock_C_SignMessageNext(CK_SESSION_HANDLE h, CK_VOID_PTR param, CK_ULONG param_le
 static CK_RV
 mock_C_MessageSignFinal(CK_SESSION_HANDLE h)
 {
-	return message_final("C_MessageSignFinal", h, K_MSG_SIGN);
+	return message_final(FUNCTION, h, K_MSG_SIGN);
 }
 
 static CK_RV
@@ -1376,7 +1345,7 @@ mock_C_VerifyMessage(CK_SESSION_HANDLE h, CK_VOID_PTR param, CK_ULONG param_len,
 static CK_RV
 mock_C_VerifyMessageBegin(CK_SESSION_HANDLE h, CK_VOID_PTR param, CK_ULONG param_len)
 {
-	return message_begin("C_VerifyMessageBegin", h, K_MSG_VERIFY);
+	return message_begin(FUNCTION, h, K_MSG_VERIFY);
 }
 
 /* A NULL signature: not the last part. */
@@ -1401,21 +1370,24 @@ mock_C_VerifyMessageNext(CK_SESSION_HANDLE h, CK_VOID_PTR param, CK_ULONG param_
 static CK_RV
 mock_C_MessageVerifyFinal(CK_SESSION_HANDLE h)
 {
-	return message_final("C_MessageVerifyFinal", h, K_MSG_VERIFY);
+	return message_final(FUNCTION, h, K_MSG_VERIFY);
 }
 
-/* One message's XOR, into out; the message ends when `last` and the
- * output was given. */
+/* A whole message's XOR (part: false), or one part's, the message ending
+ * with the last part once its output was given. */
 static CK_RV
-message_crypt(struct mock_op *op, const CK_BYTE *in, CK_ULONG len, CK_BYTE_PTR out, CK_ULONG_PTR out_len,
-              bool last)
+message_crypt(const char *function, CK_SESSION_HANDLE h, enum mock_kind kind, bool part, const CK_BYTE *in,
+              CK_ULONG len, CK_BYTE_PTR out, CK_ULONG_PTR out_len, CK_FLAGS flags)
 {
-	CK_RV rv = give_xor(in, len, out, out_len);
+	struct mock_op *op;
+	CK_RV rv = message_call(function, h, kind, part, &op);
 
-	if (rv == CKR_OK && out != NULL)
-		op->count += len;
-	if (last ? ends(rv, out) : rv != CKR_OK && rv != CKR_BUFFER_TOO_SMALL)
-		op->in_message = false;
+	if (rv == CKR_OK) {
+		rv = give_xor(in, len, out, out_len);
+		if (part && ((flags & CKF_END_OF_MESSAGE) ? ends(rv, out) : rv != CKR_OK && rv != CKR_BUFFER_TOO_SMALL))
+			op->in_message = false;
+	}
+	unlock();
 	return rv;
 }
 
@@ -1429,39 +1401,27 @@ static CK_RV
 mock_C_EncryptMessage(CK_SESSION_HANDLE h, CK_VOID_PTR param, CK_ULONG param_len, CK_BYTE_PTR aad,
                       CK_ULONG aad_len, CK_BYTE_PTR in, CK_ULONG len, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
 {
-	struct mock_op *op;
-	CK_RV rv = MESSAGE_CALL(h, K_MSG_ENCRYPT, false, &op);
-
-	if (rv == CKR_OK)
-		rv = give_xor(in, len, out, out_len);
-	unlock();
-	return rv;
+	return message_crypt(FUNCTION, h, K_MSG_ENCRYPT, false, in, len, out, out_len, 0);
 }
 
 static CK_RV
 mock_C_EncryptMessageBegin(CK_SESSION_HANDLE h, CK_VOID_PTR param, CK_ULONG param_len, CK_BYTE_PTR aad,
                            CK_ULONG aad_len)
 {
-	return message_begin("C_EncryptMessageBegin", h, K_MSG_ENCRYPT);
+	return message_begin(FUNCTION, h, K_MSG_ENCRYPT);
 }
 
 static CK_RV
 mock_C_EncryptMessageNext(CK_SESSION_HANDLE h, CK_VOID_PTR param, CK_ULONG param_len, CK_BYTE_PTR in,
                           CK_ULONG len, CK_BYTE_PTR out, CK_ULONG_PTR out_len, CK_FLAGS flags)
 {
-	struct mock_op *op;
-	CK_RV rv = MESSAGE_CALL(h, K_MSG_ENCRYPT, true, &op);
-
-	if (rv == CKR_OK)
-		rv = message_crypt(op, in, len, out, out_len, (flags & CKF_END_OF_MESSAGE) != 0);
-	unlock();
-	return rv;
+	return message_crypt(FUNCTION, h, K_MSG_ENCRYPT, true, in, len, out, out_len, flags);
 }
 
 static CK_RV
 mock_C_MessageEncryptFinal(CK_SESSION_HANDLE h)
 {
-	return message_final("C_MessageEncryptFinal", h, K_MSG_ENCRYPT);
+	return message_final(FUNCTION, h, K_MSG_ENCRYPT);
 }
 
 static CK_RV
@@ -1474,39 +1434,27 @@ static CK_RV
 mock_C_DecryptMessage(CK_SESSION_HANDLE h, CK_VOID_PTR param, CK_ULONG param_len, CK_BYTE_PTR aad,
                       CK_ULONG aad_len, CK_BYTE_PTR in, CK_ULONG len, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
 {
-	struct mock_op *op;
-	CK_RV rv = MESSAGE_CALL(h, K_MSG_DECRYPT, false, &op);
-
-	if (rv == CKR_OK)
-		rv = give_xor(in, len, out, out_len);
-	unlock();
-	return rv;
+	return message_crypt(FUNCTION, h, K_MSG_DECRYPT, false, in, len, out, out_len, 0);
 }
 
 static CK_RV
 mock_C_DecryptMessageBegin(CK_SESSION_HANDLE h, CK_VOID_PTR param, CK_ULONG param_len, CK_BYTE_PTR aad,
                            CK_ULONG aad_len)
 {
-	return message_begin("C_DecryptMessageBegin", h, K_MSG_DECRYPT);
+	return message_begin(FUNCTION, h, K_MSG_DECRYPT);
 }
 
 static CK_RV
 mock_C_DecryptMessageNext(CK_SESSION_HANDLE h, CK_VOID_PTR param, CK_ULONG param_len, CK_BYTE_PTR in,
                           CK_ULONG len, CK_BYTE_PTR out, CK_ULONG_PTR out_len, CK_FLAGS flags)
 {
-	struct mock_op *op;
-	CK_RV rv = MESSAGE_CALL(h, K_MSG_DECRYPT, true, &op);
-
-	if (rv == CKR_OK)
-		rv = message_crypt(op, in, len, out, out_len, (flags & CKF_END_OF_MESSAGE) != 0);
-	unlock();
-	return rv;
+	return message_crypt(FUNCTION, h, K_MSG_DECRYPT, true, in, len, out, out_len, flags);
 }
 
 static CK_RV
 mock_C_MessageDecryptFinal(CK_SESSION_HANDLE h)
 {
-	return message_final("C_MessageDecryptFinal", h, K_MSG_DECRYPT);
+	return message_final(FUNCTION, h, K_MSG_DECRYPT);
 }
 
 static CK_RV
