@@ -10,8 +10,10 @@
  * must end the token's operation, by C_SessionCancel where it works.
  */
 #include <check.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "world.h"
 #include "../mock/mock.h"
@@ -322,6 +324,106 @@ START_TEST(refusal_when_the_token_cannot_cancel)
 }
 END_TEST
 
+/* ---- a cancel while the output call is inside the token --------------------- */
+
+struct gate {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool entered, released;
+};
+
+static void
+hold_in_token(const char *function, CK_SESSION_HANDLE session, void *arg)
+{
+	struct gate *g = arg;
+
+	pthread_mutex_lock(&g->lock);
+	g->entered = true;
+	pthread_cond_broadcast(&g->cond);
+	while (!g->released)
+		pthread_cond_wait(&g->cond, &g->lock);
+	pthread_mutex_unlock(&g->lock);
+}
+
+struct call {
+	struct t *t;
+	CK_RV rv;
+	CK_BYTE sig[64];
+};
+
+static void *
+sign_call(void *arg)
+{
+	struct call *c = arg;
+	CK_ULONG len = sizeof c->sig;
+
+	c->rv = c->t->f2->C_Sign(c->t->s, (CK_BYTE_PTR)"data", 4, c->sig, &len);
+	return NULL;
+}
+
+static void *
+cancel_call(void *arg)
+{
+	struct call *c = arg;
+
+	c->rv = c->t->f->C_SessionCancel(c->t->s, CKF_SIGN);
+	return NULL;
+}
+
+/* Another thread cancels while C_Sign is inside the token (past its allow
+ * record): the token's answer to the cancelled call is what the caller
+ * and the result record get, no signature leaves, and the operation is
+ * gone in the gate and the token alike. */
+START_TEST(cancel_during_the_token_call)
+{
+	struct t t;
+	struct gate g = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, false };
+	struct call signer, canceller;
+	pthread_t sign_thread, cancel_thread;
+	CK_BYTE sig[64];
+	CK_ULONG len = sizeof sig;
+	size_t mark;
+
+	t_start(&t, "cancel_during_the_token_call");
+	ck_assert_rv(t.f2->C_SignInit(t.s, &sign_mech, MOCK_KEY_SIGN), CKR_OK);
+	mark = world_audit_lines(&t.w);
+	t.m->hook("C_Sign", hold_in_token, &g);
+	signer = (struct call){ .t = &t };
+	memset(signer.sig, 0xee, sizeof signer.sig);
+	ck_assert_int_eq(pthread_create(&sign_thread, NULL, sign_call, &signer), 0);
+	pthread_mutex_lock(&g.lock);
+	while (!g.entered)
+		pthread_cond_wait(&g.cond, &g.lock);
+	pthread_mutex_unlock(&g.lock);
+
+	canceller = (struct call){ .t = &t };
+	ck_assert_int_eq(pthread_create(&cancel_thread, NULL, cancel_call, &canceller), 0);
+	for (int i = 0; i < 5000 && t.m->calls("C_SessionCancel") == 0; i++)
+		usleep(1000);
+	ck_assert_uint_eq(t.m->calls("C_SessionCancel"), 1);
+	ck_assert(!t.m->active(t.s, CKF_SIGN));
+
+	pthread_mutex_lock(&g.lock);
+	g.released = true;
+	pthread_cond_broadcast(&g.cond);
+	pthread_mutex_unlock(&g.lock);
+	ck_assert_int_eq(pthread_join(sign_thread, NULL), 0);
+	ck_assert_int_eq(pthread_join(cancel_thread, NULL), 0);
+	t.m->hook("C_Sign", NULL, NULL);
+
+	ck_assert_rv(canceller.rv, CKR_OK);
+	ck_assert_rv(signer.rv, CKR_OPERATION_NOT_INITIALIZED);
+	for (size_t i = 0; i < sizeof signer.sig; i++)
+		ck_assert_uint_eq(signer.sig[i], 0xee);
+	ck_assert_uint_eq(world_audit_count_since(&t.w, mark, ALLOW, NULL), 1);
+	ck_assert_uint_eq(world_audit_count_since(&t.w, mark, RESULT, "\"rv\":\"CKR_OPERATION_NOT_INITIALIZED\"", NULL), 1);
+	ck_assert_rv(t.f2->C_Sign(t.s, (CK_BYTE_PTR)"data", 4, sig, &len), CKR_OPERATION_NOT_INITIALIZED);
+	ck_assert_uint_eq(t.m->calls("C_Sign"), 1);
+	sign_afresh(&t, "after");
+	t_end(&t);
+}
+END_TEST
+
 static Suite *
 suite(void)
 {
@@ -338,6 +440,7 @@ suite(void)
 	tcase_add_test(tc, cancel_message_decryption_after_first_part);
 	tcase_add_test(tc, refusal_cancels_in_the_token);
 	tcase_add_test(tc, refusal_when_the_token_cannot_cancel);
+	tcase_add_test(tc, cancel_during_the_token_call);
 	suite_add_tcase(s, tc);
 	return s;
 }

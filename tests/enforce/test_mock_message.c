@@ -214,6 +214,36 @@ START_TEST(sign_message_last_part_retry_with_other_data)
 }
 END_TEST
 
+/* The honest retry: the same last part with a larger buffer signs what
+ * the one allow record names. */
+START_TEST(sign_message_last_part_retry)
+{
+	struct t t;
+	CK_BYTE sig[64], want[32];
+	CK_ULONG len = 8;
+	size_t mark;
+
+	t_start(&t, "sign_message_last_part_retry", RULES);
+	ck_assert_rv(t.f->C_MessageSignInit(t.s, &sign_mech, MOCK_KEY_SIGN), CKR_OK);
+	mark = world_audit_lines(&t.w);
+	ck_assert_rv(t.f->C_SignMessageBegin(t.s, NULL, 0), CKR_OK);
+	ck_assert_rv(t.f->C_SignMessageNext(t.s, NULL, 0, (CK_BYTE_PTR)"pay ", 4, NULL, NULL), CKR_OK);
+	ck_assert_rv(t.f->C_SignMessageNext(t.s, NULL, 0, (CK_BYTE_PTR)"10", 2, sig, &len), CKR_BUFFER_TOO_SMALL);
+	ck_assert_uint_eq(len, 32);
+	/* No more parts once the allow record names the message. */
+	ck_assert_rv(t.f->C_SignMessageNext(t.s, NULL, 0, (CK_BYTE_PTR)"0", 1, NULL, NULL), CKR_FUNCTION_REJECTED);
+	ck_assert_uint_eq(world_audit_count_since(&t.w, mark, "\"decision\":\"deny\"", NULL), 1);
+	len = sizeof sig;
+	ck_assert_rv(t.f->C_SignMessageNext(t.s, NULL, 0, (CK_BYTE_PTR)"10", 2, sig, &len), CKR_OK);
+	world_mock_signature("mock-sign", "pay 10", 6, want);
+	ck_assert_mem_eq(sig, want, 32);
+	ck_assert_uint_eq(world_audit_count_since(&t.w, mark, "\"decision\":\"allow\"", NULL), 1);
+	ck_assert(world_audit_find_data_since(&t.w, mark, "pay 10", 6, "\"decision\":\"allow\"", NULL, 0));
+	ck_assert_uint_eq(world_audit_count_since(&t.w, mark, "\"event\":\"result\"", "\"rv\":\"CKR_OK\"", NULL), 1);
+	t_end(&t);
+}
+END_TEST
+
 /* The same for the first part of a message decrypted in parts. */
 START_TEST(decrypt_message_part_retry_with_other_data)
 {
@@ -351,6 +381,66 @@ START_TEST(encrypt_message_judged_at_init)
 }
 END_TEST
 
+/* A message decryption refused at a message (the policy changed since
+ * the init): a deny record, no plaintext; the next message is judged
+ * afresh. */
+START_TEST(decrypt_message_refused_at_message)
+{
+	struct t t;
+	CK_BYTE plain[64];
+	CK_ULONG len = sizeof plain;
+	size_t mark;
+
+	t_start(&t, "decrypt_message_refused_at_message", RULES);
+	ck_assert_rv(t.f->C_MessageDecryptInit(t.s, &pkcs_mech, MOCK_KEY_SIGN), CKR_OK);
+	world_policy(&t.w, NOTHING);
+	mark = world_audit_lines(&t.w);
+	memset(plain, 0xee, sizeof plain);
+	ck_assert_rv(t.f->C_DecryptMessage(t.s, NULL, 0, NULL, 0, (CK_BYTE_PTR)"\x3b", 1, plain, &len),
+	             CKR_FUNCTION_REJECTED);
+	ck_assert_uint_eq(plain[0], 0xee);
+	world_expect_one_deny(&t.w, mark, "C_DecryptMessage", "decrypt");
+	ck_assert_rv(t.f->C_DecryptMessageBegin(t.s, NULL, 0, NULL, 0), CKR_OK);
+	mark = world_audit_lines(&t.w);
+	len = sizeof plain;
+	ck_assert_rv(t.f->C_DecryptMessageNext(t.s, NULL, 0, (CK_BYTE_PTR)"\x3b", 1, plain, &len, 0),
+	             CKR_FUNCTION_REJECTED);
+	ck_assert_uint_eq(plain[0], 0xee);
+	world_expect_one_deny(&t.w, mark, "C_DecryptMessageNext", "decrypt");
+
+	world_policy(&t.w, RULES);
+	mark = world_audit_lines(&t.w);
+	len = sizeof plain;
+	ck_assert_rv(t.f->C_DecryptMessageNext(t.s, NULL, 0, (CK_BYTE_PTR)"\x3b", 1, plain, &len, CKF_END_OF_MESSAGE),
+	             CKR_OK);
+	ck_assert_uint_eq(plain[0], 'a');
+	world_expect_one_allow(&t.w, mark, "C_DecryptMessageNext");
+	t_end(&t);
+}
+END_TEST
+
+/* A named key used at its init only (message encryption): the token's
+ * error at the init is the caller's answer and the result record's. */
+START_TEST(encrypt_message_token_error_at_init)
+{
+	struct t t;
+	const CK_RV vendor = CKR_VENDOR_DEFINED | 0x42;
+	size_t mark;
+
+	t_start(&t, "encrypt_message_token_error_at_init", RULES);
+	t.m->script("C_MessageEncryptInit", vendor, 0, 1, 0);
+	mark = world_audit_lines(&t.w);
+	ck_assert_rv(t.f->C_MessageEncryptInit(t.s, &gcm_mech, MOCK_KEY_SECRET), vendor);
+	ck_assert_uint_eq(world_audit_count_since(&t.w, mark, "\"decision\":\"allow\"",
+	                                          "\"function\":\"C_MessageEncryptInit\"", NULL), 1);
+	ck_assert_uint_eq(world_audit_count_since(&t.w, mark, "\"event\":\"result\"", "\"rv\":\"0x80000042\"", NULL), 1);
+	ck_assert(!t.m->active(t.s, CKF_MESSAGE_ENCRYPT));
+	ck_assert_rv(t.f->C_MessageEncryptInit(t.s, &gcm_mech, MOCK_KEY_SECRET), CKR_OK);
+	ck_assert_rv(t.f->C_MessageEncryptFinal(t.s), CKR_OK);
+	t_end(&t);
+}
+END_TEST
+
 /* Message verification with a private key is judged at its init; the
  * token's verdicts come back unchanged. */
 START_TEST(verify_message_token_verdicts)
@@ -412,12 +502,15 @@ suite(void)
 	tcase_add_test(tc, sign_message_unnamed_key_refused_at_init);
 	tcase_add_test(tc, sign_message_refused_at_output);
 	tcase_add_test(tc, sign_message_in_parts);
+	tcase_add_test(tc, sign_message_last_part_retry);
 	tcase_add_test(tc, sign_message_last_part_retry_with_other_data);
 	tcase_add_test(tc, decrypt_message_part_retry_with_other_data);
 	tcase_add_test(tc, decrypt_message_recorded);
 	tcase_add_test(tc, decrypt_message_in_parts);
 	tcase_add_test(tc, decrypt_message_raw_is_sign);
 	tcase_add_test(tc, encrypt_message_judged_at_init);
+	tcase_add_test(tc, decrypt_message_refused_at_message);
+	tcase_add_test(tc, encrypt_message_token_error_at_init);
 	tcase_add_test(tc, verify_message_token_verdicts);
 	tcase_add_test(tc, sign_message_vendor_code_unchanged);
 	suite_add_tcase(s, tc);
