@@ -26,6 +26,10 @@
  *     encryption = the same XOR; C_EncryptFinal yields nothing
  *     verify     = CKR_OK when the signature is the one above, else
  *                  CKR_SIGNATURE_INVALID
+ *     digest     = SHA-256 of the data; C_SignRecover signs as C_Sign does
+ *     dual-function updates (C_SignEncryptUpdate, C_DecryptDigestUpdate,
+ *                  C_DecryptVerifyUpdate) = the XOR, and the plaintext fed
+ *                  to the other operation; both must be running
  *   Output lengths follow PKCS#11 5.2: NULL buffer = length, too small =
  *   CKR_BUFFER_TOO_SMALL and the operation goes on; any other error of an
  *   operation's call ends that operation, as the standard says.
@@ -109,8 +113,9 @@ struct mock_p11_control {
 	/* How many calls of function reached the mock since the last reset. */
 	unsigned long (*calls)(const char *function);
 	/* Whether the session has an operation of this kind open in the token:
-	 * one of CKF_SIGN, CKF_VERIFY, CKF_ENCRYPT, CKF_DECRYPT and the four
-	 * CKF_MESSAGE_* (the C_SessionCancel flags). */
+	 * one of CKF_SIGN, CKF_VERIFY, CKF_ENCRYPT, CKF_DECRYPT, CKF_DIGEST,
+	 * CKF_SIGN_RECOVER and the four CKF_MESSAGE_* (the C_SessionCancel
+	 * flags). */
 	bool (*active)(CK_SESSION_HANDLE session, CK_FLAGS kind);
 	/* Open sessions. */
 	unsigned long (*sessions)(void);

@@ -39,7 +39,7 @@
 #define MAX_FOUND    8
 
 enum mock_kind {
-	K_SIGN, K_VERIFY, K_ENCRYPT, K_DECRYPT,
+	K_SIGN, K_VERIFY, K_ENCRYPT, K_DECRYPT, K_DIGEST, K_SIGN_RECOVER,
 	K_MSG_SIGN, K_MSG_VERIFY, K_MSG_ENCRYPT, K_MSG_DECRYPT,
 	K_COUNT
 };
@@ -47,6 +47,7 @@ enum mock_kind {
 static const CK_FLAGS kind_flag[K_COUNT] = {
 	[K_SIGN] = CKF_SIGN, [K_VERIFY] = CKF_VERIFY,
 	[K_ENCRYPT] = CKF_ENCRYPT, [K_DECRYPT] = CKF_DECRYPT,
+	[K_DIGEST] = CKF_DIGEST, [K_SIGN_RECOVER] = CKF_SIGN_RECOVER,
 	[K_MSG_SIGN] = CKF_MESSAGE_SIGN, [K_MSG_VERIFY] = CKF_MESSAGE_VERIFY,
 	[K_MSG_ENCRYPT] = CKF_MESSAGE_ENCRYPT, [K_MSG_DECRYPT] = CKF_MESSAGE_DECRYPT,
 };
@@ -440,8 +441,8 @@ op_start(struct mock_op *op, const struct mock_object *key)
 	op->key = key;
 	op->base = EVP_MD_CTX_new();
 	if (op->base == NULL || EVP_DigestInit_ex(op->base, EVP_sha256(), NULL) != 1 ||
-	    EVP_DigestUpdate(op->base, key->label, strlen(key->label)) != 1 ||
-	    EVP_DigestUpdate(op->base, &zero, 1) != 1) {
+	    (key != NULL && (EVP_DigestUpdate(op->base, key->label, strlen(key->label)) != 1 ||
+	                     EVP_DigestUpdate(op->base, &zero, 1) != 1))) {
 		op_end(op);
 		return CKR_HOST_MEMORY;
 	}
@@ -579,7 +580,10 @@ op_init(const char *function, CK_SESSION_HANDLE handle, CK_MECHANISM_PTR mechani
 		rv = CKR_OPERATION_ACTIVE;
 		goto out;
 	}
-	if ((o = object(key)) == NULL || o->cls == CKO_PUBLIC_KEY) {
+	o = object(key);
+	if (kind == K_DIGEST) {
+		o = NULL;             /* a digest uses no key */
+	} else if (o == NULL || o->cls == CKO_PUBLIC_KEY) {
 		/* The public key only verifies and encrypts. */
 		rv = o == NULL ? CKR_KEY_HANDLE_INVALID
 		     : (kind == K_VERIFY || kind == K_ENCRYPT || kind == K_MSG_VERIFY ||
@@ -1234,6 +1238,114 @@ mock_C_DecryptFinal(CK_SESSION_HANDLE h, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
 	return crypt_final(FUNCTION, h, K_DECRYPT, out, out_len);
 }
 
+/* ---- digests, sign-recover, dual-function updates ------------------------------------ */
+
+static CK_RV
+mock_C_DigestInit(CK_SESSION_HANDLE h, CK_MECHANISM_PTR m)
+{
+	return OP_INIT(h, m, CK_INVALID_HANDLE, K_DIGEST);
+}
+
+static CK_RV
+mock_C_Digest(CK_SESSION_HANDLE h, CK_BYTE_PTR data, CK_ULONG len, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
+{
+	struct mock_op *op;
+	CK_RV rv = OP_CALL(h, K_DIGEST, false, &op);
+
+	if (rv == CKR_OK)
+		rv = sign_out(op, data, len, out, out_len, false);
+	unlock();
+	return rv;
+}
+
+static CK_RV
+mock_C_DigestUpdate(CK_SESSION_HANDLE h, CK_BYTE_PTR part, CK_ULONG len)
+{
+	struct mock_op *op;
+	CK_RV rv = OP_CALL(h, K_DIGEST, false, &op);
+
+	if (rv == CKR_OK && (rv = op_feed(op, part, len)) != CKR_OK)
+		op_end(op);
+	unlock();
+	return rv;
+}
+
+static CK_RV
+mock_C_DigestFinal(CK_SESSION_HANDLE h, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
+{
+	struct mock_op *op;
+	CK_RV rv = OP_CALL(h, K_DIGEST, false, &op);
+
+	if (rv == CKR_OK)
+		rv = sign_out(op, NULL, 0, out, out_len, false);
+	unlock();
+	return rv;
+}
+
+static CK_RV
+mock_C_SignRecoverInit(CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE key)
+{
+	return OP_INIT(h, m, key, K_SIGN_RECOVER);
+}
+
+static CK_RV
+mock_C_SignRecover(CK_SESSION_HANDLE h, CK_BYTE_PTR data, CK_ULONG len, CK_BYTE_PTR sig, CK_ULONG_PTR sig_len)
+{
+	struct mock_op *op;
+	CK_RV rv = OP_CALL(h, K_SIGN_RECOVER, false, &op);
+
+	if (rv == CKR_OK)
+		rv = sign_out(op, data, len, sig, sig_len, false);
+	unlock();
+	return rv;
+}
+
+/* A dual-function update: the XOR of part into out (kind `crypt`), and
+ * the data fed to the other operation (`feed`): the plaintext, which for
+ * an encryption is the part and for a decryption its output. */
+static CK_RV
+dual_update(const char *function, CK_SESSION_HANDLE h, enum mock_kind crypt, enum mock_kind feed,
+            const CK_BYTE *part, CK_ULONG len, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
+{
+	struct mock_op *op, *other = NULL;
+	CK_RV rv = op_call(function, h, crypt, false, &op);
+
+	if (op != NULL)
+		other = op - crypt + feed;    /* op is &session->ops[crypt] */
+	if (rv == CKR_OK && !other->active)
+		rv = CKR_OPERATION_NOT_INITIALIZED;
+	else if (rv == CKR_OK)
+		rv = give_xor(part, len, out, out_len);
+	if (rv == CKR_OK && out != NULL) {
+		op->count += len;
+		rv = op_feed(other, crypt == K_ENCRYPT ? part : out, len);
+	}
+	if (rv != CKR_OK && rv != CKR_BUFFER_TOO_SMALL && other != NULL) {
+		op_end(op);
+		op_end(other);
+	}
+	unlock();
+	return rv;
+}
+
+static CK_RV
+mock_C_SignEncryptUpdate(CK_SESSION_HANDLE h, CK_BYTE_PTR part, CK_ULONG len, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
+{
+	return dual_update(FUNCTION, h, K_ENCRYPT, K_SIGN, part, len, out, out_len);
+}
+
+static CK_RV
+mock_C_DecryptDigestUpdate(CK_SESSION_HANDLE h, CK_BYTE_PTR part, CK_ULONG len, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
+{
+	return dual_update(FUNCTION, h, K_DECRYPT, K_DIGEST, part, len, out, out_len);
+}
+
+static CK_RV
+mock_C_DecryptVerifyUpdate(CK_SESSION_HANDLE h, CK_BYTE_PTR part, CK_ULONG len, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
+{
+	return dual_update(FUNCTION, h, K_DECRYPT, K_VERIFY, part, len, out, out_len);
+}
+
 /* ---- 3.0: message-based operations ------------------------------------------------------ */
 
 /* A message call on an operation: per-message calls need no message in
@@ -1496,19 +1608,10 @@ MOCK_STUB(C_CopyObject, (CK_SESSION_HANDLE h, CK_OBJECT_HANDLE obj, CK_ATTRIBUTE
 MOCK_STUB(C_DestroyObject, (CK_SESSION_HANDLE h, CK_OBJECT_HANDLE obj))
 MOCK_STUB(C_GetObjectSize, (CK_SESSION_HANDLE h, CK_OBJECT_HANDLE obj, CK_ULONG_PTR size))
 MOCK_STUB(C_SetAttributeValue, (CK_SESSION_HANDLE h, CK_OBJECT_HANDLE obj, CK_ATTRIBUTE_PTR templ, CK_ULONG count))
-MOCK_STUB(C_DigestInit, (CK_SESSION_HANDLE h, CK_MECHANISM_PTR m))
-MOCK_STUB(C_Digest, (CK_SESSION_HANDLE h, CK_BYTE_PTR data, CK_ULONG len, CK_BYTE_PTR out, CK_ULONG_PTR out_len))
-MOCK_STUB(C_DigestUpdate, (CK_SESSION_HANDLE h, CK_BYTE_PTR part, CK_ULONG len))
 MOCK_STUB(C_DigestKey, (CK_SESSION_HANDLE h, CK_OBJECT_HANDLE key))
-MOCK_STUB(C_DigestFinal, (CK_SESSION_HANDLE h, CK_BYTE_PTR out, CK_ULONG_PTR out_len))
-MOCK_STUB(C_SignRecoverInit, (CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE key))
-MOCK_STUB(C_SignRecover, (CK_SESSION_HANDLE h, CK_BYTE_PTR data, CK_ULONG len, CK_BYTE_PTR out, CK_ULONG_PTR out_len))
 MOCK_STUB(C_VerifyRecoverInit, (CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE key))
 MOCK_STUB(C_VerifyRecover, (CK_SESSION_HANDLE h, CK_BYTE_PTR sig, CK_ULONG len, CK_BYTE_PTR out, CK_ULONG_PTR out_len))
 MOCK_STUB(C_DigestEncryptUpdate, (CK_SESSION_HANDLE h, CK_BYTE_PTR part, CK_ULONG len, CK_BYTE_PTR out, CK_ULONG_PTR out_len))
-MOCK_STUB(C_DecryptDigestUpdate, (CK_SESSION_HANDLE h, CK_BYTE_PTR part, CK_ULONG len, CK_BYTE_PTR out, CK_ULONG_PTR out_len))
-MOCK_STUB(C_SignEncryptUpdate, (CK_SESSION_HANDLE h, CK_BYTE_PTR part, CK_ULONG len, CK_BYTE_PTR out, CK_ULONG_PTR out_len))
-MOCK_STUB(C_DecryptVerifyUpdate, (CK_SESSION_HANDLE h, CK_BYTE_PTR part, CK_ULONG len, CK_BYTE_PTR out, CK_ULONG_PTR out_len))
 MOCK_STUB(C_GenerateKey, (CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_ATTRIBUTE_PTR templ, CK_ULONG count, CK_OBJECT_HANDLE_PTR key))
 MOCK_STUB(C_GenerateKeyPair, (CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_ATTRIBUTE_PTR pub, CK_ULONG pub_count,
                               CK_ATTRIBUTE_PTR priv, CK_ULONG priv_count, CK_OBJECT_HANDLE_PTR pub_key,
