@@ -569,13 +569,14 @@ output(const struct output_call *caller)
 		*caller->out_len = out_len;   /* the caller retries; the allow is already recorded */
 		goto out;
 	}
-	if (!c->final) {
-		if (rv != CKR_OK)
-			pg_session_op_reset(op);
-		else if (out == NULL)
+	if (!c->final && rv == CKR_OK) {
+		if (out == NULL)
 			*caller->out_len = out_len;
 		goto release;
 	}
+	/* The call that ends the operation (or message), or a part the token
+	 * failed, which ends it too: the token's answer closes the allow
+	 * record (a padding oracle's answers are in the log part by part). */
 	if (regime == NULL && (regime = pg_ctx_regime()) == NULL) {
 		rv = CKR_CRYPTOKI_NOT_INITIALIZED;
 		goto out;

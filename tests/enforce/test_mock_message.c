@@ -419,6 +419,39 @@ START_TEST(decrypt_message_refused_at_message)
 }
 END_TEST
 
+/* The token fails a message's first part: its code unchanged, the
+ * result record closes the part's allow record, and the operation goes on
+ * in the gate as in the token: the next message is judged afresh. */
+START_TEST(decrypt_message_token_error_at_part)
+{
+	struct t t;
+	CK_BYTE plain[64];
+	CK_ULONG len = sizeof plain;
+	size_t mark;
+
+	t_start(&t, "decrypt_message_token_error_at_part", RULES);
+	ck_assert_rv(t.f->C_MessageDecryptInit(t.s, &pkcs_mech, MOCK_KEY_SIGN), CKR_OK);
+	ck_assert_rv(t.f->C_DecryptMessageBegin(t.s, NULL, 0, NULL, 0), CKR_OK);
+	t.m->script("C_DecryptMessageNext", CKR_ENCRYPTED_DATA_INVALID, 0, 1, 0);
+	mark = world_audit_lines(&t.w);
+	ck_assert_rv(t.f->C_DecryptMessageNext(t.s, NULL, 0, (CK_BYTE_PTR)"\x3b", 1, plain, &len, 0),
+	             CKR_ENCRYPTED_DATA_INVALID);
+	ck_assert_uint_eq(world_audit_count_since(&t.w, mark, "\"decision\":\"allow\"", NULL), 1);
+	ck_assert_uint_eq(world_audit_count_since(&t.w, mark, "\"event\":\"result\"",
+	                                          "\"rv\":\"CKR_ENCRYPTED_DATA_INVALID\"", NULL), 1);
+	ck_assert(t.m->active(t.s, CKF_MESSAGE_DECRYPT));
+	mark = world_audit_lines(&t.w);
+	ck_assert_rv(t.f->C_DecryptMessageBegin(t.s, NULL, 0, NULL, 0), CKR_OK);
+	len = sizeof plain;
+	ck_assert_rv(t.f->C_DecryptMessageNext(t.s, NULL, 0, (CK_BYTE_PTR)"\x3c", 1, plain, &len, CKF_END_OF_MESSAGE),
+	             CKR_OK);
+	ck_assert_uint_eq(plain[0], 'f');
+	world_expect_one_allow(&t.w, mark, "C_DecryptMessageNext");
+	ck_assert_rv(t.f->C_MessageDecryptFinal(t.s), CKR_OK);
+	t_end(&t);
+}
+END_TEST
+
 /* A named key used at its init only (message encryption): the token's
  * error at the init is the caller's answer and the result record's. */
 START_TEST(encrypt_message_token_error_at_init)
@@ -510,6 +543,7 @@ suite(void)
 	tcase_add_test(tc, decrypt_message_raw_is_sign);
 	tcase_add_test(tc, encrypt_message_judged_at_init);
 	tcase_add_test(tc, decrypt_message_refused_at_message);
+	tcase_add_test(tc, decrypt_message_token_error_at_part);
 	tcase_add_test(tc, encrypt_message_token_error_at_init);
 	tcase_add_test(tc, verify_message_token_verdicts);
 	tcase_add_test(tc, sign_message_vendor_code_unchanged);

@@ -543,11 +543,20 @@ START_TEST(decrypt_token_error_at_part)
 	CK_BYTE out[64];
 	CK_ULONG len = sizeof out;
 
+	char line[8192], ref[64];
+	size_t mark;
+
 	t_start(&t, "decrypt_token_error_at_part");
 	ck_assert_rv(t.f->C_DecryptInit(t.s, &pkcs_mech, MOCK_KEY_SIGN), CKR_OK);
 	t.m->script("C_DecryptUpdate", CKR_ENCRYPTED_DATA_INVALID, 0, 1, 0);
+	mark = world_audit_lines(&t.w);
 	ck_assert_rv(t.f->C_DecryptUpdate(t.s, (CK_BYTE_PTR)"\x3b", 1, out, &len), CKR_ENCRYPTED_DATA_INVALID);
 	ck_assert(!t.m->active(t.s, CKF_DECRYPT));
+	/* The token's verdict on the ciphertext closes its allow record: a
+	 * padding oracle's answers are in the log. */
+	ck_assert(world_audit_find_data_since(&t.w, mark, "\x3b", 1, ALLOW, line, sizeof line));
+	snprintf(ref, sizeof ref, "\"ref\":%llu,", (unsigned long long)world_json_u64(line, "seq"));
+	ck_assert_uint_eq(world_audit_count_since(&t.w, mark, RESULT, ref, "\"rv\":\"CKR_ENCRYPTED_DATA_INVALID\"", NULL), 1);
 	len = sizeof out;
 	ck_assert_rv(t.f->C_DecryptUpdate(t.s, (CK_BYTE_PTR)"\x3b", 1, out, &len), CKR_OPERATION_NOT_INITIALIZED);
 	len = sizeof out;
