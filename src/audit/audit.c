@@ -284,6 +284,20 @@ error:
 	return NULL;
 }
 
+/* The descriptors and the memory of a handle no thread uses any more. */
+static void
+release(pg_audit *audit)
+{
+	close(audit->fd);
+	pg_audit_share_close(audit->share);
+	here_free(audit->here);
+	pg_buf_release(&audit->pending_tamper);
+	pg_buf_release(&audit->pending_start);
+	free(audit->caller_json);
+	free(audit->path);
+	free(audit);
+}
+
 void
 pg_audit_close(pg_audit *audit)
 {
@@ -296,14 +310,7 @@ pg_audit_close(pg_audit *audit)
 		 * record threads of the parent that do not exist here (glibc's
 		 * pthread_cond_destroy would wait for them forever).  Only the
 		 * descriptor and the memory are this process's to release. */
-		close(audit->fd);
-		pg_audit_share_close(audit->share);
-		here_free(audit->here);
-		pg_buf_release(&audit->pending_tamper);
-		pg_buf_release(&audit->pending_start);
-		free(audit->caller_json);
-		free(audit->path);
-		free(audit);
+		release(audit);
 		return;
 	}
 	/* Stop the background syncer. */
@@ -314,18 +321,11 @@ pg_audit_close(pg_audit *audit)
 	pthread_mutex_unlock(&audit->sync_lock);
 	if (join)
 		pthread_join(audit->syncer, NULL);
-	close(audit->fd);
-	pg_audit_share_close(audit->share);
 	pthread_cond_destroy(&audit->sync_wanted);
 	pthread_cond_destroy(&audit->sync_done);
 	pthread_mutex_destroy(&audit->sync_lock);
 	pthread_mutex_destroy(&audit->append_lock);
-	here_free(audit->here);
-	pg_buf_release(&audit->pending_tamper);
-	pg_buf_release(&audit->pending_start);
-	free(audit->caller_json);
-	free(audit->path);
-	free(audit);
+	release(audit);
 }
 
 const char *

@@ -26,12 +26,89 @@ monotonic_ns(void)
 static int
 memo_find(CK_SLOT_ID slot, CK_OBJECT_HANDLE object)
 {
+	struct pg_ctx_keys *keys = &pg_ctx.keys;
+
 	for (int i = 0; i < PG_KEY_MEMO; i++) {
-		if (pg_ctx.keys.memo[i].used && pg_ctx.keys.memo[i].slot == slot && pg_ctx.keys.memo[i].handle == object &&
-		    pg_ctx.keys.memo[i].generation == pg_ctx.keys.generation)
+		if (keys->memo[i].used && keys->memo[i].slot == slot && keys->memo[i].handle == object &&
+		    keys->memo[i].generation == keys->generation)
 			return i;
 	}
 	return -1;
+}
+
+/* What a lookup found: nothing, the names to compare, or names young enough
+ * to trust (the whole identity copied into *out). */
+enum memo_hit { MEMO_NONE, MEMO_NAMES_OLD, MEMO_FRESH };
+
+/* Looks (slot, object) up at now; *generation is the generation a later
+ * store must still find.  Takes the lock. */
+static enum memo_hit
+memo_lookup(CK_SLOT_ID slot, CK_OBJECT_HANDLE object, int64_t now, uint64_t *generation,
+            struct pg_keyinfo *out)
+{
+	const struct pg_regime *regime;
+	enum memo_hit hit = MEMO_NONE;
+	int64_t max_age;
+	int i;
+
+	pthread_mutex_lock(&pg_ctx.lock);
+	regime = pg_ctx.regimes.current;
+	max_age = regime != NULL ?
+	          (int64_t)pg_policy_settings(regime->policy)->key_names_max_age_ms * 1000000 : 0;
+	/* Taken before the token is read: what is read is stored only if no
+	 * object changed through p11gate meanwhile. */
+	*generation = pg_ctx.keys.generation;
+	i = memo_find(slot, object);
+	if (i >= 0 && now - pg_ctx.keys.memo[i].names_read < max_age) {
+		pg_keyinfo_copy(out, &pg_ctx.keys.memo[i].info);
+		hit = MEMO_FRESH;
+	} else if (i >= 0) {
+		hit = MEMO_NAMES_OLD;
+	}
+	pthread_mutex_unlock(&pg_ctx.lock);
+	return hit;
+}
+
+/* The names just read into *out are the memo's: the rest is copied from it
+ * and the names count as read at now.  Takes the lock. */
+static bool
+memo_same_names(CK_OBJECT_HANDLE object, int64_t now, uint64_t generation, struct pg_keyinfo *out)
+{
+	bool same;
+	int i;
+
+	pthread_mutex_lock(&pg_ctx.lock);
+	i = generation == pg_ctx.keys.generation ? memo_find(out->slot, object) : -1;
+	same = i >= 0 && pg_keyinfo_same_names(&pg_ctx.keys.memo[i].info, out);
+	if (same) {
+		pg_keyinfo_copy_rest(out, &pg_ctx.keys.memo[i].info);
+		pg_ctx.keys.memo[i].names_read = now;
+	}
+	pthread_mutex_unlock(&pg_ctx.lock);
+	return same;
+}
+
+/* Stores info, read whole at now, unless an object changed meanwhile.
+ * Takes the lock. */
+static void
+memo_store(CK_OBJECT_HANDLE object, int64_t now, uint64_t generation, const struct pg_keyinfo *info)
+{
+	struct pg_ctx_keys *keys = &pg_ctx.keys;
+	int i;
+
+	pthread_mutex_lock(&pg_ctx.lock);
+	if (generation == keys->generation) {
+		i = memo_find(info->slot, object);
+		if (i < 0)
+			i = (int)(keys->next++ % PG_KEY_MEMO);
+		keys->memo[i].used = true;
+		keys->memo[i].slot = info->slot;
+		keys->memo[i].handle = object;
+		keys->memo[i].generation = generation;
+		keys->memo[i].names_read = now;
+		pg_keyinfo_copy(&keys->memo[i].info, info);
+	}
+	pthread_mutex_unlock(&pg_ctx.lock);
 }
 
 /* An object's identity, memoised per (slot, handle).  The key material
@@ -51,9 +128,8 @@ pg_ctx_keyinfo(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object, struct pg_key
 	const pg_function_list_3_0 *lower = pg_ctx_lower();
 	CK_SESSION_INFO session_info;
 	uint64_t generation;
-	int64_t now, max_age;
+	int64_t now;
 	CK_RV rv;
-	int i;
 
 	if (lower == NULL)
 		return CKR_CRYPTOKI_NOT_INITIALIZED;
@@ -63,50 +139,15 @@ pg_ctx_keyinfo(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object, struct pg_key
 	if (rv != CKR_OK)
 		return rv;
 	now = monotonic_ns();
-	pthread_mutex_lock(&pg_ctx.lock);
-	max_age = pg_ctx.regimes.current != NULL ?
-	          (int64_t)pg_policy_settings(pg_ctx.regimes.current->policy)->key_names_max_age_ms * 1000000 : 0;
-	/* Taken before the token is read: what is read is stored only if no
-	 * object changed through p11gate meanwhile. */
-	generation = pg_ctx.keys.generation;
-	i = memo_find(session_info.slotID, object);
-	if (i >= 0 && now - pg_ctx.keys.memo[i].names_read < max_age) {
-		pg_keyinfo_copy(out, &pg_ctx.keys.memo[i].info);
-		pthread_mutex_unlock(&pg_ctx.lock);
+	if (memo_lookup(session_info.slotID, object, now, &generation, out) == MEMO_FRESH)
 		return CKR_OK;
-	}
-	pthread_mutex_unlock(&pg_ctx.lock);
-
 	rv = pg_keyinfo_read_names(pg_lower_2_40(lower), session, object, out);
-	if (rv != CKR_OK)
+	if (rv != CKR_OK || memo_same_names(object, now, generation, out))
 		return rv;
-	pthread_mutex_lock(&pg_ctx.lock);
-	i = generation == pg_ctx.keys.generation ? memo_find(out->slot, object) : -1;
-	if (i >= 0 && pg_keyinfo_same_names(&pg_ctx.keys.memo[i].info, out)) {
-		pg_keyinfo_copy_rest(out, &pg_ctx.keys.memo[i].info);
-		pg_ctx.keys.memo[i].names_read = now;
-		pthread_mutex_unlock(&pg_ctx.lock);
-		return CKR_OK;
-	}
-	pthread_mutex_unlock(&pg_ctx.lock);
-
 	rv = pg_keyinfo_read_rest(pg_lower_2_40(lower), session, object, out);
-	if (rv != CKR_OK)
-		return rv;
-	pthread_mutex_lock(&pg_ctx.lock);
-	if (generation == pg_ctx.keys.generation) {
-		i = memo_find(out->slot, object);
-		if (i < 0)
-			i = (int)(pg_ctx.keys.next++ % PG_KEY_MEMO);
-		pg_ctx.keys.memo[i].used = true;
-		pg_ctx.keys.memo[i].slot = out->slot;
-		pg_ctx.keys.memo[i].handle = object;
-		pg_ctx.keys.memo[i].generation = generation;
-		pg_ctx.keys.memo[i].names_read = now;
-		pg_keyinfo_copy(&pg_ctx.keys.memo[i].info, out);
-	}
-	pthread_mutex_unlock(&pg_ctx.lock);
-	return CKR_OK;
+	if (rv == CKR_OK)
+		memo_store(object, now, generation, out);
+	return rv;
 }
 
 void
