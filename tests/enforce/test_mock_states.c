@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "world.h"
 #include "../mock/mock.h"
@@ -723,6 +724,90 @@ START_TEST(slow_token_other_sessions_proceed)
 }
 END_TEST
 
+struct feeder {
+	struct t *t;
+	CK_RV rv;
+	bool done;
+};
+
+static void *
+feed_evil(void *arg)
+{
+	struct feeder *a = arg;
+
+	a->rv = a->t->f->C_SignUpdate(a->t->s, (CK_BYTE_PTR)" and pay 10000", 14);
+	__atomic_store_n(&a->done, true, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+struct finisher {
+	struct t *t;
+	CK_RV rv;
+	CK_BYTE sig[32];
+};
+
+static void *
+sign_final(void *arg)
+{
+	struct finisher *a = arg;
+	CK_ULONG len = sizeof a->sig;
+
+	a->rv = a->t->f->C_SignFinal(a->t->s, a->sig, &len);
+	return NULL;
+}
+
+/* Another thread of the caller feeds the same session while its
+ * C_SignFinal is inside the token, past the allow record: the part must
+ * not reach the token before the signature is made (it would be signed
+ * without being named), and the signature is over what the record names. */
+START_TEST(no_part_slips_in_while_the_token_signs)
+{
+	struct t t;
+	struct blocker b = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, false, false };
+	struct feeder feeder;
+	struct finisher finisher;
+	pthread_t sign_thread, feed_thread;
+	CK_BYTE want[32];
+	struct timespec pause = { 0, 200 * 1000 * 1000 };
+	size_t mark;
+
+	t_start(&t, "no_part_slips_in_while_the_token_signs");
+	mark = world_audit_lines(&t.w);
+	ck_assert_rv(t.f->C_SignInit(t.s, &sign_mech, MOCK_KEY_SIGN), CKR_OK);
+	ck_assert_rv(t.f->C_SignUpdate(t.s, (CK_BYTE_PTR)"pay 10", 6), CKR_OK);
+	b.session = t.s;
+	t.m->hook("C_SignFinal", block_in_token, &b);
+	finisher = (struct finisher){ .t = &t };
+	ck_assert_int_eq(pthread_create(&sign_thread, NULL, sign_final, &finisher), 0);
+	pthread_mutex_lock(&b.lock);
+	while (!b.entered)
+		pthread_cond_wait(&b.cond, &b.lock);
+	pthread_mutex_unlock(&b.lock);
+
+	feeder = (struct feeder){ .t = &t };
+	ck_assert_int_eq(pthread_create(&feed_thread, NULL, feed_evil, &feeder), 0);
+	nanosleep(&pause, NULL);
+	ck_assert_uint_eq(t.m->calls("C_SignUpdate"), 1);
+	ck_assert_msg(!__atomic_load_n(&feeder.done, __ATOMIC_SEQ_CST), "a part passed while the token signed");
+
+	pthread_mutex_lock(&b.lock);
+	b.released = true;
+	pthread_cond_broadcast(&b.cond);
+	pthread_mutex_unlock(&b.lock);
+	ck_assert_int_eq(pthread_join(sign_thread, NULL), 0);
+	ck_assert_int_eq(pthread_join(feed_thread, NULL), 0);
+	t.m->hook("C_SignFinal", NULL, NULL);
+	ck_assert_rv(finisher.rv, CKR_OK);
+	world_mock_signature("mock-sign", "pay 10", 6, want);
+	ck_assert_mem_eq(finisher.sig, want, 32);
+	ck_assert(world_audit_find_data_since(&t.w, mark, "pay 10", 6, ALLOW, NULL, 0));
+	/* The late part found the operation over. */
+	ck_assert_rv(feeder.rv, CKR_OPERATION_NOT_INITIALIZED);
+	ck_assert_uint_eq(t.m->calls("C_SignUpdate"), 1);
+	t_end(&t);
+}
+END_TEST
+
 /* A scripted delay in the token: sixteen threads on their own sessions
  * sign through p11gate at once, every signature is right and recorded
  * once, and the log's chain holds. */
@@ -821,6 +906,7 @@ suite(void)
 	tcase_set_timeout(slow, 120);
 	tcase_add_test(slow, slow_token_other_sessions_proceed);
 	tcase_add_test(slow, slow_token_concurrent_sessions);
+	tcase_add_test(slow, no_part_slips_in_while_the_token_signs);
 	suite_add_tcase(s, slow);
 	return s;
 }
