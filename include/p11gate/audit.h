@@ -23,7 +23,12 @@ enum pg_audit_event {
 	PG_AUDIT_POLICY,       /* "event":"policy": loaded, reloaded, or a reload refused */
 	PG_AUDIT_START,        /* "event":"start": a process opened the log (pg_audit_start) */
 	PG_AUDIT_TAMPER,       /* "event":"tamper": written by the log itself, never by callers */
-	/* "checkpoint" is reserved for signed checkpoints (docs/audit.md). */
+	/* Written by the log itself at rotation (docs/audit.md, "Rotation"):
+	 * "rotate" is the last record of a file, "continue" the first of the
+	 * next one; "checkpoint" is signed with the checkpoint key. */
+	PG_AUDIT_ROTATE,
+	PG_AUDIT_CONTINUE,
+	PG_AUDIT_CHECKPOINT,
 };
 
 /* The longest data a record keeps whole ("data", in hex): a digest, which
@@ -64,6 +69,15 @@ struct pg_audit_record {
 	 * (seq, SHA-256 of its line, the file's size then), and the size found */
 	uint64_t seen_seq, seen_size, found_size;
 	const unsigned char *seen_sha256;        /* 32 bytes */
+	/* continue: the file this one continues (its name when it was rotated
+	 * out, SHA-256 of all its bytes, and its size) */
+	const char *previous_file;
+	const unsigned char *previous_sha256;    /* 32 bytes */
+	uint64_t previous_size;
+	/* checkpoint: SHA-256 of the signing key's public key (DER
+	 * SubjectPublicKeyInfo), and the interval promised (0: none) */
+	const unsigned char *key_sha256;         /* 32 bytes */
+	uint64_t every;
 };
 
 /* ---- record constructors: one per event type --------------------------- */
@@ -109,6 +123,14 @@ struct pg_audit_record pg_audit_record_start(const pg_audit *audit, const char *
  * seen (seq, its line's SHA-256, the size then) and the size it found. */
 struct pg_audit_record pg_audit_record_tamper(const char *reason, uint64_t seen_seq, uint64_t seen_size,
                                               const unsigned char *seen_sha256, uint64_t found_size);
+/* Rotation (audit.c writes them itself): the last record of the file it
+ * closes, the first of the new file (naming the closed one), and a
+ * checkpoint signed with the key whose public key hashes to key_sha256. */
+struct pg_audit_record pg_audit_record_rotate(const char *reason);
+struct pg_audit_record pg_audit_record_continue(const char *reason, const char *previous_file,
+                                                const unsigned char *previous_sha256,
+                                                uint64_t previous_size);
+struct pg_audit_record pg_audit_record_checkpoint(const unsigned char *key_sha256, uint64_t every);
 
 /* The policy (SHA-256 of its file) the records of this log are made
  * under.  Call before the handle is shared. */
@@ -157,5 +179,49 @@ void pg_audit_sync_start(pg_audit *audit, uint64_t seq);
 /* Whether the log may start its background syncer thread (PKCS#11
  * applications may forbid library threads: CKF_LIBRARY_CANT_CREATE_OS_THREADS). */
 void pg_audit_allow_threads(pg_audit *audit, bool allow);
+
+/* ---- rotation and signed checkpoints (docs/audit.md) ------------------- */
+
+/* Closes the log's current file with a "rotate" record, keeps it as
+ * PATH-YYYYMMDDTHHMMSS.uuuuuuZ and makes a new file the log's path whose
+ * first record ("continue") names it, its last line's hash (its prev) and
+ * the SHA-256 of all its bytes, followed by a checkpoint when the handle
+ * has a checkpoint key.  Under the same locks as an append, so writers in
+ * other processes move to the new file with no record lost.  0 or an errno
+ * value, with a reason in err; *kept (may be NULL) gets the kept name
+ * (PATH_MAX bytes). */
+int pg_audit_rotate(pg_audit *audit, const char *reason, char *kept, char *err, size_t err_len);
+
+/* Rotate before a record would make the file longer than max_size bytes
+ * (0: never).  The check is one comparison per append. */
+void pg_audit_set_max_size(pg_audit *audit, uint64_t max_size);
+
+typedef struct pg_audit_key pg_audit_key;
+
+/* The most bytes a checkpoint signature can have (RSA-4096 is 512). */
+#define PG_AUDIT_SIG_MAX 1024
+
+/* Loads a PEM key: the private key to sign with (refused if anyone but
+ * its owner may read the file), or the public key to verify with.  NULL
+ * with a reason in err. */
+pg_audit_key *pg_audit_key_load(const char *path, bool private_key, char *err, size_t err_len);
+void pg_audit_key_free(pg_audit_key *key);
+/* SHA-256 of the public key (DER SubjectPublicKeyInfo): "key_sha256". */
+const unsigned char *pg_audit_key_sha256(const pg_audit_key *key);
+/* Signs a checkpoint line's bytes up to its signature field; the
+ * signature's length, 0 on failure. */
+size_t pg_audit_key_sign(const pg_audit_key *key, const char *line, size_t len,
+                         unsigned char sig[PG_AUDIT_SIG_MAX]);
+bool pg_audit_key_verify(const pg_audit_key *key, const char *line, size_t len,
+                         const unsigned char *sig, size_t sig_len);
+
+/* Signs checkpoints with key (taken; NULL: none): one at every rotation,
+ * and, if every > 0, one after each record whose seq reaches a multiple of
+ * every. */
+void pg_audit_set_checkpoint(pg_audit *audit, pg_audit_key *key, uint64_t every);
+
+/* Appends a checkpoint now (the handle must have a key).  0 or an errno
+ * value. */
+int pg_audit_checkpoint(pg_audit *audit, uint64_t *seq_out);
 
 #endif /* P11GATE_AUDIT_H */

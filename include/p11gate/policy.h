@@ -54,6 +54,9 @@ struct pg_settings {
 	const char *audit_file;            /* audit.file, NULL if not given */
 	bool audit_sync;                   /* audit.sync, default true */
 	bool audit_syslog;                 /* audit.syslog, default false */
+	uint64_t audit_max_size;           /* audit.max_size in bytes, 0 if not given */
+	const char *audit_checkpoint_key;  /* audit.checkpoint_key, NULL if not given */
+	uint64_t audit_checkpoint_every;   /* audit.checkpoint_every, 0 if not given */
 	bool caller_messages;              /* caller_messages, default true: one stderr line per refusal */
 	enum pg_identity_mode identity;    /* identity, default process */
 	const char *server_socket;         /* server_socket: the p11-kit server's socket (peer mode) */
@@ -62,6 +65,7 @@ struct pg_settings {
 };
 
 #define PG_KEY_NAMES_MAX_AGE_DEFAULT_MS 1000u
+#define PG_AUDIT_MAX_SIZE_MIN 65536u
 #define PG_KEY_NAMES_MAX_AGE_LIMIT_MS 60000u
 
 const struct pg_settings *pg_policy_settings(const pg_policy *policy);

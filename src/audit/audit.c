@@ -31,6 +31,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 struct pg_audit {
 	char *path;
 	bool sync;
@@ -70,6 +72,11 @@ struct pg_audit {
 	 * whose write failed, the start record (pg_audit_start). */
 	struct pg_buf pending_tamper, pending_start;
 	bool cut_found;                 /* LOG.sync's size is to be dropped (unlocked) */
+	/* Rotation and checkpoints (pg_audit_set_max_size, _set_checkpoint). */
+	uint64_t max_size;              /* rotate before passing it; 0: never */
+	bool rotate_warned;             /* a rotation at max_size failed: said once */
+	pg_audit_key *checkpoint_key;   /* signs checkpoints; NULL: none */
+	uint64_t checkpoint_every;
 
 	/* Guards the sync state.  fd is replaced only with both locks held,
 	 * so holding either is enough to read it.  Lock order: append_lock,
@@ -294,6 +301,7 @@ release(pg_audit *audit)
 	pg_buf_release(&audit->pending_tamper);
 	pg_buf_release(&audit->pending_start);
 	free(audit->caller_json);
+	pg_audit_key_free(audit->checkpoint_key);
 	free(audit->path);
 	free(audit);
 }
@@ -586,16 +594,19 @@ write_whole(int fd, const char *line, size_t len, off_t old_size)
 }
 
 /* Room for what compose adds to a body: the newline of a recovery, seq
- * (20 digits), time (27), "recovered", prev (64) and the punctuation. */
+ * (20 digits), time (27), "recovered", prev (64) and the punctuation; and
+ * a checkpoint's signature in hex. */
 #define LINE_EXTRA 256
 /* The lines and the body of a record are built on the stack up to these
  * sizes (an allow record is about 1 KB), on the heap beyond. */
 #define LINE_ON_STACK 4096
 #define BODY_ON_STACK 2048
+#define SIGNATURE_EXTRA (2 * PG_AUDIT_SIG_MAX + 32)
 
 /* What one write() appends: a tamper record and the start record when they
- * are due, then the caller's record (if any). */
-enum { MAX_BODIES = 3 };
+ * are due, then the caller's record (if any), then a checkpoint when one
+ * is due. */
+enum { MAX_BODIES = 4 };
 
 struct line {
 	char *data;
@@ -603,19 +614,62 @@ struct line {
 	size_t start;           /* the first record starts after a recovery newline */
 	size_t last;            /* where the last record starts */
 	bool borrowed;          /* data is the caller's (on its stack), not the heap's */
+	char last_time[PG_AUDIT_TIME_LEN + 1];   /* the last record's time */
 };
 
+/* Makes room in line for the bodies and what compose adds to them. */
+static int
+line_reserve(struct line *line, const struct pg_buf *const *bodies, size_t n, bool sign)
+{
+	size_t need = sign ? SIGNATURE_EXTRA : 0;
+	char *data;
+
+	for (size_t i = 0; i < n; i++)
+		need += bodies[i]->len + LINE_EXTRA;
+	if (need <= line->cap)
+		return 0;
+	data = line->borrowed ? malloc(need) : realloc(line->data, need);
+	if (data == NULL)
+		return ENOMEM;
+	line->data = data;
+	line->cap = need;
+	line->borrowed = false;
+	return 0;
+}
+
+/* Signs a checkpoint's line, record[0..end) (it ends with its prev), and
+ * puts the signature in as the field before prev, at prev_at: the signed
+ * bytes are the line without its signature field (docs/audit.md), and prev
+ * stays the last field, as in every record.  Returns the new end. */
+static char *
+put_signature(char *record, char *end, char *prev_at, const pg_audit_key *key)
+{
+	static const char field[] = "\"signature\":\"";
+	unsigned char sig[PG_AUDIT_SIG_MAX];
+	size_t len = pg_audit_key_sign(key, record, (size_t)(end - record), sig);
+	size_t insert = sizeof field - 1 + 2 * len + 2;
+
+	if (len == 0)
+		return NULL;
+	memmove(prev_at + insert, prev_at, (size_t)(end - prev_at));
+	memcpy(prev_at, field, sizeof field - 1);
+	pg_hex_encode(sig, len, prev_at + sizeof field - 1);
+	memcpy(prev_at + insert - 2, "\",", 2);
+	return end + insert;
+}
+
 /* The lines: seq, time, the body, "recovered" after a torn tail (first line
- * only), prev.  line->data has room for the bodies and LINE_EXTRA more per
- * body.  Returns the seq of the last line, or 0 if out of memory. */
+ * only), prev, and before prev the signature when sign_last (the last body
+ * is a checkpoint).  line->data has room (line_reserve).  Returns the seq of
+ * the last line, or 0 if out of memory or the signature failed. */
 static uint64_t
 compose(struct line *line, const struct pg_buf *const *bodies, size_t n,
-        const struct pg_audit_tail *tail)
+        const struct pg_audit_tail *tail, const pg_audit_key *sign_last)
 {
 	unsigned char hash[PG_SHA256_LEN];
 	char prev[PG_SHA256_HEX_LEN + 1];
 	uint64_t seq = tail->seq;
-	char *p = line->data;
+	char *p = line->data, *time, *prev_at;
 
 	memcpy(hash, tail->hash, PG_SHA256_LEN);
 	if (tail->needs_newline)
@@ -633,15 +687,23 @@ compose(struct line *line, const struct pg_buf *const *bodies, size_t n,
 		p = put_str(p, "{\"seq\":");
 		p += pg_u64_decimal(++seq, p);
 		p = put_str(p, ",\"time\":\"");
+		time = p;
 		p = put_time(p);
+		memcpy(line->last_time, time, PG_AUDIT_TIME_LEN);
+		line->last_time[PG_AUDIT_TIME_LEN] = '\0';
 		p = put_str(p, "\",");
 		memcpy(p, bodies[i]->data, bodies[i]->len);
 		p += bodies[i]->len;
 		if (i == 0 && tail->recovered)
 			p = put_str(p, "\"recovered\":\"truncated\",");
+		prev_at = p;
 		p = put_str(p, "\"prev\":\"");
 		p = put_str(p, prev);
-		p = put_str(p, "\"}\n");
+		p = put_str(p, "\"}");
+		if (i == n - 1 && sign_last != NULL &&
+		    (p = put_signature(begin, p, prev_at, sign_last)) == NULL)
+			return 0;
+		*p++ = '\n';
 	}
 	line->len = (size_t)(p - line->data);
 	return seq;
@@ -753,82 +815,413 @@ find_tail(pg_audit *audit, off_t size, struct pg_audit_tail *tail)
 	return rc;
 }
 
-/* Called with append_lock held.  body may be NULL (only what is pending).
- * *end: where the last record written ends in the file. */
-static int
-append_locked(pg_audit *audit, const struct pg_buf *body, struct line *line, uint64_t *seq,
-              off_t *end)
+/* The line just written at size is the file's end now, and the anchor. */
+static void
+note_written(pg_audit *audit, const struct line *line, off_t size, uint64_t seq)
 {
-	const struct pg_buf *bodies[MAX_BODIES];
-	struct pg_audit_tail tail;
-	size_t n = 0, need = 0;
-	off_t size = 0;
-	char *data;
-	int rc;
-
-	rc = lock_file(audit, &size);
-	if (rc != 0)
-		return rc;
-	rc = find_tail(audit, size, &tail);
-	if (rc != 0)
-		goto out;
-	if (audit->pending_tamper.len > 0)
-		bodies[n++] = &audit->pending_tamper;
-	if (audit->pending_start.len > 0)
-		bodies[n++] = &audit->pending_start;
-	if (body != NULL)
-		bodies[n++] = body;
-	if (n == 0)
-		goto out;
-	for (size_t i = 0; i < n; i++)
-		need += bodies[i]->len + LINE_EXTRA;
-	if (need > line->cap) {
-		data = line->borrowed ? malloc(need) : realloc(line->data, need);
-		if (data == NULL) {
-			rc = ENOMEM;
-			goto out;
-		}
-		line->data = data;
-		line->cap = need;
-		line->borrowed = false;
-	}
-	*seq = compose(line, bodies, n, &tail);
-	if (*seq == 0) {
-		rc = ENOMEM;
-		goto out;
-	}
-	if (!fits_size_limit(size, line->len)) {
-		rc = EFBIG;
-		goto out;
-	}
-	rc = write_whole(audit->fd, line->data, line->len, size);
-	if (rc != 0) {
-		audit->cache_valid = false;
-		goto out;
-	}
-	*end = size + (off_t)line->len;
-	pg_buf_release(&audit->pending_tamper);
-	pg_buf_release(&audit->pending_start);
 	/* The chain hashes the line without its newline. */
 	if (!pg_sha256(line->data + line->last, line->len - line->last - 1, audit->cache_hash)) {
 		audit->cache_valid = false;
 		audit->anchored = false;
-		goto out;
+		return;
 	}
 	audit->cache_valid = true;
 	audit->anchored = true;
 	audit->cache_size = size + (off_t)line->len;
 	audit->cache_len = line->len - line->last - 1;
-	audit->cache_seq = *seq;
+	audit->cache_seq = seq;
+}
+
+/* Writes bodies as the next lines of the locked file, size bytes long and
+ * ending in tail (the last one signed with sign_last, if given). */
+static int
+write_lines(pg_audit *audit, const struct pg_buf *const *bodies, size_t n,
+            const struct pg_audit_tail *tail, off_t size, const pg_audit_key *sign_last,
+            struct line *line, uint64_t *seq)
+{
+	int rc = line_reserve(line, bodies, n, sign_last != NULL);
+
+	if (rc != 0)
+		return rc;
+	*seq = compose(line, bodies, n, tail, sign_last);
+	if (*seq == 0)
+		return ENOMEM;
+	if (!fits_size_limit(size, line->len))
+		return EFBIG;
+	rc = write_whole(audit->fd, line->data, line->len, size);
+	if (rc != 0) {
+		audit->cache_valid = false;
+		return rc;
+	}
+	note_written(audit, line, size, *seq);
+	return 0;
+}
+
+/* The records waiting to go before the next one, in order. */
+static size_t
+pending_bodies(pg_audit *audit, const struct pg_buf **bodies)
+{
+	size_t n = 0;
+
+	if (audit->pending_tamper.len > 0)
+		bodies[n++] = &audit->pending_tamper;
+	if (audit->pending_start.len > 0)
+		bodies[n++] = &audit->pending_start;
+	return n;
+}
+
+static void
+pending_written(pg_audit *audit)
+{
+	pg_buf_release(&audit->pending_tamper);
+	pg_buf_release(&audit->pending_start);
+}
+
+/* A record the log writes itself (rotate, continue, checkpoint). */
+static int
+own_body(const pg_audit *audit, const struct pg_audit_record *record, struct pg_buf *out)
+{
+	pg_buf_release(out);
+	pg_audit_record_body(record, audit->host, NULL, out);
+	return out->failed ? ENOMEM : 0;
+}
+
+static int
+checkpoint_body(const pg_audit *audit, struct pg_buf *out)
+{
+	const struct pg_audit_record record =
+		pg_audit_record_checkpoint(pg_audit_key_sha256(audit->checkpoint_key),
+		                           audit->checkpoint_every);
+
+	return own_body(audit, &record, out);
+}
+
+/* Whether the records from seq first to last reach a multiple of the
+ * checkpoint interval: a checkpoint follows them. */
+static bool
+checkpoint_due(const pg_audit *audit, uint64_t first, uint64_t last)
+{
+	return audit->checkpoint_every != 0 &&
+	       (first - 1) / audit->checkpoint_every != last / audit->checkpoint_every;
+}
+
+/* Whether path still names the file fd is open on. */
+static bool
+names_fd(const pg_audit *audit)
+{
+	struct stat st, named;
+
+	return fstat(audit->fd, &st) == 0 && stat(audit->path, &named) == 0 &&
+	       st.st_dev == named.st_dev && st.st_ino == named.st_ino;
+}
+
+/* SHA-256 of the file's first size bytes. */
+static int
+hash_file(int fd, off_t size, unsigned char out[PG_SHA256_LEN])
+{
+	enum { CHUNK = 1 << 20 };
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	unsigned char *buf = malloc(CHUNK);
+	unsigned int out_len = 0;
+	off_t at = 0;
+	ssize_t n;
+	int rc = ENOMEM;
+
+	if (md == NULL || buf == NULL || EVP_DigestInit_ex(md, pg_sha256_md(), NULL) != 1)
+		goto out;
+	while (at < size) {
+		n = pread(fd, buf, (size_t)(size - at) < CHUNK ? (size_t)(size - at) : CHUNK, at);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			rc = n < 0 ? errno : EIO;
+			goto out;
+		}
+		if (EVP_DigestUpdate(md, buf, (size_t)n) != 1)
+			goto out;
+		at += n;
+	}
+	if (EVP_DigestFinal_ex(md, out, &out_len) == 1 && out_len == PG_SHA256_LEN)
+		rc = 0;
+out:
+	free(buf);
+	EVP_MD_CTX_free(md);
+	return rc;
+}
+
+/* "DIR/.BASE.rotate-XXXXXX", made with mode 0600; *dir_len is where DIR ends. */
+static int
+make_temp(const char *path, char tmp[PATH_MAX], size_t *dir_len, int *fd)
+{
+	const char *slash = strrchr(path, '/');
+	size_t dl = slash != NULL ? (size_t)(slash - path) : 0;
+	int n;
+
+	if (slash == NULL)
+		n = snprintf(tmp, PATH_MAX, "./.%s.rotate-XXXXXX", path);
+	else
+		n = snprintf(tmp, PATH_MAX, "%.*s/.%s.rotate-XXXXXX", (int)dl, path, slash + 1);
+	if (n < 0 || n >= PATH_MAX)
+		return ENAMETOOLONG;
+	*dir_len = slash != NULL ? (dl > 0 ? dl : 1) : 1;
+	*fd = mkostemp(tmp, O_CLOEXEC);
+	return *fd < 0 ? errno : 0;
+}
+
+/* PATH-YYYYMMDDTHHMMSS.uuuuuuZ from the rotate record's time: the name is
+ * the same whoever finishes the rotation. */
+static int
+kept_name(const char *path, const char *time, char out[PATH_MAX])
+{
+	char stamp[PG_AUDIT_TIME_LEN + 1];
+	size_t k = 0;
+
+	for (const char *t = time; *t != '\0'; t++) {
+		if (*t != '-' && *t != ':')
+			stamp[k++] = *t;
+	}
+	stamp[k] = '\0';
+	k = (size_t)snprintf(out, PATH_MAX, "%s-%s", path, stamp);
+	return k < PATH_MAX ? 0 : ENAMETOOLONG;
+}
+
+static int
+sync_dir(const char *tmp, size_t dir_len)
+{
+	char dir[PATH_MAX];
+	int fd, rc = 0;
+
+	snprintf(dir, sizeof dir, "%.*s", (int)dir_len, tmp[0] == '/' && dir_len == 1 ? "/" : tmp);
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || fsync(fd) != 0)
+		rc = errno;
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+/* Rotates the locked file (size bytes, ending in tail), or finishes a
+ * rotation a crash interrupted (tail->sealed).  The order keeps a set that
+ * verifies at every step (docs/audit.md, "Rotation"): the new file is made
+ * aside first (so a directory writers may not write stops nothing), then
+ * the rotate record closes this file and is synced, the new file gets its
+ * continue record (naming this file's SHA-256) and is synced, this file
+ * gets its kept name, the new file is renamed over the live name, and the
+ * directory is synced before any record in the new file can be
+ * acknowledged.  *started: this file is closed (any later failure leaves a
+ * rotation for the next writer to finish). */
+static int
+rotate_locked(pg_audit *audit, off_t size, const struct pg_audit_tail *tail, const char *reason,
+              struct line *line, char kept[PATH_MAX], bool *started, char *err, size_t err_len)
+{
+	const struct pg_buf *bodies[MAX_BODIES];
+	unsigned char file_hash[PG_SHA256_LEN];
+	char tmp[PATH_MAX] = "", stamp[PG_AUDIT_TIME_LEN + 1];
+	struct pg_audit_tail seal = *tail;
+	struct pg_buf body, checkpoint;
+	const char *step, *base;
+	struct stat st, was;
+	size_t n, dir_len = 1;
+	off_t end = size;
+	int tmp_fd = -1, rc;
+	uint64_t seq;
+
+	*started = false;
+	pg_buf_init(&body);
+	pg_buf_init(&checkpoint);
+	step = "the log's path no longer names the open file";
+	rc = ESTALE;
+	if (!names_fd(audit) || fstat(audit->fd, &st) != 0)
+		goto out;
+	step = "cannot make the new file in the log's directory";
+	rc = make_temp(audit->path, tmp, &dir_len, &tmp_fd);
+	if (rc != 0) {
+		tmp[0] = '\0';
+		goto out;
+	}
+	if (!tail->sealed) {
+		const struct pg_audit_record record = pg_audit_record_rotate(reason);
+
+		step = "cannot write the rotate record";
+		if ((rc = own_body(audit, &record, &body)) != 0)
+			goto out;
+		n = pending_bodies(audit, bodies);
+		bodies[n++] = &body;
+		rc = write_lines(audit, bodies, n, tail, size, NULL, line, &seq);
+		if (rc != 0)
+			goto out;
+		pending_written(audit);
+		end = size + (off_t)line->len;
+		memset(&seal, 0, sizeof seal);
+		seal.seq = seq;
+		memcpy(seal.hash, audit->cache_hash, PG_SHA256_LEN);
+		memcpy(stamp, line->last_time, sizeof stamp);
+	} else {
+		memcpy(stamp, tail->seal_time, sizeof stamp);
+	}
+	*started = true;
+	step = "cannot sync the closed file";
+	rc = audit->datasync(audit->fd, audit->datasync_ctx);
+	if (rc != 0)
+		goto out;
+	step = "cannot read the closed file";
+	if ((rc = hash_file(audit->fd, end, file_hash)) != 0)
+		goto out;
+	step = "the kept name is too long";
+	if ((rc = kept_name(audit->path, stamp, kept)) != 0)
+		goto out;
+	base = strrchr(kept, '/');
+	{
+		const struct pg_audit_record record =
+			pg_audit_record_continue(reason, base != NULL ? base + 1 : kept, file_hash,
+			                         (uint64_t)end);
+
+		step = "cannot write the new file";
+		if ((rc = own_body(audit, &record, &body)) != 0)
+			goto out;
+	}
+	n = 0;
+	bodies[n++] = &body;
+	if (audit->checkpoint_key != NULL) {
+		if ((rc = checkpoint_body(audit, &checkpoint)) != 0)
+			goto out;
+		bodies[n++] = &checkpoint;
+	}
+	if ((rc = line_reserve(line, bodies, n, audit->checkpoint_key != NULL)) != 0)
+		goto out;
+	rc = ENOMEM;
+	if (compose(line, bodies, n, &seal, audit->checkpoint_key) == 0)
+		goto out;
+	/* The new file belongs to whoever owned the old one (a root rotator
+	 * must not take it from the writers). */
+	(void)!fchown(tmp_fd, st.st_uid, st.st_gid);
+	if (fchmod(tmp_fd, st.st_mode & 07777) != 0 ||
+	    (rc = write_whole(tmp_fd, line->data, line->len, 0)) != 0 || fsync(tmp_fd) != 0) {
+		rc = rc != 0 && rc != ENOMEM ? rc : errno;
+		goto out;
+	}
+	step = "cannot keep the closed file under its new name";
+	if (link(audit->path, kept) != 0) {
+		rc = errno;
+		/* Already done by a rotation that was interrupted. */
+		if (rc != EEXIST || stat(kept, &was) != 0 || was.st_dev != st.st_dev ||
+		    was.st_ino != st.st_ino)
+			goto out;
+	}
+	step = "cannot put the new file in place";
+	if (rename(tmp, audit->path) != 0) {
+		rc = errno;
+		goto out;
+	}
+	tmp[0] = '\0';
+	step = "cannot sync the log's directory";
+	rc = sync_dir(audit->path, dir_len);
+out:
+	if (rc != 0)
+		snprintf(err, err_len, "cannot rotate audit log '%s': %s: %s", audit->path, step,
+		         strerror(rc));
+	if (tmp_fd >= 0)
+		close(tmp_fd);
+	if (tmp[0] != '\0')
+		unlink(tmp);
+	pg_buf_release(&body);
+	pg_buf_release(&checkpoint);
+	return rc;
+}
+
+/* Takes the file lock and finds where the chain ends, first moving on when
+ * the file was closed by a rotation (following it to the new file, or
+ * finishing it when a crash left it half done) or when the next record
+ * (need bytes, 0: not known) would pass max_size.  Called with append_lock
+ * held; on success the file is locked. */
+static int
+lock_current(pg_audit *audit, size_t need, off_t *size, struct pg_audit_tail *tail,
+             struct line *line)
+{
+	char kept[PATH_MAX], err[PATH_MAX + 256];
+	bool started;
+	int rc;
+
+	for (int attempt = 0; ; attempt++) {
+		rc = lock_file(audit, size);
+		if (rc != 0)
+			return rc;
+		rc = find_tail(audit, *size, tail);
+		/* One comparison when no rotation is due. */
+		if (rc == 0 && !tail->sealed &&
+		    (audit->max_size == 0 || need == 0 || *size == 0 ||
+		     (uint64_t)*size + need <= audit->max_size))
+			return 0;
+		if (rc == 0 && attempt == 3)
+			rc = EAGAIN;    /* rotated again and again under us */
+		if (rc == 0 && (!tail->sealed || names_fd(audit))) {
+			rc = rotate_locked(audit, *size, tail, tail->sealed ? "finishing an interrupted "
+			                   "rotation" : "max_size reached", line, kept, &started, err,
+			                   sizeof err);
+			if (rc != 0 && !started) {
+				/* Nothing changed: better a long file than no log. */
+				if (!audit->rotate_warned)
+					dprintf(STDERR_FILENO, "p11gate: %s (writing on in the current file)\n",
+					        err);
+				audit->rotate_warned = true;
+				if (!tail->sealed)
+					return 0;
+			}
+		}
+		flock(audit->fd, LOCK_UN);
+		if (rc != 0)
+			return rc;
+		rc = reopen(audit);
+		if (rc != 0)
+			return rc;
+	}
+}
+
+/* Called with append_lock held.  body may be NULL (only what is pending);
+ * sign: body is a checkpoint.  *end: where the last record written ends in
+ * the file. */
+static int
+append_locked(pg_audit *audit, const struct pg_buf *body, bool sign, struct line *line,
+              uint64_t *seq, off_t *end)
+{
+	const struct pg_buf *bodies[MAX_BODIES];
+	struct pg_buf checkpoint;
+	struct pg_audit_tail tail;
+	off_t size = 0;
+	size_t n;
+	int rc;
+
+	rc = lock_current(audit, body != NULL ? body->len + LINE_EXTRA : 0, &size, &tail, line);
+	if (rc != 0)
+		return rc;
+	pg_buf_init(&checkpoint);
+	n = pending_bodies(audit, bodies);
+	if (body != NULL)
+		bodies[n++] = body;
+	if (n == 0)
+		goto out;
+	if (!sign && checkpoint_due(audit, tail.seq + 1, tail.seq + n)) {
+		if ((rc = checkpoint_body(audit, &checkpoint)) != 0)
+			goto out;
+		bodies[n++] = &checkpoint;
+		sign = true;
+	}
+	rc = write_lines(audit, bodies, n, &tail, size, sign ? audit->checkpoint_key : NULL, line,
+	                 seq);
+	if (rc != 0)
+		goto out;
+	*end = size + (off_t)line->len;
+	pending_written(audit);
 out:
 	flock(audit->fd, LOCK_UN);
+	pg_buf_release(&checkpoint);
 	return rc;
 }
 
 /* Appends body (NULL: only the records pending), then copies the lines
  * written to syslog when asked to. */
 static int
-append(pg_audit *audit, const struct pg_buf *body, uint64_t *seq_out)
+append(pg_audit *audit, const struct pg_buf *body, bool sign, uint64_t *seq_out)
 {
 	/* A signature's records fit here: no allocation per record. */
 	char stack[LINE_ON_STACK];
@@ -838,7 +1231,7 @@ append(pg_audit *audit, const struct pg_buf *body, uint64_t *seq_out)
 	int rc;
 
 	pthread_mutex_lock(&audit->append_lock);
-	rc = append_locked(audit, body, &line, &seq, &end);
+	rc = append_locked(audit, body, sign, &line, &seq, &end);
 	if (audit->cut_found) {
 		/* Another process's published sync may cover bytes that are
 		 * gone: nobody skips a sync on its word now. */
@@ -897,7 +1290,7 @@ pg_audit_append(pg_audit *audit, const struct pg_audit_record *record, uint64_t 
 		rc = ENOMEM;
 		goto out;
 	}
-	rc = append(audit, &body, seq_out);
+	rc = append(audit, &body, false, seq_out);
 out:
 	pg_buf_release(&body);
 	return rc;
@@ -945,7 +1338,7 @@ pg_audit_start(pg_audit *audit, const struct pg_audit_record *start)
 	}
 	pthread_mutex_unlock(&audit->append_lock);
 	/* Written now; if it cannot be, it stays pending for the next record. */
-	return rc != 0 ? rc : append(audit, NULL, NULL);
+	return rc != 0 ? rc : append(audit, NULL, false, NULL);
 }
 
 /* One fdatasync for everything written so far, by the calling thread;
@@ -1071,4 +1464,82 @@ pg_audit_set_datasync(pg_audit *audit, int (*fn)(int fd, void *ctx), void *ctx)
 	audit->datasync = fn != NULL ? fn : default_datasync;
 	audit->datasync_ctx = ctx;
 	pthread_mutex_unlock(&audit->sync_lock);
+}
+
+void
+pg_audit_set_max_size(pg_audit *audit, uint64_t max_size)
+{
+	pthread_mutex_lock(&audit->append_lock);
+	audit->max_size = max_size;
+	pthread_mutex_unlock(&audit->append_lock);
+}
+
+void
+pg_audit_set_checkpoint(pg_audit *audit, pg_audit_key *key, uint64_t every)
+{
+	pthread_mutex_lock(&audit->append_lock);
+	pg_audit_key_free(audit->checkpoint_key);
+	audit->checkpoint_key = key;
+	audit->checkpoint_every = key != NULL ? every : 0;
+	pthread_mutex_unlock(&audit->append_lock);
+}
+
+int
+pg_audit_checkpoint(pg_audit *audit, uint64_t *seq_out)
+{
+	struct pg_buf body;
+	int rc;
+
+	if (audit == NULL || audit->checkpoint_key == NULL)
+		return EINVAL;
+	pg_buf_init(&body);
+	rc = checkpoint_body(audit, &body);
+	if (rc == 0)
+		rc = append(audit, &body, true, seq_out);
+	pg_buf_release(&body);
+	return rc;
+}
+
+int
+pg_audit_rotate(pg_audit *audit, const char *reason, char *kept, char *err, size_t err_len)
+{
+	struct pg_audit_tail tail;
+	char name[PATH_MAX];
+	struct line line = { 0 };
+	bool started = false;
+	off_t size = 0;
+	int rc = 0;
+
+	err[0] = '\0';
+	pthread_mutex_lock(&audit->append_lock);
+	for (int attempt = 0; ; attempt++) {
+		/* The file the path names now, whatever the last check saw. */
+		audit->next_path_check = 0;
+		rc = lock_file(audit, &size);
+		if (rc != 0)
+			break;
+		rc = find_tail(audit, size, &tail);
+		if (rc == 0 && tail.sealed && !names_fd(audit) && attempt < 3) {
+			/* Rotated by someone else since we opened it. */
+			flock(audit->fd, LOCK_UN);
+			if ((rc = reopen(audit)) != 0)
+				break;
+			continue;
+		}
+		if (rc == 0)
+			rc = rotate_locked(audit, size, &tail, reason, &line, name, &started, err,
+			                   err_len);
+		flock(audit->fd, LOCK_UN);
+		break;
+	}
+	if (rc == 0) {
+		if (kept != NULL)
+			snprintf(kept, PATH_MAX, "%s", name);
+		rc = reopen(audit);
+	}
+	if (rc != 0 && err[0] == '\0')
+		snprintf(err, err_len, "cannot rotate audit log '%s': %s", audit->path, strerror(rc));
+	pthread_mutex_unlock(&audit->append_lock);
+	free(line.data);
+	return rc;
 }

@@ -12,6 +12,7 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 void
@@ -98,9 +99,95 @@ check_writer_record(struct pg_chain *c, const json_t *rec, const char *event)
 	}
 }
 
+/* A checkpoint: signed with the key given (if one was given) over its line
+ * without the signature field, which is the one before prev, the last. */
+static void
+check_checkpoint(struct pg_chain *c, const json_t *rec, const char *line, size_t len,
+                 uint64_t seq)
+{
+	static const char field[] = "\"signature\":\"";
+	const size_t prev_len = sizeof "\"prev\":\"" - 1 + PG_SHA256_HEX_LEN + 2;   /* "prev":"…"} */
+	const char *key_hex = pg_json_get_string(rec, "key_sha256");
+	const char *sig_hex = pg_json_get_string(rec, "signature");
+	unsigned char key[PG_SHA256_LEN], sig[PG_AUDIT_SIG_MAX];
+	size_t hex_len = sig_hex != NULL ? strlen(sig_hex) : 0, at, insert;
+	char *message;
+	bool ok;
+
+	if (!is_hex64(key_hex) || hex_len == 0 || hex_len % 2 != 0 ||
+	    hex_len > 2 * PG_AUDIT_SIG_MAX || !pg_hex_decode(sig_hex, sig, hex_len / 2)) {
+		problem(c, PG_CHAIN_INVALID, c->lines, "checkpoint record without \"key_sha256\" and a "
+		        "hex \"signature\"");
+		return;
+	}
+	c->checkpoints++;
+	if (c->checkpoint_key == NULL)
+		return;
+	pg_hex_decode(key_hex, key, PG_SHA256_LEN);
+	if (memcmp(key, pg_audit_key_sha256(c->checkpoint_key), PG_SHA256_LEN) != 0) {
+		problem(c, PG_CHAIN_CHECKPOINT, c->lines, "checkpoint signed with another key "
+		        "(key_sha256 %s), not the one given: forged, or the wrong key was given", key_hex);
+		return;
+	}
+	/* The signature field exactly as the writer puts it, just before
+	 * prev: what was signed is the line without it. */
+	insert = sizeof field - 1 + hex_len + 2;
+	at = len - prev_len - insert;
+	if (len < prev_len + insert + 1 || memcmp(line + at, field, sizeof field - 1) != 0 ||
+	    memcmp(line + at + sizeof field - 1, sig_hex, hex_len) != 0 ||
+	    memcmp(line + at + insert - 2, "\",", 2) != 0) {
+		problem(c, PG_CHAIN_INVALID, c->lines, "checkpoint record whose \"signature\" is not "
+		        "the field before \"prev\"");
+		return;
+	}
+	message = malloc(len - insert);
+	if (message == NULL) {
+		problem(c, PG_CHAIN_INVALID, c->lines, "out of memory checking a checkpoint");
+		return;
+	}
+	memcpy(message, line, at);
+	memcpy(message + at, line + at + insert, prev_len);
+	ok = pg_audit_key_verify(c->checkpoint_key, message, len - insert, sig, hex_len / 2);
+	free(message);
+	if (!ok) {
+		problem(c, PG_CHAIN_CHECKPOINT, c->lines, "checkpoint signature does not verify: the "
+		        "checkpoint, or the records before it, were changed after it was signed (or it "
+		        "was forged)");
+		return;
+	}
+	c->checkpoints_ok++;
+	c->checkpoint_seq = seq;
+	c->checkpoint_line = c->lines;
+	c->after_checkpoint = 0;
+}
+
+/* The first record of a file made by a rotation: it names the file it
+ * continues, which verifying a set of files checks (audit_set.c). */
+static void
+check_continue(struct pg_chain *c, const json_t *rec, uint64_t seq)
+{
+	const char *sha = pg_json_get_string(rec, "previous_sha256");
+	const char *name = pg_json_get_string(rec, "previous_file");
+
+	if (c->records > 0 || !c->continues || c->continue_seq != seq) {
+		problem(c, PG_CHAIN_INVALID, c->lines, "continue record after the first line (only a "
+		        "file's first record continues another file)");
+		return;
+	}
+	if (!is_hex64(sha) || name == NULL ||
+	    !pg_json_u64(json_object_get(rec, "previous_size"), &c->previous_size)) {
+		problem(c, PG_CHAIN_INVALID, c->lines, "continue record without \"previous_file\", "
+		        "\"previous_sha256\" and \"previous_size\"");
+		return;
+	}
+	pg_hex_decode(sha, c->previous_sha256, PG_SHA256_LEN);
+	snprintf(c->previous_file, sizeof c->previous_file, "%s", name);
+}
+
 /* The per-event rules; the chain fields (seq, prev) were checked already. */
 static void
-check_fields(struct pg_chain *c, const json_t *rec, uint64_t seq)
+check_fields(struct pg_chain *c, const json_t *rec, const char *text, size_t len,
+             uint64_t seq)
 {
 	static const char *const hashes[] = {
 		"public_key_sha256", "data_sha256", "policy_sha256", "signature_sha256",
@@ -139,9 +226,16 @@ check_fields(struct pg_chain *c, const json_t *rec, uint64_t seq)
 	}
 	if (strcmp(event, "decision") != 0 && strcmp(event, "result") != 0 &&
 	    strcmp(event, "policy") != 0 && strcmp(event, "start") != 0 &&
-	    strcmp(event, "tamper") != 0 && strcmp(event, "checkpoint") != 0) {
+	    strcmp(event, "tamper") != 0 && strcmp(event, "checkpoint") != 0 &&
+	    strcmp(event, "rotate") != 0 && strcmp(event, "continue") != 0) {
 		problem(c, PG_CHAIN_INVALID, line, "unknown event (not decision, result, policy, "
-		        "start, tamper or checkpoint)");
+		        "start, tamper, checkpoint, rotate or continue)");
+		return;
+	}
+	if (c->closed_line != 0) {
+		problem(c, PG_CHAIN_INVALID, line, "record after the rotate record on line %zu, which "
+		        "closed the file (records written after a rotation belong in the next file)",
+		        c->closed_line);
 		return;
 	}
 	if (strcmp(event, "decision") == 0) {
@@ -169,11 +263,20 @@ check_fields(struct pg_chain *c, const json_t *rec, uint64_t seq)
 		check_writer_record(c, rec, event);
 		return;
 	}
-	if (strcmp(event, "checkpoint") == 0) {
-		/* Reserved for signed checkpoints: chained like any record. */
-		c->checkpoints++;
-		note(c, "line %zu: checkpoint record: its signature is not checked by this version "
-		     "of p11gate", line);
+	if (strcmp(event, "checkpoint") == 0 || strcmp(event, "rotate") == 0 ||
+	    strcmp(event, "continue") == 0) {
+		uint64_t pid = 0;
+
+		if (!pg_json_u64(json_object_get(rec, "pid"), &pid) || pid == 0) {
+			problem(c, PG_CHAIN_INVALID, line, "%s record without a \"pid\"", event);
+			return;
+		}
+		if (event[0] == 'c' && event[1] == 'h')
+			check_checkpoint(c, rec, text, len, seq);
+		else if (event[0] == 'r')
+			c->closed_line = line;
+		else
+			check_continue(c, rec, seq);
 		return;
 	}
 	/* ref is normally smaller than seq, but after a rotation it names a
@@ -218,6 +321,14 @@ check_head(struct pg_chain *c, uint64_t seq)
 	pg_hex_encode(c->prev_hash, PG_SHA256_LEN, hex);
 	problem(c, PG_CHAIN_HEAD, c->lines, "seq %" PRIu64 " is not the record that was kept (its "
 	        "SHA-256 is %s): the log was rewritten from there", seq, hex);
+}
+
+static bool
+is_continue(const json_t *rec)
+{
+	const char *event = pg_json_get_string(rec, "event");
+
+	return event != NULL && strcmp(event, "continue") == 0;
 }
 
 json_t *
@@ -300,6 +411,14 @@ pg_chain_feed(struct pg_chain *c, const char *line, size_t len, bool has_newline
 		else
 			note(c, "lines %zu-%zu: incomplete records (writers killed mid-write); line %zu "
 			     "closed them and continues the chain", c->broken_first, k - 1, k);
+	} else if (c->records == 0 && c->since_seq == 0 && c->broken_count == 0 &&
+	           is_continue(rec)) {
+		/* A file a rotation made: it starts where the file it
+		 * continues ended (checked across files by audit_set.c). */
+		c->continues = true;
+		c->continue_seq = seq;
+		memcpy(c->continue_prev, prev, PG_SHA256_LEN);
+		c->last_seq = seq - 1;
 	} else if (c->records == 0 && c->since_seq == 0) {
 		if (memcmp(prev, zeros, PG_SHA256_LEN) != 0) {
 			problem(c, PG_CHAIN_START, k, "chain does not start at zero (file truncated at "
@@ -325,11 +444,15 @@ pg_chain_feed(struct pg_chain *c, const char *line, size_t len, bool has_newline
 	if (c->broken_count == 0 && recovered != NULL && c->records > 0)
 		note(c, "line %zu: recovered after an interrupted write (line %zu had lost its "
 		     "newline)", k, k - 1);
-	check_fields(c, rec, seq);
+	check_fields(c, rec, line, len, seq);
 	if (c->problem != PG_CHAIN_OK)
 		goto out;
-	if (c->records++ == 0)
+	if (c->records++ == 0) {
 		c->first_seq = seq;
+		snprintf(c->first_time, sizeof c->first_time, "%s", pg_json_get_string(rec, "time"));
+	}
+	if (c->checkpoint_line != c->lines)
+		c->after_checkpoint++;
 	c->last_seq = seq;
 	time = pg_json_get_string(rec, "time");
 	snprintf(c->last_time, sizeof c->last_time, "%s", time);

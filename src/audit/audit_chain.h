@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "p11gate/common.h"
+#include "p11gate/audit.h"
 #include "audit_json.h"
 
 enum pg_chain_problem {
@@ -24,6 +25,8 @@ enum pg_chain_problem {
 	PG_CHAIN_TAMPER,        /* a writer found the log cut behind it (a tamper record) */
 	PG_CHAIN_CUT,           /* the log does not reach the head the operator kept */
 	PG_CHAIN_HEAD,          /* the record at the operator's head is not the one kept */
+	PG_CHAIN_CHECKPOINT,    /* a checkpoint's signature does not verify with the key given */
+	PG_CHAIN_LINK,          /* files of a set do not continue each other (audit_set) */
 };
 
 struct pg_chain {
@@ -35,6 +38,7 @@ struct pg_chain {
 	uint64_t expect_last_seq;       /* the log must reach this seq (0: no such check) */
 	uint64_t head_seq;              /* the record with this seq must hash to head_hash (0: none) */
 	unsigned char head_hash[PG_SHA256_LEN];
+	const pg_audit_key *checkpoint_key;     /* checks checkpoints' signatures (NULL: not) */
 
 	/* The first problem found. */
 	enum pg_chain_problem problem;
@@ -48,6 +52,23 @@ struct pg_chain {
 	char last_time[40];
 	unsigned char last_hash[PG_SHA256_LEN];  /* of the last record's line */
 	bool head_found;
+
+	/* Rotation: the file's first record continues another file (its
+	 * prev, seq and fields), and whether it was closed by a rotate
+	 * record (the last record must be that one then). */
+	bool continues;
+	uint64_t continue_seq;
+	unsigned char continue_prev[PG_SHA256_LEN];
+	unsigned char previous_sha256[PG_SHA256_LEN];
+	uint64_t previous_size;
+	char previous_file[256];
+	size_t closed_line;                     /* the rotate record's line, 0: none */
+	char first_time[40];
+
+	/* Checkpoints verified with checkpoint_key, and how many records
+	 * followed the last one. */
+	uint64_t checkpoints_ok, checkpoint_seq, after_checkpoint;
+	size_t checkpoint_line;
 
 	/* The first tamper record: reported when nothing else is wrong before it. */
 	size_t tamper_line;

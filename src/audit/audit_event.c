@@ -119,3 +119,38 @@ pg_audit_record_tamper(const char *reason, uint64_t seen_seq, uint64_t seen_size
 		.found_size = found_size,
 	};
 }
+
+struct pg_audit_record
+pg_audit_record_rotate(const char *reason)
+{
+	return (struct pg_audit_record){
+		.event = PG_AUDIT_ROTATE,
+		.reason = reason,
+		.pid = (uint64_t)getpid(),
+	};
+}
+
+struct pg_audit_record
+pg_audit_record_continue(const char *reason, const char *previous_file,
+                         const unsigned char *previous_sha256, uint64_t previous_size)
+{
+	return (struct pg_audit_record){
+		.event = PG_AUDIT_CONTINUE,
+		.reason = reason,
+		.pid = (uint64_t)getpid(),
+		.previous_file = previous_file,
+		.previous_sha256 = previous_sha256,
+		.previous_size = previous_size,
+	};
+}
+
+struct pg_audit_record
+pg_audit_record_checkpoint(const unsigned char *key_sha256, uint64_t every)
+{
+	return (struct pg_audit_record){
+		.event = PG_AUDIT_CHECKPOINT,
+		.pid = (uint64_t)getpid(),
+		.key_sha256 = key_sha256,
+		.every = every,
+	};
+}

@@ -222,6 +222,12 @@ event_name(enum pg_audit_event event)
 		return "start";
 	case PG_AUDIT_TAMPER:
 		return "tamper";
+	case PG_AUDIT_ROTATE:
+		return "rotate";
+	case PG_AUDIT_CONTINUE:
+		return "continue";
+	case PG_AUDIT_CHECKPOINT:
+		return "checkpoint";
 	}
 	return "unknown";
 }
@@ -269,4 +275,12 @@ pg_audit_record_body(const struct pg_audit_record *r, const char *host, const ch
 		hex_field(out, "seen_sha256", r->seen_sha256, PG_SHA256_LEN);
 		u64_field(out, "found_size", r->found_size);
 	}
+	if (r->event == PG_AUDIT_CONTINUE) {
+		string_field(out, "previous_file", r->previous_file);
+		hex_field(out, "previous_sha256", r->previous_sha256, PG_SHA256_LEN);
+		u64_field(out, "previous_size", r->previous_size);
+	}
+	hex_field(out, "key_sha256", r->key_sha256, PG_SHA256_LEN);
+	if (r->every != 0)
+		u64_field(out, "every", r->every);
 }

@@ -128,6 +128,31 @@ is_record(const char *buf, size_t from, size_t to, uint64_t *seq)
 	return pg_audit_record_frame(buf + from, to - from, seq, prev);
 }
 
+/* Whether line[0..len), a whole record, is one this writer's kind wrote to
+ * close a file at rotation, and its time.  Read from the bytes the writer
+ * itself puts there ({"seq":N,"time":"…","host":"…","event":"rotate",…):
+ * inside a JSON string every quote is escaped, so the unescaped pattern
+ * can only be the record's own event field. */
+static bool
+is_seal(const char *line, size_t len, char time[PG_AUDIT_TIME_LEN + 1])
+{
+	static const char event[] = ",\"event\":\"rotate\",", head[] = "{\"seq\":",
+	                  at[] = ",\"time\":\"";
+	size_t i = sizeof head - 1;
+
+	if (len < sizeof head - 1 || memcmp(line, head, sizeof head - 1) != 0)
+		return false;
+	while (i < len && line[i] >= '0' && line[i] <= '9')
+		i++;
+	if (len - i < sizeof at - 1 + PG_AUDIT_TIME_LEN ||
+	    memcmp(line + i, at, sizeof at - 1) != 0)
+		return false;
+	i += sizeof at - 1;
+	memcpy(time, line + i, PG_AUDIT_TIME_LEN);
+	time[PG_AUDIT_TIME_LEN] = '\0';
+	return memmem(line + i, len - i, event, sizeof event - 1) != NULL;
+}
+
 /* Scans the window buf (the file's bytes from window_start to the end) for
  * the tail.  Returns 0 when done, EAGAIN when the window must grow. */
 static int
@@ -150,6 +175,7 @@ scan(const char *buf, size_t len, off_t window_start, struct pg_audit_tail *out)
 	out->len = end - start;
 	if (!out->needs_newline && is_record(buf, start, end, &out->seq)) {
 		out->recovered = false;
+		out->sealed = is_seal(buf + start, end - start, out->seal_time);
 		return 0;
 	}
 	out->recovered = true;

@@ -12,12 +12,19 @@
 #include <sys/types.h>
 #include "p11gate/common.h"
 
+/* "YYYY-MM-DDTHH:MM:SS.uuuuuuZ", as the writer puts it in every record. */
+#define PG_AUDIT_TIME_LEN 27
+
 struct pg_audit_tail {
 	uint64_t seq;                         /* seq of the last record, 0 if none */
 	unsigned char hash[PG_SHA256_LEN];    /* SHA-256 of the last line's bytes; zeros if empty */
 	size_t len;                           /* the last line's length, without its newline */
 	bool recovered;                       /* the last line is not a complete record */
 	bool needs_newline;                   /* the file does not end in '\n' */
+	/* The last line is a whole "rotate" record: the file was closed by a
+	 * rotation (docs/audit.md, "Rotation"); seal_time is its "time". */
+	bool sealed;
+	char seal_time[PG_AUDIT_TIME_LEN + 1];
 };
 
 /* How far back from the end the last record is looked for.  A record is a

@@ -19,6 +19,10 @@ int pg_audit_read_line(FILE *f, char **buf, size_t *cap, size_t *len, bool *has_
  * the verdict is in chain->problem. */
 int pg_audit_verify_stream(FILE *f, struct pg_chain *chain);
 
+/* The same, and the SHA-256 of all the bytes read into sha256 (NULL: not
+ * hashed): what a rotated file's successor names. */
+int pg_audit_verify_stream_hash(FILE *f, struct pg_chain *chain, unsigned char *sha256);
+
 /* The same for a file; 0 or an errno value (the file could not be read). */
 int pg_audit_verify_path(const char *path, struct pg_chain *chain);
 

@@ -1,20 +1,27 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
- * `p11gate audit verify|find`: the auditor's commands.  Option parsing and
- * output only; the checking is in src/audit/audit_chain.c and the searching
- * in src/audit/audit_find.c, where the tests call them directly.
+ * `p11gate audit verify|find|rotate|checkpoint`: the auditor's and the
+ * operator's commands.  Option parsing and output only; the checking is in
+ * src/audit/audit_chain.c and audit_set.c, the searching in audit_find.c,
+ * rotation and checkpoints in audit.c, where the tests call them directly.
  */
 #include "commands.h"
 #include "p11gate/common.h"
+#include "p11gate/audit.h"
+#include "p11gate/policy.h"
 #include "audit_chain.h"
 #include "audit_find.h"
+#include "audit_set.h"
 #include "audit_verify.h"
-#include "p11gate/common.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -23,12 +30,13 @@ static void
 audit_usage(FILE *out)
 {
 	fprintf(out,
-	        "Usage: p11gate audit verify [--allow-truncated-tail] [--quiet] FILE...\n"
-	        "       p11gate audit verify [--since-seq N] [--expect-last-seq N]\n"
-	        "                            [--expect-head SEQ:SHA256] FILE\n"
+	        "Usage: p11gate audit verify [OPTION]... FILE...|DIR\n"
 	        "       p11gate audit find [OPTION]... FILE...\n"
-	        "Check the hash chain of p11gate audit logs, or find records in them.\n"
-	        "Run 'p11gate audit verify --help' or 'p11gate audit find --help' for details.\n");
+	        "       p11gate audit rotate [--config FILE] [--quiet]\n"
+	        "       p11gate audit checkpoint [--config FILE] [--quiet]\n"
+	        "Check the hash chain of p11gate audit logs, find records in them, start a new\n"
+	        "log file that continues the chain, or sign the log's head.\n"
+	        "Run 'p11gate audit COMMAND --help' for details.\n");
 }
 
 static void
@@ -36,23 +44,60 @@ verify_usage(FILE *out)
 {
 	fprintf(out,
 	        "Usage: p11gate audit verify [OPTION]... FILE...\n"
+	        "       p11gate audit verify [OPTION]... DIR\n"
 	        "Check that each audit log is intact: every line a record, seq going up by one,\n"
 	        "each record carrying the SHA-256 of the line before it (zeros on the first).\n"
-	        "Each file is verified on its own (a rotated log starts again at zero);\n"
+	        "Several files are checked in the order given, and a file that a rotation\n"
+	        "made must continue the file before it (its first record names that file's\n"
+	        "last line and SHA-256): a missing or reordered file is named.  DIR checks\n"
+	        "every log file in it (not hidden files or LOG.sync), oldest first.\n"
 	        "FILE - reads standard input.  Only regular files are read.\n\n"
 	        "  --allow-truncated-tail  accept a last line cut short by a crash\n"
+	        "  --checkpoint-key PUB    check every checkpoint's signature with this public key\n"
+	        "                          (PEM) and report the records after the last one as\n"
+	        "                          not protected by a checkpoint\n"
 	        "  --since-seq N           check the chain from the record with seq N on (the\n"
-	        "                          lines before it are not checked)\n"
+	        "                          lines before it are not checked; one FILE only)\n"
 	        "  --expect-last-seq N     fail unless the log reaches seq N (a seq seen earlier,\n"
 	        "                          e.g. in syslog): proves nothing was cut off its end\n"
+	        "                          (one FILE only)\n"
 	        "  --expect-head SEQ:SHA256  fail unless the record with seq SEQ is there and its\n"
 	        "                          line has this SHA-256 (a head kept earlier: the\n"
-	        "                          'head' of a previous verify, or a line from syslog)\n"
+	        "                          'head' of a previous verify, or a line from syslog;\n"
+	        "                          one FILE only)\n"
 	        "  -q, --quiet             print only problems\n"
 	        "  -h, --help              show this help\n\n"
 	        "A tamper record (a writer found the log cut behind it) makes a log not intact.\n"
-	        "Exit status: 0 if every file is intact, 1 if one is not (the first bad line\n"
-	        "and what is wrong are printed) or cannot be read, 2 on a usage error.\n");
+	        "Exit status: 0 if every file is intact and linked, 1 if one is not (the first\n"
+	        "bad line and what is wrong are printed) or cannot be read, 2 on a usage error.\n");
+}
+
+static void
+rotate_usage(FILE *out, const char *cmd)
+{
+	if (strcmp(cmd, "rotate") == 0)
+		fprintf(out,
+		        "Usage: p11gate audit rotate [--config FILE] [--quiet]\n"
+		        "Close the audit log named by the configuration's audit.file with a rotate\n"
+		        "record, keep it as FILE-YYYYMMDDTHHMMSS.uuuuuuZ beside it, and start a new\n"
+		        "file whose first record continues the chain (it names the closed file, its\n"
+		        "last line's hash and its SHA-256), followed by a checkpoint signed with\n"
+		        "audit.checkpoint_key if one is configured.  Writers in other processes\n"
+		        "move to the new file without losing a record.  Never copy or truncate the\n"
+		        "log instead (logrotate's copytruncate).\n\n");
+	else
+		fprintf(out,
+		        "Usage: p11gate audit checkpoint [--config FILE] [--quiet]\n"
+		        "Append a checkpoint to the audit log: a record signed with audit.checkpoint_key\n"
+		        "over the log's head, so the records before it cannot be changed or cut off\n"
+		        "unnoticed by anyone who verifies with the public key.  Run it as the key's\n"
+		        "owner (e.g. from cron), never as a signer.\n\n");
+	fprintf(out,
+	        "  -c, --config FILE  the p11gate configuration (default: $P11GATE_CONFIG, then\n"
+	        "                     /etc/p11gate/p11gate.yaml)\n"
+	        "  -q, --quiet        print only problems\n"
+	        "  -h, --help         show this help\n\n"
+	        "Exit status: 0 on success, 1 on failure, 2 on a usage error.\n");
 }
 
 static void
@@ -150,43 +195,106 @@ head_arg(char *arg, struct pg_chain *settings)
 	return ok;
 }
 
+/* Verifies one file of a set into file (whose chain has the settings),
+ * printing its verdict; 0 if intact. */
 static int
-verify_one(const char *path, const struct pg_chain *settings, bool quiet)
+verify_file(struct pg_audit_file *file, bool quiet)
 {
 	char summary[720], shown[1024];
-	struct pg_chain chain;
 	FILE *f;
 	int rc;
 
-	pg_chain_init(&chain);
-	chain.allow_truncated_tail = settings->allow_truncated_tail;
-	chain.since_seq = settings->since_seq;
-	chain.expect_last_seq = settings->expect_last_seq;
-	chain.head_seq = settings->head_seq;
-	memcpy(chain.head_hash, settings->head_hash, sizeof chain.head_hash);
 	if (!quiet) {
-		chain.note = print_note;
-		chain.note_ctx = (void *)path;
+		file->chain.note = print_note;
+		file->chain.note_ctx = (void *)file->name;
 	}
-	f = open_log("verify", path, true);
-	if (f == NULL)
+	f = open_log("verify", file->name, true);
+	if (f == NULL) {
+		file->read_error = EIO;
 		return 1;
-	rc = pg_audit_verify_stream(f, &chain);
+	}
+	rc = pg_audit_verify_stream_hash(f, &file->chain, file->sha256);
 	close_log(f);
 	if (rc != 0) {
-		fprintf(stderr, "p11gate audit verify: %s: cannot read: %s\n", path, strerror(rc));
+		fprintf(stderr, "p11gate audit verify: %s: cannot read: %s\n", file->name, strerror(rc));
+		file->read_error = rc;
 		return 1;
 	}
-	if (chain.problem != PG_CHAIN_OK) {
-		printf("%s: NOT intact: %s\n", path, pg_esc(chain.message, PG_ESC_TEXT, shown,
-		                                               sizeof shown));
+	if (file->chain.problem != PG_CHAIN_OK) {
+		printf("%s: NOT intact: %s\n", file->name, pg_esc(file->chain.message, PG_ESC_TEXT, shown,
+		                                                     sizeof shown));
 		return 1;
 	}
 	if (!quiet) {
-		pg_chain_summary(&chain, path, summary, sizeof summary);
+		pg_chain_summary(&file->chain, file->name, summary, sizeof summary);
 		printf("%s\n", summary);
 	}
 	return 0;
+}
+
+/* The files' links to each other; 0 if nothing is missing or out of order. */
+static int
+verify_links(const struct pg_audit_file *files, size_t n, bool whole_dir, bool quiet)
+{
+	char msg[1024], shown[2048];
+	int status = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		switch (pg_audit_set_link(files, n, i, msg, sizeof msg)) {
+		case PG_LINK_BROKEN:
+			printf("%s: NOT intact: %s\n", files[i].name, pg_esc(msg, PG_ESC_TEXT, shown,
+			                                                    sizeof shown));
+			status = 1;
+			break;
+		case PG_LINK_NOTE:
+			if (!quiet)
+				printf("%s: note: %s\n", files[i].name, pg_esc(msg, PG_ESC_TEXT, shown,
+				                                              sizeof shown));
+			break;
+		case PG_LINK_OK:
+			break;
+		}
+	}
+	/* A directory holds the live log: a closed newest file means it is
+	 * gone.  Files given one by one may just not include it. */
+	if (n > 0 && pg_audit_set_open_end(&files[n - 1], msg, sizeof msg)) {
+		if (whole_dir) {
+			printf("%s: NOT intact: %s\n", files[n - 1].name, msg);
+			status = 1;
+		} else if (!quiet) {
+			printf("%s: note: %s\n", files[n - 1].name, msg);
+		}
+	}
+	return status;
+}
+
+/* What the checkpoints protect, over the whole set in order. */
+static void
+report_checkpoints(const struct pg_audit_file *files, size_t n, const char *key_path)
+{
+	uint64_t verified = 0, unprotected = 0, total = 0;
+	const struct pg_audit_file *last = NULL;
+	char shown[PATH_MAX * 2];
+
+	for (size_t i = 0; i < n; i++) {
+		verified += files[i].chain.checkpoints_ok;
+		total += files[i].chain.records;
+		if (files[i].chain.checkpoints_ok > 0) {
+			last = &files[i];
+			unprotected = 0;
+		}
+		unprotected += files[i].chain.after_checkpoint;
+	}
+	pg_esc(key_path, PG_ESC_VALUE, shown, sizeof shown);
+	if (last == NULL) {
+		printf("checkpoints: none verified with %s: all %" PRIu64 " records are unprotected (a "
+		       "checkpoint is what proves them unchanged)\n", shown, total);
+		return;
+	}
+	printf("checkpoints: %" PRIu64 " verified with %s; the last is seq %" PRIu64 " (%s line %zu): "
+	       "everything up to it is protected; %" PRIu64 " record%s after it %s unprotected\n",
+	       verified, shown, last->chain.checkpoint_seq, last->name, last->chain.checkpoint_line,
+	       unprotected, unprotected == 1 ? "" : "s", unprotected == 1 ? "is" : "are");
 }
 
 static int
@@ -197,13 +305,20 @@ cmd_verify(int argc, char **argv)
 		{ "since-seq", required_argument, NULL, 'S' },
 		{ "expect-last-seq", required_argument, NULL, 'L' },
 		{ "expect-head", required_argument, NULL, 'H' },
+		{ "checkpoint-key", required_argument, NULL, 'K' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	struct pg_audit_file *files = NULL;
+	const char *key_path = NULL;
+	pg_audit_key *key = NULL;
 	struct pg_chain settings;
-	bool quiet = false;
-	int c, status = 0;
+	char **paths = NULL, err[PATH_MAX + 256];
+	size_t n = 0;
+	bool quiet = false, whole_dir = false;
+	struct stat st;
+	int c, rc, status = 0;
 
 	pg_chain_init(&settings);
 
@@ -230,6 +345,9 @@ cmd_verify(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case 'K':
+			key_path = optarg;
+			break;
 		case 'q':
 			quiet = true;
 			break;
@@ -237,7 +355,7 @@ cmd_verify(int argc, char **argv)
 			verify_usage(stdout);
 			return 0;
 		default:
-			if (optopt == 'S' || optopt == 'L' || optopt == 'H')
+			if (optopt == 'S' || optopt == 'L' || optopt == 'H' || optopt == 'K')
 				fprintf(stderr, "p11gate audit verify: option '%s' needs a value\n",
 				        argv[optind - 1]);
 			else
@@ -252,17 +370,176 @@ cmd_verify(int argc, char **argv)
 		verify_usage(stderr);
 		return 2;
 	}
-	/* A seq or head belongs to one file: each rotated file starts again. */
-	if (argc - optind > 1 && (settings.since_seq > 0 || settings.expect_last_seq > 0 ||
-	                          settings.head_seq > 0)) {
+	whole_dir = argc - optind == 1 && stat(argv[optind], &st) == 0 && S_ISDIR(st.st_mode);
+	/* A seq or head belongs to one file. */
+	if ((argc - optind > 1 || whole_dir) &&
+	    (settings.since_seq > 0 || settings.expect_last_seq > 0 || settings.head_seq > 0)) {
 		fprintf(stderr, "p11gate audit verify: --since-seq, --expect-last-seq and "
-		        "--expect-head take one FILE (each file has its own seqs)\n");
+		        "--expect-head take one FILE\n");
 		return 2;
 	}
-	for (int i = optind; i < argc; i++) {
-		if (verify_one(argv[i], &settings, quiet) != 0)
+	if (key_path != NULL && (key = pg_audit_key_load(key_path, false, err, sizeof err)) == NULL) {
+		fprintf(stderr, "p11gate audit verify: %s\n", err);
+		return 2;
+	}
+	if (whole_dir) {
+		rc = pg_audit_dir_files(argv[optind], &paths, &n);
+		if (rc != 0 || n == 0) {
+			fprintf(stderr, "p11gate audit verify: %s: %s\n", argv[optind],
+			        rc != 0 ? strerror(rc) : "no log file in the directory");
+			status = 1;
+			goto out;
+		}
+	} else {
+		n = (size_t)(argc - optind);
+	}
+	files = calloc(n, sizeof *files);
+	if (files == NULL) {
+		fprintf(stderr, "p11gate audit verify: out of memory\n");
+		status = 1;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		files[i].name = whole_dir ? paths[i] : argv[optind + (int)i];
+		files[i].chain = settings;
+		files[i].chain.checkpoint_key = key;
+		if (verify_file(&files[i], quiet) != 0)
 			status = 1;
 	}
+	if (verify_links(files, n, whole_dir, quiet) != 0)
+		status = 1;
+	if (key != NULL && !quiet)
+		report_checkpoints(files, n, key_path);
+out:
+	free(files);
+	pg_audit_dir_files_free(paths, n);
+	pg_audit_key_free(key);
+	return status;
+}
+
+static void
+print_policy_error(void *ctx, enum pg_severity severity, const char *file, unsigned long line,
+                   unsigned long column, const char *message)
+{
+	char shown[2048];
+
+	(void)ctx;
+	if (severity == PG_DIAG_ERROR)
+		fprintf(stderr, "%s:%lu:%lu: error: %s\n", file, line, column,
+		        pg_esc(message, PG_ESC_TEXT, shown, sizeof shown));
+}
+
+/* `audit rotate` and `audit checkpoint`: the configured log, written
+ * through the same code and locks as the module's writers. */
+static int
+cmd_rotate(int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *config = getenv("P11GATE_CONFIG"), *cmd = argv[0];
+	bool rotate = strcmp(cmd, "rotate") == 0, quiet = false;
+	char err[PATH_MAX + 512], kept[PATH_MAX], shown[PATH_MAX * 2];
+	const struct pg_settings *settings;
+	pg_policy *policy = NULL;
+	pg_audit *audit = NULL;
+	pg_audit_key *key = NULL;
+	uint64_t seq = 0;
+	struct stat st;
+	int c, rc, status = 1;
+
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "c:qh", options, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			config = optarg;
+			break;
+		case 'q':
+			quiet = true;
+			break;
+		case 'h':
+			rotate_usage(stdout, cmd);
+			return 0;
+		default:
+			fprintf(stderr, "p11gate audit %s: %s '%s'\n", cmd, optopt == 'c' ?
+			        "option needs a value:" : "unknown option", argv[optind - 1]);
+			rotate_usage(stderr, cmd);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "p11gate audit %s: unexpected argument '%s'\n", cmd, argv[optind]);
+		rotate_usage(stderr, cmd);
+		return 2;
+	}
+	if (config == NULL || config[0] == '\0')
+		config = "/etc/p11gate/p11gate.yaml";
+	policy = pg_policy_load(config, print_policy_error, NULL);
+	if (policy == NULL)
+		goto out;
+	settings = pg_policy_settings(policy);
+	if (settings->audit_file == NULL) {
+		fprintf(stderr, "p11gate audit %s: %s: no audit log is configured (audit: file:)\n",
+		        cmd, config);
+		goto out;
+	}
+	pg_esc(settings->audit_file, PG_ESC_VALUE, shown, sizeof shown);
+	if (rotate && stat(settings->audit_file, &st) != 0 && errno == ENOENT) {
+		if (!quiet)
+			printf("%s: no log to rotate\n", shown);
+		status = 0;
+		goto out;
+	}
+	/* The key first: a rotation without the checkpoint the
+	 * configuration promises is refused, not half done. */
+	if (settings->audit_checkpoint_key != NULL &&
+	    (key = pg_audit_key_load(settings->audit_checkpoint_key, true, err, sizeof err)) == NULL) {
+		fprintf(stderr, "p11gate audit %s: %s (run it as the key's owner)\n", cmd, err);
+		goto out;
+	}
+	if (!rotate && key == NULL) {
+		fprintf(stderr, "p11gate audit checkpoint: %s: no audit.checkpoint_key is configured\n",
+		        config);
+		goto out;
+	}
+	/* Not synced through LOG.sync: this process may be another user
+	 * than the writers; it syncs what it writes itself. */
+	audit = pg_audit_open(settings->audit_file, false, false, err, sizeof err);
+	if (audit == NULL) {
+		fprintf(stderr, "p11gate audit %s: %s\n", cmd, err);
+		goto out;
+	}
+	pg_audit_set_checkpoint(audit, key, 0);
+	key = NULL;
+	if (rotate) {
+		rc = pg_audit_rotate(audit, "p11gate audit rotate", kept, err, sizeof err);
+		if (rc != 0) {
+			fprintf(stderr, "p11gate audit rotate: %s\n", err);
+			goto out;
+		}
+		if (!quiet)
+			printf("%s: rotated; the closed file is kept as %s\n", shown,
+			       pg_esc(kept, PG_ESC_VALUE, err, sizeof err));
+	} else {
+		rc = pg_audit_checkpoint(audit, &seq);
+		if (rc == 0)
+			rc = pg_audit_sync(audit, seq);
+		if (rc != 0) {
+			fprintf(stderr, "p11gate audit checkpoint: %s: %s\n", shown, strerror(rc));
+			goto out;
+		}
+		if (!quiet)
+			printf("%s: checkpoint at seq %" PRIu64 "\n", shown, seq);
+	}
+	status = 0;
+out:
+	pg_audit_close(audit);
+	pg_audit_key_free(key);
+	pg_policy_unref(policy);
 	return status;
 }
 
@@ -410,7 +687,10 @@ pg_cmd_audit(int argc, char **argv)
 		return cmd_verify(argc - 1, argv + 1);
 	if (strcmp(argv[1], "find") == 0)
 		return cmd_find(argc - 1, argv + 1);
-	fprintf(stderr, "p11gate audit: unknown command '%s' (verify or find)\n", argv[1]);
+	if (strcmp(argv[1], "rotate") == 0 || strcmp(argv[1], "checkpoint") == 0)
+		return cmd_rotate(argc - 1, argv + 1);
+	fprintf(stderr, "p11gate audit: unknown command '%s' (verify, find, rotate or "
+	        "checkpoint)\n", argv[1]);
 	audit_usage(stderr);
 	return 2;
 }

@@ -119,6 +119,29 @@ caller_new(const struct pg_settings *settings, char *why, size_t why_len)
 	return caller;
 }
 
+/* Rotation at audit.max_size, and checkpoints signed by this process, but
+ * only behind p11-kit server (identity: peer), where this process is the
+ * service account's and no signer can read the key: in-process the signer
+ * could read whatever p11gate reads (docs/audit.md).  A key that cannot be
+ * loaded closes the log: fail closed. */
+static void
+audit_options(struct pg_regime *regime, const struct pg_settings *settings)
+{
+	pg_audit_key *key;
+
+	pg_audit_set_max_size(regime->audit, settings->audit_max_size);
+	if (settings->audit_checkpoint_key == NULL || settings->identity != PG_IDENTITY_PEER)
+		return;
+	key = pg_audit_key_load(settings->audit_checkpoint_key, true, regime->audit_error,
+	                        sizeof regime->audit_error);
+	if (key == NULL) {
+		pg_audit_close(regime->audit);
+		regime->audit = NULL;
+		return;
+	}
+	pg_audit_set_checkpoint(regime->audit, key, settings->audit_checkpoint_every);
+}
+
 /* A regime for a loaded policy: opens its audit log (keeping what the
  * previous regime's handle saw of it) and reads the caller;
  * takes watch (made before the file was read; NULL: look at every call).
@@ -153,6 +176,8 @@ pg_regime_new(pg_policy *policy, const struct pg_file_version *st, bool threads_
 		regime->audit = pg_audit_open(settings->audit_file, settings->audit_sync,
 		                              settings->audit_syslog, regime->audit_error,
 		                              sizeof regime->audit_error);
+	if (regime->audit != NULL)
+		audit_options(regime, settings);
 	if (regime->audit != NULL) {
 		struct pg_audit_record start;
 

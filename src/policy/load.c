@@ -21,7 +21,9 @@ static const char *const top_fields[] = {
 	"version", "module", "audit", "caller_messages", "identity", "server_socket",
 	"key_names_max_age_ms", "keys", "rules", NULL
 };
-static const char *const audit_fields[] = { "file", "sync", "syslog", NULL };
+static const char *const audit_fields[] = {
+	"file", "sync", "syslog", "max_size", "checkpoint_key", "checkpoint_every", NULL
+};
 
 /* key_names_max_age_ms: a whole number of milliseconds, at most a minute
  * (a longer staleness would be a policy hole, not a tuning). */
@@ -44,6 +46,73 @@ compile_max_age(struct pg_diag *diag, const struct pg_ynode *node, unsigned long
 	                 PG_KEY_NAMES_MAX_AGE_LIMIT_MS, node->kind == PG_Y_SCALAR ? "'" : "",
 	                 node->kind == PG_Y_SCALAR ? node->value : pg_ynode_describe(node),
 	                 node->kind == PG_Y_SCALAR ? "'" : "");
+}
+
+/* A whole number, optionally with a binary suffix (K, M, G: 1024, 1024^2,
+ * 1024^3), from min to max; false if it is not one. */
+static bool
+scaled_number(const struct pg_ynode *node, uint64_t min, uint64_t max, uint64_t *out)
+{
+	unsigned long long value;
+	uint64_t scale = 1;
+	char *end = NULL;
+
+	if (node->kind != PG_Y_SCALAR || !node->plain || node->value[0] < '0' || node->value[0] > '9')
+		return false;
+	errno = 0;
+	value = strtoull(node->value, &end, 10);
+	if (errno != 0)
+		return false;
+	if (*end == 'K' || *end == 'M' || *end == 'G') {
+		scale = *end == 'K' ? 1024 : *end == 'M' ? 1024 * 1024 : 1024 * 1024 * 1024;
+		end++;
+	}
+	if (*end != '\0' || value > max / scale || value * scale < min)
+		return false;
+	*out = value * scale;
+	return true;
+}
+
+/* max_size, checkpoint_key, checkpoint_every (docs/policy.md). */
+static bool
+compile_rotation(struct pg_load *load, const struct pg_ynode *audit)
+{
+	struct pg_settings *settings = &load->policy->settings;
+	struct pg_diag *diag = load->diag;
+	const struct pg_ynode *node, *every;
+	const char *text;
+
+	if ((node = pg_ymap_get(audit, "max_size")) != NULL &&
+	    !scaled_number(node, PG_AUDIT_MAX_SIZE_MIN, UINT64_MAX / 2, &settings->audit_max_size))
+		pg_diag_error_at(diag, node, "audit.max_size must be a size in bytes of at least %u "
+		                 "(64K), with an optional K, M or G (e.g. 100M), not %s",
+		                 PG_AUDIT_MAX_SIZE_MIN, node->kind == PG_Y_SCALAR ? node->value :
+		                 pg_ynode_describe(node));
+	node = pg_ymap_get(audit, "checkpoint_key");
+	if (node != NULL && (text = pg_yget_string(diag, node, "audit.checkpoint_key")) != NULL) {
+		if (text[0] != '/')
+			pg_diag_error_at(diag, node, "audit.checkpoint_key must be an absolute path "
+			                 "(e.g. /etc/p11gate/checkpoint.key), not '%s'", text);
+		else if ((settings->audit_checkpoint_key = pg_arena_strdup(&load->policy->arena,
+		                                                           text)) == NULL)
+			return false;
+	}
+	every = pg_ymap_get(audit, "checkpoint_every");
+	if (every == NULL)
+		return true;
+	if (!scaled_number(every, 1, 1000000000, &settings->audit_checkpoint_every))
+		pg_diag_error_at(diag, every, "audit.checkpoint_every must be a number of records "
+		                 "from 1 to 1000000000, not %s", every->kind == PG_Y_SCALAR ?
+		                 every->value : pg_ynode_describe(every));
+	else if (node == NULL)
+		pg_diag_error_at(diag, every, "audit.checkpoint_every needs audit.checkpoint_key: the "
+		                 "key file checkpoints are signed with");
+	else if (settings->identity != PG_IDENTITY_PEER)
+		pg_diag_warning_at(diag, every, "audit.checkpoint_every is only used with identity: "
+		                   "peer: in-process, the signer could read the key and forge "
+		                   "checkpoints, so only 'p11gate audit rotate' and 'p11gate audit "
+		                   "checkpoint', run by the key's owner, sign them");
+	return true;
 }
 
 static bool
@@ -69,7 +138,7 @@ compile_audit(struct pg_load *load, const struct pg_ynode *audit)
 		pg_yget_bool(diag, node, "audit.sync", &settings->audit_sync);
 	if ((node = pg_ymap_get(audit, "syslog")) != NULL)
 		pg_yget_bool(diag, node, "audit.syslog", &settings->audit_syslog);
-	return true;
+	return compile_rotation(load, audit);
 }
 
 /* identity: peer trusts a connection only when it comes through this
@@ -147,8 +216,6 @@ compile_settings(struct pg_load *load, const struct pg_ynode *root)
 		}
 	}
 
-	if ((node = pg_ymap_get(root, "audit")) != NULL && !compile_audit(load, node))
-		return false;
 	if ((node = pg_ymap_get(root, "caller_messages")) != NULL)
 		pg_yget_bool(diag, node, "caller_messages", &settings->caller_messages);
 	if ((node = pg_ymap_get(root, "key_names_max_age_ms")) != NULL)
@@ -163,6 +230,9 @@ compile_settings(struct pg_load *load, const struct pg_ynode *root)
 			pg_diag_error_at(diag, node, "identity must be process (p11gate loaded into the "
 			                 "signing program) or peer (behind p11-kit server), not '%s'", text);
 	}
+	/* After identity: what the audit keys mean depends on it. */
+	if ((node = pg_ymap_get(root, "audit")) != NULL && !compile_audit(load, node))
+		return false;
 	return compile_server_socket(load, root);
 }
 

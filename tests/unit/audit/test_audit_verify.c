@@ -356,7 +356,8 @@ START_TEST(per_event_rules)
 		{ HEAD "\"event\":\"result\",\"ref\":2,",
 		  "line 5: result record without \"rv\"" },
 		{ HEAD "\"event\":\"sign\",",
-		  "line 5: unknown event (not decision, result, policy, start, tamper or checkpoint)" },
+		  "line 5: unknown event (not decision, result, policy, start, tamper, checkpoint, "
+		  "rotate or continue)" },
 		{ "\"host\":\"h\",\"event\":\"policy\",", "line 5: not a valid record: no \"time\"" },
 		{ HEAD "\"event\":\"policy\",\"data_sha256\":\"ABC\",",
 		  "line 5: not a valid record: \"data_sha256\" is not 64 lower-case hex digits" },
@@ -380,15 +381,18 @@ START_TEST(per_event_rules)
 }
 END_TEST
 
-/* The start, tamper and (reserved) checkpoint records: a start or a
- * checkpoint keeps a log intact; a tamper record, chained correctly, does
- * not, and is reported even when it is not the last line. */
+/* The start, tamper and checkpoint records: a start or a checkpoint keeps
+ * a log intact (a checkpoint's signature is only checked with a key:
+ * test_audit_rotate.c); a tamper record, chained correctly, does not, and
+ * is reported even when it is not the last line. */
 START_TEST(writer_records)
 {
 	const char *middles[] = {
 		HEAD "\"event\":\"start\",\"pid\":42,\"module\":\"/usr/lib/softhsm/libsofthsm2.so\",",
 		HEAD "\"event\":\"decision\",\"decision\":\"allow\",",
-		HEAD "\"event\":\"checkpoint\",",
+		HEAD "\"event\":\"checkpoint\",\"pid\":42,\"key_sha256\":"
+		"\"0000000000000000000000000000000000000000000000000000000000000000\","
+		"\"signature\":\"00\",",
 		HEAD "\"event\":\"tamper\",\"reason\":\"the file is 10 bytes long\",\"pid\":42,"
 		"\"seen_seq\":9,\"seen_size\":900,\"found_size\":10,",
 		HEAD "\"event\":\"decision\",\"decision\":\"deny\",",
