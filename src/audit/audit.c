@@ -23,7 +23,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fs.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -1023,7 +1025,7 @@ rotate_locked(pg_audit *audit, off_t size, const struct pg_audit_tail *tail, con
 	struct stat st, was;
 	size_t n, dir_len = 1;
 	off_t end = size;
-	int tmp_fd = -1, rc;
+	int tmp_fd = -1, rc, attr = 0;
 	uint64_t seq;
 
 	*started = false;
@@ -1032,6 +1034,12 @@ rotate_locked(pg_audit *audit, off_t size, const struct pg_audit_tail *tail, con
 	step = "the log's path no longer names the open file";
 	rc = ESTALE;
 	if (!names_fd(audit) || fstat(audit->fd, &st) != 0)
+		goto out;
+	/* chattr +a forbids the link of step 4: refuse before closing. */
+	step = "the file is append-only (chattr +a): run chattr -a on it first (and chattr +a on "
+	       "the new file after)";
+	rc = EPERM;
+	if (ioctl(audit->fd, FS_IOC_GETFLAGS, &attr) == 0 && (attr & FS_APPEND_FL))
 		goto out;
 	step = "cannot make the new file in the log's directory";
 	rc = make_temp(audit->path, tmp, &dir_len, &tmp_fd);
