@@ -208,7 +208,7 @@ pg_audit_key *pg_audit_key_load(const char *path, bool private_key, char *err, s
 void pg_audit_key_free(pg_audit_key *key);
 /* SHA-256 of the public key (DER SubjectPublicKeyInfo): "key_sha256". */
 const unsigned char *pg_audit_key_sha256(const pg_audit_key *key);
-/* Signs a checkpoint line's bytes up to its signature field; the
+/* Signs a checkpoint line's bytes without its signature field; the
  * signature's length, 0 on failure. */
 size_t pg_audit_key_sign(const pg_audit_key *key, const char *line, size_t len,
                          unsigned char sig[PG_AUDIT_SIG_MAX]);

@@ -3,7 +3,7 @@
  * The checkpoint key: loading it (the private key from a file only its
  * owner may read, the public key for verify), signing a checkpoint line and
  * checking one.  What is signed is a fixed prefix and the checkpoint's line
- * up to its "signature" field (docs/audit.md, "Signed checkpoints").
+ * without its "signature" field (docs/audit.md, "Signed checkpoints").
  */
 #include "p11gate/audit.h"
 #include "p11gate/common.h"
