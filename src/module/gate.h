@@ -54,7 +54,7 @@ CK_RV pg_gate_init(enum pg_op_kind kind, enum pg_op what, bool private_only,
 /* Where a call that returns output stands in its operation. */
 enum pg_output_end {
 	PG_OUT_PART,        /* output before the end (a decryption's part) */
-	PG_OUT_LAST,        /* ends it: the data came in parts before (and in this call) */
+	PG_OUT_FINAL,       /* ends it: the data came in parts before (and in this call) */
 	PG_OUT_WHOLE,       /* ends it, and its data is the whole input (C_Sign) */
 };
 
@@ -66,6 +66,14 @@ CK_RV pg_gate_output(enum pg_op_kind kind, enum pg_output_end end, struct pg_io 
  * forwarded (io's output, if any, is the caller's). */
 CK_RV pg_gate_feed(enum pg_op_kind kind, struct pg_io io);
 
+/* The token started an operation p11gate judged at its init: remembered
+ * as STARTED.  CKR_HOST_MEMORY if it cannot be followed (then it is
+ * cancelled in the token where the token can, and forgotten). */
+CK_RV pg_gate_op_start(struct pg_session *session, enum pg_op_kind kind, enum pg_op what,
+                       CK_MECHANISM_TYPE mechanism, const struct pg_keyinfo *key);
+/* A decryption with a key that is not private: forwarded unjudged since. */
+void pg_gate_op_passthrough(struct pg_session_op *op);
+
 /* Whether p11gate judged and started this kind of operation on the session. */
 bool pg_gate_active(CK_SESSION_HANDLE handle, enum pg_op_kind kind);
 
@@ -76,8 +84,9 @@ bool pg_gate_passthrough(CK_SESSION_HANDLE handle, enum pg_op_kind kind);
 /* Starts a new message (3.0) or a new output on a running operation. */
 void pg_gate_begin_data(CK_SESSION_HANDLE handle, enum pg_op_kind kind);
 
-/* Forgets operations after a successful cancel. */
+/* Forgets operations after a successful cancel (flags as C_SessionCancel's). */
 void pg_gate_forget(CK_SESSION_HANDLE handle, CK_FLAGS flags);
+void pg_gate_forget_kind(CK_SESSION_HANDLE handle, enum pg_op_kind kind);
 
 /* ---- lacking.c: functions the wrapped module lists but lacks ---------- */
 

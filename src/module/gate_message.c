@@ -53,7 +53,7 @@ pg_gate_C_SignMessageNext(const pg_args_C_SignMessageNext *a)
 		return CKR_FUNCTION_NOT_SUPPORTED;
 	if (a->signature_len == NULL)
 		return pg_gate_feed(PG_KIND_MESSAGE_SIGN, pg_io_C_SignMessageNext(a));
-	return pg_gate_output(PG_KIND_MESSAGE_SIGN, PG_OUT_LAST, pg_io_C_SignMessageNext(a));
+	return pg_gate_output(PG_KIND_MESSAGE_SIGN, PG_OUT_FINAL, pg_io_C_SignMessageNext(a));
 }
 
 /* Ends the message-signing operation itself. */
@@ -118,7 +118,7 @@ pg_gate_C_DecryptMessageNext(const pg_args_C_DecryptMessageNext *a)
 	if (!HAS(C_DecryptMessageNext))
 		return CKR_FUNCTION_NOT_SUPPORTED;
 	return pg_gate_output(PG_KIND_MESSAGE_DECRYPT,
-	                      (a->flags & CKF_END_OF_MESSAGE) ? PG_OUT_LAST : PG_OUT_PART,
+	                      (a->flags & CKF_END_OF_MESSAGE) ? PG_OUT_FINAL : PG_OUT_PART,
 	                      pg_io_C_DecryptMessageNext(a));
 }
 

@@ -24,21 +24,32 @@ enum pg_op_kind {
 	PG_KIND_COUNT
 };
 
+/* Where a judged operation stands.  The diagram and what moves it from one
+ * state to another are in docs/design.md ("The life of a judged
+ * operation"); gate_op.c moves it. */
+enum pg_op_state {
+	PG_OP_IDLE,               /* none p11gate started (a reset operation is all zero) */
+	PG_OP_PASSTHROUGH,        /* a decryption with a key that is not private: forwarded unjudged */
+	PG_OP_STARTED,            /* judged at its init (or a new message begun); no data yet */
+	PG_OP_FEEDING,            /* parts passed through updates, hashed as they passed */
+	PG_OP_DECRYPTING,         /* allowed at a decryption's first part: parts and the final follow */
+	/* The allow record is written, and the call that returns output got
+	 * CKR_BUFFER_TOO_SMALL (or was a part's length query): only that call
+	 * may follow, with the data it had (retry_sha256) ... */
+	PG_OP_RETRY_PART,         /* ... a decryption's part */
+	PG_OP_RETRY_FINAL,        /* ... a final call */
+	PG_OP_RETRY_WHOLE,        /* ... a single-part call (C_Sign; other data: another signature) */
+};
+
 struct pg_session_op {
-	bool active;
-	bool passthrough;         /* a decryption with a secret key: forwarded unjudged */
+	enum pg_op_state state;
 	enum pg_op op;
 	CK_MECHANISM_TYPE mechanism;
 	struct pg_keyinfo key;
 	EVP_MD_CTX *md;           /* SHA-256 of the data, as the parts pass */
-	bool fed;                 /* parts passed through an update (multi-part) */
-	bool logged;              /* allow record written; awaiting the result */
-	bool logged_single_part;  /* ... by a single-part call (C_Sign), not a final */
-	bool retry_pending;       /* the last call with output got CKR_BUFFER_TOO_SMALL or was a
-	                           * part's length query: its retry must carry the same data */
-	unsigned char retry_sha256[32];   /* ... the SHA-256 of that data */
-	uint64_t decision_seq;
-	unsigned char data_sha256[32];
+	uint64_t decision_seq;    /* the allow record (DECRYPTING, RETRY_*) */
+	unsigned char data_sha256[32];    /* of all the data the allow record names */
+	unsigned char retry_sha256[32];   /* RETRY_*: of the data of the call to retry */
 	unsigned char data[PG_AUDIT_DATA_INLINE_MAX];   /* single-part data a record keeps whole */
 	size_t data_len;
 };
