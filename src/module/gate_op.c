@@ -551,19 +551,24 @@ output_forward(struct output_txn *t)
  * (or message), or a part the token failed, which ends it too: the allow
  * record made durable and the result record appended (pg_judge_result;
  * so a padding oracle's answers are in the log part by part), and the
- * operation (or message) ended. */
+ * operation (or message) ended.  A part that returned plaintext: the
+ * allow record made durable, so that no plaintext leaves before it is on
+ * disk (docs/design.md, step 3). */
 static CK_RV
 output_record_result(struct output_txn *t, CK_RV rv)
 {
 	struct pg_judge_call call;
-	CK_RV regime_rv;
+	CK_RV regime_rv = need_regime(t);
 
-	if (!ends(t) && rv == CKR_OK)
-		return rv;
-	regime_rv = need_regime(t);
 	if (regime_rv != CKR_OK)
 		return regime_rv;
 	call = op_call(t->op, t->given.function);
+	if (!ends(t) && rv == CKR_OK) {
+		rv = pg_judge_durable(t->regime, &call, t->op->decision_seq);
+		if (rv != CKR_OK)
+			finish(t);
+		return rv;
+	}
 	rv = pg_judge_result(t->regime, &call, t->op->decision_seq, rv, t->own.out,
 	                     rv == CKR_OK ? t->out_len : 0);
 	finish(t);

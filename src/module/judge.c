@@ -280,3 +280,15 @@ pg_judge_result(struct pg_regime *regime, const struct pg_judge_call *call, uint
 	}
 	return rv;
 }
+
+CK_RV
+pg_judge_durable(struct pg_regime *regime, const struct pg_judge_call *call, uint64_t seq)
+{
+	int err = pg_audit_sync(regime->audit, seq);
+
+	if (err == 0)
+		return CKR_OK;
+	pg_log("audit log %s cannot be written (%s): withholding the output of %s",
+	       pg_audit_path(regime->audit), strerror(err), call->function);
+	return CKR_FUNCTION_FAILED;
+}

@@ -63,6 +63,11 @@ CK_RV pg_judge_refuse(struct pg_regime *regime, const char *function, const char
 CK_RV pg_judge_result(struct pg_regime *regime, const struct pg_judge_call *call, uint64_t seq,
                       CK_RV rv, const unsigned char *output, size_t output_len);
 
+/* Before output leaves that ends no operation (a decryption's part):
+ * makes the allow record seq durable.  CKR_OK, or CKR_FUNCTION_FAILED if
+ * it cannot be (the caller then withholds the output). */
+CK_RV pg_judge_durable(struct pg_regime *regime, const struct pg_judge_call *call, uint64_t seq);
+
 /* Whether the policy names this object (by URI; a pinned key counts even
  * when its pin does not match): changing it is a `manage` operation. */
 bool pg_judge_governed(const struct pg_regime *regime, const struct pg_keyinfo *key);
