@@ -474,6 +474,64 @@ START_TEST(encrypt_message_token_error_at_init)
 }
 END_TEST
 
+/* Encrypting with a private key (raw RSA: a signature of the caller's
+ * block) is refused whatever the policy says, and recorded as sign. */
+START_TEST(encrypt_message_with_private_key_refused)
+{
+	struct t t;
+	size_t mark;
+
+	t_start(&t, "encrypt_message_with_private_key_refused", RULES);
+	mark = world_audit_lines(&t.w);
+	ck_assert_rv(t.f->C_MessageEncryptInit(t.s, &pkcs_mech, MOCK_KEY_SIGN), CKR_FUNCTION_REJECTED);
+	world_expect_one_deny(&t.w, mark, "C_MessageEncryptInit", "sign");
+	ck_assert_uint_eq(t.m->calls("C_MessageEncryptInit"), 0);
+	ck_assert(!t.m->active(t.s, CKF_MESSAGE_ENCRYPT));
+	t_end(&t);
+}
+END_TEST
+
+/* A named secret key's message decryption is judged once at its init and
+ * then forwarded as it is, associated data and parts included; an
+ * unnamed public key's message verification passes unrecorded. */
+START_TEST(decrypt_message_named_secret_key)
+{
+	struct t t;
+	CK_BYTE plain[16], sig[32];
+	CK_ULONG len = sizeof plain;
+	size_t mark;
+
+	t_start(&t, "decrypt_message_named_secret_key", RULES);
+	mark = world_audit_lines(&t.w);
+	ck_assert_rv(t.f->C_MessageDecryptInit(t.s, &gcm_mech, MOCK_KEY_SECRET), CKR_OK);
+	world_expect_one_allow(&t.w, mark, "C_MessageDecryptInit");
+	mark = world_audit_lines(&t.w);
+	ck_assert_rv(t.f->C_DecryptMessage(t.s, NULL, 0, (CK_BYTE_PTR)"aad", 3, (CK_BYTE_PTR)"\x3b", 1, plain, &len),
+	             CKR_OK);
+	ck_assert_uint_eq(plain[0], 'a');
+	ck_assert_rv(t.f->C_DecryptMessageBegin(t.s, NULL, 0, (CK_BYTE_PTR)"aad", 3), CKR_OK);
+	len = sizeof plain;
+	ck_assert_rv(t.f->C_DecryptMessageNext(t.s, NULL, 0, (CK_BYTE_PTR)"\x3c", 1, plain, &len, CKF_END_OF_MESSAGE),
+	             CKR_OK);
+	ck_assert_uint_eq(plain[0], 'f');
+	ck_assert_rv(t.f->C_MessageDecryptFinal(t.s), CKR_OK);
+
+	ck_assert_rv(t.f->C_MessageVerifyInit(t.s, &sign_mech, MOCK_KEY_PUBLIC), CKR_OK);
+	world_mock_signature("mock-sign", "x", 1, sig);
+	ck_assert_rv(t.f->C_VerifyMessage(t.s, NULL, 0, (CK_BYTE_PTR)"x", 1, sig, sizeof sig), CKR_OK);
+	ck_assert_rv(t.f->C_MessageVerifyFinal(t.s), CKR_OK);
+	ck_assert_uint_eq(world_audit_lines(&t.w), mark);
+
+	/* After the final the private key's message decryption is judged
+	 * again, not forwarded as the secret key's was. */
+	ck_assert_rv(t.f->C_MessageDecryptInit(t.s, &pkcs_mech, MOCK_KEY_SIGN), CKR_OK);
+	len = sizeof plain;
+	ck_assert_rv(t.f->C_DecryptMessage(t.s, NULL, 0, NULL, 0, (CK_BYTE_PTR)"\x3b", 1, plain, &len), CKR_OK);
+	world_expect_allow_data(&t.w, mark, "C_DecryptMessage", "decrypt", "\x3b", 1);
+	t_end(&t);
+}
+END_TEST
+
 /* Message verification with a private key is judged at its init; the
  * token's verdicts come back unchanged. */
 START_TEST(verify_message_token_verdicts)
@@ -545,6 +603,8 @@ suite(void)
 	tcase_add_test(tc, decrypt_message_refused_at_message);
 	tcase_add_test(tc, decrypt_message_token_error_at_part);
 	tcase_add_test(tc, encrypt_message_token_error_at_init);
+	tcase_add_test(tc, encrypt_message_with_private_key_refused);
+	tcase_add_test(tc, decrypt_message_named_secret_key);
 	tcase_add_test(tc, verify_message_token_verdicts);
 	tcase_add_test(tc, sign_message_vendor_code_unchanged);
 	suite_add_tcase(s, tc);
