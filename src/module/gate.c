@@ -186,6 +186,16 @@ pg_gate_C_DecryptInit(const pg_args_C_DecryptInit *a)
 
 /* ---- signing ------------------------------------------------------------------ */
 
+/* A call of a function the token may list but lack (lacking.c): the
+ * token's own answer then, before anything else. */
+static CK_RV
+output_unless_lacking(enum pg_probe probe, enum pg_op_kind kind, enum pg_output_end end, struct pg_io io)
+{
+	CK_RV rv = pg_lower_check(probe, io.session);
+
+	return rv != CKR_OK ? rv : pg_gate_output(kind, end, io);
+}
+
 CK_RV
 pg_gate_C_Sign(const pg_args_C_Sign *a)
 {
@@ -207,10 +217,8 @@ pg_gate_C_SignFinal(const pg_args_C_SignFinal *a)
 CK_RV
 pg_gate_C_SignRecover(const pg_args_C_SignRecover *a)
 {
-	CK_RV rv = pg_lower_check(PG_PROBE_SIGN_RECOVER, a->session);
-
-	return rv != CKR_OK ? rv :
-	       pg_gate_output(PG_KIND_SIGN_RECOVER, PG_OUT_WHOLE, pg_io_C_SignRecover(a));
+	return output_unless_lacking(PG_PROBE_SIGN_RECOVER, PG_KIND_SIGN_RECOVER, PG_OUT_WHOLE,
+	                             pg_io_C_SignRecover(a));
 }
 
 /* ---- decryption with a private key (secret-key decryption passes through) ------- */
@@ -246,17 +254,13 @@ pg_gate_C_SignEncryptUpdate(const pg_args_C_SignEncryptUpdate *a)
 CK_RV
 pg_gate_C_DecryptDigestUpdate(const pg_args_C_DecryptDigestUpdate *a)
 {
-	CK_RV rv = pg_lower_check(PG_PROBE_DECRYPT_DIGEST, a->session);
-
-	return rv != CKR_OK ? rv :
-	       pg_gate_output(PG_KIND_DECRYPT, PG_OUT_PART, pg_io_C_DecryptDigestUpdate(a));
+	return output_unless_lacking(PG_PROBE_DECRYPT_DIGEST, PG_KIND_DECRYPT, PG_OUT_PART,
+	                             pg_io_C_DecryptDigestUpdate(a));
 }
 
 CK_RV
 pg_gate_C_DecryptVerifyUpdate(const pg_args_C_DecryptVerifyUpdate *a)
 {
-	CK_RV rv = pg_lower_check(PG_PROBE_DECRYPT_VERIFY, a->session);
-
-	return rv != CKR_OK ? rv :
-	       pg_gate_output(PG_KIND_DECRYPT, PG_OUT_PART, pg_io_C_DecryptVerifyUpdate(a));
+	return output_unless_lacking(PG_PROBE_DECRYPT_VERIFY, PG_KIND_DECRYPT, PG_OUT_PART,
+	                             pg_io_C_DecryptVerifyUpdate(a));
 }

@@ -30,19 +30,24 @@ pg_gate_C_SignMessage(const pg_args_C_SignMessage *a)
 	return pg_gate_output(PG_KIND_MESSAGE_SIGN, PG_OUT_WHOLE, pg_io_C_SignMessage(a));
 }
 
+/* The token's answer to a new message: if it began, the message is
+ * judged afresh. */
+static CK_RV
+message_begun(CK_RV rv, CK_SESSION_HANDLE session, enum pg_op_kind kind)
+{
+	if (rv == CKR_OK)
+		pg_gate_begin_data(session, kind);
+	return rv;
+}
+
 CK_RV
 pg_gate_C_SignMessageBegin(const pg_args_C_SignMessageBegin *a)
 {
-	CK_RV rv;
-
 	if (!HAS(C_SignMessageBegin))
 		return CKR_FUNCTION_NOT_SUPPORTED;
 	if (!pg_gate_active(a->session, PG_KIND_MESSAGE_SIGN))
 		return CKR_OPERATION_NOT_INITIALIZED;
-	rv = pg_call_C_SignMessageBegin(pg_ctx_lower(), a);
-	if (rv == CKR_OK)
-		pg_gate_begin_data(a->session, PG_KIND_MESSAGE_SIGN);
-	return rv;
+	return message_begun(pg_call_C_SignMessageBegin(pg_ctx_lower(), a), a->session, PG_KIND_MESSAGE_SIGN);
 }
 
 /* A part with no signature length pointer is not the last one. */
@@ -56,29 +61,24 @@ pg_gate_C_SignMessageNext(const pg_args_C_SignMessageNext *a)
 	return pg_gate_output(PG_KIND_MESSAGE_SIGN, PG_OUT_FINAL, pg_io_C_SignMessageNext(a));
 }
 
-/* Ends the message-signing operation itself. */
+/* The token's answer to the end of a message operation itself: p11gate
+ * forgets it, whatever the answer. */
 static CK_RV
-end_message_op(CK_SESSION_HANDLE session, enum pg_op_kind kind, CK_FLAGS flag,
-               CK_RV (*lower_final)(CK_SESSION_HANDLE))
+message_op_ended(CK_RV rv, CK_SESSION_HANDLE session, enum pg_op_kind kind)
 {
-	CK_RV rv;
-
-	if (lower_final == NULL)
-		return CKR_FUNCTION_NOT_SUPPORTED;
-	if (kind == PG_KIND_MESSAGE_SIGN && !pg_gate_active(session, kind))
-		return CKR_OPERATION_NOT_INITIALIZED;
-	rv = lower_final(session);
-	pg_gate_forget(session, flag);
+	pg_gate_forget_kind(session, kind);
 	return rv;
 }
 
 CK_RV
 pg_gate_C_MessageSignFinal(const pg_args_C_MessageSignFinal *a)
 {
-	const pg_function_list_3_0 *lower = pg_ctx_lower();
-
-	return end_message_op(a->session, PG_KIND_MESSAGE_SIGN, CKF_MESSAGE_SIGN,
-	                      lower ? lower->C_MessageSignFinal : NULL);
+	if (!HAS(C_MessageSignFinal))
+		return CKR_FUNCTION_NOT_SUPPORTED;
+	if (!pg_gate_active(a->session, PG_KIND_MESSAGE_SIGN))
+		return CKR_OPERATION_NOT_INITIALIZED;
+	return message_op_ended(pg_call_C_MessageSignFinal(pg_ctx_lower(), a), a->session,
+	                        PG_KIND_MESSAGE_SIGN);
 }
 
 CK_RV
@@ -101,14 +101,10 @@ pg_gate_C_DecryptMessage(const pg_args_C_DecryptMessage *a)
 CK_RV
 pg_gate_C_DecryptMessageBegin(const pg_args_C_DecryptMessageBegin *a)
 {
-	CK_RV rv;
-
 	if (!HAS(C_DecryptMessageBegin))
 		return CKR_FUNCTION_NOT_SUPPORTED;
-	rv = pg_call_C_DecryptMessageBegin(pg_ctx_lower(), a);
-	if (rv == CKR_OK)
-		pg_gate_begin_data(a->session, PG_KIND_MESSAGE_DECRYPT);
-	return rv;
+	return message_begun(pg_call_C_DecryptMessageBegin(pg_ctx_lower(), a), a->session,
+	                     PG_KIND_MESSAGE_DECRYPT);
 }
 
 /* Every part yields plaintext: the first is judged, the last recorded. */
@@ -125,10 +121,10 @@ pg_gate_C_DecryptMessageNext(const pg_args_C_DecryptMessageNext *a)
 CK_RV
 pg_gate_C_MessageDecryptFinal(const pg_args_C_MessageDecryptFinal *a)
 {
-	const pg_function_list_3_0 *lower = pg_ctx_lower();
-
-	return end_message_op(a->session, PG_KIND_MESSAGE_DECRYPT, CKF_MESSAGE_DECRYPT,
-	                      lower ? lower->C_MessageDecryptFinal : NULL);
+	if (!HAS(C_MessageDecryptFinal))
+		return CKR_FUNCTION_NOT_SUPPORTED;
+	return message_op_ended(pg_call_C_MessageDecryptFinal(pg_ctx_lower(), a), a->session,
+	                        PG_KIND_MESSAGE_DECRYPT);
 }
 
 CK_RV
