@@ -599,6 +599,53 @@ START_TEST(decrypt_secret_key_then_private_key)
 }
 END_TEST
 
+/* What a decryption's state does not admit: a single-part call once parts
+ * gave plaintext, a part after a too-small final buffer; and a C_Decrypt
+ * retried with other ciphertext is another decryption, judged afresh. */
+START_TEST(decrypt_sequence_refusals)
+{
+	struct t t;
+	CK_BYTE out[64];
+	CK_ULONG len = sizeof out;
+	char line[8192], ref[64];
+	size_t mark;
+
+	t_start(&t, "decrypt_sequence_refusals");
+	ck_assert_rv(t.f->C_DecryptInit(t.s, &pkcs_mech, MOCK_KEY_SIGN), CKR_OK);
+	ck_assert_rv(t.f->C_DecryptUpdate(t.s, (CK_BYTE_PTR)"\x3b", 1, out, &len), CKR_OK);
+	mark = world_audit_lines(&t.w);
+	len = sizeof out;
+	ck_assert_rv(t.f->C_Decrypt(t.s, (CK_BYTE_PTR)"\x3c", 1, out, &len), CKR_FUNCTION_REJECTED);
+	world_expect_one_deny(&t.w, mark, "C_Decrypt", "decrypt");
+	ck_assert_uint_eq(t.m->calls("C_Decrypt"), 0);
+	len = 1;
+	ck_assert_rv(t.f->C_DecryptFinal(t.s, out, &len), CKR_BUFFER_TOO_SMALL);
+	mark = world_audit_lines(&t.w);
+	len = sizeof out;
+	ck_assert_rv(t.f->C_DecryptUpdate(t.s, (CK_BYTE_PTR)"\x3c", 1, out, &len), CKR_FUNCTION_REJECTED);
+	world_expect_one_deny(&t.w, mark, "C_DecryptUpdate", "decrypt");
+	ck_assert_uint_eq(t.m->calls("C_DecryptUpdate"), 1);
+	len = sizeof out;
+	ck_assert_rv(t.f->C_DecryptFinal(t.s, out, &len), CKR_OK);
+	ck_assert_mem_eq(out, "\0\0\0\1", 4);
+
+	mark = world_audit_lines(&t.w);
+	ck_assert_rv(t.f->C_DecryptInit(t.s, &pkcs_mech, MOCK_KEY_SIGN), CKR_OK);
+	len = 0;
+	out[0] = 0xee;
+	ck_assert_rv(t.f->C_Decrypt(t.s, (CK_BYTE_PTR)"\x3b", 1, out, &len), CKR_BUFFER_TOO_SMALL);
+	ck_assert_uint_eq(out[0], 0xee);
+	len = sizeof out;
+	ck_assert_rv(t.f->C_Decrypt(t.s, (CK_BYTE_PTR)"\x3c", 1, out, &len), CKR_OK);
+	ck_assert_uint_eq(out[0], 'f');
+	ck_assert_uint_eq(world_audit_count_since(&t.w, mark, ALLOW, NULL), 2);
+	ck_assert(world_audit_find_data_since(&t.w, mark, "\x3c", 1, ALLOW, line, sizeof line));
+	snprintf(ref, sizeof ref, "\"ref\":%llu,", (unsigned long long)world_json_u64(line, "seq"));
+	ck_assert_uint_eq(world_audit_count_since(&t.w, mark, RESULT, ref, "\"rv\":\"CKR_OK\"", NULL), 1);
+	t_end(&t);
+}
+END_TEST
+
 /* After CKR_BUFFER_TOO_SMALL on the first part, the retry must not
  * decrypt other ciphertext than the allow record names unless that too is
  * judged and recorded. */
@@ -901,6 +948,7 @@ suite(void)
 	tcase_add_test(decrypt, decrypt_token_error_at_part);
 	tcase_add_test(decrypt, decrypt_secret_key_then_private_key);
 	tcase_add_test(decrypt, decrypt_part_retry_with_other_data);
+	tcase_add_test(decrypt, decrypt_sequence_refusals);
 	suite_add_tcase(s, decrypt);
 
 	tcase_set_timeout(slow, 120);
