@@ -145,7 +145,10 @@ ok "logged in, no command ran"
 # logged in as ACCOUNT; waits for the socket.
 tunnel() {
 	local sock=$R/$1.sock
-	as_runner ssh -F "$R/ssh_config" -N -T -L "$sock:$SOCK" "$1@signhost" </dev/null >"$WORK/tunnel-$1.log" 2>&1 &
+	# Not through as_runner: $! must be ssh itself (setpriv and env exec
+	# it), so that the cleanup ends the tunnel.
+	setpriv --reuid="$RUNNER" --regid="$RUNNER" --init-groups -- env HOME="$R" \
+		ssh -F "$R/ssh_config" -N -T -L "$sock:$SOCK" "$1@signhost" </dev/null >"$WORK/tunnel-$1.log" 2>&1 &
 	TUNNELS+=($!)
 	for _ in $(seq 100); do [ -S "$sock" ] && return 0; sleep 0.1; done
 	cat "$WORK/tunnel-$1.log" "$WORK/sshd.log" >&2
