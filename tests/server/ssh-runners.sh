@@ -17,7 +17,8 @@
 #   reported program, and never the runner's uid;
 # - as p11gt-ci2 (not allowed): osslsigncode is refused, no file is written,
 #   and the deny record names p11gt-ci2's attested uid;
-# - a login account gets no shell, and the chain verifies.
+# - a login account gets no shell; with AllowTcpForwarding no, sshd refuses
+#   the unix-socket forwarding too (OpenSSH 9.2); the chain verifies.
 # Needs root (accounts, sshd); skipped (77) otherwise.
 . "$(dirname "$0")/../integration/lib.sh"
 . "$(dirname "$0")/server-lib.sh"
@@ -43,10 +44,10 @@ rules:
 CONF
 ok "accounts ready"
 
-SERVER='' SSHD_PID='' TUNNELS=()
+SERVER='' SSHD_PIDS=() TUNNELS=()
 cleanup() {
-	for pid in "${TUNNELS[@]}" $SSHD_PID; do kill "$pid" 2>/dev/null || true; done
-	for pid in "${TUNNELS[@]}" $SSHD_PID; do wait "$pid" 2>/dev/null || true; done
+	for pid in "${TUNNELS[@]}" "${SSHD_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+	for pid in "${TUNNELS[@]}" "${SSHD_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
 	[ -z "$SERVER" ] || server_stop
 }
 trap cleanup EXIT
@@ -67,7 +68,8 @@ runuser -u "$RUNNER" -- ssh-keygen -q -t ed25519 -N '' -C runner -f "$R/id_ed255
 for u in "$CI1" "$CI2"; do
 	echo "restrict,port-forwarding $(cat "$R/id_ed25519.pub")" >"$S/keys/$u"
 done
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+PORT=$(free_port)
 cat >"$S/sshd_config" <<CONF
 Port $PORT
 ListenAddress 127.0.0.1
@@ -95,16 +97,22 @@ Match Group $GROUP
 	PermitTTY no
 	ForceCommand /bin/false
 CONF
+# sshd_start NAME: an sshd with the configuration $S/NAME, logging to
+# $WORK/NAME.log; waits until it listens.
+sshd_start() {
+	"$SSHD" -t -f "$S/$1" || fail "sshd rejects the configuration $S/$1"
+	"$SSHD" -D -e -f "$S/$1" >"$WORK/$1.log" 2>&1 &
+	SSHD_PIDS+=($!)
+	for _ in $(seq 50); do
+		grep -q "Server listening" "$WORK/$1.log" && return 0
+		sleep 0.1
+	done
+	cat "$WORK/$1.log" >&2
+	fail "sshd did not start"
+}
 check "starting sshd on 127.0.0.1:$PORT with its own config and host key ($S)"
-"$SSHD" -t -f "$S/sshd_config" || fail "sshd rejects the test's configuration"
-"$SSHD" -D -e -f "$S/sshd_config" >"$WORK/sshd.log" 2>&1 &
-SSHD_PID=$!
-for _ in $(seq 50); do
-	grep -q "Server listening" "$WORK/sshd.log" && break
-	sleep 0.1
-done
-grep -q "Server listening" "$WORK/sshd.log" || { cat "$WORK/sshd.log" >&2; fail "sshd did not start"; }
-ok "sshd $SSHD_PID listening"
+sshd_start sshd_config
+ok "sshd ${SSHD_PIDS[0]} listening"
 
 echo "[127.0.0.1]:$PORT $(cut -d' ' -f1,2 "$S/host_key.pub")" >"$R/known_hosts"
 cat >"$R/ssh_config" <<CONF
@@ -138,20 +146,23 @@ if as_runner ssh -F "$R/ssh_config" "$CI1@signhost" echo shell-ran >"$WORK/shell
 	grep -q shell-ran "$WORK/shell.log"; then
 	fail "$CI1 ran a command on the signing host: $(cat "$WORK/shell.log")"
 fi
-grep -q "Accepted publickey for $CI1" "$WORK/sshd.log" || { cat "$WORK/sshd.log" >&2; fail "$CI1 was not even logged in"; }
+grep -q "Accepted publickey for $CI1" "$WORK/sshd_config.log" || { cat "$WORK/sshd_config.log" >&2; fail "$CI1 was not even logged in"; }
 ok "logged in, no command ran"
 
-# tunnel ACCOUNT: the runner forwards $R/ACCOUNT.sock to the server's socket,
-# logged in as ACCOUNT; waits for the socket.
+# tunnel ACCOUNT [PORT NAME]: the runner forwards $R/NAME.sock (default
+# ACCOUNT.sock) to the server's socket, logged in as ACCOUNT to the sshd on
+# PORT (default $PORT); waits for the socket.
 tunnel() {
-	local sock=$R/$1.sock
+	local name=${3:-$1}
+	local sock=$R/$name.sock
 	# Not through as_runner: $! must be ssh itself (setpriv and env exec
 	# it), so that the cleanup ends the tunnel.
 	setpriv --reuid="$RUNNER" --regid="$RUNNER" --init-groups -- env HOME="$R" \
-		ssh -F "$R/ssh_config" -N -T -L "$sock:$SOCK" "$1@signhost" </dev/null >"$WORK/tunnel-$1.log" 2>&1 &
+		ssh -F "$R/ssh_config" -p "${2:-$PORT}" -N -T -L "$sock:$SOCK" "$1@signhost" \
+		</dev/null >"$WORK/tunnel-$name.log" 2>&1 &
 	TUNNELS+=($!)
 	for _ in $(seq 100); do [ -S "$sock" ] && return 0; sleep 0.1; done
-	cat "$WORK/tunnel-$1.log" "$WORK/sshd.log" >&2
+	cat "$WORK/tunnel-$name.log" "$WORK"/sshd*.log >&2
 	fail "the tunnel as $1 did not come up"
 }
 
@@ -240,6 +251,23 @@ reason=$(jq -r .reason <<<"$rec")
 grep -q "p11gate: denied sign with key release-rsa.*$CI2" "$WORK/server.log" ||
 	{ cat "$WORK/server.log" >&2; fail "no refusal line in the server's log"; }
 ok "refused: $reason"
+
+# docs/deployment.md says why the configuration above allows TCP forwarding.
+check "with AllowTcpForwarding no, OpenSSH refuses the unix-socket forwarding too"
+PORT2=$(free_port)
+sed -e "s/^Port .*/Port $PORT2/" -e "s|^PidFile .*|PidFile $S/sshd-no-tcp.pid|" \
+	-e 's/^\tAllowTcpForwarding local$/\tAllowTcpForwarding no/' "$S/sshd_config" >"$S/sshd-no-tcp"
+grep -q '^.AllowTcpForwarding no$' "$S/sshd-no-tcp" || fail "no AllowTcpForwarding line to change"
+sshd_start sshd-no-tcp
+echo "[127.0.0.1]:$PORT2 $(cut -d' ' -f1,2 "$S/host_key.pub")" >>"$R/known_hosts"
+tunnel "$CI1" "$PORT2" no-tcp
+if as_runner env P11_KIT_SERVER_ADDRESS="unix:path=$R/no-tcp.sock" pkcs11-tool --module "$CLIENT_MODULE" -L \
+	>"$WORK/no-tcp.log" 2>&1 && grep -q "token label *: *release" "$WORK/no-tcp.log"; then
+	fail "the token was reached through an sshd with AllowTcpForwarding no"
+fi
+grep -q "Received request to connect to path $SOCK, but the request was denied" "$WORK/sshd-no-tcp.log" ||
+	{ cat "$WORK/sshd-no-tcp.log" >&2; fail "sshd did not say it denied the forwarding"; }
+ok "refused: $(grep -o 'Received request to connect to path.*denied' "$WORK/sshd-no-tcp.log" | head -1)"
 
 check "the audit chain verifies"
 "$P11GATE_CLI" audit verify "$AUDIT" || fail "the audit chain does not verify"
