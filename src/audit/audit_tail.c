@@ -137,7 +137,7 @@ static bool
 is_seal(const char *line, size_t len, char time[PG_AUDIT_TIME_LEN + 1])
 {
 	static const char event[] = ",\"event\":\"rotate\",", head[] = "{\"seq\":",
-	                  at[] = ",\"time\":\"";
+	                  at[] = ",\"time\":\"", format[] = "DDDD-DD-DDTDD:DD:DD.DDDDDDZ";
 	size_t i = sizeof head - 1;
 
 	if (len < sizeof head - 1 || memcmp(line, head, sizeof head - 1) != 0)
@@ -148,6 +148,15 @@ is_seal(const char *line, size_t len, char time[PG_AUDIT_TIME_LEN + 1])
 	    memcmp(line + i, at, sizeof at - 1) != 0)
 		return false;
 	i += sizeof at - 1;
+	/* The closed file's kept name is made of it: only the writer's own
+	 * format, never a '/' or anything else someone who can write the log
+	 * put there. */
+	for (size_t k = 0; k < PG_AUDIT_TIME_LEN; k++) {
+		char want = format[k], c = line[i + k];
+
+		if (want == 'D' ? c < '0' || c > '9' : c != want)
+			return false;
+	}
 	memcpy(time, line + i, PG_AUDIT_TIME_LEN);
 	time[PG_AUDIT_TIME_LEN] = '\0';
 	return memmem(line + i, len - i, event, sizeof event - 1) != NULL;

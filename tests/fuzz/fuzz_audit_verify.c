@@ -12,6 +12,7 @@
 #include "audit_verify.h"
 #include "p11gate/audit.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -20,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -142,6 +144,43 @@ tail_is_record(const uint8_t *data, size_t size)
 	return pg_audit_record_frame((const char *)data + start, size - start, &seq, prev);
 }
 
+/* Whether the writer's tail reader finds the file closed by a rotation. */
+static bool
+writer_sees_seal(const char *path)
+{
+	struct pg_audit_tail tail;
+	char err[128];
+	struct stat st;
+	bool sealed = false;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd >= 0 && fstat(fd, &st) == 0 && pg_audit_tail_read(fd, st.st_size, &tail, err,
+	                                                         sizeof err) == 0)
+		sealed = tail.sealed;
+	if (fd >= 0)
+		close(fd);
+	return sealed;
+}
+
+/* The closed files a finished rotation left in the scratch directory. */
+static void
+remove_kept(void)
+{
+	struct dirent *e;
+	char path[PATH_MAX + 300];
+	DIR *d = opendir(scratch_dir);
+
+	if (d == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		if (strncmp(e->d_name, "log-", 4) == 0) {
+			snprintf(path, sizeof path, "%s/%s", scratch_dir, e->d_name);
+			unlink(path);
+		}
+	}
+	closedir(d);
+}
+
 /* Writes the input as a log file, lets the writer append one record, and
  * verifies the result strictly: the writer must continue any log that
  * verifies (recovering a truncated tail), never make it fail. */
@@ -159,12 +198,21 @@ continue_log(const uint8_t *data, size_t size, const struct pg_chain *before)
 	struct pg_chain after;
 	pg_audit *audit;
 	uint64_t seq = 0;
+	bool closed;
 	int fd, rc;
 
 	snprintf(path, sizeof path, "%s/log", scratch_dir);
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0 || (size > 0 && write(fd, data, size) != (ssize_t)size) || close(fd) != 0)
 		FAIL("cannot write %s: %s", path, strerror(errno));
+	/* A file a rotation closed (it ends with a rotate record as the
+	 * writer writes them) is not written to: the writer finishes the
+	 * rotation and appends to the new file, after its continue record.  A
+	 * rotate record in another form is not one the writer recognises: it
+	 * writes after it, and verify rightly objects. */
+	closed = before->closed_line != 0 && writer_sees_seal(path);
+	if (before->closed_line != 0 && !closed)
+		return;
 	audit = pg_audit_open(path, false, false, err, sizeof err);
 	if (audit == NULL)
 		FAIL("the writer refuses a log that verifies: %s", err);
@@ -172,9 +220,9 @@ continue_log(const uint8_t *data, size_t size, const struct pg_chain *before)
 	pg_audit_close(audit);
 	if (rc != 0)
 		FAIL("the writer cannot append to a log that verifies: %s", strerror(rc));
-	if (seq != before->last_seq + 1)
-		FAIL("the writer appended seq %" PRIu64 " after a chain ending at %" PRIu64, seq,
-		     before->last_seq);
+	if (seq != before->last_seq + (closed ? 2 : 1))
+		FAIL("the writer appended seq %" PRIu64 " after a chain ending at %" PRIu64 "%s", seq,
+		     before->last_seq, closed ? " (closed by a rotation)" : "");
 
 	pg_chain_init(&after);
 	rc = pg_audit_verify_path(path, &after);
@@ -182,6 +230,12 @@ continue_log(const uint8_t *data, size_t size, const struct pg_chain *before)
 		FAIL("cannot read back %s: %s", path, strerror(rc));
 	if (after.problem != PG_CHAIN_OK)
 		FAIL("a log that verified no longer does after one append: %s", after.message);
+	if (closed) {
+		if (!after.continues || after.records != 2 || after.continue_seq != before->last_seq + 1)
+			FAIL("the file a rotation closed was not continued in a new file");
+		remove_kept();
+		return;
+	}
 	if (after.records != before->records + 1 || after.last_seq != seq)
 		FAIL("after one append: %" PRIu64 " records ending at %" PRIu64 ", expected %" PRIu64
 		     " ending at %" PRIu64, after.records, after.last_seq, before->records + 1, seq);

@@ -140,7 +140,7 @@ run 2 audit rotate extra
 # log to p11gate, which rotates it.
 if command -v logrotate >/dev/null 2>&1; then
 	sed -e "s|/var/log/p11gate/audit.jsonl|$DIR/logs/audit.jsonl|" \
-	    -e "s|/usr/bin/p11gate|$P11GATE|" -e "s|/etc/p11gate/p11gate.yaml|$DIR/plain.yaml|" \
+	    -e "s|/usr/bin/p11gate|$P11GATE|" -e "s|/etc/p11gate/server.yaml|$DIR/plain.yaml|" \
 	    "$SNIPPET" >logrotate.conf
 	grep -v '^[[:space:]]*#' logrotate.conf | grep -q copytruncate && fail "the snippet uses copytruncate"
 	before=$(ls logs | wc -l)
