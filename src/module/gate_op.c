@@ -468,7 +468,7 @@ finish(struct output_txn *t)
 		pg_session_op_reset(t->op);
 }
 
-/* Step 5b: refused: recorded by the caller of this step, the token's
+/* Step 5b: refused (the judging step recorded it): the token's
  * operation cancelled, p11gate's forgotten (or the message ended). */
 static CK_RV
 output_refuse_and_cancel(struct output_txn *t, CK_RV rv)
