@@ -173,7 +173,8 @@ pg_audit_dir_files(const char *dir, char ***paths, size_t *n)
 		}
 		first_time(&found[count++]);
 	}
-	qsort(found, count, sizeof *found, by_time);
+	if (count > 1) /* qsort's base must not be NULL, even for no entries */
+		qsort(found, count, sizeof *found, by_time);
 	*paths = calloc(count + 1, sizeof **paths);
 	if (*paths == NULL) {
 		rc = ENOMEM;
