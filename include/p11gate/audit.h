@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include "p11gate/pkcs11.h"
 #include "p11gate/identity.h"
+#include "p11gate/alert.h"
 
 typedef struct pg_audit pg_audit;
 
@@ -29,6 +30,7 @@ enum pg_audit_event {
 	PG_AUDIT_ROTATE,
 	PG_AUDIT_CONTINUE,
 	PG_AUDIT_CHECKPOINT,
+	PG_AUDIT_ALERT,        /* "event":"alert": an alert (p11gate/alert.h), after what set it off */
 };
 
 /* The longest data a record keeps whole ("data", in hex): a digest, which
@@ -78,6 +80,13 @@ struct pg_audit_record {
 	 * SubjectPublicKeyInfo), and the interval promised (0: none) */
 	const unsigned char *key_sha256;         /* 32 bytes */
 	uint64_t every;
+	/* alert: its name and message id (pg_alert_name, pg_alert_id), what
+	 * a count is per, the count, the threshold and the window (seconds);
+	 * the numbers are left out when 0.  ref names the record that set it off. */
+	const char *alert;
+	const char *alert_id;
+	const char *by;
+	uint64_t count, threshold, window;
 };
 
 /* ---- record constructors: one per event type --------------------------- */
@@ -131,6 +140,8 @@ struct pg_audit_record pg_audit_record_continue(const char *reason, const char *
                                                 const unsigned char *previous_sha256,
                                                 uint64_t previous_size);
 struct pg_audit_record pg_audit_record_checkpoint(const unsigned char *key_sha256, uint64_t every);
+/* An alert (audit_alert.c), naming the log's caller and policy. */
+struct pg_audit_record pg_audit_record_alert(const pg_audit *audit, const struct pg_alert *alert);
 
 /* The policy (SHA-256 of its file) the records of this log are made
  * under.  Call before the handle is shared. */

@@ -718,9 +718,12 @@ alarm_tamper(const pg_audit *audit, const char *why)
 {
 	char path[PATH_MAX + 64];
 
+	const struct pg_alert alert = { .kind = PG_ALERT_TAMPER, .reason = why };
+
 	pg_esc(audit->path, PG_ESC_VALUE, path, sizeof path);
 	dprintf(STDERR_FILENO, "p11gate: TAMPERING: audit log %s: %s\n", path, why);
-	syslog(LOG_AUTHPRIV | LOG_ALERT, "p11gate: TAMPERING: audit log %s: %s", path, why);
+	/* The tamper record, written next, is this alert's record. */
+	pg_alert_syslog(&alert, audit->path, NULL);
 }
 
 /* Whether the file, size bytes long now, still holds the anchor (the last

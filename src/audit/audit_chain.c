@@ -227,9 +227,10 @@ check_fields(struct pg_chain *c, const json_t *rec, const char *text, size_t len
 	if (strcmp(event, "decision") != 0 && strcmp(event, "result") != 0 &&
 	    strcmp(event, "policy") != 0 && strcmp(event, "start") != 0 &&
 	    strcmp(event, "tamper") != 0 && strcmp(event, "checkpoint") != 0 &&
-	    strcmp(event, "rotate") != 0 && strcmp(event, "continue") != 0) {
+	    strcmp(event, "rotate") != 0 && strcmp(event, "continue") != 0 &&
+	    strcmp(event, "alert") != 0) {
 		problem(c, PG_CHAIN_INVALID, line, "unknown event (not decision, result, policy, "
-		        "start, tamper, checkpoint, rotate or continue)");
+		        "start, tamper, checkpoint, rotate, continue or alert)");
 		return;
 	}
 	if (c->closed_line != 0) {
@@ -257,6 +258,13 @@ check_fields(struct pg_chain *c, const json_t *rec, const char *text, size_t len
 	}
 	if (strcmp(event, "policy") == 0) {
 		c->policies++;
+		return;
+	}
+	if (strcmp(event, "alert") == 0) {
+		if (pg_json_get_string(rec, "alert") == NULL || pg_json_get_string(rec, "reason") == NULL)
+			problem(c, PG_CHAIN_INVALID, line, "alert record without \"alert\" or \"reason\"");
+		else
+			c->alerts++;
 		return;
 	}
 	if (strcmp(event, "start") == 0 || strcmp(event, "tamper") == 0) {
@@ -511,7 +519,10 @@ pg_chain_summary(const struct pg_chain *c, const char *name, char *out, size_t o
 	if (c->starts > 0)
 		n += (size_t)snprintf(others + n, sizeof others - n, ", %" PRIu64 " start", c->starts);
 	if (c->checkpoints > 0)
-		snprintf(others + n, sizeof others - n, ", %" PRIu64 " checkpoint", c->checkpoints);
+		n += (size_t)snprintf(others + n, sizeof others - n, ", %" PRIu64 " checkpoint",
+		                      c->checkpoints);
+	if (c->alerts > 0)
+		snprintf(others + n, sizeof others - n, ", %" PRIu64 " alert", c->alerts);
 	pg_hex_encode(c->last_hash, PG_SHA256_LEN, head);
 	snprintf(out, out_len, "%s: intact, %" PRIu64 " records (%" PRIu64 " allow, %" PRIu64
 	         " deny, %" PRIu64 " result%s%s), seq %" PRIu64 "..%" PRIu64 ", last record %s, "

@@ -47,7 +47,7 @@ struct pg_chain {
 
 	/* What was read. */
 	size_t lines;
-	uint64_t records, allow, deny, results, policies, starts, tampers, checkpoints;
+	uint64_t records, allow, deny, results, policies, starts, tampers, checkpoints, alerts;
 	uint64_t first_seq, last_seq;
 	char last_time[40];
 	unsigned char last_hash[PG_SHA256_LEN];  /* of the last record's line */

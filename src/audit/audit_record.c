@@ -228,6 +228,8 @@ event_name(enum pg_audit_event event)
 		return "continue";
 	case PG_AUDIT_CHECKPOINT:
 		return "checkpoint";
+	case PG_AUDIT_ALERT:
+		return "alert";
 	}
 	return "unknown";
 }
@@ -240,6 +242,8 @@ pg_audit_record_body(const struct pg_audit_record *r, const char *host, const ch
 	string_field(out, "event", event_name(r->event));
 	if (r->event == PG_AUDIT_DECISION)
 		string_field(out, "decision", r->allow ? "allow" : "deny");
+	string_field(out, "alert", r->alert);
+	string_field(out, "alert_id", r->alert_id);
 	string_field(out, "rule", r->rule);
 	string_field(out, "reason", r->reason);
 	string_field(out, "function", r->function);
@@ -269,6 +273,15 @@ pg_audit_record_body(const struct pg_audit_record *r, const char *host, const ch
 	if (r->has_rv)
 		constant_field(out, "rv", pg_rv_name(r->rv), r->rv);
 	hex_field(out, "signature_sha256", r->signature_sha256, PG_SHA256_LEN);
+	if (r->event == PG_AUDIT_ALERT) {
+		string_field(out, "by", r->by);
+		if (r->count != 0)
+			u64_field(out, "count", r->count);
+		if (r->threshold != 0)
+			u64_field(out, "threshold", r->threshold);
+		if (r->window != 0)
+			u64_field(out, "window", r->window);
+	}
 	if (r->event == PG_AUDIT_TAMPER) {
 		u64_field(out, "seen_seq", r->seen_seq);
 		u64_field(out, "seen_size", r->seen_size);

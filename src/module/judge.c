@@ -5,9 +5,11 @@
  * cannot be written refuses the call.  Nothing here holds the context lock.
  */
 #include "judge.h"
+#include "alert.h"
 #include "p11gate/common.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -94,15 +96,32 @@ say_refusal(const struct pg_regime *regime, const struct pg_judge_call *call,
 	       mech ? " (" : "", mech ? mech : "", mech ? ")" : "", who, reason);
 }
 
+/* The log failed: said on stderr, and to syslog as an audit-failed alert
+ * (the log itself cannot carry it).  what: "refusing C_Sign", ... */
+static void
+audit_failed(struct pg_regime *regime, int err, const char *what)
+{
+	char why[PATH_MAX + 256];
+
+	if (regime->audit == NULL)
+		snprintf(why, sizeof why, "%s: %s", regime->audit_error, what);
+	else
+		snprintf(why, sizeof why, "audit log %s cannot be written (%s): %s",
+		         pg_audit_path(regime->audit), strerror(err), what);
+	pg_log("%s", why);
+	pg_alert_audit_failed(regime, why);
+}
+
 static CK_RV
 append(struct pg_regime *regime, const struct pg_audit_record *record, uint64_t *seq)
 {
 	int err = pg_audit_append(regime->audit, record, seq);
+	char what[96];
 
 	if (err == 0)
 		return CKR_OK;
-	pg_log("audit log %s cannot be written (%s): refusing %s", pg_audit_path(regime->audit),
-	       strerror(err), record->function ? record->function : "the call");
+	snprintf(what, sizeof what, "refusing %s", record->function ? record->function : "the call");
+	audit_failed(regime, err, what);
 	return CKR_FUNCTION_FAILED;
 }
 
@@ -185,7 +204,10 @@ pg_judge_record(struct pg_regime *regime, const struct pg_judge_call *call,
 
 	pg_regime_prepare(regime);
 	if (regime->audit == NULL) {
-		pg_log("%s: refusing %s", regime->audit_error, call->function);
+		char what[96];
+
+		snprintf(what, sizeof what, "refusing %s", call->function);
+		audit_failed(regime, 0, what);
 		return CKR_FUNCTION_FAILED;
 	}
 	if (!decision->allow || call->record_allow) {
@@ -244,7 +266,10 @@ pg_judge_refuse(struct pg_regime *regime, const char *function, const char *reas
 	uint64_t seq;
 
 	if (regime->audit == NULL) {
-		pg_log("%s: refusing %s", regime->audit_error, function);
+		char what[96];
+
+		snprintf(what, sizeof what, "refusing %s", function);
+		audit_failed(regime, 0, what);
 		return CKR_FUNCTION_FAILED;
 	}
 	pg_regime_prepare(regime);
@@ -274,8 +299,10 @@ pg_judge_result(struct pg_regime *regime, const struct pg_judge_call *call, uint
 	if (err == 0)
 		err = pg_audit_append(regime->audit, &record, &result_seq);
 	if (err != 0) {
-		pg_log("audit log %s cannot be written (%s): withholding the result of %s",
-		       pg_audit_path(regime->audit), strerror(err), call->function);
+		char what[96];
+
+		snprintf(what, sizeof what, "withholding the result of %s", call->function);
+		audit_failed(regime, err, what);
 		return CKR_FUNCTION_FAILED;
 	}
 	return rv;
@@ -286,9 +313,11 @@ pg_judge_durable(struct pg_regime *regime, const struct pg_judge_call *call, uin
 {
 	int err = pg_audit_sync(regime->audit, seq);
 
+	char what[96];
+
 	if (err == 0)
 		return CKR_OK;
-	pg_log("audit log %s cannot be written (%s): withholding the output of %s",
-	       pg_audit_path(regime->audit), strerror(err), call->function);
+	snprintf(what, sizeof what, "withholding the output of %s", call->function);
+	audit_failed(regime, err, what);
 	return CKR_FUNCTION_FAILED;
 }

@@ -84,6 +84,7 @@ struct pg_regime {
 	uid_t uid;                  /* effective ids the caller was read under */
 	gid_t gid;
 	bool threads_ok;            /* the application lets libraries create threads */
+	atomic_llong audit_alerted; /* when the last audit-failed alert was sent (alert.c) */
 };
 
 /* The regime in force (reloaded first if the policy file changed), with a

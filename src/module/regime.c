@@ -10,6 +10,7 @@
  * pg_regime_prepare, at its first decision).
  */
 #include "context.h"
+#include "alert.h"
 #include "watch.h"
 #include "p11gate/common.h"
 
@@ -161,6 +162,7 @@ pg_regime_new(pg_policy *policy, const struct pg_file_version *st, bool threads_
 	atomic_init(&regime->refs, 1);
 	regime->id = atomic_fetch_add(&pg_ctx.regimes.last_id, 1) + 1;
 	atomic_init(&regime->prepared, false);
+	atomic_init(&regime->audit_alerted, 0);
 	pthread_mutex_init(&regime->prepare_lock, NULL);
 	regime->watch = watch;
 	regime->policy = pg_policy_ref(policy);
@@ -253,19 +255,22 @@ pg_regime_prepare(const struct pg_regime *shared)
 	pthread_mutex_unlock(&regime->prepare_lock);
 }
 
-/* A record of a policy change, in the log of the regime it concerns. */
-static void
+/* A record of a policy change, in the log of the regime it concerns; its
+ * seq, 0 if it was not written. */
+static uint64_t
 audit_policy_event(struct pg_regime *regime, const char *reason)
 {
 	struct pg_audit_record record;
-	uint64_t seq;
+	uint64_t seq = 0;
 
 	if (regime->audit == NULL)
-		return;
+		return 0;
 	pg_regime_prepare(regime);
 	record = pg_audit_record_policy(regime->audit, reason);
-	if (pg_audit_append(regime->audit, &record, &seq) == 0)
-		pg_audit_sync(regime->audit, seq);
+	if (pg_audit_append(regime->audit, &record, &seq) != 0)
+		return 0;
+	pg_audit_sync(regime->audit, seq);
+	return seq;
 }
 
 /* Loads the changed file outside the lock; installs it, or keeps the last
@@ -279,6 +284,7 @@ reload(struct pg_regime *current, const struct pg_file_version *st)
 	struct pg_regime *fresh = NULL;
 	struct pg_file_version after;
 	bool installed = false;
+	struct pg_alert alert;
 	pg_policy *policy;
 
 	policy = pg_config_load(pg_ctx.regimes.config_path);
@@ -313,7 +319,9 @@ reload(struct pg_regime *current, const struct pg_file_version *st)
 		snprintf(why, sizeof why, "policy file %s changed but does not load; "
 		         "keeping the last good policy (sha256 %s)", pg_ctx.regimes.config_path, sha);
 		pg_log("%s", why);
-		audit_policy_event(current, why);
+		alert = (struct pg_alert){ .kind = PG_ALERT_RELOAD_FAILED, .reason = why,
+		                           .ref = audit_policy_event(current, why) };
+		pg_alert_raise(current, &alert);
 		return;
 	}
 	if (installed) {

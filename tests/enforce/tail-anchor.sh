@@ -69,8 +69,9 @@ tamper=$(jq -c 'select(.event=="tamper")' "$AUDIT")
 grep -q "^p11gate: TAMPERING: audit log $AUDIT: the file is [0-9]* bytes long, shorter than the $seen_size this process saw" "$W/signer.err" ||
 	{ cat "$W/signer.err" >&2; fail "no TAMPERING line on the signer's stderr"; }
 # LOG_AUTHPRIV | LOG_ALERT = 10 << 3 | 1 = 81, whatever audit.syslog says.
-grep -q "^81 p11gate: TAMPERING: audit log $AUDIT: the file is [0-9]* bytes long, shorter than the $seen_size" "$W/syslog" ||
-	{ cat "$W/syslog" >&2; fail "no TAMPERING message to syslog (authpriv.alert)"; }
+# The alert's stable message id (docs/audit.md, "Alerts").
+grep -q "^81 p11gate: ALERT tamper MESSAGE_ID=bebae5c99b4211ed8c1a36f7b3504fc5 log=$AUDIT reason=\"the file is [0-9]* bytes long, shorter than the $seen_size" "$W/syslog" ||
+	{ cat "$W/syslog" >&2; fail "no tamper alert to syslog (authpriv.alert)"; }
 [ "$(jq -c 'select(.event=="result")' "$AUDIT" | wc -l)" -eq 3 ] || fail "the signer's signatures are not all recorded after the tamper record"
 status=0
 "$P11GATE_CLI" audit verify "$AUDIT" >"$W/verify.out" 2>&1 || status=$?

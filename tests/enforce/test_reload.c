@@ -441,6 +441,10 @@ bad_replacement(const char *name, const char *bad_text, const char *error_at)
 	ck_assert_msg(world_audit_find_since(&t.w, mark, line, sizeof line, "\"decision\":\"allow\"", NULL), "no allow record");
 	ck_assert_msg(strstr(line, good_sha) != NULL, "the allow record does not carry the last good policy's SHA-256");
 	ck_assert_uint_eq(world_audit_count_since(&t.w, mark, "\"event\":\"policy\"", "does not load", good_sha, NULL), 1);
+	/* And an alert follows it (docs/audit.md, "Alerts"). */
+	ck_assert_uint_eq(world_audit_count_since(&t.w, mark, "\"event\":\"alert\",\"alert\":\"reload-failed\","
+	                                          "\"alert_id\":\"ce280eef613a0a08f460a42b19fe51b9\"",
+	                                          "does not load", good_sha, NULL), 1);
 	ck_assert_msg(world_stderr_has(&t.w, "does not load; keeping the last good policy"),
 	              "stderr does not say the last good policy is kept");
 	snprintf(where, sizeof where, "p11gate: %s:%s", t.w.policy, error_at);

@@ -357,7 +357,9 @@ START_TEST(per_event_rules)
 		  "line 5: result record without \"rv\"" },
 		{ HEAD "\"event\":\"sign\",",
 		  "line 5: unknown event (not decision, result, policy, start, tamper, checkpoint, "
-		  "rotate or continue)" },
+		  "rotate, continue or alert)" },
+		{ HEAD "\"event\":\"alert\",\"alert\":\"tamper\",",
+		  "line 5: alert record without \"alert\" or \"reason\"" },
 		{ "\"host\":\"h\",\"event\":\"policy\",", "line 5: not a valid record: no \"time\"" },
 		{ HEAD "\"event\":\"policy\",\"data_sha256\":\"ABC\",",
 		  "line 5: not a valid record: \"data_sha256\" is not 64 lower-case hex digits" },

@@ -1,0 +1,81 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# Alerts (issue 15, item 4) with the real module over a real SoftHSM2
+# token: each is sent to syslog at authpriv.alert with its fixed message id
+# (captured by tests/enforce/syslog_capture.c, no syslog daemon here) and,
+# unless the log itself is what failed, written as an `alert` record after
+# the record that set it off.
+source "$(dirname "$0")/lib.sh"
+
+head -c 32 /dev/urandom >"$WORK/digest"
+# LOG_AUTHPRIV | LOG_ALERT = 10 << 3 | 1 = 81.
+ALERT_PRI=81
+
+# sign_captured NAME [ENV...]: pkcs11-tool signs one ECDSA digest with its
+# syslog captured in $W/syslog.
+sign_captured() {
+	local name=$1
+	shift
+	attempt "$name" env LD_PRELOAD="$P11GATE_SYSLOG_CAPTURE_SO" P11GATE_SYSLOG_CAPTURE="$W/syslog" "$@" \
+		pkcs11-tool --module "$P11GATE_MODULE" --login --pin "$PIN" --sign --id 02 -m ECDSA \
+		-i "$WORK/digest" -o "$W/sig"
+}
+
+# syslog_has NAME ID PATTERN: an alert line of that kind and id in $W/syslog
+# whose rest matches PATTERN (grep -E).
+syslog_has() {
+	grep -Eq "^$ALERT_PRI p11gate: ALERT $1 MESSAGE_ID=$2 .*$3" "$W/syslog" 2>/dev/null ||
+		{ cat "$W/syslog" >&2 2>/dev/null; fail "no '$1' alert (MESSAGE_ID=$2) matching '$3' in syslog"; }
+}
+
+# ---------------------------------------------------------------------------
+make_world failed-log
+write_policy --audit "$W/no-such-dir/audit.jsonl" <<-EOF
+  - name: everyone-signs
+    effect: allow
+    keys: [release-ec]
+EOF
+
+check "audit-failed: a log that cannot be opened refuses the key and alerts, to syslog only"
+sign_captured refused
+must_fail "a signature with no log"
+syslog_has audit-failed 03a69e7e3f8459e01c07024be78d48bc \
+	"log=$W/no-such-dir/audit.jsonl user=$ME uid=$MY_UID exe=/usr/bin/pkcs11-tool reason=\"cannot open audit log '$W/no-such-dir/audit.jsonl'.*: refusing C_SignInit\""
+[ "$(grep -c " ALERT audit-failed " "$W/syslog")" -eq 1 ] || fail "more than one audit-failed alert for one refusal"
+ok "$(grep ' ALERT audit-failed ' "$W/syslog")"
+
+# ---------------------------------------------------------------------------
+make_world reload
+write_policy <<-EOF
+  - name: everyone-signs
+    effect: allow
+    keys: [release-rsa, release-ec]
+EOF
+
+check "reload-failed: a running signer whose policy is replaced by one that does not load alerts, in syslog and the log"
+LD_PRELOAD="$P11GATE_SYSLOG_CAPTURE_SO" P11GATE_SYSLOG_CAPTURE="$W/syslog" \
+	"$P11GATE_SIGN_THREADS" 1 2 "$W/token" "$W/go" >"$W/signer.out" 2>"$W/signer.err" &
+signer=$!
+for ((i = 0; i < 600; i++)); do
+	[ ! -e "$W/go.ready.$signer" ] || break
+	sleep 0.05
+done
+[ -e "$W/go.ready.$signer" ] || { cat "$W/signer.err" >&2; fail "the signer did not log in"; }
+good_sha=$(sha256_of "$POLICY")
+printf 'version: 1\nrules: [\n' >"$W/bad.yaml"
+mv -f "$W/bad.yaml" "$POLICY"
+touch "$W/go"
+wait "$signer" || { cat "$W/signer.err" >&2; fail "the signer failed under the last good policy"; }
+alert=$(jq -c 'select(.event=="alert")' "$AUDIT")
+[ "$(jq -r .alert <<<"$alert")" = reload-failed ] || fail "no reload-failed alert record: $alert"
+[ "$(jq -r .alert_id <<<"$alert")" = ce280eef613a0a08f460a42b19fe51b9 ] || fail "wrong alert_id: $alert"
+[ "$(jq -r .policy_sha256 <<<"$alert")" = "$good_sha" ] || fail "the alert does not name the policy in force: $alert"
+ref=$(jq -r .ref <<<"$alert")
+[ "$(jq -r "select(.seq==$ref) | .event" "$AUDIT")" = policy ] || fail "the alert's ref $ref is not the policy record"
+syslog_has reload-failed ce280eef613a0a08f460a42b19fe51b9 "ref=$ref reason=\"policy file $POLICY changed but does not load"
+"$P11GATE_CLI" audit verify "$AUDIT" >"$W/verify.out" 2>&1 || { cat "$W/verify.out" >&2; fail "the log with an alert does not verify"; }
+grep -q "1 alert" "$W/verify.out" || { cat "$W/verify.out" >&2; fail "verify does not count the alert"; }
+ok "$alert"
+
+echo "PASS: alerts"
