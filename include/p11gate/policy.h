@@ -148,6 +148,11 @@ struct pg_decision {
 	/* Why, one line, e.g. "rule ci-signs-in-office-hours: outside
 	 * 09:00-17:00 Europe/Berlin" or "no rule allows it (nearest: ...)". */
 	char reason[512];
+	/* Allowed outside the deciding rule's usual: window (an
+	 * unusual-hours alert), and which part of it, e.g. "rule ci: outside
+	 * its usual hours: outside 08:00-19:00 Europe/Berlin (local time 03:12)". */
+	bool unusual;
+	char unusual_reason[320];
 };
 
 void pg_policy_decide(const pg_policy *policy, const struct pg_request *request,

@@ -589,6 +589,9 @@ pg_cmd_explain(int argc, char **argv)
 	printf("rule: %s\n", decision.rule != NULL ?
 	       pg_esc(decision.rule, PG_ESC_TEXT, shown, sizeof shown) : "(none)");
 	printf("reason: %s\n", pg_esc(decision.reason, PG_ESC_TEXT, shown, sizeof shown));
+	if (decision.unusual)
+		printf("alert: unusual-hours: %s\n",
+		       pg_esc(decision.unusual_reason, PG_ESC_TEXT, shown, sizeof shown));
 	explain_reported(policy, &request, caller, &decision);
 	status = decision.allow ? 0 : 1;
 out:

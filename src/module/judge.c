@@ -125,6 +125,26 @@ append(struct pg_regime *regime, const struct pg_audit_record *record, uint64_t 
 	return CKR_FUNCTION_FAILED;
 }
 
+/* An allowed use outside its rule's usual: window, once per use: at the
+ * allow record (the output call), not at the init. */
+static void
+alert_unusual(struct pg_regime *regime, const struct pg_decision *decision, const char *key_name,
+              uint64_t seq)
+{
+	struct pg_alert alert;
+
+	if (!decision->unusual)
+		return;
+	alert = (struct pg_alert){
+		.kind = PG_ALERT_UNUSUAL_HOURS,
+		.reason = decision->unusual_reason,
+		.rule = decision->rule,
+		.key_name = key_name,
+		.ref = seq,
+	};
+	pg_alert_raise(regime, &alert);
+}
+
 /* A verdict with the key matched and nothing decided: a refusal. */
 static void
 verdict_start(const struct pg_regime *regime, const struct pg_judge_call *call,
@@ -233,8 +253,10 @@ pg_judge_record(struct pg_regime *regime, const struct pg_judge_call *call,
 		return CKR_FUNCTION_REJECTED;
 	}
 	/* The disk syncs the allow record while the token works. */
-	if (call->record_allow)
+	if (call->record_allow) {
 		pg_audit_sync_start(regime->audit, record_seq);
+		alert_unusual(regime, decision, key >= 0 ? key_name : NULL, record_seq);
+	}
 	if (seq != NULL)
 		*seq = record_seq;
 	return CKR_OK;

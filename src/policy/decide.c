@@ -222,6 +222,8 @@ pg_policy_decide(const pg_policy *policy, const struct pg_request *req, struct p
 	out->key = -1;
 	out->key_name = NULL;
 	out->reason[0] = '\0';
+	out->unusual = false;
+	out->unusual_reason[0] = '\0';
 	if (key == NULL || key->n == 0) {
 		if (key != NULL && key->pin_mismatch >= 0 && (size_t)key->pin_mismatch < policy->n_keys)
 			snprintf(out->reason, sizeof out->reason, "key matches the URI of %s but not its "
@@ -283,6 +285,11 @@ pg_policy_decide(const pg_policy *policy, const struct pg_request *req, struct p
 		out->rule = policy->rules[allow_rule].name;
 		decided_key(policy, rule_key(&policy->rules[allow_rule], key), out);
 		allow_reason(out->reason, sizeof out->reason, out->rule);
+		if (pg_usual_outside(&policy->rules[allow_rule], &ev, msg, sizeof msg)) {
+			out->unusual = true;
+			snprintf(out->unusual_reason, sizeof out->unusual_reason, "rule %s allows it, "
+			         "but not at its usual time: %s", out->rule, msg);
+		}
 		return;
 	}
 	if (nearest == UINT_MAX) {

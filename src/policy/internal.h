@@ -179,6 +179,11 @@ struct pg_rule {
 	const char *dates_text;
 	const char *tz_name;         /* "UTC" when not given */
 	const pg_tz *tz;             /* NULL: UTC (gmtime_r) */
+
+	/* usual: (allow rules only): a when:-window compiled into a rule of
+	 * its own (only its time fields are set); an allowed use outside it
+	 * is allowed and raises an unusual-hours alert.  NULL if not given. */
+	struct pg_rule *usual;
 };
 
 struct pg_bucket {
@@ -214,6 +219,8 @@ bool pg_rules_compile(struct pg_load *load, const struct pg_ynode *rules);
 /* Parts of a rule (rules.c calls them). */
 bool pg_callers_compile(struct pg_load *load, struct pg_rule *rule, const struct pg_ynode *callers);
 bool pg_when_compile(struct pg_load *load, struct pg_rule *rule, const struct pg_ynode *when);
+/* usual: of an allow rule (when.c). */
+bool pg_usual_compile(struct pg_load *load, struct pg_rule *rule, const struct pg_ynode *usual);
 /* Builds policy->index; false on out-of-memory. */
 bool pg_index_build(struct pg_policy *policy);
 void pg_keys_release(struct pg_policy *policy);
@@ -236,5 +243,8 @@ enum pg_tri pg_callers_eval(const struct pg_rule *rule, enum pg_cond cond,
                             struct pg_eval *ev, char *msg, size_t msg_len);
 enum pg_tri pg_when_eval(const struct pg_rule *rule, enum pg_cond cond,
                          struct pg_eval *ev, char *msg, size_t msg_len);
+/* Whether the request is outside the rule's usual: window; if so, msg
+ * says which part it is outside ("outside 08:00-19:00 Europe/Berlin ..."). */
+bool pg_usual_outside(const struct pg_rule *rule, struct pg_eval *ev, char *msg, size_t msg_len);
 
 #endif /* P11GATE_POLICY_INTERNAL_H */

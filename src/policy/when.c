@@ -2,7 +2,8 @@
  *
  * A rule's when: window (days, hours, dates, timezone): strict parsing of
  * the text forms, and evaluation of an injected instant in the rule's zone
- * through tz.c, never through TZ or localtime.
+ * through tz.c, never through TZ or localtime.  The same window as an
+ * allow rule's usual: (an alert, not a refusal, outside it).
  */
 #include "internal.h"
 
@@ -260,15 +261,17 @@ pg_zones_release(struct pg_policy *policy)
 	policy->n_zones = 0;
 }
 
-bool
-pg_when_compile(struct pg_load *load, struct pg_rule *rule, const struct pg_ynode *when)
+/* A window under the name what ("when", "usual") for messages. */
+static bool
+window_compile(struct pg_load *load, struct pg_rule *rule, const struct pg_ynode *when,
+               const char *what)
 {
 	const struct pg_ynode *node;
 
 	rule->tz_name = "UTC";
-	if (!pg_yexpect(load->diag, when, PG_Y_MAP, "when"))
+	if (!pg_yexpect(load->diag, when, PG_Y_MAP, what))
 		return true;
-	pg_ymap_check_keys(load->diag, when, when_fields, "when");
+	pg_ymap_check_keys(load->diag, when, when_fields, what);
 	if ((node = pg_ymap_get(when, "timezone")) != NULL && !compile_timezone(load, rule, node))
 		return false;
 	if ((node = pg_ymap_get(when, "days")) != NULL)
@@ -277,6 +280,40 @@ pg_when_compile(struct pg_load *load, struct pg_rule *rule, const struct pg_ynod
 		compile_hours(load, rule, node);
 	if ((node = pg_ymap_get(when, "dates")) != NULL && !compile_dates(load, rule, node))
 		return false;
+	return true;
+}
+
+bool
+pg_when_compile(struct pg_load *load, struct pg_rule *rule, const struct pg_ynode *when)
+{
+	return window_compile(load, rule, when, "when");
+}
+
+bool
+pg_usual_compile(struct pg_load *load, struct pg_rule *rule, const struct pg_ynode *usual)
+{
+	struct pg_rule *window;
+
+	if (!rule->allow) {
+		pg_diag_error_at(load->diag, usual, "usual: is only for allow rules (it raises an alert "
+		                 "when an allowed use is outside it); rule '%s' denies: remove usual:, "
+		                 "or use when: to say when it applies", rule->name);
+		return true;
+	}
+	window = pg_arena_calloc(&load->policy->arena, 1, sizeof *window);
+	if (window == NULL)
+		return false;
+	window->name = rule->name;
+	window->allow = true;
+	window->line = usual->line;
+	window->column = usual->column;
+	if (!window_compile(load, window, usual, "usual"))
+		return false;
+	if (usual->kind == PG_Y_MAP && window->conds == 0)
+		pg_diag_error_at(load->diag, usual, "usual: of rule '%s' states no window; give days:, "
+		                 "hours: or dates: (e.g. usual: {days: [mon-fri], hours: \"08:00-19:00\"})",
+		                 rule->name);
+	rule->usual = window;
 	return true;
 }
 
@@ -357,4 +394,18 @@ pg_when_eval(const struct pg_rule *rule, enum pg_cond cond, struct pg_eval *ev,
 	}
 	SAY("internal error: condition %d is not a time condition", (int)cond);
 	return PG_NO;
+}
+
+bool
+pg_usual_outside(const struct pg_rule *rule, struct pg_eval *ev, char *msg, size_t msg_len)
+{
+	const struct pg_rule *window = rule->usual;
+
+	if (window == NULL)
+		return false;
+	for (int c = PG_COND_DATES; c <= PG_COND_HOURS; c++) {
+		if ((window->conds & (1u << c)) && pg_when_eval(window, (enum pg_cond)c, ev, msg, msg_len) != PG_YES)
+			return true;
+	}
+	return false;
 }

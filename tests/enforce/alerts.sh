@@ -78,4 +78,43 @@ syslog_has reload-failed ce280eef613a0a08f460a42b19fe51b9 "ref=$ref reason=\"pol
 grep -q "1 alert" "$W/verify.out" || { cat "$W/verify.out" >&2; fail "verify does not count the alert"; }
 ok "$alert"
 
+# ---------------------------------------------------------------------------
+command -v faketime >/dev/null || fail "faketime not found (apt-get install faketime)"
+make_world usual
+write_policy <<-EOF
+  - name: ci-signs
+    effect: allow
+    keys: [release-ec]
+    callers: { users: [$ME] }
+    usual: { days: [mon-fri], hours: "08:00-19:00", timezone: Europe/Berlin }
+EOF
+
+check "unusual-hours: within the rule's usual window, no alert"
+# Friday 2026-12-04 10:00 UTC = 11:00 in Berlin.
+sign_captured in-hours faketime "2026-12-04 10:00:00"
+must_succeed "a signature in usual hours"
+[ "$(new_records | jq -c 'select(.event=="alert")' | wc -l)" -eq 0 ] || fail "an alert in usual hours"
+! grep -q "ALERT" "$W/syslog" 2>/dev/null || fail "a syslog alert in usual hours"
+ok "allowed, no alert"
+
+check "unusual-hours: allowed at 03:12 Berlin time, and an alert names the rule, the key and the allow record"
+sign_captured night faketime "2026-12-04 02:12:00"
+must_succeed "a signature outside usual hours is still allowed"
+allow=$(new_records | jq -c 'select(.event=="decision" and .decision=="allow")')
+alert=$(new_records | jq -c 'select(.event=="alert")')
+[ "$(jq -r .alert <<<"$alert")" = unusual-hours ] || fail "no unusual-hours alert record: $alert"
+[ "$(jq -r .alert_id <<<"$alert")" = cd7e95f69e4b2e51f43aec7d53278ccb ] || fail "wrong alert_id: $alert"
+[ "$(jq -r .ref <<<"$alert")" = "$(jq -r .seq <<<"$allow")" ] || fail "the alert's ref is not the allow record: $alert"
+[ "$(jq -r .rule <<<"$alert")" = ci-signs ] || fail "the alert does not name the rule: $alert"
+[ "$(jq -r .key <<<"$alert")" = release-ec ] || fail "the alert does not name the key: $alert"
+[ "$(jq -r .caller.user <<<"$alert")" = "$ME" ] || fail "the alert does not name the caller: $alert"
+[ "$(jq -r .reason <<<"$alert")" = "rule ci-signs allows it, but not at its usual time: outside 08:00-19:00 Europe/Berlin (local time 03:12)" ] ||
+	fail "the alert's reason: $alert"
+syslog_has unusual-hours cd7e95f69e4b2e51f43aec7d53278ccb \
+	"rule=ci-signs key=release-ec user=$ME uid=$MY_UID exe=/usr/bin/pkcs11-tool ref=$(jq -r .seq <<<"$allow") reason=\"rule ci-signs allows it, but not at its usual time: outside 08:00-19:00"
+[ "$(grep -c ' ALERT ' "$W/syslog")" -eq 1 ] || fail "one use, more than one alert: $(cat "$W/syslog")"
+[ -s "$W/sig" ] || fail "no signature was written"
+"$P11GATE_CLI" audit verify "$AUDIT" >/dev/null || fail "the log does not verify"
+ok "$alert"
+
 echo "PASS: alerts"

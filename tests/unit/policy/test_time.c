@@ -23,7 +23,13 @@ static const char policy_yaml[] =
 	"  wednesday: {uri: \"pkcs11:object=wednesday\", owner: t}\n"
 	"  freeze: {uri: \"pkcs11:object=freeze\", owner: t}\n"
 	"  leap: {uri: \"pkcs11:object=leap\", owner: t}\n"
+	"  usual: {uri: \"pkcs11:object=usual\", owner: t}\n"
 	"rules:\n"
+	"  - name: usually-office\n"
+	"    effect: allow\n"
+	"    keys: [usual]\n"
+	"    callers: {users: [0]}\n"
+	"    usual: {days: [mon-fri], hours: \"08:00-19:00\", timezone: Europe/Berlin}\n"
 	"  - name: office-hours\n"
 	"    effect: allow\n"
 	"    keys: [office]\n"
@@ -210,6 +216,34 @@ START_TEST(test_inclusive_dates_in_zone)
 }
 END_TEST
 
+/* usual: changes no decision; outside it the decision says which part. */
+START_TEST(test_usual_hours)
+{
+	struct pg_decision d;
+
+	/* Friday 27 March 2026 12:00 in Berlin (CET). */
+	ck_assert(allowed_at("usual", "2026-03-27T11:00:00Z", &d));
+	ck_assert(!d.unusual);
+	ck_assert_str_eq(d.unusual_reason, "");
+	/* 03:12 in Berlin: allowed, unusual. */
+	ck_assert(allowed_at("usual", "2026-03-27T02:12:00Z", &d));
+	ck_assert(d.unusual);
+	ck_assert_str_eq(d.unusual_reason, "rule usually-office allows it, but not at its usual "
+	                 "time: outside 08:00-19:00 Europe/Berlin (local time 03:12)");
+	/* Saturday noon: the days part. */
+	ck_assert(allowed_at("usual", "2026-03-28T11:00:00Z", &d));
+	ck_assert(d.unusual);
+	ck_assert_str_eq(d.unusual_reason, "rule usually-office allows it, but not at its usual "
+	                 "time: Saturday is not in days [mon-fri] (Europe/Berlin)");
+	/* Monday 30 March, CEST: 07:30 UTC is 09:30 local, usual. */
+	ck_assert(allowed_at("usual", "2026-03-30T07:30:00Z", &d));
+	ck_assert(!d.unusual);
+	/* A refusal is never unusual: the other keys have no usual:. */
+	ck_assert(!allowed_at("office", "2026-03-28T10:00:00Z", &d));
+	ck_assert(!d.unusual);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -225,6 +259,7 @@ main(void)
 	tcase_add_test(tc, test_midnight_wrap);
 	tcase_add_test(tc, test_weekday_ranges);
 	tcase_add_test(tc, test_inclusive_dates_in_zone);
+	tcase_add_test(tc, test_usual_hours);
 	suite_add_tcase(suite, tc);
 	runner = srunner_create(suite);
 	srunner_run_all(runner, CK_NORMAL);
