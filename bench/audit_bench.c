@@ -5,6 +5,9 @@
  * bytes), appended in turn to a log in $TMPDIR (or /tmp); prints the median
  * microseconds per append of each.  Two appends are what every signature
  * costs p11gate in the log (bench/README.md, "Where the time goes").
+ * Then the same allow record with one use taken from a counter (a rule's
+ * limit: pg_audit_append_counted), interleaved batch by batch with the
+ * plain one so the machine's load falls on both alike.
  */
 #include "p11gate/audit.h"
 #include "p11gate/identity.h"
@@ -19,6 +22,43 @@
 #define BATCH 200       /* pairs of appends per timed batch */
 #define BATCHES 101     /* the median of these is reported */
 
+/* Median microseconds per allow + result pair, plain and counted, in
+ * alternating batches. */
+static int
+counted_vs_plain(pg_audit *audit, const struct pg_audit_record *allow,
+                 struct pg_audit_record *result, double *plain_us, double *counted_us)
+{
+	static double plain[BATCHES], counted[BATCHES];
+
+	for (int b = 0; b < BATCHES; b++) {
+		for (int pass = 0; pass < 2; pass++) {
+			bool count = (pass == 0) == (b % 2 == 0);
+			double t0 = bench_now_us();
+
+			for (int i = 0; i < BATCH; i++) {
+				struct pg_audit_take take = {
+					.counter = "limit rule=bench-signs by=caller uid=1000",
+					.per = 3600, .max = PG_AUDIT_UNLIMITED,
+				};
+				uint64_t seq;
+				int refused;
+
+				if (count ? pg_audit_append_counted(audit, allow, &take, 1, NULL, NULL,
+				                                    &refused, NULL, 0, &seq) != 0 :
+				    pg_audit_append(audit, allow, &seq) != 0)
+					return 1;
+				result->ref = seq;
+				if (pg_audit_append(audit, result, NULL) != 0)
+					return 1;
+			}
+			(count ? counted : plain)[b] = (bench_now_us() - t0) / BATCH;
+		}
+	}
+	*plain_us = bench_median(plain, BATCHES);
+	*counted_us = bench_median(counted, BATCHES);
+	return 0;
+}
+
 int
 main(void)
 {
@@ -28,6 +68,7 @@ main(void)
 	char path[4096], err[512];
 	struct pg_caller *caller = NULL;
 	pg_audit *audit = NULL;
+	double plain_us, counted_us;
 	uint64_t seq = 0;
 	int fd, status = 1;
 
@@ -82,6 +123,11 @@ main(void)
 	printf("audit append (unsynced, %s): allow record %.2f us, result record %.2f us "
 	       "(median of %d batches of %d)\n", tmp, bench_median(allow_us, BATCHES),
 	       bench_median(result_us, BATCHES), BATCHES, BATCH);
+	if (counted_vs_plain(audit, &allow, &result, &plain_us, &counted_us) != 0)
+		goto failed;
+	printf("audit append (unsynced): allow + result %.2f us, with one counted use %.2f us "
+	       "(+%.2f us; interleaved, median of %d batches of %d)\n", plain_us, counted_us,
+	       counted_us - plain_us, BATCHES, BATCH);
 	status = 0;
 	goto out;
 failed:
@@ -89,6 +135,8 @@ failed:
 out:
 	pg_audit_close(audit);
 	pg_caller_free(caller);
+	unlink(path);
+	snprintf(path + strlen(path), sizeof path - strlen(path), ".counters");
 	unlink(path);
 	return status;
 }

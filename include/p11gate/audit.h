@@ -165,6 +165,59 @@ const char *pg_audit_path(const pg_audit *audit);
 int pg_audit_append(pg_audit *audit, const struct pg_audit_record *record,
                     uint64_t *seq_out);
 
+/* ---- counters kept with the log (docs/audit.md, "Counters") ------------
+ * Exact across threads and processes: a use is taken under the same locks
+ * as the append of the record that names it, and the record is the truth
+ * (its "counted" field); LOG.counters beside the log is a cache that the
+ * next writer catches up from the log, so a crash between the record and
+ * the cache can neither lose nor double a use. */
+
+/* A take's max that never refuses: the counter only counts. */
+#define PG_AUDIT_UNLIMITED UINT64_MAX
+/* The longest counter name; longer names are refused (EINVAL). */
+#define PG_AUDIT_COUNTER_NAME_MAX 512
+#define PG_AUDIT_COUNTER_ID_LEN 24
+
+/* One use of one counter.  Windows are fixed and aligned to the Unix
+ * epoch: [k*per, (k+1)*per) (per 86400: a UTC day). */
+struct pg_audit_take {
+	const char *counter;    /* its name (any bytes up to PG_AUDIT_COUNTER_NAME_MAX;
+	                           written escaped in the record); distinct per call */
+	uint64_t per;           /* the window in seconds; 0: one window for ever */
+	uint64_t max;           /* uses a window allows; PG_AUDIT_UNLIMITED: never refuses */
+	uint64_t expires;       /* per 0: Unix time after which the counter may be
+	                           forgotten (a grant's not_after); 0: kept */
+	/* Filled in by the store: */
+	uint64_t used;          /* taken: this use's number in its window (1 = first);
+	                           refused or read: the count so far */
+	uint64_t window;        /* the window's start (Unix time; 0 when per is 0) */
+	uint64_t resets;        /* when the window ends (Unix time; 0: never) */
+	unsigned char id[PG_AUDIT_COUNTER_ID_LEN];   /* SHA-256 of the name, cut */
+};
+
+/* Words for a refusal: reason gets why take (at its max) refuses the use. */
+typedef void (*pg_audit_refusal_fn)(void *ctx, const struct pg_audit_take *take,
+                                    char *reason, size_t reason_len);
+
+/* Appends record (a decision) with one use taken from each of takes[0..n),
+ * all or none, under the log's locks: the record carries the uses in its
+ * "counted" field.  If a take is at its max, nothing is taken and a deny
+ * record is written instead (the record with allow false and the reason
+ * refusal gives, or a default naming the counter): *refused is then that
+ * take's index and reason (reason_len bytes, may be NULL) says why;
+ * otherwise *refused is -1.  seq_out: the record written.  0 or an errno
+ * value (nothing written: the caller refuses, as for any failed append;
+ * ENOSPC also when the store has no room for another live counter). */
+int pg_audit_append_counted(pg_audit *audit, const struct pg_audit_record *record,
+                            struct pg_audit_take *takes, size_t n,
+                            pg_audit_refusal_fn refusal, void *ctx,
+                            int *refused, char *reason, size_t reason_len, uint64_t *seq_out);
+
+/* Reads the counts of takes[0..n) now, taking nothing: used, window and
+ * resets filled in.  Under the log's locks (it catches up from the log
+ * first).  0 or an errno value. */
+int pg_audit_counters_read(pg_audit *audit, struct pg_audit_take *takes, size_t n);
+
 /* Makes audit, just opened, start from what from (an older handle of this
  * process, e.g. before a policy reload) last saw at the end of the same
  * file, so records cut off before the new handle's first append are still

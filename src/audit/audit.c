@@ -9,6 +9,7 @@
 #include "p11gate/audit.h"
 #include "p11gate/common.h"
 #include "audit_buf.h"
+#include "audit_count.h"
 #include "audit_internal.h"
 #include "audit_record.h"
 #include "audit_share.h"
@@ -79,6 +80,10 @@ struct pg_audit {
 	bool rotate_warned;             /* a rotation at max_size failed: said once */
 	pg_audit_key *checkpoint_key;   /* signs checkpoints; NULL: none */
 	uint64_t checkpoint_every;
+	/* LOG.counters (audit_count.c), opened at the first counted append;
+	 * guarded like the tail cache. */
+	struct pg_counters *counters;
+	bool counters_warned;           /* it cannot be opened: said once */
 
 	/* Guards the sync state.  fd is replaced only with both locks held,
 	 * so holding either is enough to read it.  Lock order: append_lock,
@@ -304,6 +309,7 @@ release(pg_audit *audit)
 	pg_buf_release(&audit->pending_start);
 	free(audit->caller_json);
 	pg_audit_key_free(audit->checkpoint_key);
+	pg_counters_close(audit->counters);
 	free(audit->path);
 	free(audit);
 }
@@ -1005,6 +1011,59 @@ sync_dir(const char *tmp, size_t dir_len)
 	return rc;
 }
 
+static uint64_t
+unix_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ts.tv_sec > 0 ? (uint64_t)ts.tv_sec : 0;
+}
+
+/* LOG.counters, open.  Called with append_lock held. */
+static int
+counters_ready(pg_audit *audit, bool create, struct pg_counters **out)
+{
+	int rc = 0;
+
+	if (audit->counters == NULL) {
+		audit->counters = pg_counters_open(audit->path, audit->fd, create, &rc);
+		if (rc != 0 && !audit->counters_warned) {
+			char path[PATH_MAX + 64];
+
+			pg_esc(audit->path, PG_ESC_VALUE, path, sizeof path);
+			dprintf(STDERR_FILENO, "p11gate: cannot use the counters of audit log %s (%s.counters: "
+			        "%s%s): refusing every counted use\n", path, path, strerror(rc),
+			        rc == EPERM ? "; it must belong to the log's owner and be writable by "
+			        "nobody who may not write the log" : "");
+			audit->counters_warned = true;
+		}
+	}
+	*out = audit->counters;
+	return rc;
+}
+
+/* Every live counter, for the continue record that begins a new file: so
+ * each file holds what its counters need.  Caught up from the closed file
+ * (end bytes); without LOG.counters, counted from it. */
+static int
+counters_snapshot(pg_audit *audit, off_t end, struct pg_buf *body)
+{
+	const struct pg_audit_tail none = { 0 };
+	struct pg_counters *c = NULL, *own = NULL;
+	int rc;
+
+	if (counters_ready(audit, false, &c) != 0 || c == NULL)
+		c = own = pg_counters_new_memory();
+	if (c == NULL)
+		return ENOMEM;
+	rc = pg_counters_catch_up(c, audit->fd, end, &none);
+	if (rc == 0)
+		pg_counters_snapshot_json(c, unix_now(), body);
+	pg_counters_close(own);
+	return rc == 0 && body->failed ? ENOMEM : rc;
+}
+
 /* Rotates the locked file (size bytes, ending in tail), or finishes a
  * rotation a crash interrupted (tail->sealed).  The order keeps a set that
  * verifies at every step (docs/audit.md, "Rotation"): the new file is made
@@ -1089,6 +1148,9 @@ rotate_locked(pg_audit *audit, off_t size, const struct pg_audit_tail *tail, con
 
 		step = "cannot write the new file";
 		if ((rc = own_body(audit, &record, &body)) != 0)
+			goto out;
+		step = "cannot count the closed file's counted uses";
+		if ((rc = counters_snapshot(audit, end, &body)) != 0)
 			goto out;
 	}
 	n = 0;
@@ -1188,12 +1250,92 @@ lock_current(pg_audit *audit, size_t need, off_t *size, struct pg_audit_tail *ta
 	}
 }
 
-/* Called with append_lock held.  body may be NULL (only what is pending);
- * sign: body is a checkpoint.  *end: where the last record written ends in
- * the file. */
+/* A counted append (pg_audit_append_counted) or a read of counters
+ * (pg_audit_counters_read, with no record). */
+struct counting {
+	const struct pg_audit_record *record;
+	struct pg_audit_take *takes;
+	size_t n;
+	pg_audit_refusal_fn refusal;
+	void *ctx;
+	int refused;                    /* the take at its max, or -1 */
+	char *reason;                   /* the refusal's words (reason_len bytes) */
+	size_t reason_len;
+	uint64_t now;
+	struct pg_buf body;             /* the record with its "counted", or the deny */
+};
+
+/* The default words of a refusal by a counter at its max. */
+static void
+default_refusal(const struct pg_audit_take *take, char *reason, size_t len)
+{
+	char counter[PG_AUDIT_COUNTER_NAME_MAX + 64];
+
+	pg_esc(take->counter, PG_ESC_VALUE, counter, sizeof counter);
+	snprintf(reason, len, "counter %s: %" PRIu64 " of %" PRIu64 " used", counter, take->used,
+	         take->max);
+}
+
+/* Under the file lock (size bytes, ending in tail): catches the counters up
+ * from the log and plans the takes; count->body becomes the record with
+ * its uses, or the deny that replaces it. */
 static int
-append_locked(pg_audit *audit, const struct pg_buf *body, bool sign, struct line *line,
-              uint64_t *seq, off_t *end)
+count_locked(pg_audit *audit, struct counting *count, off_t size, const struct pg_audit_tail *tail)
+{
+	struct pg_counters *c;
+	int rc, at;
+
+	rc = counters_ready(audit, true, &c);
+	if (rc != 0)
+		return rc;
+	rc = pg_counters_catch_up(c, audit->fd, size, tail);
+	if (rc != 0)
+		return rc;
+	count->now = unix_now();
+	at = pg_counters_plan(c, count->takes, count->n, count->now);
+	if (at == -2)
+		return ENOSPC;
+	if (at >= 0) {
+		struct pg_audit_record deny = *count->record;
+		char words[512];
+
+		if (count->refusal != NULL)
+			count->refusal(count->ctx, &count->takes[at], words, sizeof words);
+		else
+			default_refusal(&count->takes[at], words, sizeof words);
+		deny.allow = false;
+		deny.reason = words;
+		count->refused = at;
+		if (count->reason != NULL)
+			snprintf(count->reason, count->reason_len, "%s", words);
+		pg_buf_release(&count->body);
+		pg_audit_record_body(&deny, audit->host, cached_caller_json(audit, &deny), &count->body);
+		return count->body.failed ? ENOMEM : 0;
+	}
+	pg_counters_counted_json(count->takes, count->n, &count->body);
+	return count->body.failed ? ENOMEM : 0;
+}
+
+/* The uses are in the file: the counters say so too (if writing them
+ * fails, the next writer catches up from the log). */
+static void
+counted(pg_audit *audit, const struct counting *count)
+{
+	size_t n = count->refused < 0 ? count->n : 0;
+
+	if (audit->counters == NULL || !audit->cache_valid)
+		return;
+	pg_counters_commit(audit->counters, count->takes, n, count->now, audit->cache_size,
+	                   audit->cache_len, audit->cache_seq, audit->cache_hash);
+}
+
+/* Called with append_lock held.  body may be NULL (only what is pending);
+ * sign: body is a checkpoint; count: body is a decision taking uses (then
+ * count->body is written in its place).  *end: where the last record
+ * written ends in the file. */
+static int
+append_locked(pg_audit *audit, const struct pg_buf *body, bool sign, struct counting *count,
+              struct line *line, uint64_t *seq, off_t *end)
 {
 	const struct pg_buf *bodies[MAX_BODIES];
 	struct pg_buf checkpoint;
@@ -1206,9 +1348,11 @@ append_locked(pg_audit *audit, const struct pg_buf *body, bool sign, struct line
 	if (rc != 0)
 		return rc;
 	pg_buf_init(&checkpoint);
+	if (count != NULL && (rc = count_locked(audit, count, size, &tail)) != 0)
+		goto out;
 	n = pending_bodies(audit, bodies);
 	if (body != NULL)
-		bodies[n++] = body;
+		bodies[n++] = count != NULL ? &count->body : body;
 	if (n == 0)
 		goto out;
 	if (!sign && checkpoint_due(audit, tail.seq + 1, tail.seq + n)) {
@@ -1223,6 +1367,11 @@ append_locked(pg_audit *audit, const struct pg_buf *body, bool sign, struct line
 		goto out;
 	*end = size + (off_t)line->len;
 	pending_written(audit);
+	if (count != NULL)
+		counted(audit, count);
+	else if (audit->counters != NULL && audit->cache_valid)
+		pg_counters_follow(audit->counters, size, &tail, *end, audit->cache_len,
+		                   audit->cache_seq, audit->cache_hash);
 out:
 	flock(audit->fd, LOCK_UN);
 	pg_buf_release(&checkpoint);
@@ -1232,7 +1381,8 @@ out:
 /* Appends body (NULL: only the records pending), then copies the lines
  * written to syslog when asked to. */
 static int
-append(pg_audit *audit, const struct pg_buf *body, bool sign, uint64_t *seq_out)
+append(pg_audit *audit, const struct pg_buf *body, bool sign, struct counting *count,
+       uint64_t *seq_out)
 {
 	/* A signature's records fit here: no allocation per record. */
 	char stack[LINE_ON_STACK];
@@ -1242,7 +1392,7 @@ append(pg_audit *audit, const struct pg_buf *body, bool sign, uint64_t *seq_out)
 	int rc;
 
 	pthread_mutex_lock(&audit->append_lock);
-	rc = append_locked(audit, body, sign, &line, &seq, &end);
+	rc = append_locked(audit, body, sign, count, &line, &seq, &end);
 	if (audit->cut_found) {
 		/* Another process's published sync may cover bytes that are
 		 * gone: nobody skips a sync on its word now. */
@@ -1301,9 +1451,91 @@ pg_audit_append(pg_audit *audit, const struct pg_audit_record *record, uint64_t 
 		rc = ENOMEM;
 		goto out;
 	}
-	rc = append(audit, &body, false, seq_out);
+	rc = append(audit, &body, false, NULL, seq_out);
 out:
 	pg_buf_release(&body);
+	return rc;
+}
+
+int
+pg_audit_append_counted(pg_audit *audit, const struct pg_audit_record *record,
+                        struct pg_audit_take *takes, size_t n,
+                        pg_audit_refusal_fn refusal, void *ctx,
+                        int *refused, char *reason, size_t reason_len, uint64_t *seq_out)
+{
+	char stack[BODY_ON_STACK], counted_stack[BODY_ON_STACK];
+	struct counting count = {
+		.record = record, .takes = takes, .n = n, .refusal = refusal, .ctx = ctx,
+		.refused = -1, .reason = reason, .reason_len = reason_len,
+	};
+	struct pg_buf body;
+	int rc;
+
+	pg_buf_init_on(&body, stack, sizeof stack);
+	pg_buf_init_on(&count.body, counted_stack, sizeof counted_stack);
+	*refused = -1;
+	if (reason != NULL && reason_len > 0)
+		reason[0] = '\0';
+	if (audit == NULL || record == NULL || (n > 0 && takes == NULL)) {
+		rc = EINVAL;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (takes[i].counter == NULL ||
+		    strlen(takes[i].counter) > PG_AUDIT_COUNTER_NAME_MAX || takes[i].max == 0) {
+			rc = EINVAL;
+			goto out;
+		}
+	}
+	/* Built before the locks: under them only the uses are added. */
+	pg_audit_record_body(record, audit->host, cached_caller_json(audit, record), &body);
+	pg_buf_append(&count.body, body.data, body.len);
+	if (body.failed || count.body.failed) {
+		rc = ENOMEM;
+		goto out;
+	}
+	rc = append(audit, &body, false, &count, seq_out);
+	if (rc == 0)
+		*refused = count.refused;
+out:
+	pg_buf_release(&body);
+	pg_buf_release(&count.body);
+	return rc;
+}
+
+int
+pg_audit_counters_read(pg_audit *audit, struct pg_audit_take *takes, size_t n)
+{
+	struct pg_counters *c = NULL, *own = NULL;
+	struct pg_audit_tail tail;
+	struct line line = { 0 };
+	off_t size = 0;
+	int rc;
+
+	if (audit == NULL || (n > 0 && takes == NULL))
+		return EINVAL;
+	pthread_mutex_lock(&audit->append_lock);
+	rc = lock_current(audit, 0, &size, &tail, &line);
+	if (rc != 0)
+		goto out;
+	/* Reading makes no LOG.counters: without one, the log is counted. */
+	rc = counters_ready(audit, false, &c);
+	if (rc == 0 && c == NULL && (c = own = pg_counters_new_memory()) == NULL)
+		rc = ENOMEM;
+	if (rc == 0)
+		rc = pg_counters_catch_up(c, audit->fd, size, &tail);
+	if (rc == 0) {
+		uint64_t now = unix_now();
+
+		pg_counters_peek(c, takes, n, now);
+		if (own == NULL && !tail.recovered && !tail.needs_newline && tail.seq > 0)
+			pg_counters_commit(c, NULL, 0, now, size, tail.len, tail.seq, tail.hash);
+	}
+	flock(audit->fd, LOCK_UN);
+out:
+	pthread_mutex_unlock(&audit->append_lock);
+	pg_counters_close(own);
+	free(line.data);
 	return rc;
 }
 
@@ -1349,7 +1581,7 @@ pg_audit_start(pg_audit *audit, const struct pg_audit_record *start)
 	}
 	pthread_mutex_unlock(&audit->append_lock);
 	/* Written now; if it cannot be, it stays pending for the next record. */
-	return rc != 0 ? rc : append(audit, NULL, false, NULL);
+	return rc != 0 ? rc : append(audit, NULL, false, NULL, NULL);
 }
 
 /* One fdatasync for everything written so far, by the calling thread;
@@ -1506,7 +1738,7 @@ pg_audit_checkpoint(pg_audit *audit, uint64_t *seq_out)
 	pg_buf_init(&body);
 	rc = checkpoint_body(audit, &body);
 	if (rc == 0)
-		rc = append(audit, &body, true, seq_out);
+		rc = append(audit, &body, true, NULL, seq_out);
 	pg_buf_release(&body);
 	return rc;
 }
