@@ -43,6 +43,10 @@ enum pg_audit_event {
 struct pg_audit_record {
 	enum pg_audit_event event;
 	bool allow;                              /* decision records */
+	/* A refusal no policy decides (out of order, a use no operation
+	 * covers, an unreadable caller): "fixed":true, so a replay under
+	 * another policy leaves it be. */
+	bool fixed;
 	const char *rule;
 	const char *reason;
 	const char *function;                    /* the PKCS#11 call, e.g. "C_SignFinal" */
@@ -107,6 +111,7 @@ struct pg_audit_use {
 	const unsigned char *public_key_sha256;  /* 32 bytes */
 	const char *token_label;
 	const char *token_serial;
+	bool fixed;                              /* a refusal no policy decides (record's "fixed") */
 };
 
 /* The records of a log's events.  Records that name the caller and the

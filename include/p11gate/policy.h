@@ -161,6 +161,12 @@ void pg_policy_decide(const pg_policy *policy, const struct pg_request *request,
 /* For `p11gate explain`: each rule in file order, whether it matched, and
  * if not the first condition that failed (e.g. "user ci is not in users
  * [release]").  Called once per rule. */
+/* For `p11gate explain --replay`: the first rule (in file order) about one
+ * of the matched keys and op that tests the caller's environment, which
+ * audit records never hold; NULL if none. */
+const char *pg_policy_env_rule(const pg_policy *policy, const struct pg_key_match *key,
+                               enum pg_op op);
+
 typedef void (*pg_explain_fn)(void *ctx, const char *rule, bool is_allow,
                               bool matched, const char *why_not);
 void pg_policy_explain(const pg_policy *policy, const struct pg_request *request,

@@ -17,6 +17,7 @@ decision(const pg_audit *audit, const struct pg_audit_use *use, bool allow, cons
 	return (struct pg_audit_record){
 		.event = PG_AUDIT_DECISION,
 		.allow = allow,
+		.fixed = !allow && use->fixed,
 		.rule = rule,
 		.reason = reason,
 		.function = use->function,
@@ -58,6 +59,7 @@ pg_audit_record_refusal(const pg_audit *audit, const char *function, const char 
 	return (struct pg_audit_record){
 		.event = PG_AUDIT_DECISION,
 		.allow = false,
+		.fixed = true,
 		.reason = reason,
 		.function = function,
 		.operation = "manage",

@@ -242,6 +242,8 @@ pg_audit_record_body(const struct pg_audit_record *r, const char *host, const ch
 	string_field(out, "event", event_name(r->event));
 	if (r->event == PG_AUDIT_DECISION)
 		string_field(out, "decision", r->allow ? "allow" : "deny");
+	if (r->event == PG_AUDIT_DECISION && r->fixed)
+		pg_buf_puts(out, "\"fixed\":true,");
 	string_field(out, "alert", r->alert);
 	string_field(out, "alert_id", r->alert_id);
 	string_field(out, "rule", r->rule);

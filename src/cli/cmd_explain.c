@@ -55,6 +55,7 @@ usage(FILE *out)
 {
 	fprintf(out,
 	        "Usage: p11gate explain --key NAME [OPTION]...\n"
+	        "  or:  p11gate explain --replay LOG [--config FILE] [--since T] [--json]\n"
 	        "Say whether the policy would allow one use of a key, which rule decides\n"
 	        "it, and for every rule whether it matched or the first condition that\n"
 	        "failed.  Unless overridden, the caller is the person running this command,\n"
@@ -75,10 +76,17 @@ usage(FILE *out)
 	        "                         mechanisms do not match\n"
 	        "      --at TIME          the instant, RFC 3339: 2026-12-24T10:00:00Z or\n"
 	        "                         2026-12-24T11:00:00+01:00 (default: now)\n"
+	        "      --replay LOG       judge every decision in LOG (a file, or a directory of\n"
+	        "                         rotated files) again under the policy and print what\n"
+	        "                         would change, grouped by rule, key and caller\n"
+	        "      --since T          with --replay: decisions at or after T (2026-12-01,\n"
+	        "                         2026-12-01T08:00:00Z) or within a span back (24h, 7d)\n"
+	        "      --json             with --replay: one JSON object instead of text\n"
 	        "  -h, --help             display this help and exit\n"
 	        "\n"
 	        "Exit status: 0 if the call would be allowed, 1 if denied, 2 on a usage error\n"
-	        "or a policy that does not load.\n", P11GATE_DEFAULT_CONFIG);
+	        "or a policy that does not load.  With --replay: 0 if nothing allowed would\n"
+	        "be refused, 1 if something would, 2 on an error.\n", P11GATE_DEFAULT_CONFIG);
 }
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -413,7 +421,7 @@ restore_caller(struct pg_caller *caller, const struct saved_caller *saved)
 	caller->env = saved->env;
 }
 
-enum { OPT_UNIT = 256, OPT_ENV, OPT_AT };
+enum { OPT_UNIT = 256, OPT_ENV, OPT_AT, OPT_REPLAY, OPT_SINCE, OPT_JSON };
 
 /* Everything the command line says. */
 struct explain_args {
@@ -424,6 +432,10 @@ struct explain_args {
 	bool have_at;
 	time_t at;
 	struct overrides o;
+	const char *replay;          /* --replay LOG: judge the log again (cmd_replay.c) */
+	const char *since;
+	bool json;
+	bool asked;                  /* a hypothetical call's option was given */
 };
 
 static bool
@@ -453,6 +465,9 @@ parse_args(int argc, char **argv, struct explain_args *a)
 		{ "env", required_argument, NULL, OPT_ENV },
 		{ "mechanism", required_argument, NULL, 'm' },
 		{ "at", required_argument, NULL, OPT_AT },
+		{ "replay", required_argument, NULL, OPT_REPLAY },
+		{ "since", required_argument, NULL, OPT_SINCE },
+		{ "json", no_argument, NULL, OPT_JSON },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -461,7 +476,18 @@ parse_args(int argc, char **argv, struct explain_args *a)
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "c:k:o:u:g:p:m:h", options, NULL)) != -1) {
+		a->asked = a->asked || (c != 'c' && c != OPT_REPLAY && c != OPT_SINCE && c != OPT_JSON &&
+		                        c != 'h');
 		switch (c) {
+		case OPT_REPLAY:
+			a->replay = optarg;
+			break;
+		case OPT_SINCE:
+			a->since = optarg;
+			break;
+		case OPT_JSON:
+			a->json = true;
+			break;
 		case 'c':
 			a->config = optarg;
 			break;
@@ -513,6 +539,13 @@ parse_args(int argc, char **argv, struct explain_args *a)
 	}
 	if (optind < argc)
 		return usage_error("unexpected argument '%s'", argv[optind]);
+	if (a->replay != NULL && a->asked)
+		return usage_error("--replay judges the log's own calls: it takes only --config, "
+		                   "--since and --json");
+	if (a->replay == NULL && (a->since != NULL || a->json))
+		return usage_error("--since and --json go with --replay LOG");
+	if (a->replay != NULL)
+		return -1;
 	if (a->key == NULL)
 		return usage_error("--key NAME is required");
 	return -1;
@@ -552,6 +585,10 @@ pg_cmd_explain(int argc, char **argv)
 	if (policy == NULL) {
 		fprintf(stderr, "p11gate explain: %s does not load; run 'p11gate check %s'\n",
 		        a->config, a->config);
+		goto out;
+	}
+	if (a->replay != NULL) {
+		status = pg_explain_replay(policy, a->config, a->replay, a->since, a->json);
 		goto out;
 	}
 	idx = pg_policy_key_find(policy, a->key);

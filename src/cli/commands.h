@@ -11,4 +11,10 @@ int pg_cmd_explain(int argc, char **argv);   /* cmd_explain.c */
 int pg_cmd_keys(int argc, char **argv);      /* cmd_keys.c */
 int pg_cmd_audit(int argc, char **argv);     /* cmd_audit.c: verify, find */
 
+#include <stdbool.h>
+#include "p11gate/policy.h"
+/* explain --replay (cmd_replay.c): the exit status. */
+int pg_explain_replay(const pg_policy *policy, const char *config, const char *log,
+                      const char *since, bool json);
+
 #endif

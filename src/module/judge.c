@@ -152,6 +152,7 @@ verdict_start(const struct pg_regime *regime, const struct pg_judge_call *call,
 {
 	memset(&verdict->decision, 0, sizeof verdict->decision);
 	verdict->decision.key = -1;
+	verdict->fixed = false;
 	match_key(regime, call->key, &verdict->match);
 }
 
@@ -166,6 +167,7 @@ pg_judge_decide(const struct pg_regime *regime, const struct pg_judge_call *call
 	if (regime->caller == NULL) {
 		snprintf(verdict->decision.reason, sizeof verdict->decision.reason, "%s",
 		         regime->caller_error);
+		verdict->fixed = true;
 		return;
 	}
 	request = (struct pg_request){
@@ -239,6 +241,7 @@ pg_judge_record(struct pg_regime *regime, const struct pg_judge_call *call,
 		use.keys_matched = matched;
 		use.n_keys_matched = n_matched;
 		use.public_key_sha256 = pin != NULL ? pin : call->key->have_spki ? call->key->spki_sha256 : NULL;
+		use.fixed = verdict->fixed;
 		record = decision->allow ?
 		         pg_audit_record_allow(regime->audit, &use, decision->rule, decision->reason) :
 		         pg_audit_record_deny(regime->audit, &use, decision->rule, decision->reason);
@@ -277,6 +280,7 @@ pg_judge_forbid(struct pg_regime *regime, const struct pg_judge_call *call, cons
 	struct pg_verdict verdict;
 
 	verdict_start(regime, call, &verdict);
+	verdict.fixed = true;
 	snprintf(verdict.decision.reason, sizeof verdict.decision.reason, "%s", reason);
 	return pg_judge_record(regime, call, &verdict, NULL);
 }

@@ -29,6 +29,7 @@ struct pg_judge_call {
 struct pg_verdict {
 	struct pg_decision decision;
 	struct pg_key_match match;
+	bool fixed;                          /* refused whatever the policy says */
 };
 
 /* Asks the policy; records nothing. */

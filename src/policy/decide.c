@@ -344,3 +344,21 @@ pg_policy_explain(const pg_policy *policy, const struct pg_request *req,
 	}
 	pg_policy_decide(policy, req, out);
 }
+
+const char *
+pg_policy_env_rule(const pg_policy *policy, const struct pg_key_match *key, enum pg_op op)
+{
+	for (size_t r = 0; key != NULL && r < policy->n_rules; r++) {
+		const struct pg_rule *rule = &policy->rules[r];
+
+		if (!(rule->conds & (1u << PG_COND_ENV)) || !(rule->ops & (unsigned)op))
+			continue;
+		for (size_t k = 0; k < key->n; k++) {
+			for (size_t j = 0; j < rule->n_keys; j++) {
+				if (rule->keys[j] == key->idx[k])
+					return rule->name;
+			}
+		}
+	}
+	return NULL;
+}

@@ -1,0 +1,453 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * `p11gate explain --replay LOG --config NEW.yaml`: every decision of a
+ * log judged again under a candidate policy, with the facts its record
+ * holds (operation, mechanism, the policy keys the object matched and its
+ * public key, the caller, the time), and what would change, grouped by
+ * rule, key and caller.  What a record cannot tell (the caller's
+ * environment, a key the old policy did not name) is counted apart, never
+ * guessed: docs/policy.md, "Replaying a log".
+ */
+#include "commands.h"
+#include "audit_json.h"
+#include "audit_walk.h"
+#include "p11gate/common.h"
+#include "p11gate/identity.h"
+#include "p11gate/policy.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+enum change { SAME, TO_REFUSED, TO_ALLOWED, UNREPLAYABLE, N_CHANGES };
+
+/* One group of changed decisions: same direction, rule, key and caller. */
+struct group {
+	enum change change;
+	char *rule;          /* the old deciding rule (to refused), the new one (to allowed), or why */
+	char *key;
+	char *caller;
+	size_t count;
+	json_t *example;     /* seq, time, old and new reasons of the first one */
+};
+
+struct replay {
+	const pg_policy *policy;
+	bool has_since;
+	struct pg_instant since;
+	size_t decisions, fixed, counts[N_CHANGES];
+	struct group *groups;
+	size_t n_groups, cap_groups;
+	bool failed;         /* out of memory */
+};
+
+static bool
+hex32(const char *text, unsigned char out[32])
+{
+	if (text == NULL || strlen(text) != 64)
+		return false;
+	for (size_t i = 0; i < 32; i++) {
+		unsigned v;
+
+		if (sscanf(text + 2 * i, "%2x", &v) != 1)
+			return false;
+		out[i] = (unsigned char)v;
+	}
+	return true;
+}
+
+static bool
+in_list(const json_t *caller, const char *list, const char *field)
+{
+	const json_t *a = json_object_get(caller, list), *v;
+	size_t i;
+
+	json_array_foreach(a, i, v) {
+		const char *s = pg_json_string(v);
+		if (s != NULL && strcmp(s, field) == 0)
+			return true;
+	}
+	return false;
+}
+
+static enum pg_id_trust
+trust_of(const json_t *caller, const char *field)
+{
+	if (in_list(caller, "attested", field))
+		return PG_ID_ATTESTED;
+	if (in_list(caller, "reported", field))
+		return PG_ID_REPORTED;
+	if (in_list(caller, "asserted", field))
+		return PG_ID_ASSERTED;
+	return PG_ID_UNAVAILABLE;
+}
+
+static char *
+dup_string(const json_t *o, const char *name)
+{
+	const char *s = pg_json_get_string(o, name);
+
+	return s != NULL ? strdup(s) : NULL;
+}
+
+/* The caller as its record shows it (docs/audit.md, "The caller"): each
+ * field with its trust; the environment is never recorded, so it is
+ * unavailable.  The program's hash is the recorded one: nothing is read
+ * from this machine.  NULL if the record names no caller. */
+static struct pg_caller *
+caller_from_record(const json_t *c)
+{
+	struct pg_caller *caller;
+	uint64_t v;
+	const json_t *groups, *g;
+	size_t i;
+
+	if (!json_is_object(c) || (caller = calloc(1, sizeof *caller)) == NULL)
+		return NULL;
+	caller->source = strcmp(pg_json_get_string(c, "source") ? pg_json_get_string(c, "source") : "",
+	                        "peer") == 0 ? PG_ID_PEER : PG_ID_PROCESS;
+	if (pg_json_u64(json_object_get(c, "uid"), &v)) {
+		caller->uid = (uid_t)v;
+		caller->uid_trust = trust_of(c, "uid");
+	}
+	caller->user = dup_string(c, "user");
+	if (pg_json_u64(json_object_get(c, "gid"), &v)) {
+		caller->gid = (gid_t)v;
+		caller->gid_trust = trust_of(c, "gid");
+	}
+	groups = json_object_get(c, "groups");
+	if (json_is_array(groups)) {
+		caller->groups = calloc(json_array_size(groups) + 1, sizeof *caller->groups);
+		json_array_foreach(groups, i, g) {
+			if (caller->groups != NULL && pg_json_u64(g, &v))
+				caller->groups[caller->n_groups++] = (gid_t)v;
+		}
+		caller->groups_trust = caller->groups != NULL ? trust_of(c, "groups") : PG_ID_UNAVAILABLE;
+	}
+	if (pg_json_u64(json_object_get(c, "pid"), &v)) {
+		caller->pid = (pid_t)v;
+		caller->pid_trust = trust_of(c, "pid");
+	}
+	caller->exe = dup_string(c, "exe");
+	caller->exe_trust = caller->exe != NULL ? trust_of(c, "exe") : PG_ID_UNAVAILABLE;
+	caller->exe_hashed = true;
+	caller->exe_hash_ok = hex32(pg_json_get_string(c, "exe_sha256"), caller->exe_sha256);
+	caller->unit = dup_string(c, "unit");
+	caller->unit_trust = caller->unit != NULL ? trust_of(c, "unit") : PG_ID_UNAVAILABLE;
+	caller->env_trust = PG_ID_UNAVAILABLE;
+	return caller;
+}
+
+/* "user ci (uid 1001), program /usr/bin/osslsigncode" */
+static void
+caller_text(const json_t *c, char *out, size_t len)
+{
+	char user[160], exe[320];
+	const char *name = pg_json_get_string(c, "user"), *path = pg_json_get_string(c, "exe");
+	uint64_t uid = 0;
+
+	if (!pg_json_u64(json_object_get(c, "uid"), &uid)) {
+		snprintf(out, len, "unknown caller");
+		return;
+	}
+	snprintf(out, len, "user %s (uid %" PRIu64 "), program %s",
+	         name != NULL ? pg_esc(name, PG_ESC_VALUE, user, sizeof user) : "?", uid,
+	         path != NULL ? pg_esc(path, PG_ESC_VALUE, exe, sizeof exe) : "(unknown)");
+}
+
+static bool
+parse_mech(const char *text, CK_MECHANISM_TYPE *out)
+{
+	char *end;
+
+	if (text == NULL) {
+		*out = CK_UNAVAILABLE_INFORMATION;
+		return true;
+	}
+	if (strncmp(text, "0x", 2) == 0) {
+		errno = 0;
+		*out = strtoul(text + 2, &end, 16);
+		return errno == 0 && end != text + 2 && *end == '\0';
+	}
+	return pg_mechanism_from_name(text, out);
+}
+
+/* The new policy's keys for the names the old one matched, each checked
+ * against the recorded public key where the new one pins it (a key with
+ * a pin and no recorded public key does not match: fail closed, as the
+ * module does). */
+static void
+match_by_name(const pg_policy *policy, const json_t *rec, struct pg_key_match *m)
+{
+	const json_t *names = json_object_get(rec, "keys_matched"), *v;
+	unsigned char spki[32];
+	bool have_spki = hex32(pg_json_get_string(rec, "public_key_sha256"), spki);
+	json_t *single = NULL;
+	size_t i;
+
+	m->n = 0;
+	m->pin_mismatch = -1;
+	if (!json_is_array(names)) {
+		/* Records from before keys_matched: the deciding key. */
+		single = json_array();
+		if (single != NULL && pg_json_get_string(rec, "key") != NULL)
+			json_array_append_new(single, json_string(pg_json_get_string(rec, "key")));
+		names = single;
+	}
+	json_array_foreach(names, i, v) {
+		const char *name = pg_json_string(v);
+		const unsigned char *pin;
+		int idx;
+
+		if (name == NULL || (idx = pg_policy_key_find(policy, name)) < 0)
+			continue;
+		pin = pg_policy_key_pin(policy, (unsigned)idx);
+		if (pin != NULL && (!have_spki || memcmp(pin, spki, 32) != 0)) {
+			if (m->pin_mismatch < 0)
+				m->pin_mismatch = idx;
+			continue;
+		}
+		if (m->n < PG_MAX_KEY_MATCHES)
+			m->idx[m->n++] = (unsigned)idx;
+	}
+	json_decref(single);
+}
+
+static char *
+xstrdup(const char *s)
+{
+	return strdup(s != NULL ? s : "(none)");
+}
+
+static void
+add(struct replay *r, enum change change, const char *rule, const char *key, const char *caller,
+    const json_t *rec, const char *new_rule, const char *new_reason)
+{
+	struct group *g = NULL;
+
+	r->counts[change]++;
+	if (change == SAME)
+		return;
+	for (size_t i = 0; i < r->n_groups && g == NULL; i++) {
+		struct group *h = &r->groups[i];
+		if (h->change == change && strcmp(h->rule, rule ? rule : "(none)") == 0 &&
+		    strcmp(h->key, key ? key : "(none)") == 0 && strcmp(h->caller, caller) == 0)
+			g = h;
+	}
+	if (g == NULL) {
+		if (r->n_groups == r->cap_groups) {
+			size_t cap = r->cap_groups ? 2 * r->cap_groups : 16;
+			struct group *more = realloc(r->groups, cap * sizeof *more);
+			if (more == NULL) {
+				r->failed = true;
+				return;
+			}
+			r->groups = more;
+			r->cap_groups = cap;
+		}
+		g = &r->groups[r->n_groups++];
+		*g = (struct group){ .change = change, .rule = xstrdup(rule), .key = xstrdup(key),
+		                     .caller = xstrdup(caller) };
+		g->example = json_pack("{s:O?,s:O?,s:O?,s:s?,s:s?}",
+		                       "seq", json_object_get(rec, "seq"),
+		                       "time", json_object_get(rec, "time"),
+		                       "reason", json_object_get(rec, "reason"),
+		                       "new_rule", new_rule, "new_reason", new_reason);
+		if (g->rule == NULL || g->key == NULL || g->caller == NULL || g->example == NULL)
+			r->failed = true;
+	}
+	g->count++;
+}
+
+static bool
+replay_one(void *ctx, json_t *rec, const char *file)
+{
+	struct replay *r = ctx;
+	const char *event = pg_json_get_string(rec, "event"), *decision;
+	const char *old_rule = pg_json_get_string(rec, "rule"), *key = pg_json_get_string(rec, "key");
+	const json_t *caller_json = json_object_get(rec, "caller");
+	struct pg_key_match match;
+	struct pg_request req = { .key = &match };
+	struct pg_decision d;
+	struct pg_instant at;
+	char who[600];
+	const char *env_rule, *time_text = pg_json_get_string(rec, "time");
+	bool was_allowed;
+
+	(void)file;
+	if (event == NULL || strcmp(event, "decision") != 0 ||
+	    (decision = pg_json_get_string(rec, "decision")) == NULL)
+		return true;
+	if (r->has_since && !pg_audit_record_since(rec, &r->since))
+		return true;
+	r->decisions++;
+	if (json_is_true(json_object_get(rec, "fixed"))) {
+		r->fixed++;
+		return true;
+	}
+	was_allowed = strcmp(decision, "allow") == 0;
+	caller_text(caller_json, who, sizeof who);
+	req.caller = caller_from_record(caller_json);
+	if (req.caller == NULL || time_text == NULL || !pg_audit_parse_time(time_text, &at) ||
+	    !pg_op_from_name(pg_json_get_string(rec, "operation") ? pg_json_get_string(rec, "operation") : "",
+	                     &req.op) ||
+	    !parse_mech(pg_json_get_string(rec, "mechanism"), &req.mechanism)) {
+		add(r, UNREPLAYABLE, "the record lacks the caller, time, operation or a known mechanism",
+		    key, who, rec, NULL, NULL);
+		goto out;
+	}
+	if (key == NULL && !json_is_array(json_object_get(rec, "keys_matched"))) {
+		/* Unnamed then: matching its object under new URIs would need
+		 * the token's and the object's names, which records do not hold. */
+		add(r, UNREPLAYABLE, "the old policy named no key for this object", NULL, who, rec,
+		    NULL, NULL);
+		goto out;
+	}
+	req.now = (time_t)at.sec;
+	match_by_name(r->policy, rec, &match);
+	pg_policy_decide(r->policy, &req, &d);
+	if (d.allow == was_allowed) {
+		add(r, SAME, NULL, NULL, NULL, rec, NULL, NULL);
+		goto out;
+	}
+	env_rule = pg_policy_env_rule(r->policy, &match, req.op);
+	if (env_rule != NULL) {
+		char why[256];
+
+		snprintf(why, sizeof why, "rule %s tests the caller's environment, which records do "
+		         "not hold", env_rule);
+		add(r, UNREPLAYABLE, why, key, who, rec, d.rule, d.reason);
+		goto out;
+	}
+	if (was_allowed)
+		add(r, TO_REFUSED, old_rule, key, who, rec, d.rule, d.reason);
+	else
+		add(r, TO_ALLOWED, d.rule, d.key_name != NULL ? d.key_name : key, who, rec, d.rule,
+		    d.reason);
+out:
+	pg_caller_free(req.caller);
+	return !r->failed;
+}
+
+static const char *const change_title[N_CHANGES] = {
+	[TO_REFUSED] = "allowed -> refused",
+	[TO_ALLOWED] = "refused -> allowed",
+	[UNREPLAYABLE] = "not replayable",
+};
+static const char *const change_json[N_CHANGES] = {
+	[TO_REFUSED] = "allowed_to_refused",
+	[TO_ALLOWED] = "refused_to_allowed",
+	[UNREPLAYABLE] = "not_replayable",
+};
+
+static void
+print_text(const struct replay *r, const char *log, const char *config)
+{
+	char a[400], b[400];
+
+	printf("replay of %s under %s: %zu decisions", pg_esc(log, PG_ESC_VALUE, a, sizeof a),
+	       pg_esc(config, PG_ESC_VALUE, b, sizeof b), r->decisions);
+	printf(": %zu unchanged, %zu allowed -> refused, %zu refused -> allowed, %zu not replayable, "
+	       "%zu refused whatever the policy (fixed)\n", r->counts[SAME], r->counts[TO_REFUSED],
+	       r->counts[TO_ALLOWED], r->counts[UNREPLAYABLE], r->fixed);
+	for (int c = TO_REFUSED; c < N_CHANGES; c++) {
+		if (r->counts[c] == 0)
+			continue;
+		printf("\n%s (%zu):\n", change_title[c], r->counts[c]);
+		for (size_t i = 0; i < r->n_groups; i++) {
+			const struct group *g = &r->groups[i];
+			const char *new_reason = pg_json_get_string(g->example, "new_reason");
+			uint64_t seq = 0;
+
+			if (g->change != (enum change)c)
+				continue;
+			pg_json_u64(json_object_get(g->example, "seq"), &seq);
+			/* To refused: the rule that allowed it then; to allowed:
+			 * the rule that would allow it now. */
+			printf("  %zu x %s%s, key %s, %s\n", g->count,
+			       c == TO_REFUSED ? "allowed then by rule " : c == TO_ALLOWED ?
+			       "allowed now by rule " : "", pg_esc(g->rule, PG_ESC_TEXT, a, sizeof a),
+			       pg_esc(g->key, PG_ESC_VALUE, b, sizeof b), g->caller);
+			printf("      e.g. seq %" PRIu64 " at %s", seq,
+			       pg_json_get_string(g->example, "time") ? pg_json_get_string(g->example, "time") : "?");
+			if (new_reason != NULL)
+				printf(": now %s", pg_esc(new_reason, PG_ESC_TEXT, a, sizeof a));
+			printf("\n");
+		}
+	}
+}
+
+static int
+print_json(const struct replay *r, const char *log, const char *config)
+{
+	json_t *out = json_pack("{s:s,s:s,s:I,s:I,s:I}", "log", log, "config", config,
+	                        "decisions", (json_int_t)r->decisions, "unchanged",
+	                        (json_int_t)r->counts[SAME], "fixed", (json_int_t)r->fixed);
+	int rc = 0;
+
+	if (out == NULL)
+		return ENOMEM;
+	for (int c = TO_REFUSED; c < N_CHANGES; c++) {
+		json_t *list = json_array();
+
+		for (size_t i = 0; list != NULL && i < r->n_groups; i++) {
+			const struct group *g = &r->groups[i];
+			if (g->change == (enum change)c)
+				json_array_append_new(list, json_pack("{s:s,s:s,s:s,s:I,s:O}",
+				                                      c == UNREPLAYABLE ? "why" : "rule", g->rule,
+				                                      "key", g->key, "caller", g->caller,
+				                                      "count", (json_int_t)g->count,
+				                                      "example", g->example));
+		}
+		if (list == NULL || json_object_set_new(out, change_json[c], list) != 0)
+			rc = ENOMEM;
+	}
+	if (rc == 0 && json_dumpf(out, stdout, JSON_COMPACT) != 0)
+		rc = EIO;
+	printf("\n");
+	json_decref(out);
+	return rc;
+}
+
+int
+pg_explain_replay(const pg_policy *policy, const char *config, const char *log, const char *since,
+                  bool json)
+{
+	struct replay r = { .policy = policy };
+	struct pg_audit_walk_stats stats;
+	char err[PATH_MAX + 128];
+	int status = 2, rc;
+
+	if (since != NULL) {
+		if (!pg_audit_parse_since(since, time(NULL), &r.since)) {
+			fprintf(stderr, "p11gate explain: --since wants a time (2026-12-01T00:00:00Z) or a "
+			        "span back from now (24h, 7d), not '%s'\n", since);
+			return 2;
+		}
+		r.has_since = true;
+	}
+	rc = pg_audit_walk(log, replay_one, &r, &stats, err, sizeof err);
+	if (rc != 0 || r.failed) {
+		fprintf(stderr, "p11gate explain: %s\n", rc != 0 ? err : strerror(ENOMEM));
+		goto out;
+	}
+	if (stats.bad_lines > 0)
+		fprintf(stderr, "p11gate explain: %zu line(s) of %s are not records and were skipped; "
+		        "run 'p11gate audit verify'\n", stats.bad_lines, log);
+	if (json ? print_json(&r, log, config) != 0 : (print_text(&r, log, config), false))
+		goto out;
+	status = r.counts[TO_REFUSED] > 0 ? 1 : 0;
+out:
+	for (size_t i = 0; i < r.n_groups; i++) {
+		free(r.groups[i].rule);
+		free(r.groups[i].key);
+		free(r.groups[i].caller);
+		json_decref(r.groups[i].example);
+	}
+	free(r.groups);
+	return status;
+}

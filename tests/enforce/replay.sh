@@ -1,0 +1,142 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# `p11gate explain --replay` (issue 15, item 5) on a log real pkcs11-tool
+# signatures through p11gate over SoftHSM2 wrote: judged again under the
+# same policy nothing changes; under a tightened one the allowed signatures
+# it would refuse are counted by rule, key and caller and the exit status
+# is 1; under a loosened one the refusals it would allow are listed and the
+# exit status is 0; a rule on the environment is not replayed; --since
+# limits the decisions; --json says the same for a CI job.
+source "$(dirname "$0")/lib.sh"
+
+command -v faketime >/dev/null || fail "faketime not found (apt-get install faketime)"
+head -c 32 /dev/urandom >"$WORK/digest"
+head -c 300 /dev/urandom >"$WORK/data"
+
+make_world replay
+# The policy in force when the log was written: ECDSA and hashed RSA, in
+# office hours (Berlin), by this user.
+RULES=$(cat <<-EOF
+  - name: ci-signs
+    effect: allow
+    keys: [release-rsa, release-ec]
+    callers: { users: [$ME] }
+    mechanisms: [CKM_ECDSA, CKM_SHA256_RSA_PKCS]
+    when: { days: [mon-fri], hours: "08:00-20:00", timezone: Europe/Berlin }
+EOF
+)
+write_policy <<<"$RULES"
+cp "$POLICY" "$W/old.yaml"
+
+at() { # at 'YYYY-MM-DD hh:mm:ss' NAME pkcs11-tool-args...: signs at that UTC instant
+	local when=$1 name=$2
+	shift 2
+	attempt "$name" env TZ=UTC FAKETIME_DONT_FAKE_MONOTONIC=1 faketime "$when" \
+		pkcs11-tool --module "$P11GATE_MODULE" --login --pin "$PIN" --sign "$@" -o "$W/sig"
+}
+ec() { at "$1" "$2" --id 02 -m ECDSA -i "$WORK/digest"; }
+rsa() { at "$1" "$2" --id 01 -m SHA256-RSA-PKCS -i "$WORK/data"; }
+raw_rsa() { at "$1" "$2" --id 01 -m RSA-PKCS -i "$WORK/digest"; }
+
+check "a week of signing: 3 ECDSA and 2 RSA allowed, 1 raw RSA and 1 night-time signature refused"
+ec "2026-11-30 09:00:00" ec1; must_succeed ec1
+ec "2026-12-01 09:00:00" ec2; must_succeed ec2
+ec "2026-12-03 12:00:00" ec3; must_succeed ec3
+rsa "2026-12-01 10:00:00" rsa1; must_succeed rsa1
+rsa "2026-12-03 12:00:00" rsa2; must_succeed rsa2
+raw_rsa "2026-12-02 10:00:00" raw; must_fail raw
+ec "2026-12-02 23:30:00" night; must_fail night
+[ "$(jq -c 'select(.event=="decision")' "$AUDIT" | wc -l)" -eq 7 ] || fail "not 7 decision records"
+ok "$(jq -r 'select(.event=="decision") | .decision' "$AUDIT" | sort | uniq -c | tr -s ' \n' ' ')"
+
+replay() { # replay CONFIG [ARGS...]: runs explain --replay at a fixed "now"
+	local config=$1
+	shift
+	STATUS=0
+	env TZ=UTC faketime "2026-12-04 12:00:00" "$P11GATE_CLI" explain --replay "$AUDIT" --config "$config" "$@" \
+		>"$W/replay.out" 2>"$W/replay.err" || STATUS=$?
+}
+
+check "replayed under the policy that wrote the log, nothing changes (exit 0)"
+replay "$W/old.yaml"
+[ "$STATUS" -eq 0 ] || { cat "$W/replay.out" "$W/replay.err" >&2; fail "exit $STATUS"; }
+grep -q ": 7 decisions: 7 unchanged, 0 allowed -> refused, 0 refused -> allowed, 0 not replayable" "$W/replay.out" ||
+	{ cat "$W/replay.out" >&2; fail "the same policy changes something"; }
+ok "$(head -n1 "$W/replay.out")"
+
+check "tightened (no ECDSA, hours 11:30-20:00): the three ECDSA signatures and the 11:00 Berlin RSA one would be refused (exit 1)"
+sed -e 's/\[CKM_ECDSA, CKM_SHA256_RSA_PKCS\]/[CKM_SHA256_RSA_PKCS]/' -e 's/"08:00-20:00"/"11:30-20:00"/' "$W/old.yaml" >"$W/tight.yaml"
+"$P11GATE_CLI" check "$W/tight.yaml" >/dev/null || fail "the tightened policy does not pass check"
+replay "$W/tight.yaml"
+[ "$STATUS" -eq 1 ] || { cat "$W/replay.out" "$W/replay.err" >&2; fail "exit $STATUS, expected 1"; }
+grep -q ": 7 decisions: 3 unchanged, 4 allowed -> refused, 0 refused -> allowed, 0 not replayable" "$W/replay.out" ||
+	{ cat "$W/replay.out" >&2; fail "wrong counts"; }
+caller="user $ME (uid $MY_UID), program /usr/bin/pkcs11-tool"
+grep -qF "  3 x allowed then by rule ci-signs, key release-ec, $caller" "$W/replay.out" ||
+	{ cat "$W/replay.out" >&2; fail "the ECDSA group is not 3 x ci-signs/release-ec"; }
+grep -qF "  1 x allowed then by rule ci-signs, key release-rsa, $caller" "$W/replay.out" ||
+	{ cat "$W/replay.out" >&2; fail "the RSA group is not 1 x ci-signs/release-rsa"; }
+first_ec=$(jq -r 'select(.event=="decision" and .key=="release-ec" and .decision=="allow") | .seq' "$AUDIT" | head -n1)
+grep -q "e.g. seq $first_ec at 2026-11-30T09:00:0.*: now no rule allows it; nearest: rule ci-signs: mechanism CKM_ECDSA is not in" "$W/replay.out" ||
+	{ cat "$W/replay.out" >&2; fail "the ECDSA example is not seq $first_ec with its new reason"; }
+grep -q "outside 11:30-20:00 Europe/Berlin (local time 11:00)" "$W/replay.out" ||
+	{ cat "$W/replay.out" >&2; fail "the RSA example does not say it is outside the new hours"; }
+ok "$(sed -n '1p;3,7p' "$W/replay.out" | tr '\n' '|')"
+
+check "the same as JSON"
+replay "$W/tight.yaml" --json
+[ "$STATUS" -eq 1 ] || fail "--json: exit $STATUS"
+[ "$(jq -r '[.allowed_to_refused[].count] | add' "$W/replay.out")" = 4 ] || { cat "$W/replay.out" >&2; fail "--json: not 4 allowed -> refused"; }
+[ "$(jq -r '.unchanged' "$W/replay.out")" = 3 ] || fail "--json: unchanged is not 3"
+[ "$(jq -r '.allowed_to_refused[] | select(.key=="release-ec") | .example.seq' "$W/replay.out")" = "$first_ec" ] ||
+	fail "--json: the example is not seq $first_ec"
+ok "$(jq -c '.allowed_to_refused[0] | {rule, key, count}' "$W/replay.out")"
+
+check "--since 3d (from 2026-12-01T12:00Z): only the decisions after it"
+replay "$W/tight.yaml" --since 3d
+grep -q ": 4 decisions: 3 unchanged, 1 allowed -> refused" "$W/replay.out" ||
+	{ cat "$W/replay.out" >&2; fail "--since 3d does not keep the 4 decisions after 2026-12-01T12:00Z"; }
+ok "$(head -n1 "$W/replay.out")"
+
+check "loosened (CKM_RSA_PKCS allowed, hours 00:00-23:59): both refusals would be allowed (exit 0)"
+sed -e 's/\[CKM_ECDSA, CKM_SHA256_RSA_PKCS\]/[CKM_ECDSA, CKM_SHA256_RSA_PKCS, CKM_RSA_PKCS]/' \
+	-e 's/"08:00-20:00"/"00:00-23:59"/' "$W/old.yaml" >"$W/loose.yaml"
+replay "$W/loose.yaml"
+[ "$STATUS" -eq 0 ] || { cat "$W/replay.out" "$W/replay.err" >&2; fail "exit $STATUS, expected 0"; }
+grep -q ": 7 decisions: 5 unchanged, 0 allowed -> refused, 2 refused -> allowed" "$W/replay.out" ||
+	{ cat "$W/replay.out" >&2; fail "wrong counts"; }
+grep -qF "  1 x allowed now by rule ci-signs, key release-rsa, $caller" "$W/replay.out" &&
+	grep -qF "  1 x allowed now by rule ci-signs, key release-ec, $caller" "$W/replay.out" ||
+	{ cat "$W/replay.out" >&2; fail "the refusals are not listed as allowed now by ci-signs"; }
+ok "$(sed -n '3,7p' "$W/replay.out" | tr '\n' '|')"
+
+check "a new pin for release-ec (the key was replaced): its signatures would be refused"
+sed -e "s/$EC_PIN/$RSA_PIN/" "$W/old.yaml" >"$W/repinned.yaml"
+replay "$W/repinned.yaml"
+[ "$STATUS" -eq 1 ] || fail "exit $STATUS"
+grep -q "now key matches the URI of release-ec but not its public_key_sha256 pin" "$W/replay.out" ||
+	{ cat "$W/replay.out" >&2; fail "the pin change is not the reason"; }
+ok "$(sed -n '3,4p' "$W/replay.out" | tr '\n' '|')"
+
+check "a rule on the environment is not replayed: counted apart, never guessed"
+sed -e "s/callers: { users: \[$ME\] }/callers: { users: [$ME], env: { CI: \"true\" } }/" "$W/old.yaml" >"$W/env.yaml"
+grep -q 'env: { CI' "$W/env.yaml" || fail "the env policy was not written"
+replay "$W/env.yaml"
+[ "$STATUS" -eq 0 ] || { cat "$W/replay.out" >&2; fail "exit $STATUS: an unreplayable decision counted as refused"; }
+grep -q ": 7 decisions: 2 unchanged, 0 allowed -> refused, 0 refused -> allowed, 5 not replayable" "$W/replay.out" ||
+	{ cat "$W/replay.out" >&2; fail "wrong counts"; }
+grep -q "rule ci-signs tests the caller's environment, which records do not hold" "$W/replay.out" ||
+	{ cat "$W/replay.out" >&2; fail "the reason is not given"; }
+ok "$(head -n1 "$W/replay.out")"
+
+check "usage errors"
+STATUS=0; "$P11GATE_CLI" explain --replay "$AUDIT" --config "$W/old.yaml" --key release-ec >/dev/null 2>"$W/usage.err" || STATUS=$?
+[ "$STATUS" -eq 2 ] && grep -q "takes only --config, --since and --json" "$W/usage.err" || fail "--replay with --key: exit $STATUS"
+STATUS=0; "$P11GATE_CLI" explain --replay "$AUDIT" --config "$W/old.yaml" --since yesterday >/dev/null 2>"$W/usage.err" || STATUS=$?
+[ "$STATUS" -eq 2 ] && grep -q "span back from now (24h, 7d), not 'yesterday'" "$W/usage.err" || fail "--since yesterday: exit $STATUS"
+STATUS=0; "$P11GATE_CLI" explain --replay "$W/missing.jsonl" --config "$W/old.yaml" >/dev/null 2>"$W/usage.err" || STATUS=$?
+[ "$STATUS" -eq 2 ] || fail "a missing log: exit $STATUS"
+ok "$(cat "$W/usage.err")"
+
+echo "PASS: replay"
