@@ -63,6 +63,12 @@ struct pg_audit_record {
 	const unsigned char *data_sha256;        /* 32 bytes: SHA-256 of the data signed */
 	const unsigned char *data;               /* written in hex when data_len <= PG_AUDIT_DATA_INLINE_MAX */
 	size_t data_len;
+	/* An allow by an approval rule: the grant, SHA-256 of its file's bytes,
+	 * and the approvers whose signatures counted (docs/approvals.md). */
+	const char *grant_id;
+	const unsigned char *grant_sha256;       /* 32 bytes */
+	const char *const *approvers;
+	size_t n_approvers;
 	struct pg_caller *caller;                /* rendered per record; the log's own once (pg_audit_set_caller) */
 	const unsigned char *policy_sha256;      /* 32 bytes */
 	uint64_t ref;                            /* results: seq of their decision record */

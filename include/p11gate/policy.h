@@ -62,6 +62,8 @@ struct pg_settings {
 	const char *server_socket;         /* server_socket: the p11-kit server's socket (peer mode) */
 	unsigned long key_names_max_age_ms; /* key_names_max_age_ms: how long a key's label and
 	                                     * id read from the token are trusted */
+	const char *grants_dir;            /* grants.dir: grant files and their approvals, NULL if
+	                                    * not given (docs/approvals.md) */
 };
 
 #define PG_KEY_NAMES_MAX_AGE_DEFAULT_MS 1000u
@@ -134,6 +136,22 @@ struct pg_request {
 	const struct pg_key_match *key;
 	struct pg_caller *caller;          /* not const: the exe hash is computed lazily */
 	time_t now;                        /* the injected clock */
+	/* The data to be signed, at the call that signs it (NULL at an init):
+	 * a grant's data_sha256 list is checked against them. */
+	const unsigned char *data_sha256;  /* 32 bytes */
+	const unsigned char *data;         /* whole, when short and single-part; else NULL */
+	size_t data_len;
+};
+
+#define PG_GRANT_ID_MAX 100
+
+/* The grant an approval rule allowed with, for the allow record. */
+struct pg_grant_use {
+	bool used;
+	char id[PG_GRANT_ID_MAX + 1];
+	unsigned char sha256[32];          /* of the grant file's bytes the approvals signed */
+	char approvers[256];               /* whose signatures counted, "alice, bob" */
+	uint64_t max_signatures;           /* 0: no limit stated */
 };
 
 struct pg_decision {
@@ -153,6 +171,7 @@ struct pg_decision {
 	 * its usual hours: outside 08:00-19:00 Europe/Berlin (local time 03:12)". */
 	bool unusual;
 	char unusual_reason[320];
+	struct pg_grant_use grant;         /* used only when an approval rule allowed it */
 };
 
 void pg_policy_decide(const pg_policy *policy, const struct pg_request *request,

@@ -190,7 +190,7 @@ check_fields(struct pg_chain *c, const json_t *rec, const char *text, size_t len
              uint64_t seq)
 {
 	static const char *const hashes[] = {
-		"public_key_sha256", "data_sha256", "policy_sha256", "signature_sha256",
+		"public_key_sha256", "data_sha256", "policy_sha256", "signature_sha256", "grant_sha256",
 	};
 	const char *event, *decision, *recovered;
 	const json_t *ref_v;

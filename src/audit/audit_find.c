@@ -265,6 +265,8 @@ print_readable(FILE *out, const json_t *rec)
 	print_field(out, caller, "exe", "exe", false);
 	print_field(out, rec, "mechanism", "mechanism", false);
 	print_field(out, rec, "data_sha256", "data_sha256", false);
+	print_field(out, rec, "grant", "grant", false);
+	print_list(out, rec, "approvers");
 	print_field(out, rec, "rv", "rv", false);
 	print_field(out, rec, "signature_sha256", "signature_sha256", false);
 	if (event != NULL && strcmp(what, "allow") != 0)

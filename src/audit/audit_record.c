@@ -262,6 +262,10 @@ pg_audit_record_body(const struct pg_audit_record *r, const char *host, const ch
 	 * says so: PG_AUDIT_DATA_INLINE_MAX). */
 	if (r->data != NULL && r->data_len <= PG_AUDIT_DATA_INLINE_MAX)
 		hex_field(out, "data", r->data, r->data_len);
+	string_field(out, "grant", r->grant_id);
+	hex_field(out, "grant_sha256", r->grant_sha256, PG_SHA256_LEN);
+	if (r->n_approvers > 0)
+		string_list_field(out, "approvers", r->approvers, r->n_approvers);
 	if (caller_json != NULL)
 		pg_buf_puts(out, caller_json);
 	else if (r->caller != NULL)

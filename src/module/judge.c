@@ -176,6 +176,9 @@ pg_judge_decide(const struct pg_regime *regime, const struct pg_judge_call *call
 		.key = &verdict->match,
 		.caller = regime->caller,
 		.now = time(NULL),
+		.data_sha256 = call->data_sha256,
+		.data = call->data,
+		.data_len = call->data_len,
 	};
 	pg_policy_decide(regime->policy, &request, &verdict->decision);
 }
@@ -196,6 +199,20 @@ use_of(const struct pg_judge_call *call)
 		.token_label = call->key->token_label,
 		.token_serial = call->key->token_serial,
 	};
+}
+
+/* The approvers of a grant use ("alice, bob"), split into names in buf. */
+static size_t
+approver_names(const struct pg_grant_use *grant, char *buf, size_t buf_len, const char **names,
+               size_t max)
+{
+	size_t n = 0;
+
+	snprintf(buf, buf_len, "%s", grant->approvers);
+	for (char *save = NULL, *name = strtok_r(buf, ", ", &save); name != NULL && n < max;
+	     name = strtok_r(NULL, ", ", &save))
+		names[n++] = name;
+	return n;
 }
 
 /* Every key the object matched, in file order, for the record. */
@@ -235,6 +252,8 @@ pg_judge_record(struct pg_regime *regime, const struct pg_judge_call *call,
 	if (!decision->allow || call->record_allow) {
 		struct pg_audit_use use = use_of(call);
 		struct pg_audit_record record;
+		char approvers_buf[sizeof decision->grant.approvers];
+		const char *approvers[32];
 
 		use.key_name = key >= 0 ? key_name : NULL;
 		use.key_uri = key >= 0 ? pg_policy_key_uri(regime->policy, (unsigned)key) : NULL;
@@ -242,9 +261,17 @@ pg_judge_record(struct pg_regime *regime, const struct pg_judge_call *call,
 		use.n_keys_matched = n_matched;
 		use.public_key_sha256 = pin != NULL ? pin : call->key->have_spki ? call->key->spki_sha256 : NULL;
 		use.fixed = verdict->fixed;
+
 		record = decision->allow ?
 		         pg_audit_record_allow(regime->audit, &use, decision->rule, decision->reason) :
 		         pg_audit_record_deny(regime->audit, &use, decision->rule, decision->reason);
+		if (decision->allow && decision->grant.used) {
+			record.grant_id = decision->grant.id;
+			record.grant_sha256 = decision->grant.sha256;
+			record.approvers = approvers;
+			record.n_approvers = approver_names(&decision->grant, approvers_buf,
+			                                    sizeof approvers_buf, approvers, 32);
+		}
 		rv = append(regime, &record, &record_seq);
 		if (rv != CKR_OK)
 			return rv;

@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define PG_MSG_LEN 256
+#define PG_MSG_LEN 440   /* an approval's refusal names the grant and each signature */
 
 static int
 op_bit(enum pg_op op)
@@ -107,6 +107,8 @@ eval_cond(const struct pg_rule *rule, enum pg_cond cond, struct pg_eval *ev,
 	case PG_COND_DAYS:
 	case PG_COND_HOURS:
 		return pg_when_eval(rule, cond, ev, msg, msg_len);
+	case PG_COND_APPROVAL:
+		return pg_approval_eval(rule, ev, msg, msg_len);
 	default:
 		return pg_callers_eval(rule, cond, ev, msg, msg_len);
 	}
@@ -178,10 +180,11 @@ allow_reason(char *out, size_t out_len, const char *rule)
 }
 
 static void
-eval_init(struct pg_eval *ev, const struct pg_request *req)
+eval_init(struct pg_eval *ev, const pg_policy *policy, const struct pg_request *req)
 {
 	memset(ev, 0, sizeof *ev);
 	ev->req = req;
+	ev->policy = policy;
 }
 
 /* The key a rule is about, among those the object matched: the first of
@@ -224,6 +227,7 @@ pg_policy_decide(const pg_policy *policy, const struct pg_request *req, struct p
 	out->reason[0] = '\0';
 	out->unusual = false;
 	out->unusual_reason[0] = '\0';
+	out->grant.used = false;
 	if (key == NULL || key->n == 0) {
 		if (key != NULL && key->pin_mismatch >= 0 && (size_t)key->pin_mismatch < policy->n_keys)
 			snprintf(out->reason, sizeof out->reason, "key matches the URI of %s but not its "
@@ -238,7 +242,7 @@ pg_policy_decide(const pg_policy *policy, const struct pg_request *req, struct p
 		snprintf(out->reason, sizeof out->reason, "unknown operation %d", (int)req->op);
 		return;
 	}
-	eval_init(&ev, req);
+	eval_init(&ev, policy, req);
 
 	/* A matching deny wins; the first in file order decides. */
 	for (size_t k = 0; k < key->n; k++) {
@@ -283,6 +287,9 @@ pg_policy_decide(const pg_policy *policy, const struct pg_request *req, struct p
 	if (allow_rule != UINT_MAX) {
 		out->allow = true;
 		out->rule = policy->rules[allow_rule].name;
+		/* The allowing rule was the last evaluated: its grant, if any. */
+		if (policy->rules[allow_rule].approval != NULL)
+			out->grant = ev.grant;
 		decided_key(policy, rule_key(&policy->rules[allow_rule], key), out);
 		allow_reason(out->reason, sizeof out->reason, out->rule);
 		if (pg_usual_outside(&policy->rules[allow_rule], &ev, msg, sizeof msg)) {
@@ -311,7 +318,7 @@ pg_policy_explain(const pg_policy *policy, const struct pg_request *req,
 	const struct pg_key_match *key = req->key;
 	struct pg_eval ev;
 
-	eval_init(&ev, req);
+	eval_init(&ev, policy, req);
 	for (size_t r = 0; r < policy->n_rules; r++) {
 		const struct pg_rule *rule = &policy->rules[r];
 		char msg[PG_MSG_LEN] = "";

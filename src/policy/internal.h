@@ -19,6 +19,7 @@
 #include "p11gate/common.h"
 #include "tz.h"
 #include "yaml_tree.h"
+#include "sshsig.h"
 
 /* ---- arena: everything a compiled policy owns, freed at once ---------- */
 
@@ -117,6 +118,7 @@ enum pg_cond {
 	PG_COND_DATES,
 	PG_COND_DAYS,
 	PG_COND_HOURS,
+	PG_COND_APPROVAL,            /* last: it reads the grants directory */
 	PG_COND_COUNT
 };
 
@@ -134,6 +136,22 @@ struct pg_glob {
 struct pg_env_cond {
 	const char *name;
 	struct pg_glob glob;
+};
+
+/* A rule's approval: (docs/approvals.md). */
+struct pg_approval {
+	unsigned *from;              /* approver indexes, no duplicates */
+	size_t n_from;
+	const char *from_text;       /* "alice, bob" as written */
+	unsigned count;              /* distinct approvers needed, 1..n_from */
+};
+
+/* One person who may approve grants, by the OpenSSH key they sign with. */
+struct pg_approver {
+	const char *name;
+	pg_sshkey *key;              /* freed with the policy */
+	const char *user;            /* their local account, NULL if none */
+	unsigned long line, column;
 };
 
 struct pg_date_range {
@@ -184,6 +202,7 @@ struct pg_rule {
 	 * its own (only its time fields are set); an allowed use outside it
 	 * is allowed and raises an unusual-hours alert.  NULL if not given. */
 	struct pg_rule *usual;
+	struct pg_approval *approval; /* NULL: none */
 };
 
 struct pg_bucket {
@@ -204,6 +223,15 @@ struct pg_policy {
 	pg_tz **zones;               /* loaded once per distinct name */
 	size_t n_zones;
 	struct pg_bucket *index;     /* n_keys * PG_N_OPS, [key * PG_N_OPS + op bit] */
+	struct pg_approver *approvers;
+	size_t n_approvers;
+	const char **grants_revoked; /* grants.revoked: grant ids */
+	size_t n_grants_revoked;
+	long grants_max_lifetime;    /* seconds */
+	/* The one mutable part of a compiled policy: what verifying its
+	 * grants' signatures found, a memo that never changes a decision
+	 * (grant_check.c; its own lock). */
+	struct pg_grant_cache *grant_cache;
 };
 
 /* The state a loader pass shares: the policy being built and the diags. */
@@ -221,6 +249,12 @@ bool pg_callers_compile(struct pg_load *load, struct pg_rule *rule, const struct
 bool pg_when_compile(struct pg_load *load, struct pg_rule *rule, const struct pg_ynode *when);
 /* usual: of an allow rule (when.c). */
 bool pg_usual_compile(struct pg_load *load, struct pg_rule *rule, const struct pg_ynode *usual);
+/* approvers: and grants: (approvals.c), before the rules; a rule's approval:. */
+bool pg_approvers_compile(struct pg_load *load, const struct pg_ynode *root);
+bool pg_approval_compile(struct pg_load *load, struct pg_rule *rule, const struct pg_ynode *approval);
+void pg_approvers_release(struct pg_policy *policy);
+struct pg_grant_cache *pg_grant_cache_new(void);
+void pg_grant_cache_free(struct pg_grant_cache *cache);
 /* Builds policy->index; false on out-of-memory. */
 bool pg_index_build(struct pg_policy *policy);
 void pg_keys_release(struct pg_policy *policy);
@@ -231,6 +265,8 @@ void pg_zones_release(struct pg_policy *policy);
 /* One request being judged: the local time is computed once per zone. */
 struct pg_eval {
 	const struct pg_request *req;
+	const struct pg_policy *policy;
+	struct pg_grant_use grant;   /* the grant the last approval condition that held used */
 	const pg_tz *tm_zone;        /* zone tm was computed for */
 	bool tm_valid;
 	bool tm_zone_set;
@@ -246,5 +282,7 @@ enum pg_tri pg_when_eval(const struct pg_rule *rule, enum pg_cond cond,
 /* Whether the request is outside the rule's usual: window; if so, msg
  * says which part it is outside ("outside 08:00-19:00 Europe/Berlin ..."). */
 bool pg_usual_outside(const struct pg_rule *rule, struct pg_eval *ev, char *msg, size_t msg_len);
+/* approval: a valid grant with enough approvals (grant_check.c). */
+enum pg_tri pg_approval_eval(const struct pg_rule *rule, struct pg_eval *ev, char *msg, size_t msg_len);
 
 #endif /* P11GATE_POLICY_INTERNAL_H */

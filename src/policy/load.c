@@ -2,7 +2,8 @@
  *
  * Loading a policy: reads the file, hashes the exact bytes, parses the
  * YAML and compiles the top level (version, module, audit, identity,
- * server_socket, caller_messages) before handing keys: and rules: to their compilers.
+ * server_socket, caller_messages) before handing keys:, approvers:, grants:
+ * and rules: to their compilers.
  */
 #include "internal.h"
 
@@ -19,7 +20,7 @@
 
 static const char *const top_fields[] = {
 	"version", "module", "audit", "caller_messages", "identity", "server_socket",
-	"key_names_max_age_ms", "keys", "rules", NULL
+	"key_names_max_age_ms", "keys", "approvers", "grants", "rules", NULL
 };
 static const char *const audit_fields[] = {
 	"file", "sync", "syslog", "max_size", "checkpoint_key", "checkpoint_every", NULL
@@ -254,6 +255,8 @@ compile_sections(struct pg_load *load, const struct pg_ynode *root)
 	} else {
 		keys_ok = false;
 	}
+	if (!pg_approvers_compile(load, root))
+		return false;
 	if (rules == NULL || pg_ynode_is_null(rules)) {
 		pg_diag_warning_at(load->diag, rules != NULL ? rules : root,
 		                   "no rules: every use of every key is denied");
@@ -322,6 +325,11 @@ pg_policy_load_buffer(const char *path, const char *data, size_t len,
 		goto out;
 	}
 	ok = diag.errors == 0;
+	if (ok && policy->settings.grants_dir != NULL &&
+	    (policy->grant_cache = pg_grant_cache_new()) == NULL) {
+		pg_diag_error(&diag, 0, 0, "out of memory loading %s", path);
+		ok = false;
+	}
 out:
 	pg_ytree_free(root);
 	if (!ok) {

@@ -30,6 +30,8 @@ pg_policy_unref(pg_policy *policy)
 		return;
 	pg_keys_release(policy);
 	pg_zones_release(policy);
+	pg_approvers_release(policy);
+	pg_grant_cache_free(policy->grant_cache);
 	pg_arena_release(&policy->arena);
 	free(policy);
 }

@@ -11,7 +11,8 @@
 #include <string.h>
 
 static const char *const rule_fields[] = {
-	"name", "effect", "keys", "operations", "callers", "mechanisms", "when", "usual", NULL
+	"name", "effect", "keys", "operations", "callers", "mechanisms", "when", "usual", "approval",
+	NULL
 };
 static const char *const op_list[] = {
 	"sign", "decrypt", "derive", "unwrap", "manage", "encrypt", "wrap", "verify", NULL,
@@ -243,6 +244,8 @@ compile_rule(struct pg_load *load, struct pg_rule *rule, const struct pg_ynode *
 	if ((node = pg_ymap_get(map, "when")) != NULL && !pg_when_compile(load, rule, node))
 		return false;
 	if ((node = pg_ymap_get(map, "usual")) != NULL && !pg_usual_compile(load, rule, node))
+		return false;
+	if ((node = pg_ymap_get(map, "approval")) != NULL && !pg_approval_compile(load, rule, node))
 		return false;
 
 	if ((rule->ops & PG_OP_MANAGE) && (rule->conds & (1u << PG_COND_MECHANISMS)))
