@@ -20,7 +20,7 @@ static const char *const grant_fields[] = {
 bool
 pg_grant_time_parse(const char *text, time_t *out)
 {
-	struct tm tm;
+	struct tm tm, given;
 	const char *end;
 	time_t t;
 
@@ -35,14 +35,12 @@ pg_grant_time_parse(const char *text, time_t *out)
 	end = strptime(text, "%Y-%m-%dT%H:%M:%SZ", &tm);
 	if (end == NULL || *end != '\0')
 		return false;
+	/* strptime takes 2026-02-30 and timegm normalises it (in place) to
+	 * March: refuse a date that moved. */
+	given = tm;
 	t = timegm(&tm);
-	/* strptime takes 2026-02-30; timegm normalises it to March: refuse. */
-	{
-		struct tm back;
-		if (t == (time_t)-1 || gmtime_r(&t, &back) == NULL || back.tm_mday != tm.tm_mday ||
-		    back.tm_mon != tm.tm_mon)
-			return false;
-	}
+	if (t == (time_t)-1 || tm.tm_mday != given.tm_mday || tm.tm_mon != given.tm_mon)
+		return false;
 	*out = t;
 	return true;
 }
@@ -227,8 +225,15 @@ pg_grant_parse(const char *path, const char *data, size_t len, long max_lifetime
 	grant->reason = dup_string(&diag, root, "reason");
 	parse_time(&diag, root, "not_before", &grant->not_before);
 	parse_time(&diag, root, "not_after", &grant->not_after);
-	if ((node = pg_ymap_get(root, "max_signatures")) != NULL)
+	if ((node = pg_ymap_get(root, "max_signatures")) != NULL) {
 		parse_max_signatures(&diag, node, &grant->max_signatures);
+		/* Counted uses need the exact cross-process counter store, which
+		 * is not in this build: a limit that parses but is not kept
+		 * must not pass. */
+		pg_diag_error_at(&diag, node, "max_signatures is not supported yet: this p11gate cannot "
+		                 "count a grant's uses exactly across processes; leave it out and "
+		                 "bound the grant by not_after");
+	}
 	if ((node = pg_ymap_get(root, "data_sha256")) != NULL && !parse_data(&diag, node, grant)) {
 		pg_diag_error_at(&diag, node, "out of memory");
 		goto out;

@@ -31,7 +31,7 @@ static const struct diag_case cases[] = {
 	{ "unknown rule field",
 	  PG_TEST_HEAD KEYS "rules:\n  - name: r\n    efect: allow\n    keys: [k]\n",
 	  PG_DIAG_ERROR, 7, 5, "unknown field 'efect' in rule; did you mean 'effect'? (allowed: name, "
-	  "effect, keys, operations, callers, mechanisms, when, usual)", false },
+	  "effect, keys, operations, callers, mechanisms, when, usual, approval)", false },
 	{ "usual on a deny rule",
 	  PG_TEST_HEAD KEYS "rules:\n  - name: r\n    effect: deny\n    keys: [k]\n    usual: {days: [mon]}\n",
 	  PG_DIAG_ERROR, 9, 12, "usual: is only for allow rules", false },
