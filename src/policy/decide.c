@@ -294,8 +294,9 @@ pg_policy_decide(const pg_policy *policy, const struct pg_request *req, struct p
 		allow_reason(out->reason, sizeof out->reason, out->rule);
 		if (pg_usual_outside(&policy->rules[allow_rule], &ev, msg, sizeof msg)) {
 			out->unusual = true;
+			/* msg is sized for an approval's refusal; a window's fits in 200. */
 			snprintf(out->unusual_reason, sizeof out->unusual_reason, "rule %s allows it, "
-			         "but not at its usual time: %s", out->rule, msg);
+			         "but not at its usual time: %.200s", out->rule, msg);
 		}
 		return;
 	}
