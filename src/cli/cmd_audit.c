@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
- * `p11gate audit verify|find|rotate|checkpoint`: the auditor's and the
+ * `p11gate audit verify|find|rotate|checkpoint` (watch and report are in
+ * cmd_watch.c): the auditor's and the
  * operator's commands.  Option parsing and output only; the checking is in
  * src/audit/audit_chain.c and audit_set.c, the searching in audit_find.c,
  * rotation and checkpoints in audit.c, where the tests call them directly.
@@ -34,8 +35,11 @@ audit_usage(FILE *out)
 	        "       p11gate audit find [OPTION]... FILE...\n"
 	        "       p11gate audit rotate [--config FILE] [--quiet]\n"
 	        "       p11gate audit checkpoint [--config FILE] [--quiet]\n"
+	        "       p11gate audit watch [--json] [--since T] [--count N] LOG\n"
+	        "       p11gate audit report [--since T] [--json] LOG\n"
 	        "Check the hash chain of p11gate audit logs, find records in them, start a new\n"
-	        "log file that continues the chain, or sign the log's head.\n"
+	        "log file that continues the chain, sign the log's head, follow its alerts, or\n"
+	        "summarise it.\n"
 	        "Run 'p11gate audit COMMAND --help' for details.\n");
 }
 
@@ -689,8 +693,10 @@ pg_cmd_audit(int argc, char **argv)
 		return cmd_find(argc - 1, argv + 1);
 	if (strcmp(argv[1], "rotate") == 0 || strcmp(argv[1], "checkpoint") == 0)
 		return cmd_rotate(argc - 1, argv + 1);
-	fprintf(stderr, "p11gate audit: unknown command '%s' (verify, find, rotate or "
-	        "checkpoint)\n", argv[1]);
+	if (strcmp(argv[1], "watch") == 0 || strcmp(argv[1], "report") == 0)
+		return pg_cmd_audit_watch(argc - 1, argv + 1);
+	fprintf(stderr, "p11gate audit: unknown command '%s' (verify, find, rotate, checkpoint, "
+	        "watch or report)\n", argv[1]);
 	audit_usage(stderr);
 	return 2;
 }

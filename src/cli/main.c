@@ -17,7 +17,7 @@ static const struct {
 	{ "check",   pg_cmd_check,   "validate a policy file" },
 	{ "explain", pg_cmd_explain, "say whether a call would be allowed, and why" },
 	{ "keys",    pg_cmd_keys,    "list the keys on the tokens and what the policy says of them" },
-	{ "audit",   pg_cmd_audit,   "verify, search, rotate or checkpoint the audit log" },
+	{ "audit",   pg_cmd_audit,   "verify, search, rotate, checkpoint, watch or summarise the audit log" },
 };
 
 static void
