@@ -38,6 +38,13 @@ enum pg_audit_event {
  * its hash ("data_sha256").  The record writer applies it (audit_record.c). */
 #define PG_AUDIT_DATA_INLINE_MAX 64
 
+/* A certificate a decision record names (the key's, checked at signing). */
+struct pg_audit_cert {
+	const unsigned char *sha256;             /* 32 bytes: SHA-256 of its DER */
+	const unsigned char *serial;             /* big-endian */
+	size_t serial_len;
+};
+
 /* A record as the writer takes it; the constructors below fill one per
  * event type.  Every pointer may be NULL (the field is then left out). */
 struct pg_audit_record {
@@ -58,6 +65,9 @@ struct pg_audit_record {
 	const unsigned char *public_key_sha256;  /* 32 bytes */
 	const char *token_label;
 	const char *token_serial;
+	const struct pg_audit_cert *certs;       /* the key's certificates, as checked */
+	size_t n_certs;
+	const char *warning;                     /* an allowed use's lifecycle warning */
 	bool has_mechanism;
 	CK_MECHANISM_TYPE mechanism;
 	const unsigned char *data_sha256;        /* 32 bytes: SHA-256 of the data signed */
@@ -118,6 +128,9 @@ struct pg_audit_use {
 	const char *token_label;
 	const char *token_serial;
 	bool fixed;                              /* a refusal no policy decides (record's "fixed") */
+	const struct pg_audit_cert *certs;       /* the key's certificates, as checked */
+	size_t n_certs;
+	const char *warning;                     /* an allowed use's lifecycle warning */
 };
 
 /* The records of a log's events.  Records that name the caller and the

@@ -17,6 +17,7 @@
 
 struct pg_keyinfo {
 	CK_SLOT_ID slot;
+	CK_OBJECT_HANDLE handle;        /* the object read (pg_keyinfo_read_names) */
 	CK_INFO module_info;
 	CK_SLOT_INFO slot_info;
 	CK_TOKEN_INFO token_info;
@@ -45,6 +46,9 @@ struct pg_keyinfo {
 
 	char token_label[33];
 	char token_serial[17];
+	/* A key's CKA_END_DATE as YYYYMMDD (0: none; 1: one that does not
+	 * parse, which counts as past). */
+	long end_date;
 
 	/* The policy keys this object matched, memoised by whoever matches it
 	 * (the module's judge.c: once per operation, not at its init and again
@@ -109,5 +113,20 @@ CK_RV pg_keyinfo_find_keys(const CK_FUNCTION_LIST *lower, CK_SLOT_ID slot, CK_AT
 void pg_keyinfo_copy(struct pg_keyinfo *dst, const struct pg_keyinfo *src);
 
 void pg_keyinfo_facts(const struct pg_keyinfo *info, struct pg_key_facts *out);
+
+/* ---- certificates (certs.c) ---------------------------------------------- */
+
+typedef struct x509_st X509;
+
+/* The facts of every certificate object on slot's token whose public key
+ * hashes to spki (DER SubjectPublicKeyInfo).  out->complete is false when
+ * one could not be read or there are more than PG_CERT_MAX.  Uses a
+ * session of its own. */
+CK_RV pg_keyinfo_read_certs(const CK_FUNCTION_LIST *lower, CK_SLOT_ID slot, const unsigned char spki[32],
+                            struct pg_key_certs *out);
+/* A certificate object's value, parsed (NULL: none, or it does not parse). */
+X509 *pg_cert_read(const CK_FUNCTION_LIST *lower, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object);
+bool pg_cert_facts_from_x509(X509 *cert, struct pg_cert_facts *out);
+bool pg_cert_spki_sha256(X509 *cert, unsigned char out[32]);
 
 #endif /* P11GATE_KEYINFO_H */

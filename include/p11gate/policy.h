@@ -74,6 +74,30 @@ const struct pg_settings *pg_policy_settings(const pg_policy *policy);
 
 /* ---- keys ------------------------------------------------------------- */
 
+/* A certificate on the token whose public key is the key's (matched by
+ * public key, not by CKA_ID), as lifecycle checks need it. */
+#define PG_CERT_MAX 8
+#define PG_CERT_SERIAL_MAX 32
+#define PG_CERT_EKU_MAX 8
+struct pg_cert_facts {
+	unsigned char sha256[32];          /* SHA-256 of its DER: the fingerprint */
+	unsigned char issuer_sha256[32];   /* SHA-256 of the issuer name's DER */
+	unsigned char serial[PG_CERT_SERIAL_MAX];   /* big-endian, as encoded */
+	size_t serial_len;
+	time_t not_before, not_after;
+	bool has_eku;                      /* an extendedKeyUsage extension */
+	int eku[PG_CERT_EKU_MAX];          /* its purposes (OpenSSL NIDs; NID_undef: unknown) */
+	size_t n_eku;
+};
+
+/* Every certificate of a key.  complete is false when they could not all
+ * be read (more than PG_CERT_MAX, a read failed): checks then fail closed. */
+struct pg_key_certs {
+	bool complete;
+	size_t n;
+	struct pg_cert_facts cert[PG_CERT_MAX];
+};
+
 /* What the token says about a key object at the time of use. */
 struct pg_key_facts {
 	const CK_INFO *module_info;        /* may be NULL */
@@ -86,6 +110,8 @@ struct pg_key_facts {
 	 * objects disagree): a pin matches if it is any of them. */
 	const unsigned char (*public_key_candidates)[32];
 	size_t n_public_key_candidates;
+	long end_date;                     /* CKA_END_DATE as YYYYMMDD; 0: none */
+	const struct pg_key_certs *certs;  /* NULL: not read (lifecycle checks needing them refuse) */
 };
 
 #define PG_MAX_KEY_MATCHES 8
@@ -109,8 +135,56 @@ const char *pg_policy_key_name(const pg_policy *policy, unsigned idx);
 const char *pg_policy_key_uri(const pg_policy *policy, unsigned idx);
 const char *pg_policy_key_owner(const pg_policy *policy, unsigned idx);      /* NULL if none */
 const char *pg_policy_key_purpose(const pg_policy *policy, unsigned idx);    /* NULL if none */
-/* The pinned SPKI hash, NULL if the key has no pin. */
+/* The pinned SPKI hash, NULL if the key has no pin (the first of several). */
 const unsigned char *pg_policy_key_pin(const pg_policy *policy, unsigned idx);
+/* The pin of key idx that facts match (an EC key's candidates may match
+ * several: the one with the earliest not_after), NULL if none. */
+const unsigned char *pg_policy_key_pin_matched(const pg_policy *policy, unsigned idx,
+                                               const struct pg_key_facts *facts);
+
+/* ---- lifecycle: certificates, not_after, CKA_END_DATE, per-pin dates ---- */
+
+#define PG_WARN_DAYS_DEFAULT 30u
+
+enum pg_life_status {
+	PG_LIFE_OK,
+	PG_LIFE_EXPIRING,          /* allowed, with a warning: within warn_days of a date */
+	PG_LIFE_NO_CERTIFICATE,    /* refused only when certificate.required */
+	/* refusals */
+	PG_LIFE_EXPIRED,
+	PG_LIFE_NOT_YET_VALID,
+	PG_LIFE_WRONG_EKU,
+	PG_LIFE_REVOKED,
+	PG_LIFE_RETIRED,           /* past not_after, a pin's not_after, or CKA_END_DATE */
+	PG_LIFE_UNREADABLE,        /* certificates could not all be read, or the CRL is out of date */
+};
+
+/* What a key's lifecycle says now. */
+struct pg_life_verdict {
+	enum pg_life_status status;
+	bool refuse;
+	/* The refusal's reason, or the warning ("certificate ... expires
+	 * 2026-12-14, in 10 days"); empty when ok. */
+	char message[320];
+	long days_left;            /* EXPIRING: whole days to the nearest date */
+};
+
+/* Whether signing with key idx needs its certificates read (a
+ * certificate: block). */
+bool pg_policy_key_needs_certs(const pg_policy *policy, unsigned idx);
+/* Whether the key states any lifecycle field (inventory, docs). */
+bool pg_policy_key_has_life(const pg_policy *policy, unsigned idx);
+/* Judges the lifecycle of the object facts describes, as key idx, at now.
+ * warn_days < 0: the key's own.  Pure; idx may be -1 (an unnamed key:
+ * only the certificates' dates and CKA_END_DATE). */
+void pg_policy_lifecycle(const pg_policy *policy, int idx, const struct pg_key_facts *facts,
+                         time_t now, long warn_days, struct pg_life_verdict *out);
+/* Each certificate's own finding under key idx (-1: none) at now: the
+ * status of certs->cert[i] alone (inventory). */
+enum pg_life_status pg_policy_cert_status(const pg_policy *policy, int idx,
+                                          const struct pg_cert_facts *cert, time_t now,
+                                          long warn_days);
+const char *pg_life_status_name(enum pg_life_status status);
 
 /* ---- decisions -------------------------------------------------------- */
 

@@ -80,6 +80,26 @@ token_object(struct pg_buf *out, const struct pg_audit_record *record)
 	pg_buf_puts(out, "},");
 }
 
+/* "certificates":[{"sha256":HEX,"serial":HEX},...]: the certificates the
+ * key's lifecycle was checked against, so the log proves which went with
+ * which signature. */
+static void
+certs_field(struct pg_buf *out, const struct pg_audit_record *record)
+{
+	if (record->certs == NULL || record->n_certs == 0)
+		return;
+	field(out, "certificates");
+	pg_buf_puts(out, "[");
+	for (size_t i = 0; i < record->n_certs; i++) {
+		pg_buf_puts(out, i > 0 ? ",{\"sha256\":" : "{\"sha256\":");
+		pg_buf_json_hex(out, record->certs[i].sha256, PG_SHA256_LEN);
+		pg_buf_puts(out, ",\"serial\":");
+		pg_buf_json_hex(out, record->certs[i].serial, record->certs[i].serial_len);
+		pg_buf_puts(out, "}");
+	}
+	pg_buf_puts(out, "],");
+}
+
 /* A value with no name in pkcs11.h (vendor-defined) is written in hex so it
  * can still be looked up. */
 static void
@@ -255,6 +275,8 @@ pg_audit_record_body(const struct pg_audit_record *r, const char *host, const ch
 	string_list_field(out, "keys_matched", r->keys_matched, r->n_keys_matched);
 	hex_field(out, "public_key_sha256", r->public_key_sha256, PG_SHA256_LEN);
 	token_object(out, r);
+	certs_field(out, r);
+	string_field(out, "warning", r->warning);
 	if (r->has_mechanism)
 		constant_field(out, "mechanism", pg_mechanism_name(r->mechanism), r->mechanism);
 	hex_field(out, "data_sha256", r->data_sha256, PG_SHA256_LEN);

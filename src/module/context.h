@@ -53,6 +53,11 @@ struct pg_ctx_keys {
 		uint64_t generation;
 		int64_t names_read;     /* CLOCK_MONOTONIC ns of the last names read */
 		struct pg_keyinfo info;
+		/* Its certificates, read for regime certs_regime (0: not read)
+		 * as the certificates of public key certs_spki. */
+		uint64_t certs_regime;
+		unsigned char certs_spki[32];
+		struct pg_key_certs certs;
 	} memo[PG_KEY_MEMO];
 	unsigned next;
 	uint64_t generation;

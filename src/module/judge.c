@@ -2,7 +2,9 @@
  *
  * The decision point.  Order matters: decide, record, then (in the caller)
  * let the token act; a refusal is recorded and explained; a record that
- * cannot be written refuses the call.  Nothing here holds the context lock.
+ * cannot be written refuses the call.  A signature's key lifecycle
+ * (certificates, not_after, CKA_END_DATE) is judged after the rules allow
+ * it.  Nothing here holds the context lock.
  */
 #include "judge.h"
 #include "alert.h"
@@ -12,6 +14,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <syslog.h>
 #include <time.h>
 
 /* The policy keys the object matches, memoised in the key per regime: an
@@ -151,9 +154,46 @@ verdict_start(const struct pg_regime *regime, const struct pg_judge_call *call,
               struct pg_verdict *verdict)
 {
 	memset(&verdict->decision, 0, sizeof verdict->decision);
+	memset(&verdict->life, 0, sizeof verdict->life);
+	verdict->certs.n = 0;
 	verdict->decision.key = -1;
 	verdict->fixed = false;
 	match_key(regime, call->key, &verdict->match);
+}
+
+/* A signature the rules allow, judged on its key's lifecycle
+ * (src/policy/lifecycle.c): its certificates come from the key memo, read
+ * from the token once per key and regime, never per signature; the
+ * dates are compared with now at every signature. */
+static void
+judge_lifecycle(const struct pg_regime *regime, const struct pg_judge_call *call, time_t now,
+                struct pg_verdict *verdict)
+{
+	struct pg_decision *decision = &verdict->decision;
+	const unsigned key = (unsigned)decision->key;
+	struct pg_key_facts facts;
+
+	if (!decision->allow || call->op != PG_OP_SIGN || decision->key < 0)
+		return;
+	pg_keyinfo_facts(call->key, &facts);
+	if (pg_policy_key_needs_certs(regime->policy, key)) {
+		/* The public key the policy bound the key to (the pin that
+		 * matched), else the one read from the key: certificates are
+		 * matched by it.  Neither: none can be read (refused). */
+		const unsigned char *spki = pg_policy_key_pin_matched(regime->policy, key, &facts);
+
+		if (spki == NULL && call->key->have_spki)
+			spki = call->key->spki_sha256;
+		if (spki != NULL && pg_ctx_key_certs(call->key, spki, regime->id, &verdict->certs) == CKR_OK)
+			facts.certs = &verdict->certs;
+	}
+	pg_policy_lifecycle(regime->policy, decision->key, &facts, now, -1, &verdict->life);
+	if (!verdict->life.refuse)
+		return;
+	decision->allow = false;
+	decision->rule = NULL;
+	snprintf(decision->reason, sizeof decision->reason, "key %s: %s", decision->key_name,
+	         verdict->life.message);
 }
 
 void
@@ -181,6 +221,20 @@ pg_judge_decide(const struct pg_regime *regime, const struct pg_judge_call *call
 		.data_len = call->data_len,
 	};
 	pg_policy_decide(regime->policy, &request, &verdict->decision);
+	judge_lifecycle(regime, call, request.now, verdict);
+}
+
+/* An allowed signature within warn_days of a date: said on the caller's
+ * stderr and to syslog (the record carries it too). */
+static void
+say_warning(const struct pg_regime *regime, const char *key_name, const struct pg_life_verdict *life,
+            uint64_t seq)
+{
+	if (pg_policy_settings(regime->policy)->caller_messages)
+		pg_log("warning: signing with key %s: %s", key_name, life->message);
+	/* No openlog: a library must not change the process's syslog identity. */
+	syslog(LOG_AUTHPRIV | LOG_WARNING, "p11gate: key %s: %s (audit log %s, record %llu)", key_name,
+	       life->message, pg_audit_path(regime->audit), (unsigned long long)seq);
 }
 
 /* The use a record names: the call and its key's token (the policy's key
@@ -225,6 +279,15 @@ matched_names(const struct pg_regime *regime, const struct pg_verdict *verdict,
 	return verdict->match.n;
 }
 
+static const unsigned char *
+matched_pin(const struct pg_regime *regime, unsigned key, const struct pg_keyinfo *info)
+{
+	struct pg_key_facts facts;
+
+	pg_keyinfo_facts(info, &facts);
+	return pg_policy_key_pin_matched(regime->policy, key, &facts);
+}
+
 CK_RV
 pg_judge_record(struct pg_regime *regime, const struct pg_judge_call *call,
                 const struct pg_verdict *verdict, uint64_t *seq)
@@ -237,7 +300,9 @@ pg_judge_record(struct pg_regime *regime, const struct pg_judge_call *call,
 	const char *key_name = key_display(regime, verdict, call->key, key_buf, sizeof key_buf);
 	/* A pinned key that matched has the pinned public key (an EC key's
 	 * public objects may disagree: the pin is the one that matched). */
-	const unsigned char *pin = key >= 0 ? pg_policy_key_pin(regime->policy, (unsigned)key) : NULL;
+	const unsigned char *pin = key >= 0 ? matched_pin(regime, (unsigned)key, call->key) : NULL;
+	struct pg_audit_cert certs[PG_CERT_MAX];
+	bool warn = decision->allow && verdict->life.status == PG_LIFE_EXPIRING;
 	uint64_t record_seq = 0;
 	CK_RV rv;
 
@@ -255,6 +320,13 @@ pg_judge_record(struct pg_regime *regime, const struct pg_judge_call *call,
 		char approvers_buf[sizeof decision->grant.approvers];
 		const char *approvers[32];
 
+		for (size_t i = 0; i < verdict->certs.n; i++)
+			certs[i] = (struct pg_audit_cert){ verdict->certs.cert[i].sha256,
+			                                   verdict->certs.cert[i].serial,
+			                                   verdict->certs.cert[i].serial_len };
+		use.certs = certs;
+		use.n_certs = verdict->certs.n;
+		use.warning = warn ? verdict->life.message : NULL;
 		use.key_name = key >= 0 ? key_name : NULL;
 		use.key_uri = key >= 0 ? pg_policy_key_uri(regime->policy, (unsigned)key) : NULL;
 		use.keys_matched = matched;
@@ -287,6 +359,8 @@ pg_judge_record(struct pg_regime *regime, const struct pg_judge_call *call,
 		pg_audit_sync_start(regime->audit, record_seq);
 		alert_unusual(regime, decision, key >= 0 ? key_name : NULL, record_seq);
 	}
+	if (call->record_allow && warn)
+		say_warning(regime, key_name, &verdict->life, record_seq);
 	if (seq != NULL)
 		*seq = record_seq;
 	return CKR_OK;

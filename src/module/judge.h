@@ -30,6 +30,10 @@ struct pg_verdict {
 	struct pg_decision decision;
 	struct pg_key_match match;
 	bool fixed;                          /* refused whatever the policy says */
+	/* A signature's key lifecycle (certificates, not_after, CKA_END_DATE):
+	 * a refusal turns the decision into one; a warning is recorded. */
+	struct pg_life_verdict life;
+	struct pg_key_certs certs;     /* certs.n = 0 when not read */
 };
 
 /* Asks the policy; records nothing. */

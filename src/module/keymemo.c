@@ -5,6 +5,7 @@
  * does not read the object from the token again.  The entries and the
  * objects' generation live in the module context (context.h) under its one
  * lock, held only to look up or store an entry: the token is read without it.
+ * An entry also keeps the key's certificates, read once per policy regime.
  */
 #include "context.h"
 #include "p11gate/keyinfo.h"
@@ -106,6 +107,7 @@ memo_store(CK_OBJECT_HANDLE object, int64_t now, uint64_t generation, const stru
 		keys->memo[i].handle = object;
 		keys->memo[i].generation = generation;
 		keys->memo[i].names_read = now;
+		keys->memo[i].certs_regime = 0;
 		pg_keyinfo_copy(&keys->memo[i].info, info);
 	}
 	pthread_mutex_unlock(&pg_ctx.lock);
@@ -148,6 +150,50 @@ pg_ctx_keyinfo(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object, struct pg_key
 	if (rv == CKR_OK)
 		memo_store(object, now, generation, out);
 	return rv;
+}
+
+/* The certificates are facts about other objects than the key, which
+ * another process can add or remove without p11gate here seeing it: they
+ * are read again under each new regime (a policy reload), and at once
+ * after an object changed through this p11gate (a new generation).  What
+ * a stale view can miss is a certificate added since, and every
+ * certificate of a key must pass (src/policy/lifecycle.c), so a planted
+ * certificate can refuse a key but never make it usable. */
+CK_RV
+pg_ctx_key_certs(const struct pg_keyinfo *key, const unsigned char spki[32], uint64_t regime,
+                 struct pg_key_certs *out)
+{
+	const pg_function_list_3_0 *lower = pg_ctx_lower();
+	uint64_t generation;
+	bool found = false;
+	CK_RV rv;
+	int i;
+
+	if (lower == NULL)
+		return CKR_CRYPTOKI_NOT_INITIALIZED;
+	pthread_mutex_lock(&pg_ctx.lock);
+	generation = pg_ctx.keys.generation;
+	i = memo_find(key->slot, key->handle);
+	if (i >= 0 && pg_ctx.keys.memo[i].certs_regime == regime &&
+	    memcmp(pg_ctx.keys.memo[i].certs_spki, spki, 32) == 0) {
+		memcpy(out, &pg_ctx.keys.memo[i].certs, sizeof *out);
+		found = true;
+	}
+	pthread_mutex_unlock(&pg_ctx.lock);
+	if (found)
+		return CKR_OK;
+	rv = pg_keyinfo_read_certs(pg_lower_2_40(lower), key->slot, spki, out);
+	if (rv != CKR_OK)
+		return rv;
+	pthread_mutex_lock(&pg_ctx.lock);
+	i = generation == pg_ctx.keys.generation ? memo_find(key->slot, key->handle) : -1;
+	if (i >= 0) {
+		memcpy(&pg_ctx.keys.memo[i].certs, out, sizeof *out);
+		memcpy(pg_ctx.keys.memo[i].certs_spki, spki, 32);
+		pg_ctx.keys.memo[i].certs_regime = regime;
+	}
+	pthread_mutex_unlock(&pg_ctx.lock);
+	return CKR_OK;
 }
 
 void

@@ -111,6 +111,10 @@ void pg_ctx_sessions_prune(void);
 /* An object's identity, memoised per handle (keymemo.c). */
 struct pg_keyinfo;
 CK_RV pg_ctx_keyinfo(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object, struct pg_keyinfo *out);
+/* The certificates on key's token that carry public key spki, read from
+ * the token once per key and regime (keymemo.c). */
+CK_RV pg_ctx_key_certs(const struct pg_keyinfo *key, const unsigned char spki[32], uint64_t regime,
+                       struct pg_key_certs *out);
 /* Called after any call that may have changed objects on a token. */
 void pg_ctx_objects_changed(void);
 

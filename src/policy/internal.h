@@ -85,6 +85,35 @@ const char *pg_suggest(const char *word, const char *const *candidates);
 
 #define PG_N_OPS 8   /* the bits of enum pg_op: PG_OP_NAMES_TEXT */
 
+/* One pinned public key of a key (`public_key_sha256`, or an entry of
+ * `pins:`), with the date after which it may no longer sign (rotation). */
+struct pg_pin {
+	unsigned char sha256[PG_SHA256_LEN];
+	long not_after;              /* YYYYMMDD (UTC, inclusive); 0: none */
+};
+
+/* A revoked certificate as a CRL lists it: the SHA-256 of the issuer's
+ * name (DER) and the serial number. */
+struct pg_revoked {
+	unsigned char issuer_sha256[PG_SHA256_LEN];
+	unsigned char serial[PG_CERT_SERIAL_MAX];
+	size_t serial_len;
+};
+
+/* A key's lifecycle fields (lifecycle.c): enforced at signing. */
+struct pg_key_life {
+	bool certificate;            /* a certificate: block is given */
+	bool cert_required;          /* certificate.required */
+	int eku_nid;                 /* certificate.eku; NID_undef (0): none */
+	const char *eku_text;
+	const char *crl_file;        /* certificate.crl_file, read at load */
+	struct pg_revoked *revoked;  /* sorted (issuer_sha256, serial) */
+	size_t n_revoked;
+	time_t crl_next_update;      /* 0: the CRL gives none */
+	unsigned warn_days;          /* certificate.warn_days, default PG_WARN_DAYS_DEFAULT */
+	long not_after;              /* not_after: YYYYMMDD (UTC, inclusive); 0: none */
+};
+
 struct pg_key {
 	const char *name;
 	const char *uri_text;
@@ -98,8 +127,10 @@ struct pg_key {
 	 * be among the facts, because p11-kit skips the ones that are not. */
 	CK_ATTRIBUTE_TYPE uri_attrs[4];
 	size_t n_uri_attrs;
-	bool has_pin;
-	unsigned char pin[PG_SHA256_LEN];
+	bool has_pin;                /* n_pins > 0 */
+	struct pg_pin *pins;         /* public_key_sha256 (one) or pins: (several) */
+	size_t n_pins;
+	struct pg_key_life life;
 	unsigned long line, column;
 	bool mentioned;              /* some rule names it */
 };
@@ -255,6 +286,13 @@ bool pg_approval_compile(struct pg_load *load, struct pg_rule *rule, const struc
 void pg_approvers_release(struct pg_policy *policy);
 struct pg_grant_cache *pg_grant_cache_new(void);
 void pg_grant_cache_free(struct pg_grant_cache *cache);
+/* A key's pins:, not_after and certificate: (lifecycle.c); false only on
+ * out-of-memory. */
+bool pg_life_compile(struct pg_load *load, struct pg_key *key, const struct pg_ynode *body);
+/* The not_after of the pin facts match (keys.c); 0: none or no pin. */
+long pg_key_pin_not_after(const struct pg_key *key, const struct pg_key_facts *facts);
+/* "YYYY-MM-DD" as YYYYMMDD, or -1 with why (when.c). */
+long pg_parse_date(const char *text, size_t len, char *why, size_t why_len);
 /* Builds policy->index; false on out-of-memory. */
 bool pg_index_build(struct pg_policy *policy);
 void pg_keys_release(struct pg_policy *policy);

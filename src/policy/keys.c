@@ -2,14 +2,16 @@
  *
  * The keys: section: each named key's PKCS#11 URI (parsed and matched by
  * p11-kit), its optional public-key pin, owner and purpose; and which
- * policy keys a token object is.
+ * policy keys a token object is.  Its lifecycle fields (pins:, not_after,
+ * certificate:) are lifecycle.c's.
  */
 #include "internal.h"
 
 #include <stdio.h>
 #include <string.h>
 
-static const char *const key_fields[] = { "uri", "public_key_sha256", "owner", "purpose", NULL };
+static const char *const key_fields[] = { "uri", "public_key_sha256", "owner", "purpose", "pins",
+	                                         "not_after", "certificate", NULL };
 
 static bool
 all_zero(const void *p, size_t len)
@@ -144,14 +146,22 @@ compile_key(struct pg_load *load, struct pg_key *key, const struct pg_ynode *nam
 		return false;
 
 	node = pg_ymap_get(body, "public_key_sha256");
-	if (node != NULL && (text = pg_yget_string(diag, node, "public_key_sha256")) != NULL) {
-		if (pg_hex_decode(text, key->pin, sizeof key->pin))
-			key->has_pin = true;
+	if (node != NULL && pg_ymap_get(body, "pins") != NULL) {
+		pg_diag_error_at(diag, node, "key '%s' has both public_key_sha256 and pins; list every "
+		                 "public key under pins: and remove public_key_sha256", name->value);
+	} else if (node != NULL && (text = pg_yget_string(diag, node, "public_key_sha256")) != NULL) {
+		if ((key->pins = pg_arena_calloc(arena, 1, sizeof *key->pins)) == NULL)
+			return false;
+		if (pg_hex_decode(text, key->pins[0].sha256, sizeof key->pins[0].sha256))
+			key->n_pins = 1;
 		else
 			pg_diag_error_at(diag, node, "public_key_sha256 must be 64 hex digits, the SHA-256 of "
 			                 "the key's DER SubjectPublicKeyInfo (openssl pkey -pubout -outform DER "
 			                 "| sha256sum), not '%s'", text);
 	}
+	if (!pg_life_compile(load, key, body))
+		return false;
+	key->has_pin = key->n_pins > 0;
 
 	node = pg_ymap_get(body, "owner");
 	if (node != NULL && (text = pg_yget_string(diag, node, "owner")) != NULL) {
@@ -181,6 +191,19 @@ field_differs(const void *a, const void *b, size_t len)
 	return !all_zero(a, len) && !all_zero(b, len) && memcmp(a, b, len) != 0;
 }
 
+/* Whether two pinned keys have a public key in common. */
+static bool
+pins_shared(const struct pg_key *a, const struct pg_key *b)
+{
+	for (size_t i = 0; i < a->n_pins; i++) {
+		for (size_t j = 0; j < b->n_pins; j++) {
+			if (memcmp(a->pins[i].sha256, b->pins[j].sha256, PG_SHA256_LEN) == 0)
+				return true;
+		}
+	}
+	return false;
+}
+
 /* Whether no object can match both URIs.  p11-kit matches every stated
  * part exactly and leaves unstated ones free, and the parts are
  * independent of each other (a token can have any label and serial, an
@@ -195,7 +218,7 @@ keys_disjoint(const struct pg_key *a, const struct pg_key *b)
 	const CK_TOKEN_INFO *ta = p11_kit_uri_get_token_info(a->uri), *tb = p11_kit_uri_get_token_info(b->uri);
 	const CK_VERSION unstated = { (CK_BYTE)-1, (CK_BYTE)-1 };
 
-	if (a->has_pin && b->has_pin && memcmp(a->pin, b->pin, sizeof a->pin) != 0)
+	if (a->has_pin && b->has_pin && !pins_shared(a, b))
 		return true;
 	if (field_differs(ma->manufacturerID, mb->manufacturerID, sizeof ma->manufacturerID) ||
 	    field_differs(ma->libraryDescription, mb->libraryDescription, sizeof ma->libraryDescription))
@@ -309,16 +332,58 @@ uri_matches(const struct pg_key *key, const struct pg_key_facts *facts)
 }
 
 static bool
-pin_matches(const struct pg_key *key, const struct pg_key_facts *facts)
+one_pin_matches(const struct pg_pin *pin, const struct pg_key_facts *facts)
 {
 	if (facts->public_key_sha256 != NULL &&
-	    memcmp(key->pin, facts->public_key_sha256, PG_SHA256_LEN) == 0)
+	    memcmp(pin->sha256, facts->public_key_sha256, PG_SHA256_LEN) == 0)
 		return true;
 	for (size_t i = 0; i < facts->n_public_key_candidates; i++) {
-		if (memcmp(key->pin, facts->public_key_candidates[i], PG_SHA256_LEN) == 0)
+		if (memcmp(pin->sha256, facts->public_key_candidates[i], PG_SHA256_LEN) == 0)
 			return true;
 	}
 	return false;
+}
+
+/* The pin facts match; of several (an EC key's candidates may carry more
+ * than one pinned point), the one retired first: a planted candidate with
+ * a newer key's point must not extend an old key's life.  NULL if none. */
+static const struct pg_pin *
+matched_pin(const struct pg_key *key, const struct pg_key_facts *facts)
+{
+	const struct pg_pin *best = NULL;
+
+	for (size_t i = 0; i < key->n_pins; i++) {
+		const struct pg_pin *pin = &key->pins[i];
+
+		if (!one_pin_matches(pin, facts))
+			continue;
+		if (best == NULL || (pin->not_after != 0 &&
+		                     (best->not_after == 0 || pin->not_after < best->not_after)))
+			best = pin;
+	}
+	return best;
+}
+
+static bool
+pin_matches(const struct pg_key *key, const struct pg_key_facts *facts)
+{
+	return matched_pin(key, facts) != NULL;
+}
+
+const unsigned char *
+pg_policy_key_pin_matched(const pg_policy *policy, unsigned idx, const struct pg_key_facts *facts)
+{
+	const struct pg_pin *pin = idx < policy->n_keys ? matched_pin(&policy->keys[idx], facts) : NULL;
+
+	return pin != NULL ? pin->sha256 : NULL;
+}
+
+long
+pg_key_pin_not_after(const struct pg_key *key, const struct pg_key_facts *facts)
+{
+	const struct pg_pin *pin = matched_pin(key, facts);
+
+	return pin != NULL ? pin->not_after : 0;
 }
 
 void
@@ -391,5 +456,5 @@ pg_policy_key_purpose(const pg_policy *policy, unsigned idx)
 const unsigned char *
 pg_policy_key_pin(const pg_policy *policy, unsigned idx)
 {
-	return idx < policy->n_keys && policy->keys[idx].has_pin ? policy->keys[idx].pin : NULL;
+	return idx < policy->n_keys && policy->keys[idx].has_pin ? policy->keys[idx].pins[0].sha256 : NULL;
 }

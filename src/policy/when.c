@@ -129,8 +129,8 @@ leap(long year)
 }
 
 /* "YYYY-MM-DD" exactly, a real calendar date; YYYYMMDD or -1 with why. */
-static long
-parse_date(const char *text, size_t len, char *why, size_t why_len)
+long
+pg_parse_date(const char *text, size_t len, char *why, size_t why_len)
 {
 	static const int month_days[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
 	long year = 0, month, day;
@@ -188,11 +188,11 @@ compile_dates(struct pg_load *load, struct pg_rule *rule, const struct pg_ynode 
 		if (text == NULL)
 			continue;
 		dots = strstr(text, "..");
-		start = parse_date(text, dots != NULL ? (size_t)(dots - text) : strlen(text),
+		start = pg_parse_date(text, dots != NULL ? (size_t)(dots - text) : strlen(text),
 		                   why, sizeof why);
 		end = start;
 		if (start >= 0 && dots != NULL)
-			end = parse_date(dots + 2, strlen(dots + 2), why, sizeof why);
+			end = pg_parse_date(dots + 2, strlen(dots + 2), why, sizeof why);
 		if (start < 0 || end < 0) {
 			pg_diag_error_at(diag, seq->kids[i], "%s", why);
 			continue;

@@ -297,6 +297,37 @@ read_spki(const CK_FUNCTION_LIST *lower, CK_SESSION_HANDLE session,
 	}
 }
 
+/* A key's CKA_END_DATE (CK_DATE: "YYYYMMDD"); SoftHSM2 keeps it empty
+ * unless set.  One that does not parse counts as past (fail closed). */
+static void
+read_end_date(const CK_FUNCTION_LIST *lower, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object,
+              struct pg_keyinfo *out)
+{
+	CK_DATE date;
+	CK_ATTRIBUTE a = { CKA_END_DATE, &date, sizeof date };
+	long value = 0;
+
+	out->end_date = 0;
+	if ((out->cls != CKO_PRIVATE_KEY && out->cls != CKO_SECRET_KEY) ||
+	    lower->C_GetAttributeValue(session, object, &a, 1) != CKR_OK || a.ulValueLen == 0 ||
+	    a.ulValueLen == CK_UNAVAILABLE_INFORMATION)
+		return;
+	/* All blank or all zero is how some tokens say "none". */
+	if (a.ulValueLen == sizeof date &&
+	    (memcmp(&date, "        ", 8) == 0 || memcmp(&date, "00000000", 8) == 0))
+		return;
+	for (size_t i = 0; a.ulValueLen == sizeof date && i < 8; i++) {
+		const CK_CHAR c = i < 4 ? date.year[i] : i < 6 ? date.month[i - 4] : date.day[i - 6];
+
+		if (c < '0' || c > '9') {
+			value = 1;
+			break;
+		}
+		value = value * 10 + (c - '0');
+	}
+	out->end_date = a.ulValueLen != sizeof date || value < 10000101 ? 1 : value;
+}
+
 static bool
 same_token(const CK_TOKEN_INFO *a, const CK_TOKEN_INFO *b)
 {
@@ -400,6 +431,7 @@ pg_keyinfo_read_names(const CK_FUNCTION_LIST *lower, CK_SESSION_HANDLE session,
 	if (rv != CKR_OK)
 		return rv;
 	out->slot = session_info.slotID;
+	out->handle = object;
 	init_attrs(out);
 	/* CKR_ATTRIBUTE_TYPE_INVALID just means some are missing (a
 	 * certificate has no CKA_KEY_TYPE): those come back unavailable. */
@@ -438,6 +470,7 @@ pg_keyinfo_read_rest(const CK_FUNCTION_LIST *lower, CK_SESSION_HANDLE session,
 		ERR_set_mark();
 		read_spki(lower, session, object, out);
 		ERR_pop_to_mark();
+		read_end_date(lower, session, object, out);
 	}
 	return rv;
 }
@@ -462,6 +495,7 @@ pg_keyinfo_read_beside(const CK_FUNCTION_LIST *lower, CK_SESSION_HANDLE session,
 	ERR_set_mark();
 	read_spki(lower, session, object, out);
 	ERR_pop_to_mark();
+	read_end_date(lower, session, object, out);
 	return CKR_OK;
 }
 
@@ -484,6 +518,7 @@ pg_keyinfo_copy_rest(struct pg_keyinfo *dst, const struct pg_keyinfo *src)
 	dst->have_token = src->have_token;
 	memcpy(dst->token_label, src->token_label, sizeof dst->token_label);
 	memcpy(dst->token_serial, src->token_serial, sizeof dst->token_serial);
+	dst->end_date = src->end_date;
 	dst->have_spki = src->have_spki;
 	memcpy(dst->spki_sha256, src->spki_sha256, sizeof dst->spki_sha256);
 	dst->n_spki_candidates = src->n_spki_candidates;
@@ -615,6 +650,7 @@ pg_keyinfo_facts(const struct pg_keyinfo *info, struct pg_key_facts *out)
 	out->public_key_sha256 = info->have_spki ? info->spki_sha256 : NULL;
 	out->public_key_candidates = (const unsigned char (*)[32])info->spki_candidates;
 	out->n_public_key_candidates = info->n_spki_candidates;
+	out->end_date = info->end_date;
 }
 
 CK_RV

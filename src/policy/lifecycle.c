@@ -1,0 +1,496 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * A key's lifecycle: its pins (several, each with a not_after, so an old
+ * and a new key overlap during a rotation), its own not_after, and its
+ * certificate: block (required, eku, crl_file, warn_days) — compiled here,
+ * and judged here by one pure function (pg_policy_lifecycle) that the
+ * module calls at signing and `p11gate inventory` calls for its report.
+ * The CRL is read when the policy loads.
+ */
+#include "internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/objects.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+static const char *const pin_fields[] = { "public_key_sha256", "not_after", NULL };
+static const char *const certificate_fields[] = { "required", "eku", "crl_file", "warn_days", NULL };
+
+#define WARN_DAYS_MAX 3650
+
+/* ---- compiling ------------------------------------------------------------ */
+
+static bool
+compile_date(struct pg_load *load, const struct pg_ynode *node, const char *field, long *out)
+{
+	const char *text = pg_yget_string(load->diag, node, field);
+	char why[160];
+
+	if (text == NULL)
+		return false;
+	*out = pg_parse_date(text, strlen(text), why, sizeof why);
+	if (*out < 0) {
+		pg_diag_error_at(load->diag, node, "%s: %s; the key may be used through that day (UTC)",
+		                 field, why);
+		*out = 0;
+		return false;
+	}
+	return true;
+}
+
+static bool
+compile_pins(struct pg_load *load, struct pg_key *key, const struct pg_ynode *seq)
+{
+	struct pg_diag *diag = load->diag;
+
+	if (!pg_yexpect(diag, seq, PG_Y_SEQ, "pins"))
+		return true;
+	if (seq->n == 0) {
+		pg_diag_error_at(diag, seq, "key '%s': pins is empty; list each public key as "
+		                 "- { public_key_sha256: HEX, not_after: YYYY-MM-DD }", key->name);
+		return true;
+	}
+	key->pins = pg_arena_calloc(&load->policy->arena, seq->n, sizeof *key->pins);
+	if (key->pins == NULL)
+		return false;
+	for (size_t i = 0; i < seq->n; i++) {
+		const struct pg_ynode *item = seq->kids[i], *node;
+		struct pg_pin *pin = &key->pins[key->n_pins];
+		const char *text;
+
+		if (!pg_yexpect(diag, item, PG_Y_MAP, "a pins entry"))
+			continue;
+		pg_ymap_check_keys(diag, item, pin_fields, "pins entry");
+		node = pg_ymap_get(item, "public_key_sha256");
+		if (node == NULL) {
+			pg_diag_error_at(diag, item, "a pins entry of key '%s' has no public_key_sha256; "
+			                 "add public_key_sha256: HEX (64 hex digits)", key->name);
+			continue;
+		}
+		if ((text = pg_yget_string(diag, node, "public_key_sha256")) == NULL)
+			continue;
+		if (!pg_hex_decode(text, pin->sha256, sizeof pin->sha256)) {
+			pg_diag_error_at(diag, node, "public_key_sha256 must be 64 hex digits, the SHA-256 "
+			                 "of the key's DER SubjectPublicKeyInfo, not '%s'", text);
+			continue;
+		}
+		for (size_t j = 0; j < key->n_pins; j++) {
+			if (memcmp(key->pins[j].sha256, pin->sha256, sizeof pin->sha256) == 0)
+				pg_diag_error_at(diag, node, "key '%s' lists public key %.16s... twice under "
+				                 "pins; keep one entry", key->name, text);
+		}
+		if ((node = pg_ymap_get(item, "not_after")) != NULL)
+			compile_date(load, node, "not_after", &pin->not_after);
+		key->n_pins++;
+	}
+	return true;
+}
+
+/* The serial's bytes as the certificate and the CRL encode them. */
+static bool
+serial_bytes(const ASN1_INTEGER *serial, unsigned char *out, size_t *len)
+{
+	int n = ASN1_STRING_length(serial);
+
+	if (n < 0 || (size_t)n > PG_CERT_SERIAL_MAX)
+		return false;
+	memcpy(out, ASN1_STRING_get0_data(serial), (size_t)n);
+	*len = (size_t)n;
+	return true;
+}
+
+static int
+revoked_cmp(const void *a, const void *b)
+{
+	const struct pg_revoked *x = a, *y = b;
+	int c = memcmp(x->issuer_sha256, y->issuer_sha256, sizeof x->issuer_sha256);
+
+	if (c != 0)
+		return c;
+	if (x->serial_len != y->serial_len)
+		return x->serial_len < y->serial_len ? -1 : 1;
+	return memcmp(x->serial, y->serial, x->serial_len);
+}
+
+static bool
+name_sha256(const X509_NAME *name, unsigned char out[32])
+{
+	unsigned char *der = NULL;
+	int n = i2d_X509_NAME(name, &der);
+	bool ok = n > 0 && pg_sha256(der, (size_t)n, out);
+
+	OPENSSL_free(der);
+	return ok;
+}
+
+static X509_CRL *
+read_crl(const char *path)
+{
+	BIO *bio = BIO_new_file(path, "rb");
+	X509_CRL *crl = NULL;
+
+	if (bio == NULL)
+		return NULL;
+	crl = PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL);
+	if (crl == NULL && BIO_reset(bio) == 0)
+		crl = d2i_X509_CRL_bio(bio, NULL);
+	BIO_free(bio);
+	return crl;
+}
+
+/* Reads the CRL into the key's sorted revoked list.  The file is trusted
+ * as the operator put it there (its signature is not checked: no CA is
+ * configured); an unreadable file is an error, so the policy does not load. */
+static bool
+compile_crl(struct pg_load *load, struct pg_key *key, const struct pg_ynode *node)
+{
+	struct pg_key_life *life = &key->life;
+	const char *path = pg_yget_string(load->diag, node, "crl_file");
+	STACK_OF(X509_REVOKED) *list;
+	unsigned char issuer[32];
+	X509_CRL *crl;
+	struct tm tm;
+	bool ok = true;
+
+	if (path == NULL)
+		return true;
+	if (path[0] != '/') {
+		pg_diag_error_at(load->diag, node, "crl_file '%s' must be an absolute path", path);
+		return true;
+	}
+	ERR_set_mark();
+	crl = read_crl(path);
+	ERR_pop_to_mark();
+	if (crl == NULL || !name_sha256(X509_CRL_get_issuer(crl), issuer)) {
+		pg_diag_error_at(load->diag, node, "crl_file '%s' cannot be read as a CRL (PEM or DER): "
+		                 "fix the path or publish the CRL there (openssl crl -in FILE -noout "
+		                 "-text shows what is wrong)", path);
+		goto out;
+	}
+	if ((life->crl_file = pg_arena_strdup(&load->policy->arena, path)) == NULL) {
+		ok = false;
+		goto out;
+	}
+	if (X509_CRL_get0_nextUpdate(crl) != NULL &&
+	    ASN1_TIME_to_tm(X509_CRL_get0_nextUpdate(crl), &tm) == 1)
+		life->crl_next_update = timegm(&tm);
+	list = X509_CRL_get_REVOKED(crl);
+	if (sk_X509_REVOKED_num(list) <= 0)
+		goto out;
+	life->revoked = pg_arena_calloc(&load->policy->arena, (size_t)sk_X509_REVOKED_num(list),
+	                                sizeof *life->revoked);
+	if (life->revoked == NULL) {
+		ok = false;
+		goto out;
+	}
+	for (int i = 0; i < sk_X509_REVOKED_num(list); i++) {
+		struct pg_revoked *r = &life->revoked[life->n_revoked];
+
+		memcpy(r->issuer_sha256, issuer, sizeof issuer);
+		if (serial_bytes(X509_REVOKED_get0_serialNumber(sk_X509_REVOKED_value(list, i)),
+		                 r->serial, &r->serial_len))
+			life->n_revoked++;
+	}
+	if (life->n_revoked > 0)
+		qsort(life->revoked, life->n_revoked, sizeof *life->revoked, revoked_cmp);
+out:
+	X509_CRL_free(crl);
+	return ok;
+}
+
+static bool
+compile_certificate(struct pg_load *load, struct pg_key *key, const struct pg_ynode *map)
+{
+	struct pg_diag *diag = load->diag;
+	struct pg_key_life *life = &key->life;
+	const struct pg_ynode *node;
+	const char *text;
+
+	if (!pg_yexpect(diag, map, PG_Y_MAP, "certificate"))
+		return true;
+	life->certificate = true;
+	pg_ymap_check_keys(diag, map, certificate_fields, "certificate");
+	if ((node = pg_ymap_get(map, "required")) != NULL)
+		pg_yget_bool(diag, node, "required", &life->cert_required);
+	if ((node = pg_ymap_get(map, "eku")) != NULL && (text = pg_yget_string(diag, node, "eku")) != NULL) {
+		life->eku_nid = OBJ_txt2nid(text);
+		life->eku_text = pg_arena_strdup(&load->policy->arena, text);
+		if (life->eku_text == NULL)
+			return false;
+		if (life->eku_nid == NID_undef)
+			pg_diag_error_at(diag, node, "eku '%s' is not an extended key usage OpenSSL knows; "
+			                 "use codeSigning, timeStamping, emailProtection, clientAuth, "
+			                 "serverAuth or a dotted OID", text);
+	}
+	if ((node = pg_ymap_get(map, "warn_days")) != NULL &&
+	    (text = pg_yget_string(diag, node, "warn_days")) != NULL) {
+		char *end;
+		unsigned long days = strtoul(text, &end, 10);
+
+		if (*end != '\0' || text[0] < '0' || text[0] > '9' || days > WARN_DAYS_MAX)
+			pg_diag_error_at(diag, node, "warn_days must be a whole number of days, 0-%d, not "
+			                 "'%s'", WARN_DAYS_MAX, text);
+		else
+			life->warn_days = (unsigned)days;
+	}
+	if ((node = pg_ymap_get(map, "crl_file")) != NULL)
+		return compile_crl(load, key, node);
+	return true;
+}
+
+bool
+pg_life_compile(struct pg_load *load, struct pg_key *key, const struct pg_ynode *body)
+{
+	const struct pg_ynode *node;
+
+	key->life.warn_days = PG_WARN_DAYS_DEFAULT;
+	if ((node = pg_ymap_get(body, "pins")) != NULL && pg_ymap_get(body, "public_key_sha256") == NULL &&
+	    !compile_pins(load, key, node))
+		return false;
+	if ((node = pg_ymap_get(body, "not_after")) != NULL)
+		compile_date(load, node, "not_after", &key->life.not_after);
+	if ((node = pg_ymap_get(body, "certificate")) != NULL)
+		return compile_certificate(load, key, node);
+	return true;
+}
+
+/* ---- judging ---------------------------------------------------------------- */
+
+bool
+pg_policy_key_needs_certs(const pg_policy *policy, unsigned idx)
+{
+	return idx < policy->n_keys && policy->keys[idx].life.certificate;
+}
+
+bool
+pg_policy_key_has_life(const pg_policy *policy, unsigned idx)
+{
+	const struct pg_key *key = idx < policy->n_keys ? &policy->keys[idx] : NULL;
+
+	if (key == NULL)
+		return false;
+	for (size_t i = 0; i < key->n_pins; i++) {
+		if (key->pins[i].not_after != 0)
+			return true;
+	}
+	return key->life.certificate || key->life.not_after != 0;
+}
+
+const char *
+pg_life_status_name(enum pg_life_status status)
+{
+	switch (status) {
+	case PG_LIFE_OK: return "ok";
+	case PG_LIFE_EXPIRING: return "expiring";
+	case PG_LIFE_NO_CERTIFICATE: return "no-certificate";
+	case PG_LIFE_EXPIRED: return "expired";
+	case PG_LIFE_NOT_YET_VALID: return "not-yet-valid";
+	case PG_LIFE_WRONG_EKU: return "wrong-eku";
+	case PG_LIFE_REVOKED: return "revoked";
+	case PG_LIFE_RETIRED: return "retired";
+	case PG_LIFE_UNREADABLE: return "unreadable";
+	}
+	return "unknown";
+}
+
+/* The first instant after the last day YYYYMMDD (UTC). */
+static time_t
+day_end(long date)
+{
+	struct tm tm = { .tm_year = (int)(date / 10000) - 1900, .tm_mon = (int)(date / 100 % 100) - 1,
+	                 .tm_mday = (int)(date % 100) + 1 };
+
+	return timegm(&tm);
+}
+
+static void
+date_text(time_t t, char out[32])
+{
+	struct tm tm;
+
+	if (gmtime_r(&t, &tm) == NULL || strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(out, 32, "%lld", (long long)t);
+}
+
+static bool
+revoked(const struct pg_key *key, const struct pg_cert_facts *cert)
+{
+	struct pg_revoked probe;
+
+	if (key == NULL || key->life.n_revoked == 0 || cert->serial_len > sizeof probe.serial)
+		return false;
+	memset(&probe, 0, sizeof probe);
+	memcpy(probe.issuer_sha256, cert->issuer_sha256, sizeof probe.issuer_sha256);
+	memcpy(probe.serial, cert->serial, cert->serial_len);
+	probe.serial_len = cert->serial_len;
+	return bsearch(&probe, key->life.revoked, key->life.n_revoked, sizeof probe, revoked_cmp) != NULL;
+}
+
+static bool
+has_eku(const struct pg_cert_facts *cert, int nid)
+{
+	for (size_t i = 0; cert->has_eku && i < cert->n_eku; i++) {
+		if (cert->eku[i] == nid)
+			return true;
+	}
+	return false;
+}
+
+static const struct pg_key *
+key_at(const pg_policy *policy, int idx)
+{
+	return idx >= 0 && (size_t)idx < policy->n_keys ? &policy->keys[idx] : NULL;
+}
+
+static long
+warn_seconds(const struct pg_key *key, long warn_days)
+{
+	if (warn_days < 0)
+		warn_days = key != NULL ? (long)key->life.warn_days : (long)PG_WARN_DAYS_DEFAULT;
+	return warn_days * 86400;
+}
+
+enum pg_life_status
+pg_policy_cert_status(const pg_policy *policy, int idx, const struct pg_cert_facts *cert, time_t now,
+                      long warn_days)
+{
+	const struct pg_key *key = key_at(policy, idx);
+
+	if (revoked(key, cert))
+		return PG_LIFE_REVOKED;
+	if (now < cert->not_before)
+		return PG_LIFE_NOT_YET_VALID;
+	if (now > cert->not_after)
+		return PG_LIFE_EXPIRED;
+	if (key != NULL && key->life.eku_nid != 0 && !has_eku(cert, key->life.eku_nid))
+		return PG_LIFE_WRONG_EKU;
+	if (cert->not_after - now < warn_seconds(key, warn_days))
+		return PG_LIFE_EXPIRING;
+	return PG_LIFE_OK;
+}
+
+/* Keeps the gravest finding: a refusal over a warning, and of two
+ * warnings the nearer date. */
+static void
+note(struct pg_life_verdict *out, enum pg_life_status status, bool refuse, long days_left,
+     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static void
+note(struct pg_life_verdict *out, enum pg_life_status status, bool refuse, long days_left,
+     const char *fmt, ...)
+{
+	va_list ap;
+
+	if (out->refuse)
+		return;
+	if (!refuse && out->status == PG_LIFE_EXPIRING && out->days_left <= days_left)
+		return;
+	out->status = status;
+	out->refuse = refuse;
+	out->days_left = days_left;
+	va_start(ap, fmt);
+	vsnprintf(out->message, sizeof out->message, fmt, ap);
+	va_end(ap);
+}
+
+/* A date the key may be used through (not_after, a pin's, CKA_END_DATE). */
+static void
+check_date(struct pg_life_verdict *out, long date, const char *what, time_t now, long warn)
+{
+	time_t end;
+
+	if (date <= 0)
+		return;
+	end = day_end(date);
+	if (now >= end)
+		note(out, PG_LIFE_RETIRED, true, 0, "the key is past its %s %04ld-%02ld-%02ld", what,
+		     date / 10000, date / 100 % 100, date % 100);
+	else if (end - now <= warn)
+		note(out, PG_LIFE_EXPIRING, false, (long)((end - now) / 86400),
+		     "the key's %s is %04ld-%02ld-%02ld, in %ld days", what, date / 10000,
+		     date / 100 % 100, date % 100, (long)((end - now) / 86400));
+}
+
+static void
+check_cert(const pg_policy *policy, int idx, const struct pg_cert_facts *cert, time_t now,
+           long warn_days, struct pg_life_verdict *out)
+{
+	const struct pg_key *key = key_at(policy, idx);
+	enum pg_life_status status = pg_policy_cert_status(policy, idx, cert, now, warn_days);
+	char fp[17], serial[2 * PG_CERT_SERIAL_MAX + 1], when[32];
+
+	pg_hex_encode(cert->sha256, 8, fp);
+	pg_hex_encode(cert->serial, cert->serial_len, serial);
+	switch (status) {
+	case PG_LIFE_REVOKED:
+		note(out, status, true, 0, "certificate %s (serial %s) is revoked in %s", fp, serial,
+		     key->life.crl_file);
+		break;
+	case PG_LIFE_NOT_YET_VALID:
+		date_text(cert->not_before, when);
+		note(out, status, true, 0, "certificate %s (serial %s) is not valid before %s", fp,
+		     serial, when);
+		break;
+	case PG_LIFE_EXPIRED:
+		date_text(cert->not_after, when);
+		note(out, status, true, 0, "certificate %s (serial %s) expired at %s", fp, serial, when);
+		break;
+	case PG_LIFE_WRONG_EKU:
+		note(out, status, true, 0, "certificate %s (serial %s) has no extended key usage %s",
+		     fp, serial, key->life.eku_text);
+		break;
+	case PG_LIFE_EXPIRING:
+		date_text(cert->not_after, when);
+		note(out, status, false, (long)((cert->not_after - now) / 86400),
+		     "certificate %s (serial %s) expires at %s, in %ld days", fp, serial, when,
+		     (long)((cert->not_after - now) / 86400));
+		break;
+	default:
+		break;
+	}
+}
+
+/* Every certificate of the key counts, and each must pass: a certificate
+ * that anyone could plant beside the key (the public key is public) can
+ * then only refuse the key, never make it usable. */
+void
+pg_policy_lifecycle(const pg_policy *policy, int idx, const struct pg_key_facts *facts, time_t now,
+                    long warn_days, struct pg_life_verdict *out)
+{
+	const struct pg_key *key = key_at(policy, idx);
+	const struct pg_key_certs *certs = facts->certs;
+	long warn = warn_seconds(key, warn_days);
+
+	memset(out, 0, sizeof *out);
+	if (key != NULL) {
+		check_date(out, key->life.not_after, "not_after", now, warn);
+		check_date(out, pg_key_pin_not_after(key, facts), "pin's not_after", now, warn);
+	}
+	check_date(out, facts->end_date, "CKA_END_DATE on the token", now, warn);
+	if (key == NULL ? certs == NULL : !key->life.certificate)
+		return;
+	if (certs == NULL || !certs->complete) {
+		note(out, PG_LIFE_UNREADABLE, true, 0, "the key's certificates could not all be read "
+		     "from the token (at most %d are checked)", PG_CERT_MAX);
+		return;
+	}
+	if (key != NULL && key->life.crl_file != NULL && key->life.crl_next_update != 0 &&
+	    now > key->life.crl_next_update) {
+		char when[32];
+
+		date_text(key->life.crl_next_update, when);
+		note(out, PG_LIFE_UNREADABLE, true, 0, "the CRL %s is out of date (its nextUpdate was "
+		     "%s): publish a new one and reload the policy", key->life.crl_file, when);
+		return;
+	}
+	if (certs->n == 0 && key != NULL && key->life.cert_required)
+		note(out, PG_LIFE_NO_CERTIFICATE, true, 0, "no certificate on the token carries the "
+		     "key's public key (certificate.required)");
+	for (size_t i = 0; i < certs->n; i++)
+		check_cert(policy, idx, &certs->cert[i], now, warn_days, out);
+}

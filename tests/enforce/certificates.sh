@@ -1,0 +1,169 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# Certificates enforced at signing, on SoftHSM2 with real certificates made
+# by OpenSSL (a test CA) and the clock moved with faketime: pkcs11-tool
+# signs through p11gate with release-rsa, whose policy says
+#   certificate: { required: true, eku: codeSigning, crl_file: CRL, warn_days: 30 }
+# A certificate valid 2026-01-01..2027-01-01 signs mid-year (the record names
+# it), warns 10 days before it expires (stderr, the record, syslog), and is
+# refused after it expired and before it was valid; a certificate without
+# codeSigning, one revoked in the CRL and no certificate at all are refused;
+# a valid certificate planted beside an expired one does not make the key
+# usable; not_after and a pin's not_after retire the key.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/certlib.sh"
+
+head -c 200 /dev/urandom >"$WORK/data"
+make_world certificates
+make_ca
+
+# policy_with KEY-LINES: release-rsa with the given extra lines (indented by
+# four), and a rule that lets me sign with it.
+policy_with() {
+	local tmp
+	tmp=$(mktemp "$POLICY.XXXXXX")
+	cat >"$tmp" <<-EOF
+	version: 1
+	module: $SOFTHSM_MODULE
+	audit:
+	  file: $AUDIT
+	keys:
+	  release-rsa:
+	    uri: "pkcs11:token=release;object=codesign-rsa"
+	    owner: release-engineering
+	$(sed 's/^/    /')
+	rules:
+	  - name: me-signs
+	    effect: allow
+	    keys: [release-rsa]
+	    callers: { users: [$ME] }
+	EOF
+	mv -f "$tmp" "$POLICY"
+	"$P11GATE_CLI" check "$POLICY" >"$W/check.out" 2>&1 ||
+		{ cat "$W/check.out" >&2; fail "the scenario's policy does not pass p11gate check"; }
+}
+
+sign_at() { # 'YYYY-MM-DD hh:mm:ss' (UTC)
+	rm -f "$W/sig"
+	attempt "at-${1// /T}" env TZ=UTC FAKETIME_DONT_FAKE_MONOTONIC=1 \
+		LD_PRELOAD="$P11GATE_SYSLOG_CAPTURE_SO" P11GATE_SYSLOG_CAPTURE="$W/syslog" faketime "$1" \
+		pkcs11-tool --module "$P11GATE_MODULE" --login --pin "$PIN" --sign --id 01 -m SHA256-RSA-PKCS \
+		-i "$WORK/data" -o "$W/sig"
+}
+
+# allowed_at INSTANT WHAT CERT-PEM...: allowed, and the allow record names
+# exactly these certificates (fingerprint and serial).
+allowed_at() {
+	local at=$1 what=$2 allow want got
+	shift 2
+	check "allowed at $at UTC ($what)"
+	sign_at "$at"
+	must_succeed "$at"
+	expect_allowed "$at" release-rsa me-signs CKM_SHA256_RSA_PKCS "$W/sig"
+	allow=$(new_records | jq -c 'select(.decision=="allow")')
+	want=$(for c in "$@"; do echo "$(cert_sha256 "$c") $(cert_serial "$c")"; done | sort)
+	got=$(jq -r '.certificates[]? | "\(.sha256) \(.serial)"' <<<"$allow" | sort)
+	[ "$got" = "$want" ] || fail "$at: the allow record names certificates [$got], expected [$want]"
+	ok "the allow record names the certificate(s) by SHA-256 and serial"
+}
+
+denied_at() { # INSTANT WHAT REASON-PART
+	check "denied at $1 UTC ($2)"
+	sign_at "$1"
+	must_fail "$1"
+	expect_denied "$1" "release-rsa (CKM_SHA256_RSA_PKCS)" - "$3" "$W/sig"
+}
+
+RSA_PUB="$W/token/rsa-pub.pem"
+CRL="$CA/crl.pem"
+policy_with <<-EOF
+certificate: { required: true, eku: codeSigning, crl_file: $CRL, warn_days: 30 }
+EOF
+
+# The fixture's own self-signed certificate (valid 2000-2100) is replaced
+# by the CA's: every certificate carrying the key's public key counts.
+drop_cert 01
+check "no certificate: refused while certificate.required"
+denied_at "2026-06-01 12:00:00" "no certificate" "no certificate on the token carries the key's public key"
+
+issue "$W/year" "$RSA_PUB" 0x1001 "2026-01-01 00:00:00" 365 codeSigning
+put_cert "$W/year.der" 01 codesign-rsa
+allowed_at "2026-06-01 12:00:00" "the certificate is valid" "$W/year.pem"
+[ "$(new_count 'has("warning")')" -eq 0 ] || fail "a warning on a signature 7 months before expiry"
+grep -q "warning" "$ERR" && fail "a warning on stderr 7 months before expiry: $(cat "$ERR")"
+
+check "expiring in 10 days: allowed, with a warning on stderr, in the record and in syslog"
+: >"$W/syslog"
+allowed_at "2026-12-22 00:00:00" "10 days before the certificate expires" "$W/year.pem"
+warning=$(new_field '.decision=="allow"' .warning)
+[[ "$warning" == *"expires at 2027-01-01T00:00:00Z, in 10 days"* ]] ||
+	fail "the allow record's warning is '$warning'"
+grep -qF "p11gate: warning: signing with key release-rsa: $warning" "$ERR" ||
+	{ cat "$ERR" >&2; fail "no warning on the caller's stderr"; }
+grep -qF "p11gate: key release-rsa: $warning" "$W/syslog" ||
+	{ cat "$W/syslog" >&2; fail "no syslog message for the warning"; }
+grep -q "^$((8 * 10 + 4)) " "$W/syslog" || { cat "$W/syslog" >&2; fail "the syslog message is not LOG_AUTHPRIV|LOG_WARNING"; }
+ok "warned: $warning"
+
+denied_at "2027-02-01 12:00:00" "the certificate expired" "key release-rsa: certificate"
+[[ "$(new_field '.decision=="deny"' .reason)" == *"expired at 2027-01-01T00:00:00Z"* ]] ||
+	fail "the refusal does not say when the certificate expired"
+[ "$(new_field '.decision=="deny"' '.certificates[0].serial')" = 1001 ] ||
+	fail "the deny record does not name the expired certificate"
+denied_at "2025-12-31 12:00:00" "before the certificate is valid" "is not valid before 2026-01-01T00:00:00Z"
+
+check "a valid certificate planted beside the expired one does not make the key usable"
+issue "$W/planted" "$RSA_PUB" 0x6666 "2020-01-01 00:00:00" 36500 codeSigning
+put_cert "$W/planted.der" 66 planted
+denied_at "2027-02-01 12:00:00" "expired certificate, and a planted valid one" "expired at 2027-01-01T00:00:00Z"
+drop_cert 66
+
+check "a certificate without the codeSigning extended key usage"
+drop_cert 01
+issue "$W/server" "$RSA_PUB" 0x1002 "2026-01-01 00:00:00" 365 serverAuth
+put_cert "$W/server.der" 01 codesign-rsa
+denied_at "2026-06-01 12:00:00" "EKU serverAuth" "has no extended key usage codeSigning"
+drop_cert 01
+issue "$W/noeku" "$RSA_PUB" 0x1003 "2026-01-01 00:00:00" 365 none
+put_cert "$W/noeku.der" 01 codesign-rsa
+denied_at "2026-06-01 12:00:00" "no EKU extension" "has no extended key usage codeSigning"
+
+check "a certificate revoked in the CRL (read when the policy loads)"
+drop_cert 01
+issue "$W/good" "$RSA_PUB" 0x1004 "2026-01-01 00:00:00" 365 codeSigning
+put_cert "$W/good.der" 01 codesign-rsa
+allowed_at "2026-06-01 12:00:00" "not revoked yet" "$W/good.pem"
+revoke "$W/good.pem"
+# A new CRL is read when the policy is loaded again.
+policy_with <<-EOF
+certificate: { required: true, eku: codeSigning, crl_file: $CRL, warn_days: 30 }
+EOF
+denied_at "2026-06-01 12:00:00" "revoked" "(serial 1004) is revoked in $CRL"
+
+check "not_after retires the key whatever its certificate"
+drop_cert 01
+put_cert "$W/year.der" 01 codesign-rsa
+policy_with <<-EOF
+not_after: 2026-07-01
+certificate: { required: true, eku: codeSigning, warn_days: 30 }
+EOF
+allowed_at "2026-05-01 12:00:00" "two months before not_after" "$W/year.pem"
+allowed_at "2026-07-01 23:59:00" "not_after's last minute (UTC)" "$W/year.pem"
+[[ "$(new_field '.decision=="allow"' .warning)" == *"not_after is 2026-07-01, in 0 days"* ]] ||
+	fail "no warning on not_after's last day"
+denied_at "2026-07-02 00:00:01" "the day after not_after" "key release-rsa: the key is past its not_after 2026-07-01"
+
+check "pins: the pin's not_after (rotation) retires this key, the other pin stays"
+policy_with <<-EOF
+pins:
+  - { public_key_sha256: "$RSA_PIN", not_after: 2026-09-30 }
+  - { public_key_sha256: "$EC_PIN" }
+EOF
+allowed_at "2026-09-30 12:00:00" "the old pin's last day"
+[[ "$(new_field '.decision=="allow"' .warning)" == *"pin's not_after is 2026-09-30, in 0 days"* ]] ||
+	fail "no warning on the pin's last day"
+denied_at "2026-10-01 00:00:01" "past the pin's not_after" "the key is past its pin's not_after 2026-09-30"
+
+audit_verifies
+echo "PASS: certificates, not_after and pins enforced at signing"
