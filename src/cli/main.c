@@ -16,7 +16,7 @@ static const struct {
 } commands[] = {
 	{ "check",   pg_cmd_check,   "validate a policy file" },
 	{ "explain", pg_cmd_explain, "say whether a call would be allowed, and why" },
-	{ "keys",    pg_cmd_keys,    "list the keys on the tokens and what the policy says of them" },
+	{ "inventory", pg_cmd_inventory, "list every key on the tokens, its certificates, owner and status" },
 	{ "audit",   pg_cmd_audit,   "verify, search, rotate, checkpoint, watch or summarise the audit log" },
 };
 
@@ -26,7 +26,7 @@ usage(FILE *out)
 	fprintf(out, "Usage: p11gate COMMAND [OPTION]...\n"
 	             "Policy gate for PKCS#11 private keys.\n\nCommands:\n");
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-		fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].summary);
+		fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
 	fprintf(out, "\nOptions:\n"
 	             "  -h, --help     display this help and exit\n"
 	             "      --version  display the version and exit\n"
@@ -48,6 +48,9 @@ main(int argc, char **argv)
 		printf("p11gate %s\n", P11GATE_VERSION);
 		return 0;
 	}
+	/* `keys` is inventory's old name, kept for scripts (not listed). */
+	if (strcmp(argv[1], "keys") == 0)
+		return pg_cmd_inventory(argc - 1, argv + 1);
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
 		if (strcmp(argv[1], commands[i].name) == 0)
 			return commands[i].run(argc - 1, argv + 1);

@@ -43,7 +43,8 @@ make_crl() {
 }
 
 # issue OUT PUBKEY SERIAL FROM DAYS EKU: a certificate for PUBKEY (PEM)
-# valid from FROM ('YYYY-MM-DD hh:mm:ss' UTC) for DAYS days, with extended
+# valid from FROM ('YYYY-MM-DD hh:mm:ss' UTC, exactly: the clock stands still)
+# for DAYS days, with extended
 # key usage EKU (none: no extension); OUT.pem and OUT.der.
 issue() {
 	local out=$1 pub=$2 serial=$3 from=$4 days=$5 eku=$6
@@ -52,7 +53,7 @@ issue() {
 		echo "keyUsage=critical,digitalSignature"
 		[ "$eku" = none ] || echo "extendedKeyUsage=$eku"
 	} >"$out.ext"
-	env TZ=UTC faketime "$from" openssl x509 -req -in "$CA/req.csr" -CA "$CA/ca.pem" \
+	env TZ=UTC faketime -f "$from" openssl x509 -req -in "$CA/req.csr" -CA "$CA/ca.pem" \
 		-CAkey "$CA/ca.key" -force_pubkey "$pub" -set_serial "$serial" -days "$days" \
 		-extfile "$out.ext" -subj "/O=p11gate test/CN=$(basename "$out")" -out "$out.pem" 2>/dev/null ||
 		fail "openssl could not issue $out"

@@ -39,7 +39,8 @@ mkdir dir
 for odd in fifo dir /dev/zero; do
 	refused 1 "not a regular file" check "$odd"
 	refused 2 "not a regular file" explain --config "$odd" --key k
-	refused 1 "not a regular file" keys --config "$odd"
+	refused 3 "not a regular file" inventory --config "$odd"
+	refused 3 "not a regular file" keys --config "$odd"
 	# A directory is verified as a rotated log's set of files (none here).
 	if [ "$odd" = dir ]; then
 		refused 1 "no log file in the directory" audit verify "$odd"
