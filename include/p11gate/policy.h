@@ -255,10 +255,12 @@ void pg_policy_decide(const pg_policy *policy, const struct pg_request *request,
  * if not the first condition that failed (e.g. "user ci is not in users
  * [release]").  Called once per rule. */
 /* For `p11gate explain --replay`: the first rule (in file order) about one
- * of the matched keys and op that tests the caller's environment, which
- * audit records never hold; NULL if none. */
-const char *pg_policy_env_rule(const pg_policy *policy, const struct pg_key_match *key,
-                               enum pg_op op);
+ * of the matched keys and op that tests a fact audit records do not hold
+ * as it was: the caller's environment (never recorded), or approval:
+ * (grant files as they are now, not as they were); NULL if none.  *what
+ * gets "the caller's environment" or "approvals (grant files)". */
+const char *pg_policy_unreplayable_rule(const pg_policy *policy, const struct pg_key_match *key,
+                                        enum pg_op op, const char **what);
 
 typedef void (*pg_explain_fn)(void *ctx, const char *rule, bool is_allow,
                               bool matched, const char *why_not);

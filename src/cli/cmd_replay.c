@@ -275,7 +275,9 @@ replay_one(void *ctx, json_t *rec, const char *file)
 	struct pg_decision d;
 	struct pg_instant at;
 	char who[600];
-	const char *env_rule, *time_text = pg_json_get_string(rec, "time");
+	const char *env_rule, *fact = NULL, *time_text = pg_json_get_string(rec, "time");
+	unsigned char data_sha256[32], data[64];
+	const char *data_hex = pg_json_get_string(rec, "data");
 	bool was_allowed;
 
 	(void)file;
@@ -308,18 +310,25 @@ replay_one(void *ctx, json_t *rec, const char *file)
 		goto out;
 	}
 	req.now = (time_t)at.sec;
+	/* The data signed, for rules that name it (a grant's data_sha256). */
+	if (hex32(pg_json_get_string(rec, "data_sha256"), data_sha256))
+		req.data_sha256 = data_sha256;
+	if (data_hex != NULL && strlen(data_hex) <= 2 * sizeof data && strlen(data_hex) % 2 == 0 &&
+	    pg_hex_decode(data_hex, data, strlen(data_hex) / 2)) {
+		req.data = data;
+		req.data_len = strlen(data_hex) / 2;
+	}
 	match_by_name(r->policy, rec, &match);
 	pg_policy_decide(r->policy, &req, &d);
 	if (d.allow == was_allowed) {
 		add(r, SAME, NULL, NULL, NULL, rec, NULL, NULL);
 		goto out;
 	}
-	env_rule = pg_policy_env_rule(r->policy, &match, req.op);
+	env_rule = pg_policy_unreplayable_rule(r->policy, &match, req.op, &fact);
 	if (env_rule != NULL) {
 		char why[256];
 
-		snprintf(why, sizeof why, "rule %s tests the caller's environment, which records do "
-		         "not hold", env_rule);
+		snprintf(why, sizeof why, "rule %s tests %s, which records do not hold", env_rule, fact);
 		add(r, UNREPLAYABLE, why, key, who, rec, d.rule, d.reason);
 		goto out;
 	}

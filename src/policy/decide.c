@@ -354,12 +354,19 @@ pg_policy_explain(const pg_policy *policy, const struct pg_request *req,
 }
 
 const char *
-pg_policy_env_rule(const pg_policy *policy, const struct pg_key_match *key, enum pg_op op)
+pg_policy_unreplayable_rule(const pg_policy *policy, const struct pg_key_match *key, enum pg_op op,
+                            const char **what)
 {
 	for (size_t r = 0; key != NULL && r < policy->n_rules; r++) {
 		const struct pg_rule *rule = &policy->rules[r];
 
-		if (!(rule->conds & (1u << PG_COND_ENV)) || !(rule->ops & (unsigned)op))
+		if (!(rule->ops & (unsigned)op))
+			continue;
+		if (rule->conds & (1u << PG_COND_ENV))
+			*what = "the caller's environment";
+		else if (rule->approval != NULL)
+			*what = "approvals (grant files as they are now)";
+		else
 			continue;
 		for (size_t k = 0; k < key->n; k++) {
 			for (size_t j = 0; j < rule->n_keys; j++) {
