@@ -72,6 +72,23 @@ struct pg_settings {
 
 const struct pg_settings *pg_policy_settings(const pg_policy *policy);
 
+/* alerts: (docs/policy.md, "Reference: alerts"); 0 / none when not given. */
+#define PG_ALERTS_BY_CALLER  (1u << 0)   /* refusals.by: caller (its uid) */
+#define PG_ALERTS_BY_KEY     (1u << 1)   /* refusals.by: key */
+#define PG_ALERTS_BY_USER    (1u << 0)   /* new_caller.by: user (its uid) */
+#define PG_ALERTS_BY_PROGRAM (1u << 1)   /* new_caller.by: program (its path) */
+#define PG_ALERTS_REMEMBER_DEFAULT (90u * 86400u)
+
+struct pg_alerts {
+	uint64_t refusals_max;       /* refusals in one window that raise refusal-burst; 0: off */
+	uint64_t refusals_per;       /* the window, seconds */
+	unsigned refusals_by;        /* PG_ALERTS_BY_CALLER | PG_ALERTS_BY_KEY */
+	unsigned new_caller_by;      /* PG_ALERTS_BY_USER | PG_ALERTS_BY_PROGRAM; 0: off */
+	uint64_t new_caller_remember;   /* seconds a (key, caller) pair is remembered */
+};
+
+const struct pg_alerts *pg_policy_alerts(const pg_policy *policy);
+
 /* ---- keys ------------------------------------------------------------- */
 
 /* A certificate on the token whose public key is the key's (matched by

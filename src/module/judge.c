@@ -8,6 +8,7 @@
  */
 #include "judge.h"
 #include "alert.h"
+#include "alert_count.h"
 #include "p11gate/common.h"
 
 #include <errno.h>
@@ -126,6 +127,28 @@ append(struct pg_regime *regime, const struct pg_audit_record *record, uint64_t 
 	snprintf(what, sizeof what, "refusing %s", record->function ? record->function : "the call");
 	audit_failed(regime, err, what);
 	return CKR_FUNCTION_FAILED;
+}
+
+/* A record that takes the alerts: counters with it (they never refuse).
+ * A full counter store is no reason to refuse a use: the record is then
+ * appended without them, and the alerts they would have raised are lost
+ * (said on stderr). */
+static CK_RV
+append_alerting(struct pg_regime *regime, const struct pg_audit_record *record,
+                struct pg_alert_takes *alerts, uint64_t *seq)
+{
+	int refused = -1, err;
+
+	err = pg_audit_append_counted(regime->audit, record, alerts->takes, alerts->n, NULL, NULL,
+	                              &refused, NULL, 0, seq);
+	if (err == 0)
+		return CKR_OK;
+	if (err == ENOSPC) {
+		pg_log("audit log %s: its counter store is full: refusal-burst and new-caller alerts "
+		       "are not counted for this record", pg_audit_path(regime->audit));
+		alerts->n = 0;
+	}
+	return append(regime, record, seq);
 }
 
 /* An allowed use outside its rule's usual: window, once per use: at the
@@ -304,6 +327,7 @@ pg_judge_record(struct pg_regime *regime, const struct pg_judge_call *call,
 	struct pg_audit_cert certs[PG_CERT_MAX];
 	bool warn = decision->allow && verdict->life.status == PG_LIFE_EXPIRING;
 	uint64_t record_seq = 0;
+	struct pg_alert_takes alerts = { 0 };
 	CK_RV rv;
 
 	pg_regime_prepare(regime);
@@ -344,13 +368,17 @@ pg_judge_record(struct pg_regime *regime, const struct pg_judge_call *call,
 			record.n_approvers = approver_names(&decision->grant, approvers_buf,
 			                                    sizeof approvers_buf, approvers, 32);
 		}
-		rv = append(regime, &record, &record_seq);
+		if (pg_alert_takes_init(&alerts, regime, decision->allow, key_name) > 0)
+			rv = append_alerting(regime, &record, &alerts, &record_seq);
+		else
+			rv = append(regime, &record, &record_seq);
 		if (rv != CKR_OK)
 			return rv;
 	}
 	if (!decision->allow) {
 		/* A refusal is rare: make it durable before answering. */
 		pg_audit_sync(regime->audit, record_seq);
+		pg_alert_takes_raise(regime, &alerts, decision, key_name, record_seq);
 		say_refusal(regime, call, key_name, decision->reason);
 		return CKR_FUNCTION_REJECTED;
 	}
@@ -358,6 +386,7 @@ pg_judge_record(struct pg_regime *regime, const struct pg_judge_call *call,
 	if (call->record_allow) {
 		pg_audit_sync_start(regime->audit, record_seq);
 		alert_unusual(regime, decision, key >= 0 ? key_name : NULL, record_seq);
+		pg_alert_takes_raise(regime, &alerts, decision, key_name, record_seq);
 	}
 	if (call->record_allow && warn)
 		say_warning(regime, key_name, &verdict->life, record_seq);

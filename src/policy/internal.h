@@ -263,6 +263,7 @@ struct pg_policy {
 	 * grants' signatures found, a memo that never changes a decision
 	 * (grant_check.c; its own lock). */
 	struct pg_grant_cache *grant_cache;
+	struct pg_alerts alerts;     /* alerts: (alerts.c) */
 };
 
 /* The state a loader pass shares: the policy being built and the diags. */
@@ -274,6 +275,8 @@ struct pg_load {
 /* Each compiles its section into load->policy, reporting errors; false
  * only on out-of-memory (errors are counted in diag). */
 bool pg_keys_compile(struct pg_load *load, const struct pg_ynode *keys);
+/* alerts: of the top level (alerts.c). */
+bool pg_alerts_compile(struct pg_load *load, const struct pg_ynode *root);
 bool pg_rules_compile(struct pg_load *load, const struct pg_ynode *rules);
 /* Parts of a rule (rules.c calls them). */
 bool pg_callers_compile(struct pg_load *load, struct pg_rule *rule, const struct pg_ynode *callers);

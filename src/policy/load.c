@@ -20,7 +20,7 @@
 
 static const char *const top_fields[] = {
 	"version", "module", "audit", "caller_messages", "identity", "server_socket",
-	"key_names_max_age_ms", "keys", "approvers", "grants", "rules", NULL
+	"key_names_max_age_ms", "alerts", "keys", "approvers", "grants", "rules", NULL
 };
 static const char *const audit_fields[] = {
 	"file", "sync", "syslog", "max_size", "checkpoint_key", "checkpoint_every", NULL
@@ -256,6 +256,8 @@ compile_sections(struct pg_load *load, const struct pg_ynode *root)
 		keys_ok = false;
 	}
 	if (!pg_approvers_compile(load, root))
+		return false;
+	if (!pg_alerts_compile(load, root))
 		return false;
 	if (rules == NULL || pg_ynode_is_null(rules)) {
 		pg_diag_warning_at(load->diag, rules != NULL ? rules : root,

@@ -117,4 +117,74 @@ syslog_has unusual-hours cd7e95f69e4b2e51f43aec7d53278ccb \
 "$P11GATE_CLI" audit verify "$AUDIT" >/dev/null || fail "the log does not verify"
 ok "$alert"
 
+# ---------------------------------------------------------------------------
+make_world burst
+write_policy --extra "alerts: { refusals: { max: 3, per: 1h, by: [caller, key] } }" <<-EOF
+  - name: ci-signs
+    effect: allow
+    keys: [release-ec]
+    callers: { users: [$ME] }
+    mechanisms: [CKM_ECDSA_SHA256]
+EOF
+
+check "refusal-burst: the third refusal within the hour raises one alert per caller and one per key, the fourth none"
+# Every process at the same instant (fixed hourly windows: no boundary in between).
+for i in 1 2 3 4; do
+	sign_captured "refused-$i" faketime "2026-12-04 10:20:00"
+	must_fail "refusal $i"
+	[ "$i" -ne 2 ] || [ "$(jq -c 'select(.event=="alert")' "$AUDIT" | wc -l)" -eq 0 ] || fail "an alert after 2 refusals"
+	[ "$i" -ne 3 ] || third=$(jq -r 'select(.event=="decision") | .seq' "$AUDIT" | tail -n1)
+done
+alerts=$(jq -c 'select(.event=="alert")' "$AUDIT")
+[ "$(wc -l <<<"$alerts")" -eq 2 ] || fail "not 2 alerts after 4 refusals: $alerts"
+by_caller=$(jq -c 'select(.by=="caller")' <<<"$alerts")
+by_key=$(jq -c 'select(.by=="key")' <<<"$alerts")
+for a in "$by_caller" "$by_key"; do
+	[ "$(jq -r '"\(.alert) \(.alert_id) \(.count) \(.threshold) \(.window) \(.ref)"' <<<"$a")" = \
+		"refusal-burst 133b40c8c77f1da6eebf6a02e4048f92 3 3 3600 $third" ] || fail "the burst alert: $a"
+done
+[[ "$(jq -r .reason <<<"$by_caller")" == "3 refusals for user $ME (uid $MY_UID) within the 1h window (alerts.refusals.max 3); the last: no rule allows it; nearest: rule ci-signs: mechanism CKM_ECDSA is not in"* ]] ||
+	fail "the caller burst's reason: $by_caller"
+[[ "$(jq -r .reason <<<"$by_key")" == "3 refusals for key release-ec within the 1h window"* ]] || fail "the key burst's reason: $by_key"
+syslog_has refusal-burst 133b40c8c77f1da6eebf6a02e4048f92 "key=release-ec user=$ME uid=$MY_UID exe=/usr/bin/pkcs11-tool by=caller ref=$third count=3 threshold=3 window=3600 reason="
+syslog_has refusal-burst 133b40c8c77f1da6eebf6a02e4048f92 "by=key ref=$third count=3 threshold=3 window=3600 reason="
+[ "$(grep -c ' ALERT ' "$W/syslog")" -eq 2 ] || fail "not 2 syslog alerts: $(cat "$W/syslog")"
+"$P11GATE_CLI" audit verify "$AUDIT" >/dev/null || fail "the log does not verify"
+ok "$(jq -r .reason <<<"$by_caller")"
+
+# ---------------------------------------------------------------------------
+make_world new-caller
+write_policy --extra "alerts: { new_caller: { remember: 30d } }" <<-EOF
+  - name: ci-signs
+    effect: allow
+    keys: [release-ec]
+    callers: { users: [$ME] }
+EOF
+
+check "new-caller: the first signature with a key alerts for its user and its program; the second does not"
+sign_captured first
+must_succeed "first signature"
+alerts=$(jq -c 'select(.event=="alert")' "$AUDIT")
+allow=$(jq -r 'select(.event=="decision" and .decision=="allow") | .seq' "$AUDIT")
+[ "$(wc -l <<<"$alerts")" -eq 2 ] || fail "not 2 alerts after the first signature: $alerts"
+[ "$(jq -r 'select(.by=="user") | "\(.alert) \(.alert_id) \(.count) \(.window) \(.ref) \(.key)"' <<<"$alerts")" = \
+	"new-caller 8f0a4e55650f37fa9c981c5190fac404 1 2592000 $allow release-ec" ] || fail "the user alert: $alerts"
+[ "$(jq -r 'select(.by=="program") | .reason' <<<"$alerts")" = "key release-ec used by program /usr/bin/pkcs11-tool, not seen with it in this 30d window" ] ||
+	fail "the program alert: $alerts"
+syslog_has new-caller 8f0a4e55650f37fa9c981c5190fac404 "rule=ci-signs key=release-ec user=$ME .* by=user ref=$allow count=1 window=2592000 reason=\"key release-ec used by user $ME"
+sign_captured second
+must_succeed "second signature"
+[ "$(jq -c 'select(.event=="alert")' "$AUDIT" | wc -l)" -eq 2 ] || fail "the second signature alerted"
+
+check "new-caller: the same user with another program alerts for the program only"
+cp "$(command -v pkcs11-tool)" "$W/other-tool"
+attempt other env LD_PRELOAD="$P11GATE_SYSLOG_CAPTURE_SO" P11GATE_SYSLOG_CAPTURE="$W/syslog" \
+	"$W/other-tool" --module "$P11GATE_MODULE" --login --pin "$PIN" --sign --id 02 -m ECDSA -i "$WORK/digest" -o "$W/sig"
+must_succeed "another program"
+new=$(jq -c 'select(.event=="alert")' "$AUDIT" | tail -n +3)
+[ "$(wc -l <<<"$new")" -eq 1 ] && [ "$(jq -r .by <<<"$new")" = program ] || fail "not one program alert: $new"
+[ "$(jq -r .reason <<<"$new")" = "key release-ec used by program $W/other-tool, not seen with it in this 30d window" ] || fail "$new"
+"$P11GATE_CLI" audit verify "$AUDIT" >/dev/null || fail "the log does not verify"
+ok "$(jq -r .reason <<<"$new")"
+
 echo "PASS: alerts"
