@@ -217,6 +217,35 @@ match_by_name(const pg_policy *policy, const json_t *rec, struct pg_key_match *m
 	json_decref(single);
 }
 
+/* A signature the new rules allow, judged on the new key's lifecycle
+ * where records hold what it needs (not_after, a pin's not_after: the
+ * time and the public key).  A key with a certificate: block needs the
+ * certificates' state, which records do not hold: *unknown. */
+static void
+replay_lifecycle(const pg_policy *policy, const json_t *rec, const struct pg_request *req,
+                 struct pg_decision *d, bool *unknown)
+{
+	unsigned char spki[32];
+	struct pg_key_facts facts = { 0 };
+	struct pg_life_verdict life;
+
+	*unknown = false;
+	if (!d->allow || req->op != PG_OP_SIGN || d->key < 0)
+		return;
+	if (pg_policy_key_needs_certs(policy, (unsigned)d->key)) {
+		*unknown = true;
+		return;
+	}
+	if (hex32(pg_json_get_string(rec, "public_key_sha256"), spki))
+		facts.public_key_sha256 = spki;
+	pg_policy_lifecycle(policy, d->key, &facts, req->now, -1, &life);
+	if (!life.refuse)
+		return;
+	d->allow = false;
+	d->rule = NULL;
+	snprintf(d->reason, sizeof d->reason, "key %s: %s", d->key_name, life.message);
+}
+
 static char *
 xstrdup(const char *s)
 {
@@ -278,7 +307,7 @@ replay_one(void *ctx, json_t *rec, const char *file)
 	const char *env_rule, *fact = NULL, *time_text = pg_json_get_string(rec, "time");
 	unsigned char data_sha256[32], data[64];
 	const char *data_hex = pg_json_get_string(rec, "data");
-	bool was_allowed;
+	bool was_allowed, certs_unknown;
 
 	(void)file;
 	if (event == NULL || strcmp(event, "decision") != 0 ||
@@ -320,6 +349,17 @@ replay_one(void *ctx, json_t *rec, const char *file)
 	}
 	match_by_name(r->policy, rec, &match);
 	pg_policy_decide(r->policy, &req, &d);
+	replay_lifecycle(r->policy, rec, &req, &d, &certs_unknown);
+	/* Allowed by the new rules, but its certificates decide: even an
+	 * allow that stays an allow is not known to. */
+	if (certs_unknown) {
+		char why[256];
+
+		snprintf(why, sizeof why, "key %s has a certificate: block, and records do not hold "
+		         "its certificates' state", d.key_name);
+		add(r, UNREPLAYABLE, why, key, who, rec, d.rule, d.reason);
+		goto out;
+	}
 	if (d.allow == was_allowed) {
 		add(r, SAME, NULL, NULL, NULL, rec, NULL, NULL);
 		goto out;

@@ -119,6 +119,35 @@ grep -q "now key matches the URI of release-ec but not its public_key_sha256 pin
 	{ cat "$W/replay.out" >&2; fail "the pin change is not the reason"; }
 ok "$(sed -n '3,4p' "$W/replay.out" | tr '\n' '|')"
 
+check "release-ec retired on 2026-12-02 (not_after): only the signature after that date would be refused"
+python3 - "$W/old.yaml" "$W/retired.yaml" <<-'PY'
+import sys
+text = open(sys.argv[1]).read()
+head, tail = text.split("  release-ec:\n", 1)
+open(sys.argv[2], "w").write(head + "  release-ec:\n    not_after: 2026-12-02\n" + tail)
+PY
+"$P11GATE_CLI" check "$W/retired.yaml" >/dev/null 2>&1 || { "$P11GATE_CLI" check "$W/retired.yaml" >&2; fail "the retired policy does not pass check"; }
+replay "$W/retired.yaml"
+[ "$STATUS" -eq 1 ] || { cat "$W/replay.out" >&2; fail "exit $STATUS"; }
+grep -q ": 7 decisions: 6 unchanged, 1 allowed -> refused" "$W/replay.out" || { cat "$W/replay.out" >&2; fail "wrong counts"; }
+grep -q "e.g. seq [0-9]* at 2026-12-03T12:00:0.*: now key release-ec: " "$W/replay.out" || { cat "$W/replay.out" >&2; fail "not the 2026-12-03 signature, refused by its key's date"; }
+ok "$(sed -n '4,5p' "$W/replay.out" | tr '\n' '|')"
+
+check "a certificate: block: its certificates' state is not in records, so its signatures are not replayable"
+python3 - "$W/old.yaml" "$W/certs.yaml" <<-'PY'
+import sys
+text = open(sys.argv[1]).read()
+head, tail = text.split("  release-ec:\n", 1)
+open(sys.argv[2], "w").write(head + "  release-ec:\n    certificate: { required: true }\n" + tail)
+PY
+replay "$W/certs.yaml"
+[ "$STATUS" -eq 0 ] || { cat "$W/replay.out" >&2; fail "exit $STATUS"; }
+grep -q ": 7 decisions: 4 unchanged, 0 allowed -> refused, 0 refused -> allowed, 3 not replayable" "$W/replay.out" ||
+	{ cat "$W/replay.out" >&2; fail "wrong counts"; }
+grep -q "key release-ec has a certificate: block, and records do not hold its certificates' state" "$W/replay.out" ||
+	{ cat "$W/replay.out" >&2; fail "the reason"; }
+ok "$(head -n1 "$W/replay.out")"
+
 check "a rule on the environment is not replayed: counted apart, never guessed"
 sed -e "s/callers: { users: \[$ME\] }/callers: { users: [$ME], env: { CI: \"true\" } }/" "$W/old.yaml" >"$W/env.yaml"
 grep -q 'env: { CI' "$W/env.yaml" || fail "the env policy was not written"
