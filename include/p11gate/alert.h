@@ -22,6 +22,8 @@ enum pg_alert_kind {
 	PG_ALERT_RELOAD_FAILED,   /* reload-failed: a changed policy does not load */
 	PG_ALERT_AUDIT_FAILED,    /* audit-failed: the log cannot be opened or written (syslog only) */
 	PG_ALERT_TAMPER,          /* tamper: the log was cut behind a writer */
+	PG_ALERT_KEY_EXPIRING,    /* key-expiring: a signature allowed within warn_days of a key's
+	                           * certificate expiry or retirement date */
 	PG_ALERT_KIND_COUNT
 };
 

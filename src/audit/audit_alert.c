@@ -26,6 +26,7 @@ static const struct {
 	[PG_ALERT_RELOAD_FAILED] = { "reload-failed", "ce280eef613a0a08f460a42b19fe51b9" },
 	[PG_ALERT_AUDIT_FAILED]  = { "audit-failed",  "03a69e7e3f8459e01c07024be78d48bc" },
 	[PG_ALERT_TAMPER]        = { "tamper",        "bebae5c99b4211ed8c1a36f7b3504fc5" },
+	[PG_ALERT_KEY_EXPIRING]  = { "key-expiring",  "84c50f3facccc0ec80d7ba26659b8624" },
 };
 
 const char *

@@ -15,7 +15,6 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
-#include <syslog.h>
 #include <time.h>
 
 /* The policy keys the object matches, memoised in the key per regime: an
@@ -248,16 +247,22 @@ pg_judge_decide(const struct pg_regime *regime, const struct pg_judge_call *call
 }
 
 /* An allowed signature within warn_days of a date: said on the caller's
- * stderr and to syslog (the record carries it too). */
+ * stderr, and raised as an alert (syslog and an alert record naming the
+ * allow record); the allow record carries it too. */
 static void
-say_warning(const struct pg_regime *regime, const char *key_name, const struct pg_life_verdict *life,
+say_warning(struct pg_regime *regime, const char *key_name, const struct pg_life_verdict *life,
             uint64_t seq)
 {
+	const struct pg_alert alert = {
+		.kind = PG_ALERT_KEY_EXPIRING,
+		.reason = life->message,
+		.key_name = key_name,
+		.ref = seq,
+	};
+
 	if (pg_policy_settings(regime->policy)->caller_messages)
 		pg_log("warning: signing with key %s: %s", key_name, life->message);
-	/* No openlog: a library must not change the process's syslog identity. */
-	syslog(LOG_AUTHPRIV | LOG_WARNING, "p11gate: key %s: %s (audit log %s, record %llu)", key_name,
-	       life->message, pg_audit_path(regime->audit), (unsigned long long)seq);
+	pg_alert_raise(regime, &alert);
 }
 
 /* The use a record names: the call and its key's token (the policy's key

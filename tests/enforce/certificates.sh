@@ -6,7 +6,7 @@
 # signs through p11gate with release-rsa, whose policy says
 #   certificate: { required: true, eku: codeSigning, crl_file: CRL, warn_days: 30 }
 # A certificate valid 2026-01-01..2027-01-01 signs mid-year (the record names
-# it), warns 10 days before it expires (stderr, the record, syslog), and is
+# it), warns 10 days before it expires (stderr, the record, an alert), and is
 # refused after it expired and before it was valid; a certificate without
 # codeSigning, one revoked in the CRL and no certificate at all are refused;
 # a valid certificate planted beside an expired one does not make the key
@@ -93,7 +93,7 @@ allowed_at "2026-06-01 12:00:00" "the certificate is valid" "$W/year.pem"
 [ "$(new_count 'has("warning")')" -eq 0 ] || fail "a warning on a signature 7 months before expiry"
 grep -q "warning" "$ERR" && fail "a warning on stderr 7 months before expiry: $(cat "$ERR")"
 
-check "expiring in 10 days: allowed, with a warning on stderr, in the record and in syslog"
+check "expiring in 10 days: allowed, with a warning on stderr, in the record and a key-expiring alert"
 : >"$W/syslog"
 allowed_at "2026-12-21 12:00:00" "10.5 days before the certificate expires" "$W/year.pem"
 warning=$(new_field '.decision=="allow"' .warning)
@@ -101,9 +101,11 @@ warning=$(new_field '.decision=="allow"' .warning)
 	fail "the allow record's warning is '$warning'"
 grep -qF "p11gate: warning: signing with key release-rsa: $warning" "$ERR" ||
 	{ cat "$ERR" >&2; fail "no warning on the caller's stderr"; }
-grep -qF "p11gate: key release-rsa: $warning" "$W/syslog" ||
-	{ cat "$W/syslog" >&2; fail "no syslog message for the warning"; }
-grep -q "^$((8 * 10 + 4)) " "$W/syslog" || { cat "$W/syslog" >&2; fail "the syslog message is not LOG_AUTHPRIV|LOG_WARNING"; }
+seq=$(new_field '.decision=="allow"' .seq)
+[ "$(new_count ".event==\"alert\" and .alert==\"key-expiring\" and .ref==$seq and .key==\"release-rsa\"")" -eq 1 ] ||
+	{ new_records >&2; fail "no key-expiring alert record naming the allow record $seq"; }
+grep -q "^$((8 * 10 + 1)) p11gate: ALERT key-expiring MESSAGE_ID=84c50f3facccc0ec80d7ba26659b8624 .*key=release-rsa .*ref=$seq .*in 10 days" "$W/syslog" ||
+	{ cat "$W/syslog" >&2; fail "no key-expiring alert in syslog (LOG_AUTHPRIV|LOG_ALERT)"; }
 ok "warned: $warning"
 
 denied_at "2027-02-01 12:00:00" "the certificate expired" "key release-rsa: certificate"
