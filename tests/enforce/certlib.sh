@@ -9,7 +9,8 @@
 command -v faketime >/dev/null || fail "faketime not found (apt-get install faketime)"
 
 # make_ca: $CA (directory) with a CA key and certificate, its openssl ca
-# database and an empty CRL ($CA/crl.pem, valid ten years from now).
+# configuration and database, the extensions of a code-signing certificate
+# (codesign.ext) and an empty CRL ($CA/crl.pem, valid ten years from now).
 make_ca() {
 	CA="$W/ca"
 	mkdir -p "$CA"
@@ -18,6 +19,9 @@ make_ca() {
 	default_ca = ca_default
 	[ca_default]
 	dir = $CA
+	certificate = $CA/ca.pem
+	private_key = $CA/ca.key
+	unique_subject = no
 	database = $CA/index.txt
 	new_certs_dir = $CA
 	serial = $CA/serial
@@ -29,8 +33,12 @@ make_ca() {
 	EOF
 	: >"$CA/index.txt"
 	echo 01 >"$CA/serial"
-	openssl req -x509 -newkey rsa:2048 -nodes -keyout "$CA/ca.key" -out "$CA/ca.pem" \
-		-subj "/O=p11gate test/CN=Test Code Signing CA" -days 36500 2>/dev/null
+	printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=codeSigning\n' \
+		>"$CA/codesign.ext"
+	# Valid from 2020 for a century, whatever the real clock says.
+	env TZ=UTC faketime -f "2020-01-01 00:00:00" openssl req -x509 -newkey rsa:2048 -nodes \
+		-keyout "$CA/ca.key" -out "$CA/ca.pem" -subj "/O=p11gate test/CN=Test Code Signing CA" \
+		-days 36500 2>/dev/null
 	# Any request: -force_pubkey puts the token key's public key in its place.
 	openssl req -new -newkey rsa:2048 -nodes -keyout "$CA/req.key" -out "$CA/req.csr" \
 		-subj "/CN=request" 2>/dev/null
