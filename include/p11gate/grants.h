@@ -60,6 +60,11 @@ bool pg_grant_inspect(const pg_policy *policy, const char *path, time_t now,
                       pg_diag_fn diag, void *diag_ctx, const struct pg_grant_inspect_fns *fns,
                       void *ctx);
 
+/* Whether text would parse as the grant file path under the policy
+ * (errors to diag): `p11gate grant new` checks what it writes. */
+bool pg_grant_check_text(const pg_policy *policy, const char *path, const char *text, size_t len,
+                         pg_diag_fn diag, void *diag_ctx);
+
 /* The grant files (ID.yaml) in dir, sorted; each is passed to fn.  0, or
  * an errno value. */
 int pg_grant_list(const char *dir, void (*fn)(void *ctx, const char *path), void *ctx);

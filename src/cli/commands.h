@@ -11,6 +11,7 @@ int pg_cmd_explain(int argc, char **argv);   /* cmd_explain.c */
 int pg_cmd_inventory(int argc, char **argv); /* cmd_inventory.c: also `keys` */
 int pg_cmd_audit(int argc, char **argv);     /* cmd_audit.c: verify, find */
 int pg_cmd_audit_watch(int argc, char **argv);   /* cmd_watch.c: audit watch, audit report */
+int pg_cmd_grant(int argc, char **argv);     /* cmd_grant.c: new, approve, show, list */
 
 #include <stdbool.h>
 #include "p11gate/policy.h"

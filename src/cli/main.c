@@ -18,6 +18,7 @@ static const struct {
 	{ "explain", pg_cmd_explain, "say whether a call would be allowed, and why" },
 	{ "inventory", pg_cmd_inventory, "list every key on the tokens, its certificates, owner and status" },
 	{ "audit",   pg_cmd_audit,   "verify, search, rotate, checkpoint, watch or summarise the audit log" },
+	{ "grant",   pg_cmd_grant,   "write, approve, show and list grants (approvals)" },
 };
 
 static void

@@ -760,6 +760,17 @@ report_rules(const pg_policy *policy, const struct grant_memo *memo,
 	}
 }
 
+bool
+pg_grant_check_text(const pg_policy *policy, const char *path, const char *text, size_t len,
+                    pg_diag_fn diag, void *diag_ctx)
+{
+	struct pg_grant *grant = pg_grant_parse(path, text, len, policy->grants_max_lifetime, diag,
+	                                        diag_ctx);
+
+	pg_grant_free(grant);
+	return grant != NULL;
+}
+
 /* The grant's state at now, into out. */
 static void
 grant_state(const pg_policy *policy, const struct pg_grant *grant, time_t now, char *out,

@@ -205,5 +205,35 @@ must_fail "other data"
 [ ! -s "$W/sig" ] || fail "other data: a signature was written"
 ok "other data: refused at the signing call (the init cannot know the data), the grant does not list them"
 
+check "p11gate grant new, approve, show and list, then a signature under the grant"
+rm -f "$GRANTS"/*
+"$P11GATE_CLI" grant new --config "$POLICY" --id rel-cli --key release-rsa --requester "$ME" \
+	--for 1h --reason "CLI release" >"$W/new.out" || fail "grant new failed"
+[ -f "$GRANTS/rel-cli.yaml" ] || fail "grant new wrote no $GRANTS/rel-cli.yaml"
+if "$P11GATE_CLI" grant new --config "$POLICY" --id rel-long --key release-rsa --requester "$ME" \
+	--for 8d --reason long 2>"$W/new-long.err"; then fail "grant new wrote a grant longer than max_lifetime"; fi
+grep -q "rel-long.yaml:6:12: error: the grant lasts 192 hours; the policy allows at most 168" "$W/new-long.err" ||
+	{ cat "$W/new-long.err" >&2; fail "grant new: no positioned error for a grant too long"; }
+"$P11GATE_CLI" grant approve "$GRANTS/rel-cli.yaml" -f "$KEYS/alice" --label alice >/dev/null ||
+	fail "grant approve (alice) failed"
+"$P11GATE_CLI" grant approve "$GRANTS/rel-cli.yaml" -f "$KEYS/erin" --label erin >/dev/null ||
+	fail "grant approve (erin) failed"
+if "$P11GATE_CLI" grant show --config "$POLICY" "$GRANTS/rel-cli.yaml" >"$W/show1.out"; then
+	fail "grant show says a grant with one counted approval is usable"
+fi
+grep -q "rel-cli.yaml.alice.sig: ok, alice" "$W/show1.out" &&
+	grep -q "rule release-with-two-approvals: 1 of 2 approvals (alice); missing: erin's signature does not count: erin is not in approval.from" "$W/show1.out" &&
+	grep -q "usable now: no" "$W/show1.out" || { cat "$W/show1.out" >&2; fail "grant show: wrong account of one approval"; }
+ok "grant show: alice's signature counts, erin's does not and says why"
+"$P11GATE_CLI" grant approve "$GRANTS/rel-cli.yaml" -f "$KEYS/carol" --label carol --config "$POLICY" >"$W/approve.out" ||
+	{ cat "$W/approve.out" >&2; fail "grant approve (carol, RSA) failed or the grant is not usable"; }
+grep -q "rule release-with-two-approvals: 2 of 2 approvals (alice, carol): met" "$W/approve.out" ||
+	{ cat "$W/approve.out" >&2; fail "grant approve --config: the rule is not met"; }
+"$P11GATE_CLI" grant list --config "$POLICY" >"$W/list.out"
+grep -q "^rel-cli  key release-rsa  requester $ME  .*release-with-two-approvals: 2 of 2  usable$" "$W/list.out" ||
+	{ cat "$W/list.out" >&2; fail "grant list: no usable line for rel-cli"; }
+ok "grant approve ran ssh-keygen for alice, erin and carol; grant list shows rel-cli usable"
+allowed "signed under the CLI's grant" rel-cli '["alice","carol"]'
+
 audit_verifies
 echo "PASS"

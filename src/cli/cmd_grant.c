@@ -1,0 +1,639 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * `p11gate grant new|approve|show|list`: writing a grant, approving it with
+ * an OpenSSH key (this command runs ssh-keygen -Y sign; the module never
+ * runs a program), and showing whether a grant is valid under a policy,
+ * who approved it and whose signature failed and why (docs/approvals.md).
+ */
+#include "commands.h"
+#include "p11gate/common.h"
+#include "p11gate/grants.h"
+#include "p11gate/policy.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define GRANT_MAX_BYTES 65536
+
+static void
+print_diag(void *ctx, enum pg_severity severity, const char *file, unsigned long line,
+           unsigned long column, const char *message)
+{
+	char shown[2048];
+
+	(void)ctx;
+	pg_esc(message, PG_ESC_TEXT, shown, sizeof shown);
+	if (line == 0)
+		fprintf(stderr, "%s: %s: %s\n", file, severity == PG_DIAG_ERROR ? "error" : "warning", shown);
+	else
+		fprintf(stderr, "%s:%lu:%lu: %s: %s\n", file, line, column,
+		        severity == PG_DIAG_ERROR ? "error" : "warning", shown);
+}
+
+/* Only errors: a policy's warnings are check's business. */
+static void
+print_errors(void *ctx, enum pg_severity severity, const char *file, unsigned long line,
+             unsigned long column, const char *message)
+{
+	if (severity == PG_DIAG_ERROR)
+		print_diag(ctx, severity, file, line, column, message);
+}
+
+static pg_policy *
+load_policy(const char *config)
+{
+	pg_policy *policy = pg_policy_load(config, print_errors, NULL);
+
+	if (policy == NULL)
+		fprintf(stderr, "p11gate grant: the policy %s does not load\n", config);
+	return policy;
+}
+
+static int
+usage_error(const char *sub, const char *message)
+{
+	fprintf(stderr, "p11gate grant %s: %s\nTry 'p11gate grant %s --help' for more information.\n",
+	        sub, message, sub);
+	return 2;
+}
+
+/* --at TIME or now. */
+static bool
+parse_at(const char *text, time_t *out)
+{
+	struct tm tm;
+	char *end;
+
+	memset(&tm, 0, sizeof tm);
+	if (text == NULL) {
+		*out = time(NULL);
+		return true;
+	}
+	end = strptime(text, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	if (end == NULL || *end != '\0')
+		return false;
+	*out = timegm(&tm);
+	return *out != (time_t)-1;
+}
+
+static void
+format_time(time_t t, char *out, size_t len)
+{
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* "2h", "30m", "1d": seconds; 0 if malformed. */
+static long
+parse_duration(const char *text)
+{
+	char *end = NULL;
+	long value;
+
+	errno = 0;
+	value = strtol(text, &end, 10);
+	if (errno != 0 || value <= 0 || value > 100000 || end == text || end[0] == '\0' || end[1] != '\0')
+		return 0;
+	switch (end[0]) {
+	case 'm':
+		return value * 60;
+	case 'h':
+		return value * 3600;
+	case 'd':
+		return value * 86400;
+	default:
+		return 0;
+	}
+}
+
+/* A YAML double-quoted scalar of text (no control characters allowed). */
+static bool
+quoted(const char *text, char *out, size_t len)
+{
+	size_t j = 0;
+
+	if (len < 3)
+		return false;
+	out[j++] = '"';
+	for (const char *p = text; *p != '\0'; p++) {
+		if ((unsigned char)*p < 0x20 || *p == 0x7f || j + 4 >= len)
+			return false;
+		if (*p == '"' || *p == '\\')
+			out[j++] = '\\';
+		out[j++] = *p;
+	}
+	out[j++] = '"';
+	out[j] = '\0';
+	return true;
+}
+
+/* ---- grant new ------------------------------------------------------------ */
+
+static void
+usage_new(FILE *out)
+{
+	fprintf(out,
+	        "Usage: p11gate grant new --config FILE --id ID --key KEY --requester USER\n"
+	        "                         (--for DURATION | --not-after TIME) --reason TEXT [OPTION]...\n"
+	        "Write the grant ID.yaml into the policy's grants.dir (or --dir), to be approved\n"
+	        "with 'p11gate grant approve'.\n"
+	        "\n"
+	        "  -c, --config FILE      the policy (grants.dir, keys, grants.max_lifetime)\n"
+	        "  -d, --dir DIR          write into DIR instead of the policy's grants.dir\n"
+	        "      --id ID            letters, digits, '.', '_', '-'\n"
+	        "  -k, --key KEY          the policy's key name\n"
+	        "  -r, --requester USER   the user name of the account that will sign\n"
+	        "      --not-before TIME  start, RFC 3339 UTC (default: now)\n"
+	        "      --not-after TIME   end, RFC 3339 UTC\n"
+	        "      --for DURATION     end this long after the start: 30m, 2h, 1d\n"
+	        "      --data-sha256 HEX  only data with this SHA-256 (or this digest) may be\n"
+	        "                         signed; repeat for several\n"
+	        "      --reason TEXT      why (a ticket, a release)\n"
+	        "  -h, --help             display this help and exit\n"
+	        "\n"
+	        "Exit status: 0 written, 1 the grant would not be valid or cannot be written,\n"
+	        "2 usage error.\n");
+}
+
+struct new_args {
+	const char *config, *dir, *id, *key, *requester, *not_before, *not_after, *duration, *reason;
+	const char *data[32];
+	size_t n_data;
+};
+
+static bool
+grant_text(const struct new_args *a, time_t nb, time_t na, char *out, size_t len)
+{
+	char reason[1024], from[32], to[32];
+	size_t used;
+
+	if (!quoted(a->reason, reason, sizeof reason))
+		return false;
+	format_time(nb, from, sizeof from);
+	format_time(na, to, sizeof to);
+	used = (size_t)snprintf(out, len, "grant: 1\nid: %s\nkey: %s\nrequester: %s\n"
+	                        "not_before: %s\nnot_after: %s\n", a->id, a->key, a->requester, from, to);
+	if (a->n_data > 0 && used < len) {
+		used += (size_t)snprintf(out + used, len - used, "data_sha256:\n");
+		for (size_t i = 0; i < a->n_data && used < len; i++)
+			used += (size_t)snprintf(out + used, len - used, "  - %s\n", a->data[i]);
+	}
+	if (used < len)
+		used += (size_t)snprintf(out + used, len - used, "reason: %s\n", reason);
+	return used < len;
+}
+
+static int
+write_new(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	size_t len = strlen(text);
+
+	if (fd < 0) {
+		fprintf(stderr, "p11gate grant new: cannot create %s: %s\n", path, strerror(errno));
+		return 1;
+	}
+	if (write(fd, text, len) != (ssize_t)len || fsync(fd) != 0) {
+		fprintf(stderr, "p11gate grant new: cannot write %s: %s\n", path, strerror(errno));
+		close(fd);
+		unlink(path);
+		return 1;
+	}
+	close(fd);
+	return 0;
+}
+
+static int
+grant_new(int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "config", required_argument, NULL, 'c' }, { "dir", required_argument, NULL, 'd' },
+		{ "id", required_argument, NULL, 'i' }, { "key", required_argument, NULL, 'k' },
+		{ "requester", required_argument, NULL, 'r' }, { "not-before", required_argument, NULL, 'B' },
+		{ "not-after", required_argument, NULL, 'A' }, { "for", required_argument, NULL, 'F' },
+		{ "data-sha256", required_argument, NULL, 'D' }, { "reason", required_argument, NULL, 'R' },
+		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+	};
+	struct new_args a = { .config = NULL };
+	char text[GRANT_MAX_BYTES / 4], path[4096];
+	pg_policy *policy = NULL;
+	time_t nb, na;
+	int c, status = 1;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "c:d:k:r:h", options, NULL)) != -1) {
+		switch (c) {
+		case 'c': a.config = optarg; break;
+		case 'd': a.dir = optarg; break;
+		case 'i': a.id = optarg; break;
+		case 'k': a.key = optarg; break;
+		case 'r': a.requester = optarg; break;
+		case 'B': a.not_before = optarg; break;
+		case 'A': a.not_after = optarg; break;
+		case 'F': a.duration = optarg; break;
+		case 'R': a.reason = optarg; break;
+		case 'D':
+			if (a.n_data == sizeof a.data / sizeof a.data[0])
+				return usage_error("new", "too many --data-sha256");
+			a.data[a.n_data++] = optarg;
+			break;
+		case 'h': usage_new(stdout); return 0;
+		default: return usage_error("new", "unknown option");
+		}
+	}
+	if (a.config == NULL || a.id == NULL || a.key == NULL || a.requester == NULL || a.reason == NULL)
+		return usage_error("new", "--config, --id, --key, --requester and --reason are required");
+	if ((a.not_after == NULL) == (a.duration == NULL))
+		return usage_error("new", "give one of --not-after and --for");
+	if (!parse_at(a.not_before, &nb))
+		return usage_error("new", "--not-before wants a UTC time like 2026-12-03T10:00:00Z");
+	if (a.duration != NULL) {
+		long seconds = parse_duration(a.duration);
+		if (seconds == 0)
+			return usage_error("new", "--for wants a duration like 30m, 2h or 1d");
+		na = nb + seconds;
+	} else if (!parse_at(a.not_after, &na)) {
+		return usage_error("new", "--not-after wants a UTC time like 2026-12-03T12:00:00Z");
+	}
+	if ((policy = load_policy(a.config)) == NULL)
+		return 1;
+	if (a.dir == NULL)
+		a.dir = pg_policy_settings(policy)->grants_dir;
+	if (a.dir == NULL) {
+		fprintf(stderr, "p11gate grant new: %s has no grants: dir:; give --dir\n", a.config);
+		goto out;
+	}
+	if (pg_policy_key_find(policy, a.key) < 0) {
+		fprintf(stderr, "p11gate grant new: %s names no key '%s'\n", a.config, a.key);
+		goto out;
+	}
+	if (!grant_text(&a, nb, na, text, sizeof text)) {
+		fprintf(stderr, "p11gate grant new: the reason holds a control character or is too long\n");
+		goto out;
+	}
+	snprintf(path, sizeof path, "%s/%s.yaml", a.dir, a.id);
+	/* The file must be what the module will accept: parse it first. */
+	if (!pg_grant_check_text(policy, path, text, strlen(text), print_diag, NULL))
+		goto out;
+	if ((status = write_new(path, text)) == 0)
+		printf("%s\napprove it with: p11gate grant approve %s -f ~/.ssh/id_ed25519\n", path, path);
+out:
+	pg_policy_unref(policy);
+	return status;
+}
+
+/* ---- grant approve -------------------------------------------------------- */
+
+static void
+usage_approve(FILE *out)
+{
+	fprintf(out,
+	        "Usage: p11gate grant approve FILE -f KEY [--label NAME] [--config FILE]\n"
+	        "Approve the grant FILE: sign its exact bytes with the OpenSSH key KEY\n"
+	        "(ssh-keygen -Y sign -n p11gate-grant; a security key asks for a touch) and\n"
+	        "store the signature beside it as FILE.NAME.sig.\n"
+	        "\n"
+	        "  -f, --key-file KEY   the private key (or its .pub with an agent holding it)\n"
+	        "  -l, --label NAME     the signature file's label (default: your user name);\n"
+	        "                       only a label: the approver is the key that signed\n"
+	        "  -c, --config FILE    afterwards, show the grant under this policy\n"
+	        "  -h, --help           display this help and exit\n"
+	        "\n"
+	        "Exit status: 0 signed, 1 not signed, 2 usage error.\n");
+}
+
+/* ssh-keygen -Y sign with the grant on its standard input; the signature
+ * comes back on its standard output.  0, or 1 after saying why. */
+static int
+ssh_sign(const char *key, const char *grant, const char *out_path)
+{
+	int in = open(grant, O_RDONLY | O_CLOEXEC);
+	int out = open(out_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	int status = 1, wstatus = 0;
+	pid_t pid;
+
+	if (in < 0 || out < 0) {
+		fprintf(stderr, "p11gate grant approve: %s: %s\n", in < 0 ? grant : out_path, strerror(errno));
+		goto out;
+	}
+	pid = fork();
+	if (pid == 0) {
+		if (dup2(in, 0) < 0 || dup2(out, 1) < 0)
+			_exit(127);
+		execlp("ssh-keygen", "ssh-keygen", "-q", "-Y", "sign", "-n", PG_GRANT_SIG_NAMESPACE,
+		       "-f", key, (char *)NULL);
+		fprintf(stderr, "p11gate grant approve: cannot run ssh-keygen: %s\n", strerror(errno));
+		_exit(127);
+	}
+	if (pid < 0 || waitpid(pid, &wstatus, 0) != pid || !WIFEXITED(wstatus) ||
+	    WEXITSTATUS(wstatus) != 0) {
+		fprintf(stderr, "p11gate grant approve: ssh-keygen -Y sign failed\n");
+		unlink(out_path);
+		goto out;
+	}
+	status = fsync(out) == 0 ? 0 : 1;
+out:
+	if (in >= 0)
+		close(in);
+	if (out >= 0)
+		close(out);
+	return status;
+}
+
+static int grant_show_one(const pg_policy *policy, const char *path, time_t now);
+
+static int
+grant_approve(int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "key-file", required_argument, NULL, 'f' }, { "label", required_argument, NULL, 'l' },
+		{ "config", required_argument, NULL, 'c' }, { "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *key = NULL, *label = NULL, *config = NULL, *grant;
+	char sig_path[4096];
+	const struct passwd *pw;
+	struct stat st;
+	int c, status;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "f:l:c:h", options, NULL)) != -1) {
+		switch (c) {
+		case 'f': key = optarg; break;
+		case 'l': label = optarg; break;
+		case 'c': config = optarg; break;
+		case 'h': usage_approve(stdout); return 0;
+		default: return usage_error("approve", "unknown option");
+		}
+	}
+	if (optind + 1 != argc || key == NULL)
+		return usage_error("approve", "give one grant FILE and -f KEY");
+	grant = argv[optind];
+	if (label == NULL && (pw = getpwuid(getuid())) != NULL)
+		label = pw->pw_name;
+	if (label == NULL || label[0] == '\0' || strchr(label, '/') != NULL || label[0] == '.')
+		return usage_error("approve", "give a --label without '/'");
+	if (stat(grant, &st) != 0 || !S_ISREG(st.st_mode)) {
+		fprintf(stderr, "p11gate grant approve: %s is not a grant file\n", grant);
+		return 1;
+	}
+	snprintf(sig_path, sizeof sig_path, "%s.%s.sig", grant, label);
+	/* What the approver signs, shown first: the whole file is short. */
+	{
+		FILE *f = fopen(grant, "r");
+		char line[512];
+
+		printf("Approving %s:\n", grant);
+		while (f != NULL && fgets(line, sizeof line, f) != NULL) {
+			printf("  | ");
+			pg_escape_fputs(stdout, line, strcspn(line, "\n"), PG_ESC_TEXT);
+			putchar('\n');
+		}
+		if (f != NULL)
+			fclose(f);
+		fflush(stdout);
+	}
+	if ((status = ssh_sign(key, grant, sig_path)) != 0)
+		return status;
+	printf("signed: %s\n", sig_path);
+	if (config != NULL) {
+		pg_policy *policy = load_policy(config);
+		if (policy == NULL)
+			return 1;
+		grant_show_one(policy, grant, time(NULL));
+		pg_policy_unref(policy);
+	}
+	return 0;
+}
+
+/* ---- grant show / list ---------------------------------------------------- */
+
+struct show {
+	time_t now;
+	bool valid_now;                /* in its window, not revoked, key known */
+	bool met;                      /* some approval rule's count is met */
+	bool brief;                    /* list: one line */
+	char line[1024];               /* list: the line being built */
+};
+
+static void
+show_grant(void *ctx, const struct pg_grant_info *g)
+{
+	struct show *s = ctx;
+	char from[32], to[32], hex[65];
+
+	s->valid_now = g->key_known && !g->revoked && s->now >= g->not_before && s->now < g->not_after;
+	format_time(g->not_before, from, sizeof from);
+	format_time(g->not_after, to, sizeof to);
+	if (s->brief) {
+		snprintf(s->line, sizeof s->line, "%s  key %s  requester %s  %s..%s  %s", g->id, g->key,
+		         g->requester, from, to, g->state);
+		return;
+	}
+	pg_hex_encode(g->sha256, 32, hex);
+	printf("grant %s\n  key:        %s%s\n  requester:  %s\n  window:     %s .. %s (%s)\n"
+	       "  reason:     ", g->id, g->key, g->key_known ? "" : " (the policy names no such key)",
+	       g->requester, from, to, g->state);
+	pg_escape_fputs(stdout, g->reason, strlen(g->reason), PG_ESC_TEXT);
+	printf("\n  sha256:     %s\n", hex);
+	printf("  uses:       not limited (max_signatures is not supported yet)\n");
+	printf("signatures:\n");
+}
+
+static void
+show_sig(void *ctx, const struct pg_grant_sig_info *sig)
+{
+	struct show *s = ctx;
+
+	if (s->brief)
+		return;
+	printf("  %s: ", sig->file);
+	if (sig->verified)
+		printf("ok, %s (%s)", sig->approver, sig->fingerprint);
+	else
+		printf("does not count: %s", sig->why);
+	if (sig->sk)
+		printf(" [security key: user presence %s, user verification %s, counter %lu]",
+		       sig->sk_flags & 0x01 ? "yes" : "no", sig->sk_flags & 0x04 ? "yes" : "no",
+		       sig->sk_counter);
+	putchar('\n');
+}
+
+static void
+show_rule(void *ctx, const struct pg_grant_rule_info *r)
+{
+	struct show *s = ctx;
+	size_t used = strlen(s->line);
+
+	if (r->counted >= r->needed)
+		s->met = true;
+	if (s->brief) {
+		snprintf(s->line + used, sizeof s->line - used, "  %s: %u of %u", r->rule, r->counted,
+		         r->needed);
+		return;
+	}
+	printf("rule %s: %u of %u approvals%s%s%s%s%s\n", r->rule, r->counted, r->needed,
+	       r->counted > 0 ? " (" : "", r->approvers, r->counted > 0 ? ")" : "",
+	       r->counted >= r->needed ? ": met" : "; missing: ", r->counted >= r->needed ? "" : r->missing);
+}
+
+static const struct pg_grant_inspect_fns show_fns = { show_grant, show_sig, show_rule };
+
+static int
+grant_show_one(const pg_policy *policy, const char *path, time_t now)
+{
+	struct show s = { .now = now };
+
+	if (!pg_grant_inspect(policy, path, now, print_diag, NULL, &show_fns, &s))
+		return 1;
+	printf("%s\n", s.valid_now && s.met ? "usable now: yes" : "usable now: no");
+	return s.valid_now && s.met ? 0 : 1;
+}
+
+static void
+usage_show(FILE *out)
+{
+	fprintf(out,
+	        "Usage: p11gate grant show --config FILE [--at TIME] GRANT...\n"
+	        "Show each grant under the policy: its key, requester, window and reason,\n"
+	        "each signature beside it (whose, or why it does not count), and for each\n"
+	        "approval rule naming its key how many approvals count and what is missing.\n"
+	        "\n"
+	        "  -c, --config FILE  the policy\n"
+	        "      --at TIME      judge the window at this instant (RFC 3339 UTC)\n"
+	        "  -h, --help         display this help and exit\n"
+	        "\n"
+	        "Exit status: 0 every grant is usable now, 1 otherwise, 2 usage error.\n");
+}
+
+static void
+usage_list(FILE *out)
+{
+	fprintf(out,
+	        "Usage: p11gate grant list --config FILE [--at TIME]\n"
+	        "List the grants in the policy's grants.dir, one line each: id, key,\n"
+	        "requester, window, state and approvals per approval rule.\n"
+	        "\n"
+	        "  -c, --config FILE  the policy\n"
+	        "      --at TIME      judge the windows at this instant (RFC 3339 UTC)\n"
+	        "  -h, --help         display this help and exit\n"
+	        "\n"
+	        "Exit status: 0 listed, 1 the policy or directory cannot be read, 2 usage error.\n");
+}
+
+struct list_ctx {
+	const pg_policy *policy;
+	time_t now;
+	int status;
+};
+
+static void
+list_one(void *ctx, const char *path)
+{
+	struct list_ctx *l = ctx;
+	struct show s = { .now = l->now, .brief = true };
+
+	if (!pg_grant_inspect(l->policy, path, l->now, print_diag, NULL, &show_fns, &s)) {
+		printf("%s  does not parse (p11gate grant show %s)\n", path, path);
+		return;
+	}
+	printf("%s%s\n", s.line, s.valid_now && s.met ? "  usable" : "");
+}
+
+static int
+grant_show_or_list(int argc, char **argv, bool list)
+{
+	static const struct option options[] = {
+		{ "config", required_argument, NULL, 'c' }, { "at", required_argument, NULL, 'a' },
+		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+	};
+	const char *config = NULL, *at = NULL, *sub = list ? "list" : "show";
+	pg_policy *policy;
+	time_t now;
+	int c, status = 0;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "c:h", options, NULL)) != -1) {
+		switch (c) {
+		case 'c': config = optarg; break;
+		case 'a': at = optarg; break;
+		case 'h': list ? usage_list(stdout) : usage_show(stdout); return 0;
+		default: return usage_error(sub, "unknown option");
+		}
+	}
+	if (config == NULL)
+		return usage_error(sub, "--config FILE is required");
+	if (list ? optind != argc : optind >= argc)
+		return usage_error(sub, list ? "list takes no arguments" : "give a grant file");
+	if (!parse_at(at, &now))
+		return usage_error(sub, "--at wants a UTC time like 2026-12-03T10:00:00Z");
+	if ((policy = load_policy(config)) == NULL)
+		return 1;
+	if (list) {
+		struct list_ctx l = { .policy = policy, .now = now };
+		const char *dir = pg_policy_settings(policy)->grants_dir;
+		int err = dir != NULL ? pg_grant_list(dir, list_one, &l) : ENOENT;
+
+		if (err != 0) {
+			fprintf(stderr, "p11gate grant list: %s: %s\n", dir != NULL ? dir : config,
+			        dir != NULL ? strerror(err) : "the policy has no grants: dir:");
+			status = 1;
+		}
+	} else {
+		for (int i = optind; i < argc; i++) {
+			if (grant_show_one(policy, argv[i], now) != 0)
+				status = 1;
+		}
+	}
+	pg_policy_unref(policy);
+	return status;
+}
+
+static void
+usage(FILE *out)
+{
+	fprintf(out,
+	        "Usage: p11gate grant new --config FILE --id ID --key KEY --requester USER ...\n"
+	        "       p11gate grant approve FILE -f KEY [--label NAME] [--config FILE]\n"
+	        "       p11gate grant show --config FILE [--at TIME] GRANT...\n"
+	        "       p11gate grant list --config FILE [--at TIME]\n"
+	        "Write, approve and inspect grants: the approvals a rule with approval: needs\n"
+	        "before a key signs (docs/approvals.md).\n"
+	        "\n"
+	        "  -h, --help  display this help and exit\n");
+}
+
+int
+pg_cmd_grant(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	if (strcmp(argv[1], "new") == 0)
+		return grant_new(argc - 1, argv + 1);
+	if (strcmp(argv[1], "approve") == 0)
+		return grant_approve(argc - 1, argv + 1);
+	if (strcmp(argv[1], "show") == 0)
+		return grant_show_or_list(argc - 1, argv + 1, false);
+	if (strcmp(argv[1], "list") == 0)
+		return grant_show_or_list(argc - 1, argv + 1, true);
+	fprintf(stderr, "p11gate grant: unknown subcommand '%s'\n", argv[1]);
+	usage(stderr);
+	return 2;
+}
