@@ -5,10 +5,22 @@
  * and says what is missing.  Owns the grant cache, the one mutable part of
  * a compiled policy (under its own lock): what each grant file parsed to
  * and what each signature beside it verified to, keyed on the files'
- * identity (device, inode, size, times) and the grant's SHA-256.  The grant
- * a rule is about to allow with is always read again and hashed, so an
- * edit after approval is seen at once; the cache saves the parse and the
- * signature checks.  Also `p11gate grant show`'s view of one grant.
+ * identity (device, inode, size, modification and change times) and the
+ * grant's SHA-256.  Also `p11gate grant show`'s view of one grant.
+ *
+ * What is looked at per decision: the directory's identity, and the
+ * identity of the grants that can apply and of their signatures.  A memo
+ * is trusted without reading the file only once the file is settled: its
+ * change time at least PG_GRANT_SETTLE_S older than the clock when the memo
+ * was taken, so any later write (which sets the change time to the clock)
+ * changes its identity.  A file changed more recently is read and hashed
+ * again at every decision; an edit after approval is seen at once either
+ * way.  Grants that do not apply to the request, and settled signatures,
+ * are looked at again when the directory changes and at least every
+ * PG_GRANT_RECHECK_S: an in-place edit that makes a grant apply (it then
+ * needs new signatures) or overwrites a signature file in place may wait
+ * that long; an edit of the grant that applies, and a grant or signature
+ * file removed, are seen at once.
  */
 #include "grant.h"
 #include "internal.h"
@@ -16,6 +28,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,9 +36,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* A directory changed this recently may change again within the same
- * timestamp tick: its listing is read again rather than trusted. */
-#define PG_GRANT_DIR_SETTLE_S 2
+/* A file or directory changed this recently may change again within the
+ * same timestamp tick: it is read again rather than trusted. */
+#define PG_GRANT_SETTLE_S 2
+/* How often grants that did not apply are looked at again. */
+#define PG_GRANT_RECHECK_S 1
 
 struct file_id {
 	dev_t dev;
@@ -38,6 +53,7 @@ struct sig_memo {
 	char *file;                    /* base name, "rel-4.2.0.yaml.alice.sig" */
 	bool known;
 	struct file_id id;
+	time_t taken;                  /* when id was read */
 	unsigned char over[32];        /* SHA-256 of the grant bytes it was checked over */
 	int approver;                  /* index, -1: the key is no approver's */
 	bool verified;
@@ -50,6 +66,9 @@ struct grant_memo {
 	char *file;                    /* base name, "rel-4.2.0.yaml" */
 	bool known;
 	struct file_id id;
+	time_t taken;                  /* when id was read */
+	char *bytes;                   /* the file's bytes, which the signatures are checked over */
+	size_t len;
 	struct pg_grant *grant;        /* NULL: it did not parse */
 	struct sig_memo *sigs;
 	size_t n_sigs;
@@ -59,6 +78,8 @@ struct pg_grant_cache {
 	pthread_mutex_t lock;
 	bool listed;
 	struct file_id dir_id;
+	time_t dir_taken;
+	time_t rechecked;              /* when every grant was last looked at */
 	struct grant_memo *grants;
 	size_t n_grants;
 };
@@ -73,6 +94,13 @@ file_id_of(const struct stat *st, struct file_id *id)
 	id->size = st->st_size;
 	id->mtime = st->st_mtim;
 	id->ctime = st->st_ctim;
+}
+
+/* Changed long enough before taken that a later write would show. */
+static bool
+settled(const struct file_id *id, time_t taken)
+{
+	return taken - id->ctime.tv_sec > PG_GRANT_SETTLE_S && taken - id->mtime.tv_sec > PG_GRANT_SETTLE_S;
 }
 
 static bool
@@ -90,7 +118,6 @@ read_file(const char *dir, const char *file, size_t max, char **out, size_t *len
           struct file_id *id)
 {
 	char path[4096];
-	bool not_regular = false;
 	struct stat st;
 	char *buf = NULL;
 	size_t n = 0;
@@ -98,13 +125,22 @@ read_file(const char *dir, const char *file, size_t max, char **out, size_t *len
 
 	if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, file) >= sizeof path)
 		return ENAMETOOLONG;
-	if ((fd = pg_open_regular(path, &not_regular)) < 0)
-		return not_regular ? EINVAL : errno;
-	if (fstat(fd, &st) != 0 || (buf = malloc(max + 2)) == NULL) {
-		err = errno != 0 ? errno : ENOMEM;
+	/* O_NONBLOCK: a FIFO planted under the name must not block the signer. */
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)) < 0)
+		return errno;
+	if (fstat(fd, &st) != 0) {
+		err = errno;
 		goto out;
 	}
-	for (;;) {
+	if (!S_ISREG(st.st_mode)) {
+		err = EINVAL;
+		goto out;
+	}
+	if ((buf = malloc(max + 2)) == NULL) {
+		err = ENOMEM;
+		goto out;
+	}
+	while (n <= max) {
 		ssize_t got = read(fd, buf + n, max + 1 - n);
 		if (got < 0 && errno == EINTR)
 			continue;
@@ -112,7 +148,11 @@ read_file(const char *dir, const char *file, size_t max, char **out, size_t *len
 			err = errno;
 			goto out;
 		}
-		if (got == 0 || (n += (size_t)got) > max)
+		if (got == 0)
+			break;
+		n += (size_t)got;
+		/* A regular file's read is short only at its end. */
+		if (n >= (size_t)st.st_size)
 			break;
 	}
 	if (n > max) {
@@ -151,6 +191,7 @@ grant_memo_clear(struct grant_memo *memo)
 		free(memo->sigs[i].file);
 	free(memo->sigs);
 	pg_grant_free(memo->grant);
+	free(memo->bytes);
 	free(memo->file);
 	memset(memo, 0, sizeof *memo);
 }
@@ -302,8 +343,7 @@ refresh_listing(struct pg_grant_cache *cache, const char *dir, time_t now)
 	if (!S_ISDIR(st.st_mode))
 		return ENOTDIR;
 	file_id_of(&st, &id);
-	if (cache->listed && file_id_eq(&id, &cache->dir_id) &&
-	    now - st.st_mtim.tv_sec > PG_GRANT_DIR_SETTLE_S && now - st.st_ctim.tv_sec > PG_GRANT_DIR_SETTLE_S)
+	if (cache->listed && file_id_eq(&id, &cache->dir_id) && settled(&id, cache->dir_taken))
 		return 0;
 	if ((err = read_names(dir, &names, &n_names)) != 0)
 		goto out;
@@ -329,7 +369,9 @@ refresh_listing(struct pg_grant_cache *cache, const char *dir, time_t now)
 	cache->n_grants = n_grants;
 	grants = NULL;
 	cache->dir_id = id;
+	cache->dir_taken = now;
 	cache->listed = true;
+	cache->rechecked = 0;          /* a new listing: look at every grant */
 out:
 	for (size_t i = 0; grants != NULL && i < n_grants; i++)
 		grant_memo_clear(&grants[i]);
@@ -354,23 +396,36 @@ ignore_diag(void *ctx, enum pg_severity severity, const char *file, unsigned lon
 	(void)message;
 }
 
-/* Parses bytes into memo->grant (NULL if they do not parse). */
+/* Takes the file's bytes into the memo, parsing them unless they are the
+ * bytes already parsed (NULL grant if they do not parse). */
 static void
-grant_parse(const pg_policy *policy, const char *dir, struct grant_memo *memo, const char *bytes,
-            size_t len, const struct file_id *id)
+grant_take(const pg_policy *policy, const char *dir, struct grant_memo *memo, char *bytes,
+           size_t len, const struct file_id *id, time_t real)
 {
+	unsigned char sha256[32];
 	char path[4096];
 
+	memo->id = *id;
+	memo->taken = real;
+	memo->known = true;
+	if (memo->bytes != NULL && memo->grant != NULL && pg_sha256(bytes, len, sha256) &&
+	    memcmp(sha256, memo->grant->sha256, 32) == 0) {
+		free(bytes);
+		return;
+	}
+	free(memo->bytes);
+	memo->bytes = bytes;
+	memo->len = len;
 	snprintf(path, sizeof path, "%s/%s", dir, memo->file);
 	pg_grant_free(memo->grant);
 	memo->grant = pg_grant_parse(path, bytes, len, policy->grants_max_lifetime, ignore_diag, NULL);
-	memo->id = *id;
-	memo->known = true;
 }
 
-/* Brings the memo up to date by the file's identity: false if the file is gone. */
+/* Brings the memo up to date: trusted while the file's identity is the
+ * same and it was settled when taken, else read again.  false if the file
+ * is gone or unreadable. */
 static bool
-grant_refresh(const pg_policy *policy, const char *dir, struct grant_memo *memo)
+grant_refresh(const pg_policy *policy, const char *dir, struct grant_memo *memo, time_t real)
 {
 	char path[4096], *bytes = NULL;
 	struct file_id id;
@@ -381,12 +436,11 @@ grant_refresh(const pg_policy *policy, const char *dir, struct grant_memo *memo)
 	if (stat(path, &st) != 0)
 		return false;
 	file_id_of(&st, &id);
-	if (memo->known && file_id_eq(&id, &memo->id))
+	if (memo->known && file_id_eq(&id, &memo->id) && settled(&memo->id, memo->taken))
 		return true;
 	if (read_file(dir, memo->file, PG_GRANT_MAX_BYTES, &bytes, &len, &id) != 0)
 		return false;
-	grant_parse(policy, dir, memo, bytes, len, &id);
-	free(bytes);
+	grant_take(policy, dir, memo, bytes, len, &id, real);
 	return true;
 }
 
@@ -408,7 +462,8 @@ approver_of_blob(const pg_policy *policy, const pg_sshsig *sig)
  * already holds the answer for this file and these bytes. */
 static void
 sig_refresh(const pg_policy *policy, const char *dir, struct sig_memo *memo,
-            const char *grant_bytes, size_t grant_len, const unsigned char grant_sha256[32])
+            const char *grant_bytes, size_t grant_len, const unsigned char grant_sha256[32],
+            time_t real)
 {
 	char path[4096], *text = NULL;
 	pg_sshsig *sig = NULL;
@@ -420,7 +475,8 @@ sig_refresh(const pg_policy *policy, const char *dir, struct sig_memo *memo,
 	snprintf(path, sizeof path, "%s/%s", dir, memo->file);
 	if (stat(path, &st) == 0) {
 		file_id_of(&st, &id);
-		if (memo->known && file_id_eq(&id, &memo->id) && memcmp(memo->over, grant_sha256, 32) == 0)
+		if (memo->known && file_id_eq(&id, &memo->id) && settled(&memo->id, memo->taken) &&
+		    memcmp(memo->over, grant_sha256, 32) == 0)
 			return;
 	}
 	memo->known = false;
@@ -433,6 +489,7 @@ sig_refresh(const pg_policy *policy, const char *dir, struct sig_memo *memo,
 		goto out;
 	}
 	memo->id = id;
+	memo->taken = real;
 	memo->known = true;
 	memcpy(memo->over, grant_sha256, 32);
 	if ((sig = pg_sshsig_new(text, len, memo->why, sizeof memo->why)) == NULL)
@@ -584,7 +641,8 @@ judge_grant(const pg_policy *policy, const struct pg_rule *rule, const struct gr
 	n = count_approvals(policy, rule->approval, memo, user, counted, sizeof counted,
 	                    problems, sizeof problems);
 	if (n < rule->approval->count) {
-		snprintf(msg, msg_len, "grant %s: %u of %u approvals%s%s%s; %s", grant->id, n,
+		/* At most 100 + 255 + 500 bytes of parts: it fits the caller's 1024. */
+		snprintf(msg, msg_len, "grant %s: %u of %u approvals%s%s%s; %.500s", grant->id, n,
 		         rule->approval->count, n > 0 ? " (" : "", counted, n > 0 ? ")" : "",
 		         problems[0] != '\0' ? problems : "no other signature beside it");
 		return ST_APPROVALS;
@@ -614,32 +672,12 @@ key_fits(const pg_policy *policy, const struct pg_rule *rule, const struct pg_ke
 	return named && matched;
 }
 
-/* The candidate's exact bytes now: parsed again if they changed since the
- * memo, and every signature checked over them.  false if it is gone or no
- * longer parses. */
+/* The grant is the caller's and names a key of the rule the object matched. */
 static bool
-grant_exact(const pg_policy *policy, const char *dir, struct grant_memo *memo)
+applies(const pg_policy *policy, const struct pg_rule *rule, const struct pg_request *req,
+        const struct pg_grant *grant, const char *user)
 {
-	char *bytes = NULL;
-	size_t len = 0;
-	struct file_id id;
-	unsigned char sha256[32];
-	bool ok = false;
-
-	if (read_file(dir, memo->file, PG_GRANT_MAX_BYTES, &bytes, &len, &id) != 0 ||
-	    !pg_sha256(bytes, len, sha256))
-		goto out;
-	if (memcmp(sha256, memo->grant->sha256, 32) != 0) {
-		grant_parse(policy, dir, memo, bytes, len, &id);
-		if (memo->grant == NULL)
-			goto out;
-	}
-	for (size_t i = 0; i < memo->n_sigs; i++)
-		sig_refresh(policy, dir, &memo->sigs[i], bytes, len, sha256);
-	ok = true;
-out:
-	free(bytes);
-	return ok;
+	return strcmp(grant->requester, user) == 0 && key_fits(policy, rule, req->key, grant->key);
 }
 
 #define SAY(...) do { if (msg != NULL) snprintf(msg, msg_len, __VA_ARGS__); } while (0)
@@ -655,7 +693,8 @@ pg_approval_eval(const struct pg_rule *rule, struct pg_eval *ev, char *msg, size
 	enum stage best = ST_REVOKED;
 	char best_msg[1024] = "", one[1024];
 	unsigned unparsed = 0;
-	bool any = false;
+	bool any = false, full;
+	time_t real;
 	int err;
 
 	if (dir == NULL || cache == NULL) {
@@ -667,31 +706,50 @@ pg_approval_eval(const struct pg_rule *rule, struct pg_eval *ev, char *msg, size
 		return PG_UNKNOWN;
 	}
 	pthread_mutex_lock(&cache->lock);
-	if ((err = refresh_listing(cache, dir, ev->req->now)) != 0) {
+	/* Settledness is judged by the real clock, never the request's
+	 * (explain --at may ask about any instant). */
+	real = time(NULL);
+	if ((err = refresh_listing(cache, dir, real)) != 0) {
 		pthread_mutex_unlock(&cache->lock);
 		SAY("grants.dir %s cannot be read (%s)", dir, strerror(err));
 		return PG_NO;
 	}
+	full = real - cache->rechecked >= PG_GRANT_RECHECK_S;
 	for (size_t i = 0; i < cache->n_grants; i++) {
 		struct grant_memo *memo = &cache->grants[i];
 		struct pg_grant_use use = { .used = false };
 		enum stage stage;
 
-		if (!grant_refresh(policy, dir, memo))
+		/* A settled grant that does not apply is looked at again only
+		 * in a full pass. */
+		if (!full && memo->known && settled(&memo->id, memo->taken) &&
+		    (memo->grant == NULL || !applies(policy, rule, ev->req, memo->grant, user))) {
+			unparsed += memo->grant == NULL;
+			continue;
+		}
+		if (!grant_refresh(policy, dir, memo, real))
 			continue;
 		if (memo->grant == NULL) {
 			unparsed++;
 			continue;
 		}
-		if (!key_fits(policy, rule, ev->req->key, memo->grant->key) ||
-		    strcmp(memo->grant->requester, user) != 0)
+		if (!applies(policy, rule, ev->req, memo->grant, user))
 			continue;
-		if (!grant_exact(policy, dir, memo) || !key_fits(policy, rule, ev->req->key, memo->grant->key) ||
-		    strcmp(memo->grant->requester, user) != 0)
-			continue;
+		for (size_t j = 0; j < memo->n_sigs; j++) {
+			const struct sig_memo *sig = &memo->sigs[j];
+
+			/* A settled signature's verdict over these bytes stands
+			 * until a full pass: removing one changes the directory. */
+			if (!full && sig->known && settled(&sig->id, sig->taken) &&
+			    memcmp(sig->over, memo->grant->sha256, 32) == 0)
+				continue;
+			sig_refresh(policy, dir, &memo->sigs[j], memo->bytes, memo->len, memo->grant->sha256, real);
+		}
 		stage = judge_grant(policy, rule, memo, ev->req, user, &use, one, sizeof one);
 		if (stage == ST_OK) {
 			ev->grant = use;
+			if (full)
+				cache->rechecked = real;
 			pthread_mutex_unlock(&cache->lock);
 			SAY("grant %s approved by %s", use.id, use.approvers);
 			return PG_YES;
@@ -702,6 +760,8 @@ pg_approval_eval(const struct pg_rule *rule, struct pg_eval *ev, char *msg, size
 		}
 		any = true;
 	}
+	if (full)
+		cache->rechecked = real;
 	pthread_mutex_unlock(&cache->lock);
 	if (any)
 		SAY("%s", best_msg);
@@ -799,7 +859,7 @@ report_sigs(const pg_policy *policy, const char *dir, struct grant_memo *memo, c
 		struct sig_memo *sig = &memo->sigs[i];
 		struct pg_grant_sig_info s;
 
-		sig_refresh(policy, dir, sig, bytes, len, memo->grant->sha256);
+		sig_refresh(policy, dir, sig, bytes, len, memo->grant->sha256, time(NULL));
 		s = (struct pg_grant_sig_info){
 			.file = sig->file,
 			.approver = sig->approver >= 0 ? policy->approvers[sig->approver].name : NULL,

@@ -455,7 +455,7 @@ pg_sshsig_new(const char *armored, size_t len, char *err, size_t err_len)
 	const unsigned char *hash;
 	size_t hash_len;
 	struct reader r;
-	uint32_t version;
+	uint32_t version = 0;
 
 	if (sig == NULL) {
 		snprintf(err, err_len, "out of memory");
