@@ -80,6 +80,10 @@ struct pg_audit_record {
 	const char *const *approvers;
 	size_t n_approvers;
 	struct pg_caller *caller;                /* rendered per record; the log's own once (pg_audit_set_caller) */
+	/* An allow by a break_glass: rule: the justification the caller stated
+	 * and where it was found ("break_glass" object). */
+	const char *justification;
+	const char *justification_source;
 	const unsigned char *policy_sha256;      /* 32 bytes */
 	uint64_t ref;                            /* results: seq of their decision record */
 	bool has_rv;

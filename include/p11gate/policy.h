@@ -221,6 +221,31 @@ enum pg_op {
 const char *pg_op_name(enum pg_op op);            /* "sign", ... */
 bool pg_op_from_name(const char *name, enum pg_op *out);
 
+/* A rule's limit: or break_glass: cap (docs/policy.md): uses counted with
+ * the allow record, in fixed windows aligned to the Unix epoch. */
+enum pg_limit_by { PG_LIMIT_BY_CALLER, PG_LIMIT_BY_KEY, PG_LIMIT_BY_RULE };
+
+struct pg_limit {
+	uint64_t max;                      /* uses a window allows */
+	uint64_t per;                      /* the window, seconds */
+	enum pg_limit_by by;               /* a break-glass cap: PG_LIMIT_BY_RULE */
+	const char *per_text;              /* "1h", as written */
+};
+
+const char *pg_limit_by_name(enum pg_limit_by by);   /* "caller", "key", "rule" */
+
+/* The longest justification a break-glass record keeps (bytes). */
+#define PG_JUSTIFICATION_MAX 256
+#define PG_JUSTIFICATION_SOURCE_MAX 512
+
+/* Where a break_glass: rule looks for the caller's stated justification:
+ * asked only when such a rule is evaluated, at most once per decision.
+ * fresh: a file must have changed within that many seconds (the cap's
+ * window).  Returns true with the text and where it was found; false with
+ * source saying what was looked for. */
+typedef bool (*pg_justify_fn)(void *ctx, uint64_t fresh, char *text, size_t text_len,
+                              char *source, size_t source_len);
+
 struct pg_request {
 	enum pg_op op;
 	CK_MECHANISM_TYPE mechanism;       /* CK_UNAVAILABLE_INFORMATION for manage */
@@ -232,6 +257,8 @@ struct pg_request {
 	const unsigned char *data_sha256;  /* 32 bytes */
 	const unsigned char *data;         /* whole, when short and single-part; else NULL */
 	size_t data_len;
+	pg_justify_fn justify;             /* NULL: no justification can be stated */
+	void *justify_ctx;
 };
 
 #define PG_GRANT_ID_MAX 100
@@ -263,6 +290,14 @@ struct pg_decision {
 	bool unusual;
 	char unusual_reason[320];
 	struct pg_grant_use grant;         /* used only when an approval rule allowed it */
+	/* The deciding rule's limit: and break_glass: cap (NULL: none), in
+	 * the policy: the allow takes a use of each with its record. */
+	const struct pg_limit *limit;
+	const struct pg_limit *break_glass;
+	/* Allowed by a break_glass: rule: the justification the caller stated
+	 * and where ("environment P11GATE_BREAK_GLASS" or the file's path). */
+	char justification[PG_JUSTIFICATION_MAX + 1];
+	char justification_source[PG_JUSTIFICATION_SOURCE_MAX];
 };
 
 void pg_policy_decide(const pg_policy *policy, const struct pg_request *request,

@@ -134,6 +134,8 @@ matches(const json_t *rec, const struct pg_audit_find_query *q)
 	if (q->decision != NULL &&
 	    (!string_is(rec, "event", "decision") || !string_is(rec, "decision", q->decision)))
 		return false;
+	if (q->break_glass && !json_is_object(json_object_get(rec, "break_glass")))
+		return false;
 	if (q->has_since || q->has_until) {
 		time = pg_json_get_string(rec, "time");
 		if (time == NULL || !pg_audit_parse_time(time, &when))
@@ -271,6 +273,8 @@ print_readable(FILE *out, const json_t *rec)
 	print_field(out, rec, "signature_sha256", "signature_sha256", false);
 	if (event != NULL && strcmp(what, "allow") != 0)
 		print_field(out, rec, "reason", "reason", true);
+	/* The caller's own words: quoted, escaped. */
+	print_field(out, json_object_get(rec, "break_glass"), "justification", "break_glass", true);
 	print_field(out, rec, "policy_sha256", "policy_sha256", false);
 	fputc('\n', out);
 }

@@ -33,6 +33,7 @@ struct pg_audit_find_query {
 	bool has_until;
 	struct pg_instant until;        /* exclusive */
 	const char *decision;           /* "allow", "deny" or NULL */
+	bool break_glass;               /* only the uses a break-glass rule allowed */
 	bool json;                      /* raw JSON lines instead of one readable line each */
 };
 

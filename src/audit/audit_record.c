@@ -292,6 +292,18 @@ pg_audit_record_body(const struct pg_audit_record *r, const char *host, const ch
 		pg_buf_puts(out, caller_json);
 	else if (r->caller != NULL)
 		caller_object(out, r->caller);
+	if (r->justification != NULL) {
+		/* The caller's statement, as stated (escaped, bounded by the
+		 * module: PG_JUSTIFICATION_MAX). */
+		field(out, "break_glass");
+		pg_buf_puts(out, "{\"justification\":");
+		pg_buf_json_string(out, r->justification);
+		if (r->justification_source != NULL) {
+			pg_buf_puts(out, ",\"source\":");
+			pg_buf_json_string(out, r->justification_source);
+		}
+		pg_buf_puts(out, "},");
+	}
 	if (r->pid != 0)
 		u64_field(out, "pid", r->pid);
 	string_field(out, "module", r->module);

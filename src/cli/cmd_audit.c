@@ -117,6 +117,7 @@ find_usage(FILE *out)
 	        "  --since TIME            records at or after TIME\n"
 	        "  --until TIME            records before TIME\n"
 	        "  --decision allow|deny   decisions of this kind\n"
+	        "  --break-glass           uses a break-glass rule allowed (with the justification)\n"
 	        "  --json                  print the records' JSON lines as they are\n"
 	        "  -h, --help              show this help\n\n"
 	        "TIME is UTC: 2026-11-23, 2026-11-23T17:45, 2026-11-23T17:45:58.5Z.\n"
@@ -586,7 +587,7 @@ find_one(const char *path, const struct pg_audit_find_query *query, size_t *tota
 static int
 cmd_find(int argc, char **argv)
 {
-	enum { DATA = 256, SIGNATURE, KEY, SINCE, UNTIL, DECISION, JSON };
+	enum { DATA = 256, SIGNATURE, KEY, SINCE, UNTIL, DECISION, JSON, BREAK_GLASS };
 	static const struct option options[] = {
 		{ "data-sha256", required_argument, NULL, DATA },
 		{ "signature-sha256", required_argument, NULL, SIGNATURE },
@@ -595,6 +596,7 @@ cmd_find(int argc, char **argv)
 		{ "until", required_argument, NULL, UNTIL },
 		{ "decision", required_argument, NULL, DECISION },
 		{ "json", no_argument, NULL, JSON },
+		{ "break-glass", no_argument, NULL, BREAK_GLASS },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -645,6 +647,9 @@ cmd_find(int argc, char **argv)
 			break;
 		case JSON:
 			query.json = true;
+			break;
+		case BREAK_GLASS:
+			query.break_glass = true;
 			break;
 		case 'h':
 			find_usage(stdout);

@@ -9,6 +9,7 @@
 #include "judge.h"
 #include "alert.h"
 #include "alert_count.h"
+#include "counted.h"
 #include "p11gate/common.h"
 
 #include <errno.h>
@@ -128,28 +129,6 @@ append(struct pg_regime *regime, const struct pg_audit_record *record, uint64_t 
 	return CKR_FUNCTION_FAILED;
 }
 
-/* A record that takes the alerts: counters with it (they never refuse).
- * A full counter store is no reason to refuse a use: the record is then
- * appended without them, and the alerts they would have raised are lost
- * (said on stderr). */
-static CK_RV
-append_alerting(struct pg_regime *regime, const struct pg_audit_record *record,
-                struct pg_alert_takes *alerts, uint64_t *seq)
-{
-	int refused = -1, err;
-
-	err = pg_audit_append_counted(regime->audit, record, alerts->takes, alerts->n, NULL, NULL,
-	                              &refused, NULL, 0, seq);
-	if (err == 0)
-		return CKR_OK;
-	if (err == ENOSPC) {
-		pg_log("audit log %s: its counter store is full: refusal-burst and new-caller alerts "
-		       "are not counted for this record", pg_audit_path(regime->audit));
-		alerts->n = 0;
-	}
-	return append(regime, record, seq);
-}
-
 /* An allowed use outside its rule's usual: window, once per use: at the
  * allow record (the output call), not at the init. */
 static void
@@ -168,6 +147,49 @@ alert_unusual(struct pg_regime *regime, const struct pg_decision *decision, cons
 		.ref = seq,
 	};
 	pg_alert_raise(regime, &alert);
+}
+
+/* A record that takes uses: its rule's limit and break-glass cap
+ * (counted, which may refuse: the log then writes a deny in its place and
+ * *refusal says why), and the alerts: counters (never refusing), all in
+ * one append.  A full counter store refuses a counted use; without one, the
+ * record is appended without the alerts' counters (said on stderr). */
+static CK_RV
+append_taking(struct pg_regime *regime, const struct pg_audit_record *record,
+              struct pg_counted *counted, struct pg_alert_takes *alerts, uint64_t *seq,
+              char *refusal, size_t refusal_len)
+{
+	struct pg_audit_take takes[PG_COUNTED_MAX + PG_ALERT_TAKES_MAX];
+	size_t n = 0;
+	int refused = -1, err;
+	char what[96];
+
+	/* The limits first: one at its max refuses before any alert counts. */
+	for (size_t i = 0; i < counted->n; i++)
+		takes[n++] = counted->takes[i];
+	for (size_t i = 0; i < alerts->n; i++)
+		takes[n++] = alerts->takes[i];
+	err = pg_audit_append_counted(regime->audit, record, takes, n, pg_counted_refusal, counted,
+	                              &refused, refusal, refusal_len, seq);
+	for (size_t i = 0; i < counted->n; i++)
+		counted->takes[i] = takes[i];
+	for (size_t i = 0; i < alerts->n; i++)
+		alerts->takes[i] = takes[counted->n + i];
+	if (err == 0) {
+		if (refused < 0)
+			refusal[0] = '\0';
+		return CKR_OK;
+	}
+	if (err == ENOSPC && counted->n == 0) {
+		pg_log("audit log %s: its counter store is full: refusal-burst and new-caller alerts "
+		       "are not counted for this record", pg_audit_path(regime->audit));
+		alerts->n = 0;
+		refusal[0] = '\0';
+		return append(regime, record, seq);
+	}
+	snprintf(what, sizeof what, "refusing %s", record->function ? record->function : "the call");
+	audit_failed(regime, err, what);
+	return CKR_FUNCTION_FAILED;
 }
 
 /* A verdict with the key matched and nothing decided: a refusal. */
@@ -241,6 +263,8 @@ pg_judge_decide(const struct pg_regime *regime, const struct pg_judge_call *call
 		.data_sha256 = call->data_sha256,
 		.data = call->data,
 		.data_len = call->data_len,
+		.justify = pg_break_glass_justify,
+		.justify_ctx = (void *)regime,
 	};
 	pg_policy_decide(regime->policy, &request, &verdict->decision);
 	judge_lifecycle(regime, call, request.now, verdict);
@@ -331,6 +355,8 @@ pg_judge_record(struct pg_regime *regime, const struct pg_judge_call *call,
 	const unsigned char *pin = key >= 0 ? matched_pin(regime, (unsigned)key, call->key) : NULL;
 	struct pg_audit_cert certs[PG_CERT_MAX];
 	bool warn = decision->allow && verdict->life.status == PG_LIFE_EXPIRING;
+	struct pg_counted counted = { 0 };
+	char refusal[512] = "";
 	uint64_t record_seq = 0;
 	struct pg_alert_takes alerts = { 0 };
 	CK_RV rv;
@@ -373,18 +399,26 @@ pg_judge_record(struct pg_regime *regime, const struct pg_judge_call *call,
 			record.n_approvers = approver_names(&decision->grant, approvers_buf,
 			                                    sizeof approvers_buf, approvers, 32);
 		}
-		if (pg_alert_takes_init(&alerts, regime, decision->allow, key_name) > 0)
-			rv = append_alerting(regime, &record, &alerts, &record_seq);
+		if (decision->allow && decision->break_glass != NULL) {
+			record.justification = decision->justification;
+			record.justification_source = decision->justification_source;
+		}
+		/* Uses are taken at the record that allows them (the output
+		 * call), never at an init. */
+		if (pg_counted_init(&counted, regime, decision, use.key_name) +
+		    pg_alert_takes_init(&alerts, regime, decision->allow, key_name) > 0)
+			rv = append_taking(regime, &record, &counted, &alerts, &record_seq, refusal,
+			                   sizeof refusal);
 		else
 			rv = append(regime, &record, &record_seq);
 		if (rv != CKR_OK)
 			return rv;
 	}
-	if (!decision->allow) {
+	if (!decision->allow || refusal[0] != '\0') {
 		/* A refusal is rare: make it durable before answering. */
 		pg_audit_sync(regime->audit, record_seq);
 		pg_alert_takes_raise(regime, &alerts, decision, key_name, record_seq);
-		say_refusal(regime, call, key_name, decision->reason);
+		say_refusal(regime, call, key_name, refusal[0] != '\0' ? refusal : decision->reason);
 		return CKR_FUNCTION_REJECTED;
 	}
 	/* The disk syncs the allow record while the token works. */
@@ -392,6 +426,7 @@ pg_judge_record(struct pg_regime *regime, const struct pg_judge_call *call,
 		pg_audit_sync_start(regime->audit, record_seq);
 		alert_unusual(regime, decision, key >= 0 ? key_name : NULL, record_seq);
 		pg_alert_takes_raise(regime, &alerts, decision, key_name, record_seq);
+		pg_counted_taken(regime, &counted, pg_op_name(call->op), record_seq);
 	}
 	if (call->record_allow && warn)
 		say_warning(regime, key_name, &verdict->life, record_seq);

@@ -109,6 +109,8 @@ eval_cond(const struct pg_rule *rule, enum pg_cond cond, struct pg_eval *ev,
 		return pg_when_eval(rule, cond, ev, msg, msg_len);
 	case PG_COND_APPROVAL:
 		return pg_approval_eval(rule, ev, msg, msg_len);
+	case PG_COND_BREAK_GLASS:
+		return pg_break_glass_eval(rule, ev, msg, msg_len);
 	default:
 		return pg_callers_eval(rule, cond, ev, msg, msg_len);
 	}
@@ -180,11 +182,15 @@ allow_reason(char *out, size_t out_len, const char *rule)
 }
 
 static void
-eval_init(struct pg_eval *ev, const pg_policy *policy, const struct pg_request *req)
+eval_init(struct pg_eval *ev, const pg_policy *policy, const struct pg_request *req,
+          struct pg_decision *out)
 {
 	memset(ev, 0, sizeof *ev);
 	ev->req = req;
 	ev->policy = policy;
+	ev->justified = -1;
+	ev->justification = out->justification;
+	ev->justification_source = out->justification_source;
 }
 
 /* The key a rule is about, among those the object matched: the first of
@@ -225,6 +231,10 @@ pg_policy_decide(const pg_policy *policy, const struct pg_request *req, struct p
 	out->key = -1;
 	out->key_name = NULL;
 	out->reason[0] = '\0';
+	out->limit = NULL;
+	out->break_glass = NULL;
+	out->justification[0] = '\0';
+	out->justification_source[0] = '\0';
 	out->unusual = false;
 	out->unusual_reason[0] = '\0';
 	out->grant.used = false;
@@ -242,7 +252,7 @@ pg_policy_decide(const pg_policy *policy, const struct pg_request *req, struct p
 		snprintf(out->reason, sizeof out->reason, "unknown operation %d", (int)req->op);
 		return;
 	}
-	eval_init(&ev, policy, req);
+	eval_init(&ev, policy, req, out);
 
 	/* A matching deny wins; the first in file order decides. */
 	for (size_t k = 0; k < key->n; k++) {
@@ -290,6 +300,13 @@ pg_policy_decide(const pg_policy *policy, const struct pg_request *req, struct p
 		/* The allowing rule was the last evaluated: its grant, if any. */
 		if (policy->rules[allow_rule].approval != NULL)
 			out->grant = ev.grant;
+		out->limit = policy->rules[allow_rule].limit;
+		out->break_glass = policy->rules[allow_rule].break_glass;
+		if (out->break_glass == NULL) {
+			/* Asked by a break-glass rule that did not decide. */
+			out->justification[0] = '\0';
+			out->justification_source[0] = '\0';
+		}
 		decided_key(policy, rule_key(&policy->rules[allow_rule], key), out);
 		allow_reason(out->reason, sizeof out->reason, out->rule);
 		if (pg_usual_outside(&policy->rules[allow_rule], &ev, msg, sizeof msg)) {
@@ -319,7 +336,7 @@ pg_policy_explain(const pg_policy *policy, const struct pg_request *req,
 	const struct pg_key_match *key = req->key;
 	struct pg_eval ev;
 
-	eval_init(&ev, policy, req);
+	eval_init(&ev, policy, req, out);
 	for (size_t r = 0; r < policy->n_rules; r++) {
 		const struct pg_rule *rule = &policy->rules[r];
 		char msg[PG_MSG_LEN] = "";

@@ -149,7 +149,8 @@ enum pg_cond {
 	PG_COND_DATES,
 	PG_COND_DAYS,
 	PG_COND_HOURS,
-	PG_COND_APPROVAL,            /* last: it reads the grants directory */
+	PG_COND_APPROVAL,            /* late: it reads the grants directory */
+	PG_COND_BREAK_GLASS,         /* last: it reads the caller's environment or files */
 	PG_COND_COUNT
 };
 
@@ -234,6 +235,9 @@ struct pg_rule {
 	 * is allowed and raises an unusual-hours alert.  NULL if not given. */
 	struct pg_rule *usual;
 	struct pg_approval *approval; /* NULL: none */
+	/* limit: and break_glass: (allow rules only; limits.c).  NULL if not given. */
+	struct pg_limit *limit;
+	struct pg_limit *break_glass;
 };
 
 struct pg_bucket {
@@ -308,11 +312,24 @@ struct pg_eval {
 	const struct pg_request *req;
 	const struct pg_policy *policy;
 	struct pg_grant_use grant;   /* the grant the last approval condition that held used */
+	/* The break-glass justification, asked once (-1: not yet), into the
+	 * decision's buffers. */
+	int justified;
+	char *justification;
+	char *justification_source;
 	const pg_tz *tm_zone;        /* zone tm was computed for */
 	bool tm_valid;
 	bool tm_zone_set;
 	struct tm tm;
 };
+
+/* limit: and break_glass: of a rule (limits.c), and the condition a
+ * break_glass: rule states: a justification. */
+bool pg_limit_compile(struct pg_load *load, struct pg_rule *rule, const struct pg_ynode *limit);
+bool pg_break_glass_compile(struct pg_load *load, struct pg_rule *rule,
+                            const struct pg_ynode *break_glass);
+enum pg_tri pg_break_glass_eval(const struct pg_rule *rule, struct pg_eval *ev, char *msg,
+                                size_t msg_len);
 
 /* Evaluates one stated condition; msg (may be NULL) gets what held or what
  * failed, e.g. "user ci (uid 1001) is not in users [release]". */

@@ -12,7 +12,7 @@
 
 static const char *const rule_fields[] = {
 	"name", "effect", "keys", "operations", "callers", "mechanisms", "when", "usual", "approval",
-	NULL
+	"limit", "break_glass", NULL
 };
 static const char *const op_list[] = {
 	"sign", "decrypt", "derive", "unwrap", "manage", "encrypt", "wrap", "verify", NULL,
@@ -246,6 +246,11 @@ compile_rule(struct pg_load *load, struct pg_rule *rule, const struct pg_ynode *
 	if ((node = pg_ymap_get(map, "usual")) != NULL && !pg_usual_compile(load, rule, node))
 		return false;
 	if ((node = pg_ymap_get(map, "approval")) != NULL && !pg_approval_compile(load, rule, node))
+		return false;
+	if ((node = pg_ymap_get(map, "limit")) != NULL && !pg_limit_compile(load, rule, node))
+		return false;
+	if ((node = pg_ymap_get(map, "break_glass")) != NULL &&
+	    !pg_break_glass_compile(load, rule, node))
 		return false;
 
 	if ((rule->ops & PG_OP_MANAGE) && (rule->conds & (1u << PG_COND_MECHANISMS)))

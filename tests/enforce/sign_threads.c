@@ -7,7 +7,8 @@
  * (CKM_SHA256_RSA_PKCS) and ECDSA (CKM_ECDSA), some with a length query
  * first.  Every signature is verified with OpenSSL against
  * TOKEN-DIR/{rsa,ec}-pub.pem and its SHA-256 printed, one per line, for the
- * script to find in the audit log.  With GO-FILE, it logs in, creates
+ * script to find in the audit log (those made before a thread's first
+ * failure too: tests/enforce/limits.sh refuses some).  With GO-FILE, it logs in, creates
  * GO-FILE.ready.PID and waits for GO-FILE before signing: SoftHSM2 2.6.1
  * rewrites its token file at each C_Login, and a login racing another
  * process's token access fails there with CKR_GENERAL_ERROR (measured), so
@@ -50,6 +51,7 @@ struct worker {
 	int index;
 	pthread_t thread;
 	unsigned char (*hashes)[32];   /* count SHA-256s of the signatures */
+	int made;                      /* signatures made and verified before any error */
 	char error[256];
 };
 
@@ -167,6 +169,7 @@ work(void *arg)
 	for (int i = 0; i < w->run->count; i++) {
 		if (!sign_one(w, s, i))
 			break;
+		w->made++;
 	}
 	w->run->f->C_CloseSession(s);
 	return NULL;
@@ -294,9 +297,9 @@ join:
 		if (workers[t].error[0] != '\0') {
 			fprintf(stderr, "sign_threads: thread %d: %s\n", t, workers[t].error);
 			status = EXIT_FAILURE;
-			continue;
 		}
-		for (int i = 0; i < run.count; i++) {
+		/* The ones made before an error too (a refusal by a limit). */
+		for (int i = 0; i < workers[t].made; i++) {
 			for (int b = 0; b < 32; b++)
 				printf("%02x", workers[t].hashes[i][b]);
 			printf("\n");
