@@ -9,6 +9,7 @@
 #include "audit_set.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,4 +124,20 @@ pg_audit_record_since(const json_t *record, const struct pg_instant *since)
 	if (text == NULL || !pg_audit_parse_time(text, &t))
 		return false;
 	return t.sec > since->sec || (t.sec == since->sec && t.usec >= since->usec);
+}
+
+void
+pg_audit_caller_text(const json_t *caller, char *out, size_t len)
+{
+	const char *user = pg_json_get_string(caller, "user"), *exe = pg_json_get_string(caller, "exe");
+	char u[160], e[320];
+	uint64_t uid;
+
+	if (!pg_json_u64(json_object_get(caller, "uid"), &uid)) {
+		snprintf(out, len, "(no caller)");
+		return;
+	}
+	snprintf(out, len, "user %s (uid %" PRIu64 "), program %s",
+	         user != NULL ? pg_esc(user, PG_ESC_VALUE, u, sizeof u) : "?", uid,
+	         exe != NULL ? pg_esc(exe, PG_ESC_VALUE, e, sizeof e) : "(unknown)");
 }

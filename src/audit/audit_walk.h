@@ -35,6 +35,10 @@ int pg_audit_walk(const char *path, pg_audit_walk_fn each, void *ctx,
  * it is neither. */
 bool pg_audit_parse_since(const char *text, time_t now, struct pg_instant *out);
 
+/* A record's "caller" object in words, escaped: "user ci (uid 1001),
+ * program /usr/bin/osslsigncode"; "(no caller)" without a uid. */
+void pg_audit_caller_text(const json_t *caller, char *out, size_t len);
+
 /* Whether the record's "time" is at or after since. */
 bool pg_audit_record_since(const json_t *record, const struct pg_instant *since);
 

@@ -142,23 +142,6 @@ caller_from_record(const json_t *c)
 	return caller;
 }
 
-/* "user ci (uid 1001), program /usr/bin/osslsigncode" */
-static void
-caller_text(const json_t *c, char *out, size_t len)
-{
-	char user[160], exe[320];
-	const char *name = pg_json_get_string(c, "user"), *path = pg_json_get_string(c, "exe");
-	uint64_t uid = 0;
-
-	if (!pg_json_u64(json_object_get(c, "uid"), &uid)) {
-		snprintf(out, len, "unknown caller");
-		return;
-	}
-	snprintf(out, len, "user %s (uid %" PRIu64 "), program %s",
-	         name != NULL ? pg_esc(name, PG_ESC_VALUE, user, sizeof user) : "?", uid,
-	         path != NULL ? pg_esc(path, PG_ESC_VALUE, exe, sizeof exe) : "(unknown)");
-}
-
 static bool
 parse_mech(const char *text, CK_MECHANISM_TYPE *out)
 {
@@ -321,7 +304,7 @@ replay_one(void *ctx, json_t *rec, const char *file)
 		return true;
 	}
 	was_allowed = strcmp(decision, "allow") == 0;
-	caller_text(caller_json, who, sizeof who);
+	pg_audit_caller_text(caller_json, who, sizeof who);
 	req.caller = caller_from_record(caller_json);
 	if (req.caller == NULL || time_text == NULL || !pg_audit_parse_time(time_text, &at) ||
 	    !pg_op_from_name(pg_json_get_string(rec, "operation") ? pg_json_get_string(rec, "operation") : "",

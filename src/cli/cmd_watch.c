@@ -29,24 +29,6 @@
 /* A line longer than this is no record (the writer's lines are a few KiB). */
 #define WATCH_LINE_MAX (1u << 20)
 
-/* "user ci (uid 1001), program /usr/bin/osslsigncode" of a record's caller. */
-static void
-caller_of(const json_t *rec, char *out, size_t len)
-{
-	const json_t *c = json_object_get(rec, "caller");
-	const char *user = pg_json_get_string(c, "user"), *exe = pg_json_get_string(c, "exe");
-	char u[160], e[320];
-	uint64_t uid;
-
-	if (!pg_json_u64(json_object_get(c, "uid"), &uid)) {
-		snprintf(out, len, "(no caller)");
-		return;
-	}
-	snprintf(out, len, "user %s (uid %" PRIu64 "), program %s",
-	         user != NULL ? pg_esc(user, PG_ESC_VALUE, u, sizeof u) : "?", uid,
-	         exe != NULL ? pg_esc(exe, PG_ESC_VALUE, e, sizeof e) : "(unknown)");
-}
-
 static bool
 is_alert(const json_t *rec)
 {
@@ -432,7 +414,7 @@ report_one(void *ctx, json_t *rec, const char *file)
 		const char *key = or_none(pg_json_get_string(rec, "key"));
 		const char *op = pg_json_get_string(rec, "operation");
 
-		caller_of(rec, who, sizeof who);
+		pg_audit_caller_text(json_object_get(rec, "caller"), who, sizeof who);
 		if (strcmp(decision, "allow") == 0 && op != NULL && strcmp(op, "sign") == 0) {
 			r->signatures++;
 			ok = tally_add(&r->t[T_KEY], key, NULL) && tally_add(&r->t[T_CALLER], who, NULL) &&

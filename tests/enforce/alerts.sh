@@ -54,19 +54,12 @@ write_policy <<-EOF
 EOF
 
 check "reload-failed: a running signer whose policy is replaced by one that does not load alerts, in syslog and the log"
-LD_PRELOAD="$P11GATE_SYSLOG_CAPTURE_SO" P11GATE_SYSLOG_CAPTURE="$W/syslog" \
-	"$P11GATE_SIGN_THREADS" 1 2 "$W/token" "$W/go" >"$W/signer.out" 2>"$W/signer.err" &
-signer=$!
-for ((i = 0; i < 600; i++)); do
-	[ ! -e "$W/go.ready.$signer" ] || break
-	sleep 0.05
-done
-[ -e "$W/go.ready.$signer" ] || { cat "$W/signer.err" >&2; fail "the signer did not log in"; }
+start_waiting_signer
 good_sha=$(sha256_of "$POLICY")
 printf 'version: 1\nrules: [\n' >"$W/bad.yaml"
 mv -f "$W/bad.yaml" "$POLICY"
 touch "$W/go"
-wait "$signer" || { cat "$W/signer.err" >&2; fail "the signer failed under the last good policy"; }
+wait "$SIGNER" || { cat "$W/signer.err" >&2; fail "the signer failed under the last good policy"; }
 alert=$(jq -c 'select(.event=="alert")' "$AUDIT")
 [ "$(jq -r .alert <<<"$alert")" = reload-failed ] || fail "no reload-failed alert record: $alert"
 [ "$(jq -r .alert_id <<<"$alert")" = ce280eef613a0a08f460a42b19fe51b9 ] || fail "wrong alert_id: $alert"

@@ -128,6 +128,21 @@ p11tool_sign() { # pkcs11-tool through p11gate, logged in
 	pkcs11-tool --module "$P11GATE_MODULE" --login --pin "$PIN" "$@"
 }
 
+# start_waiting_signer: a long-lived sign_threads process (one thread, two
+# signatures) that logs in, then waits for $W/go; its syslog messages go to
+# $W/syslog (tests/enforce/syslog_capture.c).  Sets SIGNER to its pid once
+# it is logged in.
+start_waiting_signer() {
+	LD_PRELOAD="$P11GATE_SYSLOG_CAPTURE_SO" P11GATE_SYSLOG_CAPTURE="$W/syslog" \
+		"$P11GATE_SIGN_THREADS" 1 2 "$W/token" "$W/go" >"$W/signer.out" 2>"$W/signer.err" &
+	SIGNER=$!
+	for ((i = 0; i < 600; i++)); do
+		[ ! -e "$W/go.ready.$SIGNER" ] || break
+		sleep 0.05
+	done
+	[ -e "$W/go.ready.$SIGNER" ] || { cat "$W/signer.err" >&2; fail "the signer did not log in"; }
+}
+
 # ---- the audit log --------------------------------------------------------------
 
 audit_lines() {

@@ -50,6 +50,11 @@ ec "2026-12-02 23:30:00" night; must_fail night
 [ "$(jq -c 'select(.event=="decision")' "$AUDIT" | wc -l)" -eq 7 ] || fail "not 7 decision records"
 ok "$(jq -r 'select(.event=="decision") | .decision' "$AUDIT" | sort | uniq -c | tr -s ' \n' ' ')"
 
+with_ec_field() { # with_ec_field 'FIELD: VALUE' OUT: the old policy with one more field for release-ec
+	sed 's|^  release-ec:$|  release-ec:\n    '"$1"'|' "$W/old.yaml" >"$2"
+	grep -qF "    $1" "$2" || fail "with_ec_field: $1 was not added"
+}
+
 replay() { # replay CONFIG [ARGS...]: runs explain --replay at a fixed "now"
 	local config=$1
 	shift
@@ -120,12 +125,7 @@ grep -q "now key matches the URI of release-ec but not its public_key_sha256 pin
 ok "$(sed -n '3,4p' "$W/replay.out" | tr '\n' '|')"
 
 check "release-ec retired on 2026-12-02 (not_after): only the signature after that date would be refused"
-python3 - "$W/old.yaml" "$W/retired.yaml" <<-'PY'
-import sys
-text = open(sys.argv[1]).read()
-head, tail = text.split("  release-ec:\n", 1)
-open(sys.argv[2], "w").write(head + "  release-ec:\n    not_after: 2026-12-02\n" + tail)
-PY
+with_ec_field "not_after: 2026-12-02" "$W/retired.yaml"
 "$P11GATE_CLI" check "$W/retired.yaml" >/dev/null 2>&1 || { "$P11GATE_CLI" check "$W/retired.yaml" >&2; fail "the retired policy does not pass check"; }
 replay "$W/retired.yaml"
 [ "$STATUS" -eq 1 ] || { cat "$W/replay.out" >&2; fail "exit $STATUS"; }
@@ -134,12 +134,7 @@ grep -q "e.g. seq [0-9]* at 2026-12-03T12:00:0.*: now key release-ec: " "$W/repl
 ok "$(sed -n '4,5p' "$W/replay.out" | tr '\n' '|')"
 
 check "a certificate: block: its certificates' state is not in records, so its signatures are not replayable"
-python3 - "$W/old.yaml" "$W/certs.yaml" <<-'PY'
-import sys
-text = open(sys.argv[1]).read()
-head, tail = text.split("  release-ec:\n", 1)
-open(sys.argv[2], "w").write(head + "  release-ec:\n    certificate: { required: true }\n" + tail)
-PY
+with_ec_field "certificate: { required: true }" "$W/certs.yaml"
 replay "$W/certs.yaml"
 [ "$STATUS" -eq 0 ] || { cat "$W/replay.out" >&2; fail "exit $STATUS"; }
 grep -q ": 7 decisions: 4 unchanged, 0 allowed -> refused, 0 refused -> allowed, 3 not replayable" "$W/replay.out" ||

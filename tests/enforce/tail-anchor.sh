@@ -42,14 +42,8 @@ attempt second sign_ec
 must_succeed "second signature"
 # A long-lived signer (logged in, waiting for the go file) opens the log.
 # Its syslog messages go to a file (no syslog daemon here).
-LD_PRELOAD="$P11GATE_SYSLOG_CAPTURE_SO" P11GATE_SYSLOG_CAPTURE="$W/syslog" \
-	"$P11GATE_SIGN_THREADS" 1 2 "$W/token" "$W/go" >"$W/signer.out" 2>"$W/signer.err" &
-signer=$!
-for ((i = 0; i < 600; i++)); do
-	[ ! -e "$W/go.ready.$signer" ] || break
-	sleep 0.05
-done
-[ -e "$W/go.ready.$signer" ] || { cat "$W/signer.err" >&2; fail "the signer did not log in"; }
+start_waiting_signer
+signer=$SIGNER
 seen=$(tail -n1 "$AUDIT")
 [ "$(jq -r .event <<<"$seen")" = start ] || fail "the signer's start record is not the last line: $seen"
 seen_seq=$(jq -r .seq <<<"$seen")
