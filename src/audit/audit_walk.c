@@ -141,3 +141,17 @@ pg_audit_caller_text(const json_t *caller, char *out, size_t len)
 	         user != NULL ? pg_esc(user, PG_ESC_VALUE, u, sizeof u) : "?", uid,
 	         exe != NULL ? pg_esc(exe, PG_ESC_VALUE, e, sizeof e) : "(unknown)");
 }
+
+int
+pg_audit_json_print(json_t *out)
+{
+	int rc = 0;
+
+	if (out == NULL)
+		return ENOMEM;
+	if (json_dumpf(out, stdout, JSON_COMPACT) != 0)
+		rc = EIO;
+	printf("\n");
+	json_decref(out);
+	return rc;
+}

@@ -39,6 +39,10 @@ bool pg_audit_parse_since(const char *text, time_t now, struct pg_instant *out);
  * program /usr/bin/osslsigncode"; "(no caller)" without a uid. */
 void pg_audit_caller_text(const json_t *caller, char *out, size_t len);
 
+/* Prints out as one compact JSON line on stdout and frees it.  0 or an
+ * errno value (ENOMEM when out is NULL). */
+int pg_audit_json_print(json_t *out);
+
 /* Whether the record's "time" is at or after since. */
 bool pg_audit_record_since(const json_t *record, const struct pg_instant *since);
 

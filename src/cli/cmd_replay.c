@@ -438,11 +438,11 @@ print_json(const struct replay *r, const char *log, const char *config)
 		if (list == NULL || json_object_set_new(out, change_json[c], list) != 0)
 			rc = ENOMEM;
 	}
-	if (rc == 0 && json_dumpf(out, stdout, JSON_COMPACT) != 0)
-		rc = EIO;
-	printf("\n");
-	json_decref(out);
-	return rc;
+	if (rc != 0) {
+		json_decref(out);
+		return rc;
+	}
+	return pg_audit_json_print(out);
 }
 
 int

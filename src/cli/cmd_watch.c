@@ -511,11 +511,11 @@ report_json(const struct report *r, const char *log)
 		if (list == NULL || json_object_set_new(out, sections[s].json, list) != 0)
 			rc = ENOMEM;
 	}
-	if (rc == 0 && json_dumpf(out, stdout, JSON_COMPACT) != 0)
-		rc = EIO;
-	printf("\n");
-	json_decref(out);
-	return rc;
+	if (rc != 0) {
+		json_decref(out);
+		return rc;
+	}
+	return pg_audit_json_print(out);
 }
 
 static void
