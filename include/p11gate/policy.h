@@ -246,6 +246,18 @@ const char *pg_limit_by_name(enum pg_limit_by by);   /* "caller", "key", "rule" 
 typedef bool (*pg_justify_fn)(void *ctx, uint64_t fresh, char *text, size_t text_len,
                               char *source, size_t source_len);
 
+#define PG_GRANT_ID_MAX 100
+
+/* The grant an approval rule allowed with, for the allow record. */
+struct pg_grant_use {
+	bool used;
+	char id[PG_GRANT_ID_MAX + 1];
+	unsigned char sha256[32];          /* of the grant file's bytes the approvals signed */
+	char approvers[256];               /* whose signatures counted, "alice, bob" */
+	uint64_t max_signatures;           /* 0: no limit stated */
+	time_t not_after;                  /* its end: its use counter may be forgotten after */
+};
+
 struct pg_request {
 	enum pg_op op;
 	CK_MECHANISM_TYPE mechanism;       /* CK_UNAVAILABLE_INFORMATION for manage */
@@ -259,18 +271,14 @@ struct pg_request {
 	size_t data_len;
 	pg_justify_fn justify;             /* NULL: no justification can be stated */
 	void *justify_ctx;
+	/* Asked about a grant that would allow and states max_signatures:
+	 * whether it has uses left (*used gets the count).  The module reads
+	 * the log's counter store; NULL: not asked (the use is counted, and
+	 * may still be refused, when its allow record is written). */
+	bool (*grant_uses_left)(void *ctx, const struct pg_grant_use *grant, uint64_t *used);
+	void *grant_ctx;
 };
 
-#define PG_GRANT_ID_MAX 100
-
-/* The grant an approval rule allowed with, for the allow record. */
-struct pg_grant_use {
-	bool used;
-	char id[PG_GRANT_ID_MAX + 1];
-	unsigned char sha256[32];          /* of the grant file's bytes the approvals signed */
-	char approvers[256];               /* whose signatures counted, "alice, bob" */
-	uint64_t max_signatures;           /* 0: no limit stated */
-};
 
 struct pg_decision {
 	bool allow;

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -420,12 +421,39 @@ grant_approve(int argc, char **argv)
 /* ---- grant show / list ---------------------------------------------------- */
 
 struct show {
+	const char *audit_file;        /* the policy's log, where uses are counted */
 	time_t now;
 	bool valid_now;                /* in its window, not revoked, key known */
 	bool met;                      /* some approval rule's count is met */
 	bool brief;                    /* list: one line */
 	char line[1024];               /* list: the line being built */
 };
+
+/* The allow records that used this grant (id and bytes) in the current log
+ * file: each took one use.  A record is written by p11gate, one per line,
+ * so the fields are matched as written; a string a caller controls cannot
+ * hold an unescaped quote.  -1 if the log cannot be read. */
+static long
+count_uses(const char *log, const char *id, const char *sha256_hex)
+{
+	char grant[PG_GRANT_ID_MAX + 16], sha[PG_SHA256_HEX_LEN + 24], *line = NULL;
+	size_t cap = 0;
+	long used = 0;
+	FILE *f;
+
+	if (log == NULL || (f = fopen(log, "r")) == NULL)
+		return -1;
+	snprintf(grant, sizeof grant, "\"grant\":\"%s\"", id);
+	snprintf(sha, sizeof sha, "\"grant_sha256\":\"%s\"", sha256_hex);
+	while (getline(&line, &cap, f) > 0) {
+		if (strstr(line, "\"decision\":\"allow\"") != NULL && strstr(line, grant) != NULL &&
+		    strstr(line, sha) != NULL)
+			used++;
+	}
+	free(line);
+	fclose(f);
+	return used;
+}
 
 static void
 show_grant(void *ctx, const struct pg_grant_info *g)
@@ -447,7 +475,18 @@ show_grant(void *ctx, const struct pg_grant_info *g)
 	       g->requester, from, to, g->state);
 	pg_escape_fputs(stdout, g->reason, strlen(g->reason), PG_ESC_TEXT);
 	printf("\n  sha256:     %s\n", hex);
-	printf("  uses:       not limited (max_signatures is not supported yet)\n");
+	if (g->max_signatures == 0) {
+		printf("  uses:       not limited (no max_signatures)\n");
+	} else {
+		long used = count_uses(s->audit_file, g->id, hex);
+
+		if (used < 0)
+			printf("  uses:       at most %" PRIu64 " (the audit log cannot be read)\n",
+			       g->max_signatures);
+		else
+			printf("  uses:       %ld of %" PRIu64 " used (allow records in %s)\n", used,
+			       g->max_signatures, s->audit_file);
+	}
 	printf("signatures:\n");
 }
 
@@ -493,7 +532,7 @@ static const struct pg_grant_inspect_fns show_fns = { show_grant, show_sig, show
 static int
 grant_show_one(const pg_policy *policy, const char *path, time_t now)
 {
-	struct show s = { .now = now };
+	struct show s = { .now = now, .audit_file = pg_policy_settings(policy)->audit_file };
 
 	if (!pg_grant_inspect(policy, path, now, print_diag, NULL, &show_fns, &s))
 		return 1;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
- * The uses an allow takes with its record: a rule's limit: and its
- * break_glass: cap as counters of the log (pg_audit_append_counted, which
+ * The uses an allow takes with its record: a rule's limit:, its
+ * break_glass: cap and its grant's max_signatures as counters of the log (pg_audit_append_counted, which
  * checks and takes them under the log's locks and writes a deny instead
  * when one is at its max); the words of such a refusal; the alerts and the
  * break-glass line once a use is taken; and where a caller states a
@@ -55,6 +55,22 @@ add(struct pg_counted *counted, const struct pg_limit *limit, const char *what)
 	};
 }
 
+void
+pg_counted_grant_take(const struct pg_grant_use *grant, struct pg_audit_take *take, char *name,
+                      size_t name_len)
+{
+	char hex[PG_SHA256_HEX_LEN + 1];
+
+	pg_hex_encode(grant->sha256, PG_SHA256_LEN, hex);
+	snprintf(name, name_len, "grant id=%s sha256=%s", grant->id, hex);
+	*take = (struct pg_audit_take){
+		.counter = name,
+		.per = 0,
+		.max = grant->max_signatures,
+		.expires = grant->not_after > 0 ? (uint64_t)grant->not_after : 0,
+	};
+}
+
 size_t
 pg_counted_init(struct pg_counted *counted, const struct pg_regime *regime,
                 const struct pg_decision *decision, const char *key_name)
@@ -69,6 +85,13 @@ pg_counted_init(struct pg_counted *counted, const struct pg_regime *regime,
 		add(counted, decision->limit, "limit");
 	if (decision->break_glass != NULL)
 		add(counted, decision->break_glass, "break-glass");
+	if (decision->grant.used && decision->grant.max_signatures > 0) {
+		size_t i = counted->n++;
+
+		counted->limits[i] = NULL;
+		pg_counted_grant_take(&decision->grant, &counted->takes[i], counted->names[i],
+		                      sizeof counted->names[i]);
+	}
 	return counted->n;
 }
 
@@ -132,6 +155,12 @@ pg_counted_refusal(void *ctx, const struct pg_audit_take *take, char *reason, si
 		return;
 	}
 
+	if (counted->limits[i] == NULL) {
+		snprintf(reason, len, "rule %s: grant %s has no signatures left (%" PRIu64 " of %"
+		         PRIu64 " used)", counted->decision->rule, counted->decision->grant.id,
+		         take->used, take->max);
+		return;
+	}
 	describe(counted, i, what, sizeof what);
 	counted_for(counted, i, whom, sizeof whom);
 	utc_time(take->resets, resets);
@@ -149,10 +178,10 @@ pg_counted_taken(struct pg_regime *regime, const struct pg_counted *counted,
 		const struct pg_audit_take *take = &counted->takes[i];
 		const struct pg_limit *limit = counted->limits[i];
 		char what[128], whom[200], resets[32], reason[2048];
-		bool glass = limit == decision->break_glass;
+		bool glass = limit != NULL && limit == decision->break_glass;
 
-		if (take->used != take->max && !glass)
-			continue;
+		if (limit == NULL || (take->used != take->max && !glass))
+			continue;                  /* a grant's uses raise no alert */
 		describe(counted, i, what, sizeof what);
 		counted_for(counted, i, whom, sizeof whom);
 		utc_time(take->resets, resets);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
  * The uses an allow takes with its record (docs/policy.md, "Limits" and
- * "Break-glass"): its rule's limit: and its break_glass: cap, as counters
+ * "Break-glass"): its rule's limit: and its break_glass: cap, and its
+ * grant's max_signatures (docs/approvals.md), as counters
  * of the log's counter store (pg_audit_append_counted); the words of a
  * refusal by one of them; what is said once a use is taken (the
  * limit-reached and break-glass alerts, the break-glass line on stderr);
@@ -19,7 +20,7 @@ struct pg_counted {
 	size_t n;
 	struct pg_audit_take takes[PG_COUNTED_MAX];
 	char names[PG_COUNTED_MAX][PG_AUDIT_COUNTER_NAME_MAX + 1];
-	const struct pg_limit *limits[PG_COUNTED_MAX];   /* what each take counts */
+	const struct pg_limit *limits[PG_COUNTED_MAX];   /* what each take counts; NULL: the grant's uses */
 	const struct pg_decision *decision;
 	const struct pg_caller *caller;
 	const char *key_name;
@@ -29,6 +30,12 @@ struct pg_counted {
  * how many (0: it counts nothing). */
 size_t pg_counted_init(struct pg_counted *counted, const struct pg_regime *regime,
                        const struct pg_decision *decision, const char *key_name);
+
+/* The counter of a grant's uses: "grant id=ID sha256=HEX" (the bytes
+ * approved, so an edited grant approved again counts afresh), one window
+ * for ever, max max_signatures, forgotten after not_after. */
+void pg_counted_grant_take(const struct pg_grant_use *grant, struct pg_audit_take *take,
+                           char *name, size_t name_len);
 
 /* pg_audit_refusal_fn: ctx is the struct pg_counted (take may be a copy
  * of one of its takes).  "rule R: limit of

@@ -13,6 +13,7 @@
 #include "p11gate/common.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
@@ -127,6 +128,23 @@ append(struct pg_regime *regime, const struct pg_audit_record *record, uint64_t 
 	snprintf(what, sizeof what, "refusing %s", record->function ? record->function : "the call");
 	audit_failed(regime, err, what);
 	return CKR_FUNCTION_FAILED;
+}
+
+/* For the decision: a grant's uses now, taking nothing.  A log that cannot
+ * be read says "left": the counted append at the allow record decides, and
+ * fails closed. */
+static bool
+grant_uses_left(void *ctx, const struct pg_grant_use *grant, uint64_t *used)
+{
+	const struct pg_regime *regime = ctx;
+	char name[PG_AUDIT_COUNTER_NAME_MAX + 1];
+	struct pg_audit_take take;
+
+	pg_counted_grant_take(grant, &take, name, sizeof name);
+	if (regime->audit == NULL || pg_audit_counters_read(regime->audit, &take, 1) != 0)
+		return true;
+	*used = take.used;
+	return take.used < take.max;
 }
 
 /* An allowed use outside its rule's usual: window, once per use: at the
@@ -265,6 +283,8 @@ pg_judge_decide(const struct pg_regime *regime, const struct pg_judge_call *call
 		.data_len = call->data_len,
 		.justify = pg_break_glass_justify,
 		.justify_ctx = (void *)regime,
+		.grant_uses_left = grant_uses_left,
+		.grant_ctx = (void *)regime,
 	};
 	pg_policy_decide(regime->policy, &request, &verdict->decision);
 	judge_lifecycle(regime, call, request.now, verdict);

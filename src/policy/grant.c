@@ -225,15 +225,8 @@ pg_grant_parse(const char *path, const char *data, size_t len, long max_lifetime
 	grant->reason = dup_string(&diag, root, "reason");
 	parse_time(&diag, root, "not_before", &grant->not_before);
 	parse_time(&diag, root, "not_after", &grant->not_after);
-	if ((node = pg_ymap_get(root, "max_signatures")) != NULL) {
+	if ((node = pg_ymap_get(root, "max_signatures")) != NULL)
 		parse_max_signatures(&diag, node, &grant->max_signatures);
-		/* Counted uses need the exact cross-process counter store, which
-		 * is not in this build: a limit that parses but is not kept
-		 * must not pass. */
-		pg_diag_error_at(&diag, node, "max_signatures is not supported yet: this p11gate cannot "
-		                 "count a grant's uses exactly across processes; leave it out and "
-		                 "bound the grant by not_after");
-	}
 	if ((node = pg_ymap_get(root, "data_sha256")) != NULL && !parse_data(&diag, node, grant)) {
 		pg_diag_error_at(&diag, node, "out of memory");
 		goto out;

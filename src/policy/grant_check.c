@@ -28,6 +28,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -571,7 +572,7 @@ count_approvals(const pg_policy *policy, const struct pg_approval *approval,
 /* ---- the condition ------------------------------------------------------ */
 
 /* How far a grant got, for choosing which refusal to tell. */
-enum stage { ST_REVOKED, ST_EARLY, ST_EXPIRED, ST_DATA, ST_APPROVALS, ST_OK };
+enum stage { ST_REVOKED, ST_EARLY, ST_EXPIRED, ST_DATA, ST_APPROVALS, ST_USED_UP, ST_OK };
 
 static bool
 revoked(const pg_policy *policy, const char *id)
@@ -652,6 +653,17 @@ judge_grant(const pg_policy *policy, const struct pg_rule *rule, const struct gr
 	memcpy(use->sha256, grant->sha256, 32);
 	snprintf(use->approvers, sizeof use->approvers, "%s", counted);
 	use->max_signatures = grant->max_signatures;
+	use->not_after = grant->not_after;
+	if (grant->max_signatures > 0 && req->grant_uses_left != NULL) {
+		uint64_t used = 0;
+
+		if (!req->grant_uses_left(req->grant_ctx, use, &used)) {
+			use->used = false;
+			snprintf(msg, msg_len, "grant %s has no signatures left (%" PRIu64 " of %" PRIu64
+			         " used)", grant->id, used, grant->max_signatures);
+			return ST_USED_UP;
+		}
+	}
 	return ST_OK;
 }
 

@@ -12,6 +12,7 @@ source "$(dirname "$0")/lib.sh"
 
 command -v ssh-keygen >/dev/null || fail "ssh-keygen not found (apt-get install openssh-client)"
 command -v faketime >/dev/null || fail "faketime not found (apt-get install faketime)"
+[ -n "${P11GATE_SIGN_THREADS:-}" ] || fail "P11GATE_SIGN_THREADS is not set: run with 'meson test --suite enforce'"
 head -c 300 /dev/urandom >"$WORK/data"
 
 KEYS="$WORK/keys"
@@ -42,7 +43,7 @@ grants:
   revoked: [${1:-}]" <<-EOF
   - name: release-with-two-approvals
     effect: allow
-    keys: [release-rsa]
+    keys: [release-rsa, release-ec]
     callers: { users: [$ME] }
     approval: { from: [alice, bob, carol, dave], count: 2 }
 EOF
@@ -204,6 +205,58 @@ must_fail "other data"
 	{ new_records >&2; fail "other data: not refused with 'the grant does not list these data'"; }
 [ ! -s "$W/sig" ] || fail "other data: a signature was written"
 ok "other data: refused at the signing call (the init cannot know the data), the grant does not list them"
+
+check "max_signatures: 2 signatures, the third refused"
+grant rel-12 release-rsa "$ME" "$T0" "$T1" "max_signatures: 2"
+approve rel-12 alice
+approve rel-12 bob
+allowed "first of 2" rel-12 '["alice","bob"]'
+[ "$(new_records | jq -r 'select(.decision=="allow") | .counted[0].n')" = 1 ] ||
+	{ new_records >&2; fail "the first allow record does not count use 1"; }
+allowed "second of 2" rel-12 '["alice","bob"]'
+refused "third of 2" "grant rel-12 has no signatures left (2 of 2 used)"
+"$P11GATE_CLI" grant show --config "$POLICY" "$GRANTS/rel-12.yaml" >"$W/show-used.out" || true
+grep -q "uses:       2 of 2 used" "$W/show-used.out" || { cat "$W/show-used.out" >&2; fail "grant show does not say 2 of 2 used"; }
+ok "grant show: 2 of 2 used"
+
+check "max_signatures under a race: 4 processes x 2 threads reach for 5 RSA and 5 ECDSA signatures"
+grant race-rsa release-rsa "$ME" "$T0" "$T1" "max_signatures: 5"
+approve race-rsa alice
+approve race-rsa bob
+KEEP=1 grant race-ec release-ec "$ME" "$T0" "$T1" "max_signatures: 5"
+approve race-ec alice
+approve race-ec bob
+MARK=$(audit_lines)
+pids=()
+for p in 0 1 2 3; do
+	"$P11GATE_SIGN_THREADS" 2 3 "$W/token" "$W/go" >"$W/race-$p.out" 2>"$W/race-$p.err" &
+	pids+=($!)
+	for ((i = 0; i < 600; i++)); do
+		[ ! -e "$W/go.ready.${pids[p]}" ] || break
+		kill -0 "${pids[p]}" 2>/dev/null || { cat "$W/race-$p.err" >&2; fail "signer $p exited before signing"; }
+		sleep 0.05
+	done
+done
+touch "$W/go"
+for pid in "${pids[@]}"; do wait "$pid" || true; done
+rm -f "$W/go"
+for id in race-rsa race-ec; do
+	n=$(new_count ".decision==\"allow\" and .grant==\"$id\"")
+	[ "$n" -eq 5 ] || { new_records | jq -c 'select(.event=="decision") | [.decision, .grant, .reason]' >&2; fail "$n allow records under $id (max_signatures 5)"; }
+	new_records | jq -r "select(.decision==\"allow\" and .grant==\"$id\") | .counted[] | select(.counter | startswith(\"grant id=$id \")) | .n" | sort -n | tr '\n' ' ' | grep -qx "1 2 3 4 5 " ||
+		fail "the uses of $id are not numbered 1 to 5"
+	[ "$(new_count ".decision==\"deny\" and (.reason | contains(\"grant $id has no signatures left (5 of 5 used)\"))")" -ge 1 ] ||
+		fail "no refusal saying $id has no signatures left"
+done
+# Every allow record has its CKR_OK result: the token made those 10
+# signatures (sign_threads verified each one it got with OpenSSL; a thread
+# stops at its first refusal).
+new_records | jq -r 'select(.decision=="allow") | .seq' | sort -n >"$W/race-allows"
+new_records | jq -r 'select(.event=="result" and .rv=="CKR_OK") | .ref' | sort -n >"$W/race-results"
+cmp -s "$W/race-allows" "$W/race-results" || fail "the allow records and the CKR_OK result records do not pair up"
+if grep -q "does not verify" "$W"/race-*.err; then fail "a signature made under the race does not verify"; fi
+grep -q "C_SignInit: 0x200\|C_Sign: 0x200" "$W"/race-*.err || fail "no signer was refused with CKR_FUNCTION_REJECTED"
+ok "exactly 5 + 5 allow records, uses numbered 1..5 under each grant, each with its signature made; the rest refused"
 
 check "p11gate grant new, approve, show and list, then a signature under the grant"
 rm -f "$GRANTS"/*

@@ -178,7 +178,7 @@ START_TEST(grant_errors)
 		"requestor: ci\n"
 		"not_before: 2026-12-03 10:00\n"
 		"not_after: 2026-12-13T12:00:00Z\n"
-		"max_signatures: 20\n";
+		"max_signatures: 0\n";
 	char out[4096] = "";
 	struct pg_grant *grant;
 
@@ -192,7 +192,8 @@ START_TEST(grant_errors)
 	ck_assert_msg(strstr(out, "/g/rel-1.yaml:4:1: unknown field 'requestor' in the grant; did you "
 	                     "mean 'requester'?") != NULL, "%s", out);
 	ck_assert_msg(strstr(out, "/g/rel-1.yaml:5:13: not_before must be a UTC time like") != NULL, "%s", out);
-	ck_assert_msg(strstr(out, "/g/rel-1.yaml:7:17: max_signatures is not supported yet") != NULL, "%s", out);
+	ck_assert_msg(strstr(out, "/g/rel-1.yaml:7:17: max_signatures must be a whole number from 1") != NULL,
+	              "%s", out);
 	ck_assert_msg(strstr(out, "/g/rel-1.yaml:2:5: the grant id 'rel-2' is not the file's name") != NULL,
 	              "%s", out);
 	ck_assert_msg(strstr(out, "/g/rel-1.yaml:1:1: the grant has no reason") != NULL, "%s", out);
