@@ -3,7 +3,8 @@
 #
 # Break-glass (issue 14, item 4) in-process, with the real module over a
 # real SoftHSM2 token: a break_glass: rule matches only when the caller
-# states a justification (P11GATE_BREAK_GLASS), within its cap; each use is
+# states a justification (P11GATE_BREAK_GLASS, or a file in
+# grants.dir/break-glass owned by its uid), within its cap; each use is
 # flagged in its allow record with the justification (escaped, bounded),
 # printed on the caller's stderr and sent to syslog at authpriv.alert, and
 # `p11gate audit find --break-glass` lists them.  The cap's window resets
@@ -94,6 +95,58 @@ check "p11gate audit find --break-glass lists exactly the break-glass uses, with
 grep -qF 'break_glass="INC-4711: \"release server down\" <hotfix> \\ 4.2.1"' "$W/find.out" ||
 	{ cat "$W/find.out" >&2; fail "find does not show the justification"; }
 ok "$(head -n1 "$W/find.out")"
+audit_verifies
+
+# ---------------------------------------------------------------------------
+make_world files
+GRANTS=$W/grants
+mkdir -p "$GRANTS/break-glass"
+write_policy --extra "grants: { dir: $GRANTS }" <<-EOF
+  - name: emergency
+    effect: allow
+    keys: [release-ec]
+    callers: { users: [$ME] }
+    break_glass: { max_signatures: 5, per: 24h }
+EOF
+
+check "a justification file: GRANTS/break-glass/UID-*.txt owned by the caller's uid, changed within the window"
+printf 'INC-9: signing server down\n' >"$GRANTS/break-glass/$MY_UID-inc9.txt"
+touch -d "2026-12-04 09:00:00 UTC" "$GRANTS/break-glass/$MY_UID-inc9.txt"
+sign_at "2026-12-04 10:00:00" file-ok
+must_succeed "a signature with a justification file"
+[ "$(new_field '.decision=="allow"' .break_glass.justification)" = "INC-9: signing server down" ] ||
+	fail "the record's justification is not the file's (trimmed)"
+[ "$(new_field '.decision=="allow"' .break_glass.source)" = "$GRANTS/break-glass/$MY_UID-inc9.txt" ] ||
+	fail "the record's source is not the file"
+grep -qF "(${GRANTS}/break-glass/$MY_UID-inc9.txt)" "$ERR" || { cat "$ERR" >&2; fail "stderr does not name the file"; }
+ok "justified by $GRANTS/break-glass/$MY_UID-inc9.txt"
+
+check "the newest of the caller's files counts; one older than the window does not"
+printf 'INC-10: newer\n' >"$GRANTS/break-glass/$MY_UID-inc10.txt"
+touch -d "2026-12-04 09:30:00 UTC" "$GRANTS/break-glass/$MY_UID-inc10.txt"
+sign_at "2026-12-04 10:05:00" file-newest
+must_succeed "a signature with two files"
+[ "$(new_field '.decision=="allow"' .break_glass.justification)" = "INC-10: newer" ] || fail "not the newest file"
+sign_at "2026-12-05 10:00:00" file-stale
+must_fail "a signature whose files are older than 24h"
+[[ "$(new_field '.decision=="deny"' .reason)" == *"none in P11GATE_BREAK_GLASS or $GRANTS/break-glass/$MY_UID-*.txt (owned by uid $MY_UID, changed in the last 86400 s)"* ]] ||
+	fail "the refusal does not say which files count: $(new_field '.decision=="deny"' .reason)"
+ok "stale files refused: $(new_field '.decision=="deny"' .reason)"
+
+if [ "$MY_UID" = 0 ]; then
+	check "a file named for the caller's uid but owned by another does not count, nor a symbolic link"
+	rm -f "$GRANTS"/break-glass/*
+	printf 'not mine\n' >"$GRANTS/break-glass/$MY_UID-forged.txt"
+	chown nobody "$GRANTS/break-glass/$MY_UID-forged.txt"
+	printf 'mine, but linked\n' >"$W/elsewhere.txt"
+	ln -s "$W/elsewhere.txt" "$GRANTS/break-glass/$MY_UID-link.txt"
+	touch -h -d "2026-12-04 09:00:00 UTC" "$GRANTS/break-glass/$MY_UID-forged.txt" "$GRANTS/break-glass/$MY_UID-link.txt"
+	sign_at "2026-12-04 10:10:00" forged
+	must_fail "a signature justified only by another uid's file and a link"
+	ok "refused"
+else
+	skip "a file owned by another uid needs root to make"
+fi
 audit_verifies
 
 check "p11gate check: break_glass needs both fields, on an allow rule"
