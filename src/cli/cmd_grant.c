@@ -158,6 +158,7 @@ usage_new(FILE *out)
 	        "      --not-before TIME  start, RFC 3339 UTC (default: now)\n"
 	        "      --not-after TIME   end, RFC 3339 UTC\n"
 	        "      --for DURATION     end this long after the start: 30m, 2h, 1d\n"
+	        "      --max-signatures N at most N signatures under the grant\n"
 	        "      --data-sha256 HEX  only data with this SHA-256 (or this digest) may be\n"
 	        "                         signed; repeat for several\n"
 	        "      --reason TEXT      why (a ticket, a release)\n"
@@ -169,6 +170,7 @@ usage_new(FILE *out)
 
 struct new_args {
 	const char *config, *dir, *id, *key, *requester, *not_before, *not_after, *duration, *reason;
+	const char *max_signatures;
 	const char *data[32];
 	size_t n_data;
 };
@@ -185,6 +187,8 @@ grant_text(const struct new_args *a, time_t nb, time_t na, char *out, size_t len
 	format_time(na, to, sizeof to);
 	used = (size_t)snprintf(out, len, "grant: 1\nid: %s\nkey: %s\nrequester: %s\n"
 	                        "not_before: %s\nnot_after: %s\n", a->id, a->key, a->requester, from, to);
+	if (a->max_signatures != NULL && used < len)
+		used += (size_t)snprintf(out + used, len - used, "max_signatures: %s\n", a->max_signatures);
 	if (a->n_data > 0 && used < len) {
 		used += (size_t)snprintf(out + used, len - used, "data_sha256:\n");
 		for (size_t i = 0; i < a->n_data && used < len; i++)
@@ -224,6 +228,7 @@ grant_new(int argc, char **argv)
 		{ "requester", required_argument, NULL, 'r' }, { "not-before", required_argument, NULL, 'B' },
 		{ "not-after", required_argument, NULL, 'A' }, { "for", required_argument, NULL, 'F' },
 		{ "data-sha256", required_argument, NULL, 'D' }, { "reason", required_argument, NULL, 'R' },
+		{ "max-signatures", required_argument, NULL, 'M' },
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	struct new_args a = { .config = NULL };
@@ -244,6 +249,11 @@ grant_new(int argc, char **argv)
 		case 'A': a.not_after = optarg; break;
 		case 'F': a.duration = optarg; break;
 		case 'R': a.reason = optarg; break;
+		case 'M':
+			if (strspn(optarg, "0123456789") != strlen(optarg) || optarg[0] == '\0')
+				return usage_error("new", "--max-signatures wants a whole number");
+			a.max_signatures = optarg;
+			break;
 		case 'D':
 			if (a.n_data == sizeof a.data / sizeof a.data[0])
 				return usage_error("new", "too many --data-sha256");
