@@ -71,5 +71,14 @@ int pg_grant_list(const char *dir, void (*fn)(void *ctx, const char *path), void
 
 /* The namespace approvals are signed in: ssh-keygen -Y sign -n p11gate-grant. */
 #define PG_GRANT_SIG_NAMESPACE "p11gate-grant"
+/* The namespace reviews of break-glass uses are signed in. */
+#define PG_REVIEW_SIG_NAMESPACE "p11gate-review"
+
+/* Verifies each signature beside the file at path (PATH.NAME.sig) over its
+ * exact bytes in namespace ns against the policy's approvers; each_sig per
+ * signature.  0 or an errno value (the file or its directory unreadable). */
+int pg_approvals_of_file(const pg_policy *policy, const char *path, const char *ns,
+                         void (*each_sig)(void *ctx, const struct pg_grant_sig_info *sig),
+                         void *ctx);
 
 #endif /* P11GATE_GRANTS_H */

@@ -368,6 +368,8 @@ pg_audit_find_stream(FILE *f, const char *name, const struct pg_audit_find_query
 				fputc('\n', out);
 			} else {
 				print_readable(out, rec);
+				if (q->annotate != NULL)
+					q->annotate(q->annotate_ctx, line, len, out);
 			}
 			(*printed)++;
 		}

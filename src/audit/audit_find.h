@@ -35,6 +35,11 @@ struct pg_audit_find_query {
 	const char *decision;           /* "allow", "deny" or NULL */
 	bool break_glass;               /* only the uses a break-glass rule allowed */
 	bool json;                      /* raw JSON lines instead of one readable line each */
+	/* After each record printed readably: lines of its own about the record
+	 * (its line's bytes, without the newline); NULL: none.  The CLI says
+	 * there whether a break-glass use was reviewed. */
+	void (*annotate)(void *ctx, const char *line, size_t len, FILE *out);
+	void *annotate_ctx;
 };
 
 /* Prints the matching records of f (read twice: f must be a file) to out in

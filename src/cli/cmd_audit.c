@@ -118,6 +118,8 @@ find_usage(FILE *out)
 	        "  --until TIME            records before TIME\n"
 	        "  --decision allow|deny   decisions of this kind\n"
 	        "  --break-glass           uses a break-glass rule allowed (with the justification)\n"
+	        "  --config FILE           with the policy FILE: after each break-glass use,\n"
+	        "                          whether approvers reviewed it (p11gate grant review)\n"
 	        "  --json                  print the records' JSON lines as they are\n"
 	        "  -h, --help              show this help\n\n"
 	        "TIME is UTC: 2026-11-23, 2026-11-23T17:45, 2026-11-23T17:45:58.5Z.\n"
@@ -587,7 +589,7 @@ find_one(const char *path, const struct pg_audit_find_query *query, size_t *tota
 static int
 cmd_find(int argc, char **argv)
 {
-	enum { DATA = 256, SIGNATURE, KEY, SINCE, UNTIL, DECISION, JSON, BREAK_GLASS };
+	enum { DATA = 256, SIGNATURE, KEY, SINCE, UNTIL, DECISION, JSON, BREAK_GLASS, CONFIG };
 	static const struct option options[] = {
 		{ "data-sha256", required_argument, NULL, DATA },
 		{ "signature-sha256", required_argument, NULL, SIGNATURE },
@@ -597,10 +599,13 @@ cmd_find(int argc, char **argv)
 		{ "decision", required_argument, NULL, DECISION },
 		{ "json", no_argument, NULL, JSON },
 		{ "break-glass", no_argument, NULL, BREAK_GLASS },
+		{ "config", required_argument, NULL, CONFIG },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct pg_audit_find_query query = { 0 };
+	const char *config = NULL;
+	pg_policy *policy = NULL;
 	size_t total = 0;
 	int c, status = 0;
 
@@ -651,6 +656,9 @@ cmd_find(int argc, char **argv)
 		case BREAK_GLASS:
 			query.break_glass = true;
 			break;
+		case CONFIG:
+			config = optarg;
+			break;
 		case 'h':
 			find_usage(stdout);
 			return 0;
@@ -672,10 +680,18 @@ cmd_find(int argc, char **argv)
 		find_usage(stderr);
 		return 2;
 	}
+	/* The reviews are signed by the policy's approvers, kept in its grants.dir. */
+	if (config != NULL) {
+		if ((policy = pg_policy_load(config, print_policy_error, NULL)) == NULL)
+			return 2;
+		query.annotate = pg_grant_review_annotate;
+		query.annotate_ctx = policy;
+	}
 	for (int i = optind; i < argc; i++) {
 		if (find_one(argv[i], &query, &total) != 0)
 			status = 2;
 	}
+	pg_policy_unref(policy);
 	if (status == 0 && total == 0)
 		status = 1;
 	return status;

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
- * `p11gate grant new|approve|show|list`: writing a grant, approving it with
- * an OpenSSH key (this command runs ssh-keygen -Y sign; the module never
- * runs a program), and showing whether a grant is valid under a policy,
- * who approved it and whose signature failed and why (docs/approvals.md).
+ * `p11gate grant new|approve|show|list|review`: writing a grant, approving
+ * it with an OpenSSH key (this command runs ssh-keygen -Y sign; the module
+ * never runs a program), showing whether a grant is valid under a policy,
+ * who approved it and whose signature failed and why (docs/approvals.md),
+ * and signed reviews of break-glass uses, which `audit find` shows.
  */
 #include "commands.h"
 #include "p11gate/common.h"
@@ -327,7 +328,7 @@ usage_approve(FILE *out)
 /* ssh-keygen -Y sign with the grant on its standard input; the signature
  * comes back on its standard output.  0, or 1 after saying why. */
 static int
-ssh_sign(const char *key, const char *grant, const char *out_path)
+ssh_sign(const char *key, const char *ns, const char *grant, const char *out_path)
 {
 	int in = open(grant, O_RDONLY | O_CLOEXEC);
 	int out = open(out_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
@@ -335,21 +336,20 @@ ssh_sign(const char *key, const char *grant, const char *out_path)
 	pid_t pid;
 
 	if (in < 0 || out < 0) {
-		fprintf(stderr, "p11gate grant approve: %s: %s\n", in < 0 ? grant : out_path, strerror(errno));
+		fprintf(stderr, "p11gate grant: %s: %s\n", in < 0 ? grant : out_path, strerror(errno));
 		goto out;
 	}
 	pid = fork();
 	if (pid == 0) {
 		if (dup2(in, 0) < 0 || dup2(out, 1) < 0)
 			_exit(127);
-		execlp("ssh-keygen", "ssh-keygen", "-q", "-Y", "sign", "-n", PG_GRANT_SIG_NAMESPACE,
-		       "-f", key, (char *)NULL);
-		fprintf(stderr, "p11gate grant approve: cannot run ssh-keygen: %s\n", strerror(errno));
+		execlp("ssh-keygen", "ssh-keygen", "-q", "-Y", "sign", "-n", ns, "-f", key, (char *)NULL);
+		fprintf(stderr, "p11gate grant: cannot run ssh-keygen: %s\n", strerror(errno));
 		_exit(127);
 	}
 	if (pid < 0 || waitpid(pid, &wstatus, 0) != pid || !WIFEXITED(wstatus) ||
 	    WEXITSTATUS(wstatus) != 0) {
-		fprintf(stderr, "p11gate grant approve: ssh-keygen -Y sign failed\n");
+		fprintf(stderr, "p11gate grant: ssh-keygen -Y sign failed\n");
 		unlink(out_path);
 		goto out;
 	}
@@ -415,7 +415,7 @@ grant_approve(int argc, char **argv)
 			fclose(f);
 		fflush(stdout);
 	}
-	if ((status = ssh_sign(key, grant, sig_path)) != 0)
+	if ((status = ssh_sign(key, PG_GRANT_SIG_NAMESPACE, grant, sig_path)) != 0)
 		return status;
 	printf("signed: %s\n", sig_path);
 	if (config != NULL) {
@@ -649,6 +649,271 @@ grant_show_or_list(int argc, char **argv, bool list)
 	return status;
 }
 
+/* ---- grant review: signed reviews of break-glass uses --------------------- */
+
+/* The review of a record: GRANTS_DIR/reviews/SEQ-HASH.yaml, HASH the first
+ * 16 hex digits of the SHA-256 of the record's line. */
+static bool
+review_path(const pg_policy *policy, uint64_t seq, const char *line_hex, char *out, size_t len)
+{
+	const char *dir = pg_policy_settings(policy)->grants_dir;
+
+	return dir != NULL &&
+	       (size_t)snprintf(out, len, "%s/reviews/%" PRIu64 "-%.16s.yaml", dir, seq, line_hex) < len;
+}
+
+static bool
+line_seq(const char *line, uint64_t *seq)
+{
+	char *end = NULL;
+
+	if (strncmp(line, "{\"seq\":", 7) != 0)
+		return false;
+	errno = 0;
+	*seq = strtoull(line + 7, &end, 10);
+	return errno == 0 && end != line + 7 && *end == ',';
+}
+
+/* A break-glass use: an allow record carrying break_glass (written by
+ * p11gate, so the fields are as it writes them). */
+static bool
+is_break_glass(const char *line)
+{
+	return strstr(line, "\"decision\":\"allow\"") != NULL &&
+	       strstr(line, "\"break_glass\":{") != NULL;
+}
+
+struct review_sigs {
+	char names[256];
+	char problems[512];
+};
+
+static void
+review_sig(void *ctx, const struct pg_grant_sig_info *sig)
+{
+	struct review_sigs *r = ctx;
+	size_t used;
+
+	if (sig->verified) {
+		used = strlen(r->names);
+		snprintf(r->names + used, sizeof r->names - used, "%s%s", used > 0 ? ", " : "",
+		         sig->approver);
+		return;
+	}
+	used = strlen(r->problems);
+	snprintf(r->problems + used, sizeof r->problems - used, "%s%s: %s", used > 0 ? "; " : "",
+	         sig->file, sig->why);
+}
+
+/* Whether the record's review exists, holds this record's hash and is
+ * signed by approvers; says so in out. */
+static void
+review_status(const pg_policy *policy, const char *line, size_t len, char *out, size_t out_len)
+{
+	unsigned char sha256[32];
+	char hex[65], path[4096], want[100], *text = NULL;
+	struct review_sigs sigs = { "", "" };
+	uint64_t seq;
+	size_t text_len = 0;
+	FILE *f;
+
+	if (!line_seq(line, &seq) || !pg_sha256(line, len, sha256)) {
+		snprintf(out, out_len, "not reviewed (the record has no seq)");
+		return;
+	}
+	pg_hex_encode(sha256, 32, hex);
+	if (!review_path(policy, seq, hex, path, sizeof path) || (f = fopen(path, "r")) == NULL) {
+		snprintf(out, out_len, "not reviewed");
+		return;
+	}
+	text = malloc(4097);
+	if (text != NULL)
+		text_len = fread(text, 1, 4096, f);
+	fclose(f);
+	snprintf(want, sizeof want, "\nrecord_sha256: %s\n", hex);
+	if (text == NULL || (text[text_len] = '\0', strstr(text, want) == NULL)) {
+		snprintf(out, out_len, "not reviewed (%s is about another record)", path);
+		free(text);
+		return;
+	}
+	free(text);
+	pg_approvals_of_file(policy, path, PG_REVIEW_SIG_NAMESPACE, review_sig, &sigs);
+	if (sigs.names[0] != '\0')
+		snprintf(out, out_len, "reviewed by %s%s%s", sigs.names, sigs.problems[0] ? "; " : "",
+		         sigs.problems);
+	else
+		snprintf(out, out_len, "not reviewed (%s)", sigs.problems[0] ? sigs.problems :
+		         "no signature beside the review");
+}
+
+void
+pg_grant_review_annotate(void *ctx, const char *line, size_t len, FILE *out)
+{
+	char status[1024];
+
+	if (!is_break_glass(line))
+		return;
+	review_status(ctx, line, len, status, sizeof status);
+	fprintf(out, "    break-glass review: ");
+	pg_escape_fputs(out, status, strlen(status), PG_ESC_TEXT);
+	fputc('\n', out);
+}
+
+/* The line of record seq in log, into *line (malloc'd); 0, or ENOENT. */
+static int
+find_record(const char *log, uint64_t seq, char **line, size_t *len)
+{
+	FILE *f = fopen(log, "r");
+	size_t cap = 0;
+	ssize_t n;
+	uint64_t s;
+
+	*line = NULL;
+	if (f == NULL)
+		return errno;
+	while ((n = getline(line, &cap, f)) > 0) {
+		if ((*line)[n - 1] == '\n')
+			(*line)[--n] = '\0';
+		if (line_seq(*line, &s) && s == seq) {
+			*len = (size_t)n;
+			fclose(f);
+			return 0;
+		}
+	}
+	free(*line);
+	*line = NULL;
+	fclose(f);
+	return ENOENT;
+}
+
+/* Writes the review document, or checks the one there is about this record. */
+static int
+write_review(const char *path, uint64_t seq, const char *hex, const char *log)
+{
+	char text[1024], want[100];
+	FILE *f;
+
+	snprintf(want, sizeof want, "\nrecord_sha256: %s\n", hex);
+	if ((f = fopen(path, "r")) != NULL) {
+		size_t n = fread(text, 1, sizeof text - 1, f);
+
+		fclose(f);
+		text[n] = '\0';
+		if (strstr(text, want) == NULL) {
+			fprintf(stderr, "p11gate grant review: %s is about another record\n", path);
+			return 1;
+		}
+		return 0;
+	}
+	snprintf(text, sizeof text, "review: 1\nrecord_sha256: %s\nseq: %" PRIu64 "\nlog: %s\n"
+	         "what: a break-glass use, reviewed\n", hex, seq, log);
+	return write_new(path, text);
+}
+
+static void
+usage_review(FILE *out)
+{
+	fprintf(out,
+	        "Usage: p11gate grant review --config FILE --seq N -f KEY [--label NAME] [--log LOG]\n"
+	        "Sign a review of the break-glass use recorded as N in the audit log: a\n"
+	        "review file GRANTS_DIR/reviews/N-HASH.yaml naming the record's SHA-256,\n"
+	        "signed with ssh-keygen -Y sign -n p11gate-review.  'p11gate audit find\n"
+	        "--break-glass --config FILE' shows each use as reviewed or not.\n"
+	        "\n"
+	        "  -c, --config FILE    the policy (grants.dir, approvers, audit.file)\n"
+	        "      --seq N          the record's seq\n"
+	        "      --log LOG        the log that holds it (default: audit.file)\n"
+	        "  -f, --key-file KEY   the approver's OpenSSH private key\n"
+	        "  -l, --label NAME     the signature file's label (default: your user name)\n"
+	        "  -h, --help           display this help and exit\n"
+	        "\n"
+	        "Exit status: 0 signed, 1 not signed, 2 usage error.\n");
+}
+
+static int
+grant_review(int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "config", required_argument, NULL, 'c' }, { "seq", required_argument, NULL, 'S' },
+		{ "log", required_argument, NULL, 'L' }, { "key-file", required_argument, NULL, 'f' },
+		{ "label", required_argument, NULL, 'l' }, { "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *config = NULL, *log = NULL, *key = NULL, *label = NULL, *seq_text = NULL;
+	char path[4096], sig_path[4200], hex[65], dir[4096], status[1024], *line = NULL;
+	const struct passwd *pw;
+	unsigned char sha256[32];
+	pg_policy *policy = NULL;
+	uint64_t seq;
+	size_t len = 0;
+	char *end = NULL;
+	int c, rc = 1;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "c:f:l:h", options, NULL)) != -1) {
+		switch (c) {
+		case 'c': config = optarg; break;
+		case 'S': seq_text = optarg; break;
+		case 'L': log = optarg; break;
+		case 'f': key = optarg; break;
+		case 'l': label = optarg; break;
+		case 'h': usage_review(stdout); return 0;
+		default: return usage_error("review", "unknown option");
+		}
+	}
+	if (config == NULL || seq_text == NULL || key == NULL || optind != argc)
+		return usage_error("review", "--config, --seq and -f are required");
+	errno = 0;
+	seq = strtoull(seq_text, &end, 10);
+	if (errno != 0 || *end != '\0' || end == seq_text)
+		return usage_error("review", "--seq wants a record's seq (a number)");
+	if (label == NULL && (pw = getpwuid(getuid())) != NULL)
+		label = pw->pw_name;
+	if (label == NULL || label[0] == '\0' || strchr(label, '/') != NULL || label[0] == '.')
+		return usage_error("review", "give a --label without '/'");
+	if ((policy = load_policy(config)) == NULL)
+		return 1;
+	if (log == NULL)
+		log = pg_policy_settings(policy)->audit_file;
+	if (log == NULL || pg_policy_settings(policy)->grants_dir == NULL) {
+		fprintf(stderr, "p11gate grant review: %s needs audit.file (or --log) and grants.dir\n", config);
+		goto out;
+	}
+	if ((c = find_record(log, seq, &line, &len)) != 0) {
+		fprintf(stderr, "p11gate grant review: no record %" PRIu64 " in %s (%s)\n", seq, log,
+		        strerror(c));
+		goto out;
+	}
+	if (!is_break_glass(line)) {
+		fprintf(stderr, "p11gate grant review: record %" PRIu64 " is not a break-glass use\n", seq);
+		goto out;
+	}
+	pg_sha256(line, len, sha256);
+	pg_hex_encode(sha256, 32, hex);
+	review_path(policy, seq, hex, path, sizeof path);
+	snprintf(dir, sizeof dir, "%s/reviews", pg_policy_settings(policy)->grants_dir);
+	if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+		fprintf(stderr, "p11gate grant review: cannot create %s: %s\n", dir, strerror(errno));
+		goto out;
+	}
+	if (write_review(path, seq, hex, log) != 0)
+		goto out;
+	printf("Reviewing break-glass use %" PRIu64 ":\n  | ", seq);
+	pg_escape_fputs(stdout, line, len, PG_ESC_TEXT);
+	printf("\n");
+	fflush(stdout);
+	snprintf(sig_path, sizeof sig_path, "%s.%s.sig", path, label);
+	if (ssh_sign(key, PG_REVIEW_SIG_NAMESPACE, path, sig_path) != 0)
+		goto out;
+	review_status(policy, line, len, status, sizeof status);
+	printf("signed: %s\n%s\n", sig_path, status);
+	rc = 0;
+out:
+	free(line);
+	pg_policy_unref(policy);
+	return rc;
+}
+
 static void
 usage(FILE *out)
 {
@@ -657,6 +922,7 @@ usage(FILE *out)
 	        "       p11gate grant approve FILE -f KEY [--label NAME] [--config FILE]\n"
 	        "       p11gate grant show --config FILE [--at TIME] GRANT...\n"
 	        "       p11gate grant list --config FILE [--at TIME]\n"
+	        "       p11gate grant review --config FILE --seq N -f KEY [--label NAME]\n"
 	        "Write, approve and inspect grants: the approvals a rule with approval: needs\n"
 	        "before a key signs (docs/approvals.md).\n"
 	        "\n"
@@ -682,6 +948,8 @@ pg_cmd_grant(int argc, char **argv)
 		return grant_show_or_list(argc - 1, argv + 1, false);
 	if (strcmp(argv[1], "list") == 0)
 		return grant_show_or_list(argc - 1, argv + 1, true);
+	if (strcmp(argv[1], "review") == 0)
+		return grant_review(argc - 1, argv + 1);
 	fprintf(stderr, "p11gate grant: unknown subcommand '%s'\n", argv[1]);
 	usage(stderr);
 	return 2;

@@ -462,9 +462,9 @@ approver_of_blob(const pg_policy *policy, const pg_sshsig *sig)
 /* Verifies one signature file over the grant's bytes, unless the memo
  * already holds the answer for this file and these bytes. */
 static void
-sig_refresh(const pg_policy *policy, const char *dir, struct sig_memo *memo,
-            const char *grant_bytes, size_t grant_len, const unsigned char grant_sha256[32],
-            time_t real)
+sig_refresh_ns(const pg_policy *policy, const char *dir, struct sig_memo *memo, const char *ns,
+               const char *grant_bytes, size_t grant_len, const unsigned char grant_sha256[32],
+               time_t real)
 {
 	char path[4096], *text = NULL;
 	pg_sshsig *sig = NULL;
@@ -502,11 +502,20 @@ sig_refresh(const pg_policy *policy, const char *dir, struct sig_memo *memo,
 		goto out;
 	}
 	memo->verified = pg_sshsig_verify(sig, policy->approvers[memo->approver].key,
-	                                  PG_GRANT_SIG_NAMESPACE, (const unsigned char *)grant_bytes,
+	                                  ns, (const unsigned char *)grant_bytes,
 	                                  grant_len, &memo->sk, memo->why, sizeof memo->why);
 out:
 	pg_sshsig_free(sig);
 	free(text);
+}
+
+static void
+sig_refresh(const pg_policy *policy, const char *dir, struct sig_memo *memo,
+            const char *grant_bytes, size_t grant_len, const unsigned char grant_sha256[32],
+            time_t real)
+{
+	sig_refresh_ns(policy, dir, memo, PG_GRANT_SIG_NAMESPACE, grant_bytes, grant_len,
+	               grant_sha256, real);
 }
 
 static bool
@@ -864,14 +873,15 @@ grant_state(const pg_policy *policy, const struct pg_grant *grant, time_t now, c
 }
 
 static void
-report_sigs(const pg_policy *policy, const char *dir, struct grant_memo *memo, const char *bytes,
-            size_t len, const struct pg_grant_inspect_fns *fns, void *ctx)
+report_sigs(const pg_policy *policy, const char *dir, struct grant_memo *memo, const char *ns,
+            const char *bytes, size_t len, const unsigned char sha256[32],
+            void (*each_sig)(void *ctx, const struct pg_grant_sig_info *sig), void *ctx)
 {
 	for (size_t i = 0; i < memo->n_sigs; i++) {
 		struct sig_memo *sig = &memo->sigs[i];
 		struct pg_grant_sig_info s;
 
-		sig_refresh(policy, dir, sig, bytes, len, memo->grant->sha256, time(NULL));
+		sig_refresh_ns(policy, dir, sig, ns, bytes, len, sha256, time(NULL));
 		s = (struct pg_grant_sig_info){
 			.file = sig->file,
 			.approver = sig->approver >= 0 ? policy->approvers[sig->approver].name : NULL,
@@ -882,7 +892,7 @@ report_sigs(const pg_policy *policy, const char *dir, struct grant_memo *memo, c
 			.sk_flags = sig->sk.flags,
 			.sk_counter = sig->sk.counter,
 		};
-		fns->sig(ctx, &s);
+		each_sig(ctx, &s);
 	}
 }
 
@@ -926,7 +936,8 @@ pg_grant_inspect(const pg_policy *policy, const char *path, time_t now,
 	};
 	memcpy(info.sha256, memo.grant->sha256, 32);
 	fns->grant(ctx, &info);
-	report_sigs(policy, dir, &memo, bytes, len, fns, ctx);
+	report_sigs(policy, dir, &memo, PG_GRANT_SIG_NAMESPACE, bytes, len, memo.grant->sha256,
+	            fns->sig, ctx);
 	report_rules(policy, &memo, fns->rule, ctx);
 	ok = true;
 out:
@@ -937,4 +948,43 @@ out:
 	grant_memo_clear(&memo);
 	free(dir);
 	return ok;
+}
+
+int
+pg_approvals_of_file(const pg_policy *policy, const char *path, const char *ns,
+                     void (*each_sig)(void *ctx, const struct pg_grant_sig_info *sig), void *ctx)
+{
+	struct grant_memo memo = { .file = NULL };
+	char *dir = strdup(path), *slash, *bytes = NULL, **names = NULL;
+	unsigned char sha256[32];
+	size_t len = 0, n_names = 0;
+	struct file_id id;
+	int err = ENOMEM;
+
+	if (dir == NULL)
+		goto out;
+	slash = strrchr(dir, '/');
+	memo.file = strdup(slash != NULL ? slash + 1 : dir);
+	if (slash != NULL)
+		*slash = '\0';
+	else
+		strcpy(dir, ".");
+	if (memo.file == NULL)
+		goto out;
+	if ((err = read_file(dir, memo.file, PG_GRANT_MAX_BYTES, &bytes, &len, &id)) != 0 ||
+	    (err = read_names(dir, &names, &n_names)) != 0)
+		goto out;
+	err = ENOMEM;
+	if (!pg_sha256(bytes, len, sha256) || !attach_sigs(&memo, names, n_names))
+		goto out;
+	report_sigs(policy, dir, &memo, ns, bytes, len, sha256, each_sig, ctx);
+	err = 0;
+out:
+	for (size_t i = 0; i < n_names; i++)
+		free(names[i]);
+	free(names);
+	free(bytes);
+	grant_memo_clear(&memo);
+	free(dir);
+	return err;
 }

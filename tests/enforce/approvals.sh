@@ -288,5 +288,45 @@ grep -q "^rel-cli  key release-rsa  requester $ME  .*release-with-two-approvals:
 ok "grant approve ran ssh-keygen for alice, erin and carol; grant list shows rel-cli usable"
 allowed "signed under the CLI's grant" rel-cli '["alice","carol"]'
 
+check "break-glass uses reviewed with p11gate grant review; audit find --break-glass --config says which"
+policy
+cat >>"$POLICY" <<EOF
+  - name: emergency
+    effect: allow
+    keys: [release-ec]
+    callers: { users: [$ME] }
+    break_glass: { max_signatures: 5, per: 24h }
+EOF
+"$P11GATE_CLI" check "$POLICY" >"$W/check-bg.out" 2>&1 || { cat "$W/check-bg.out" >&2; fail "the break-glass policy does not pass check"; }
+printf 'hotfix\n' | openssl dgst -sha256 -binary >"$W/hotfix.sha256"
+attempt break-glass env P11GATE_BREAK_GLASS="INC-7: release server down" \
+	pkcs11-tool --module "$P11GATE_MODULE" --login --pin "$PIN" --sign --id 02 -m ECDSA -i "$W/hotfix.sha256" -o "$W/bg.sig"
+must_succeed "break-glass signature"
+bg_seq=$(new_records | jq -r 'select(.decision=="allow" and .break_glass != null) | .seq')
+[ -n "$bg_seq" ] || { new_records >&2; fail "no break-glass allow record"; }
+"$P11GATE_CLI" audit find --break-glass --config "$POLICY" "$AUDIT" >"$W/bg-find1.out"
+grep -A1 " seq $bg_seq allow" "$W/bg-find1.out" | grep -q "break-glass review: not reviewed" ||
+	{ cat "$W/bg-find1.out" >&2; fail "audit find does not say break-glass use $bg_seq is not reviewed"; }
+"$P11GATE_CLI" grant review --config "$POLICY" --seq "$bg_seq" -f "$KEYS/mallory" --label mallory >"$W/review-m.out" ||
+	fail "grant review (mallory) failed"
+"$P11GATE_CLI" audit find --break-glass --config "$POLICY" "$AUDIT" >"$W/bg-find2.out"
+grep -A1 " seq $bg_seq allow" "$W/bg-find2.out" | grep -q "break-glass review: not reviewed (.*mallory.sig: signed with key .*, which is no approver's)" ||
+	{ cat "$W/bg-find2.out" >&2; fail "a review signed by a key that is no approver's counts"; }
+"$P11GATE_CLI" grant review --config "$POLICY" --seq "$bg_seq" -f "$KEYS/alice" --label alice >"$W/review-a.out" ||
+	{ cat "$W/review-a.out" >&2; fail "grant review (alice) failed"; }
+"$P11GATE_CLI" audit find --break-glass --config "$POLICY" "$AUDIT" >"$W/bg-find3.out"
+grep -A1 " seq $bg_seq allow" "$W/bg-find3.out" | grep -q "break-glass review: reviewed by alice; " ||
+	{ cat "$W/bg-find3.out" >&2; fail "audit find does not say alice reviewed break-glass use $bg_seq"; }
+review=$(ls "$GRANTS"/reviews/"$bg_seq"-*.yaml)
+ssh-keygen -Y verify -f <(echo "alice $(cat "$KEYS/alice.pub")") -I alice -n p11gate-review \
+	-s "$review.alice.sig" <"$review" >/dev/null || fail "ssh-keygen -Y verify rejects alice's review"
+grep -q "^record_sha256: $(grep "^{\"seq\":$bg_seq," "$AUDIT" | tr -d '\n' | sha256sum | cut -d' ' -f1)\$" "$review" ||
+	fail "the review does not name the SHA-256 of record $bg_seq's line"
+if "$P11GATE_CLI" grant review --config "$POLICY" --seq 1 -f "$KEYS/alice" 2>"$W/review-1.err"; then
+	fail "grant review signed a review of a record that is no break-glass use"
+fi
+grep -q "is not a break-glass use" "$W/review-1.err" || fail "grant review does not say record 1 is no break-glass use"
+ok "use $bg_seq: not reviewed; mallory's review does not count; alice's does (ssh-keygen -Y verify agrees)"
+
 audit_verifies
 echo "PASS"
