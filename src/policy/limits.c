@@ -190,6 +190,11 @@ pg_break_glass_compile(struct pg_load *load, struct pg_rule *rule, const struct 
 		return false;
 	else
 		warn_alignment(load->diag, node, cap->per);
+	if (ok && load->policy->settings.identity == PG_IDENTITY_PEER &&
+	    load->policy->settings.grants_dir == NULL)
+		pg_diag_warning_at(load->diag, map, "break-glass rule '%s' can never match: behind "
+		                   "p11-kit server a justification is only a file in grants.dir/"
+		                   "break-glass, and there is no grants.dir", rule->name);
 	if (ok) {
 		rule->break_glass = cap;
 		rule->conds |= 1u << PG_COND_BREAK_GLASS;

@@ -44,6 +44,10 @@ static const struct diag_case cases[] = {
 	{ "limit with a per that is not a duration",
 	  PG_TEST_HEAD KEYS RULE "    callers: {users: [0]}\n    limit: {max: 5, per: 60}\n",
 	  PG_DIAG_ERROR, 10, 26, "limit.per must be a duration from 1s to 366d", false },
+	{ "break_glass behind the server without grants.dir",
+	  PG_TEST_HEAD "identity: peer\nserver_socket: /run/p11gate/pkcs11.sock\n" KEYS RULE
+	  "    callers: {users: [0]}\n    break_glass: {max_signatures: 1, per: 1d}\n",
+	  PG_DIAG_WARNING, 12, 18, "break-glass rule 'r' can never match: behind p11-kit server", true },
 	{ "break_glass without its cap",
 	  PG_TEST_HEAD KEYS RULE "    callers: {users: [0]}\n    break_glass: {per: 1d}\n",
 	  PG_DIAG_ERROR, 10, 18, "rule 'r': break_glass has no max_signatures", false },
