@@ -304,6 +304,7 @@ copy_file(const char *from, const char *to)
 
 START_TEST(the_log_is_the_truth)
 {
+	static const char torn[] = "{\"seq\":99,\"time\":\"2026-12-04T06:00:00.000000Z\",\"counted\":[{\"id\":\"";
 	char *old = t_path(dir, "counters.old");
 	pg_audit *a = open_log();
 	uint64_t used = 0;
@@ -349,8 +350,7 @@ START_TEST(the_log_is_the_truth)
 
 	/* A record cut short by a crash took nothing (its use never left:
 	 * the record was not whole), even though it names a use. */
-	t_append(log_path, "{\"seq\":99,\"time\":\"2026-12-04T06:00:00.000000Z\",\"counted\":[{\"id\":\"",
-	         68);
+	t_append(log_path, torn, strlen(torn));
 	ck_assert_int_eq(unlink(counters_path), 0);
 	a = open_log();
 	ck_assert_int_eq(take_one(a, "c", 0, 100, &used), 1);
