@@ -394,6 +394,31 @@ START_TEST(rotation_carries_the_counters)
 }
 END_TEST
 
+/* Whoever may write LOG.counters but not the log could give uses back: such
+ * a file is not used, and counted uses are refused; an empty one made
+ * beforehand (as an operator makes it beside a shared log) is filled from
+ * the log. */
+START_TEST(counters_file_must_be_trusted)
+{
+	pg_audit *a = open_log();
+	uint64_t used = 0;
+
+	ck_assert_int_eq(take_one(a, "t", 0, 10, NULL), 1);
+	pg_audit_close(a);
+	ck_assert_int_eq(chmod(counters_path, 0666), 0);
+	a = open_log();
+	ck_assert_int_eq(take_one(a, "t", 0, 10, NULL), -1);
+	pg_audit_close(a);
+	ck_assert_int_eq(unlink(counters_path), 0);
+	t_write(counters_path, "", 0);
+	ck_assert_int_eq(chmod(counters_path, 0640), 0);
+	a = open_log();
+	ck_assert_int_eq(take_one(a, "t", 0, 10, &used), 1);
+	ck_assert_uint_eq(used, 2);
+	pg_audit_close(a);
+}
+END_TEST
+
 static void
 taker_loop(void)
 {
@@ -454,6 +479,7 @@ main(void)
 	tcase_add_test(tc, the_log_is_the_truth);
 	tcase_add_test(tc, rotation_carries_the_counters);
 	tcase_add_test(tc, killed_takers);
+	tcase_add_test(tc, counters_file_must_be_trusted);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
