@@ -437,7 +437,10 @@ pg_judge_record(struct pg_regime *regime, const struct pg_judge_call *call,
 	if (!decision->allow || refusal[0] != '\0') {
 		/* A refusal is rare: make it durable before answering. */
 		pg_audit_sync(regime->audit, record_seq);
-		pg_alert_takes_raise(regime, &alerts, decision, key_name, record_seq);
+		/* A limit's refusal took none of the alerts' counters (they were
+		 * an allow's: new callers), so it raises none of theirs. */
+		if (refusal[0] == '\0')
+			pg_alert_takes_raise(regime, &alerts, decision, key_name, record_seq);
 		say_refusal(regime, call, key_name, refusal[0] != '\0' ? refusal : decision->reason);
 		return CKR_FUNCTION_REJECTED;
 	}

@@ -180,4 +180,24 @@ new=$(jq -c 'select(.event=="alert")' "$AUDIT" | tail -n +3)
 "$P11GATE_CLI" audit verify "$AUDIT" >/dev/null || fail "the log does not verify"
 ok "$(jq -r .reason <<<"$new")"
 
+# ---------------------------------------------------------------------------
+make_world limited
+write_policy --extra "alerts: { new_caller: {} }" <<-EOF
+  - name: ci-signs
+    effect: allow
+    keys: [release-ec]
+    callers: { users: [$ME] }
+    limit: { max: 1, per: 1h, by: caller }
+EOF
+
+check "a use a rate limit refuses is no new caller: its refusal raises no new-caller alert"
+sign_captured first faketime "2026-12-04 10:20:00"
+must_succeed "the first signature"
+sign_captured second faketime "2026-12-04 10:21:00"
+must_fail "the second signature, past the limit"
+[ "$(jq -c 'select(.event=="alert" and .alert=="new-caller")' "$AUDIT" | wc -l)" -eq 2 ] ||
+	{ jq -c 'select(.event=="alert")' "$AUDIT" >&2; fail "not 2 new-caller alerts (user, program of the first signature)"; }
+[ "$(jq -c 'select(.event=="alert" and .alert=="limit-reached")' "$AUDIT" | wc -l)" -le 1 ] || fail "more than one limit-reached alert"
+ok "$(jq -r 'select(.event=="alert") | .alert' "$AUDIT" | sort | uniq -c | tr -s ' \n' ' ')"
+
 echo "PASS: alerts"
