@@ -255,6 +255,7 @@ print_readable(FILE *out, const json_t *rec)
 	fprintf(out, "%" JSON_INTEGER_FORMAT, json_integer_value(json_object_get(rec, "seq")));
 	fputc(' ', out);
 	print_value(out, what, false);
+	print_field(out, rec, "alert", "alert", false);
 	print_field(out, rec, "ref", "ref", false);
 	print_field(out, rec, "operation", "operation", false);
 	print_field(out, rec, "key", "key", false);

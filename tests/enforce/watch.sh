@@ -86,6 +86,12 @@ env TZ=UTC faketime "2030-01-01 00:00:00" "$P11GATE_CLI" audit report --json --s
 [ "$(jq -r '.signatures' "$W/recent.json")" = 3 ] || fail "--since 1h lost records"
 ok "$(jq -c '{signatures, refusals, alerts_total}' "$W/report.json")"
 
+check "audit find names each alert"
+"$P11GATE_CLI" audit find "$AUDIT" >"$W/find.out" || fail "audit find failed"
+grep -q " seq $(jq -r 'select(.event=="alert") | .seq' "$AUDIT") alert alert=unusual-hours ref=$last_ref key=release-ec " "$W/find.out" ||
+	{ cat "$W/find.out" >&2; fail "audit find does not name the alert"; }
+ok "$(grep ' alert ' "$W/find.out" | cut -c1-100)"
+
 check "usage errors"
 STATUS=0; "$P11GATE_CLI" audit watch --count 0 "$AUDIT" 2>"$W/u.err" || STATUS=$?
 [ "$STATUS" -eq 2 ] || fail "--count 0: exit $STATUS"
