@@ -42,6 +42,10 @@ struct replay {
 	size_t decisions, fixed, counts[N_CHANGES];
 	struct group *groups;
 	size_t n_groups, cap_groups;
+	/* The new policy's limit: and break_glass: counters, taken by the
+	 * decisions it allows, in the log's order (as the module counts). */
+	struct use_count { char *name; uint64_t n; } *uses;
+	size_t n_uses, cap_uses;
 	bool failed;         /* out of memory */
 };
 
@@ -229,6 +233,90 @@ replay_lifecycle(const pg_policy *policy, const json_t *rec, const struct pg_req
 	snprintf(d->reason, sizeof d->reason, "key %s: %s", d->key_name, life.message);
 }
 
+/* pg_justify_fn: a break-glass justification is what the record says was
+ * stated (its "break_glass" field); a record without one stated none. */
+static bool
+recorded_justification(void *ctx, uint64_t fresh, char *text, size_t text_len, char *source,
+                       size_t source_len)
+{
+	const json_t *bg = json_object_get(ctx, "break_glass");
+	const char *stated = pg_json_get_string(bg, "justification");
+
+	(void)fresh;
+	if (stated == NULL) {
+		snprintf(source, source_len, "the record, which holds no justification");
+		return false;
+	}
+	snprintf(text, text_len, "%s", stated);
+	snprintf(source, source_len, "%s", pg_json_get_string(bg, "source") ?
+	         pg_json_get_string(bg, "source") : "the record");
+	return true;
+}
+
+/* A counter of limit (the deciding rule's) for this decision, by what
+ * it counts and its fixed window, as the module names it in spirit. */
+static struct use_count *
+use_counter(struct replay *r, const char *kind, const struct pg_decision *d,
+            const struct pg_limit *limit, const struct pg_request *req)
+{
+	char name[768];
+	size_t i;
+
+	snprintf(name, sizeof name, "%s %s %s %lu %" PRIu64, kind, d->rule,
+	         limit->by == PG_LIMIT_BY_KEY ? d->key_name : limit->by == PG_LIMIT_BY_RULE ? "-" : "",
+	         limit->by == PG_LIMIT_BY_CALLER ? (unsigned long)req->caller->uid : 0UL,
+	         (uint64_t)req->now / limit->per);
+	for (i = 0; i < r->n_uses; i++) {
+		if (strcmp(r->uses[i].name, name) == 0)
+			return &r->uses[i];
+	}
+	if (r->n_uses == r->cap_uses) {
+		size_t cap = r->cap_uses ? 2 * r->cap_uses : 16;
+		struct use_count *more = realloc(r->uses, cap * sizeof *more);
+		if (more == NULL)
+			return NULL;
+		r->uses = more;
+		r->cap_uses = cap;
+	}
+	r->uses[r->n_uses] = (struct use_count){ strdup(name), 0 };
+	return r->uses[r->n_uses].name != NULL ? &r->uses[r->n_uses++] : NULL;
+}
+
+/* An allow under a rule with a limit: or a break-glass cap takes a use of
+ * each, all or none; one at its max refuses it, as the module would have
+ * at this point of the log. */
+static void
+replay_counted(struct replay *r, const struct pg_request *req, struct pg_decision *d)
+{
+	const struct pg_limit *limits[2] = { d->limit, d->break_glass };
+	static const char *const kinds[2] = { "limit", "break-glass cap" };
+	struct use_count *c[2] = { NULL, NULL };
+
+	if (!d->allow)
+		return;
+	for (int i = 0; i < 2; i++) {
+		if (limits[i] == NULL || limits[i]->per == 0)
+			continue;
+		if ((c[i] = use_counter(r, kinds[i], d, limits[i], req)) == NULL) {
+			r->failed = true;
+			return;
+		}
+		if (c[i]->n >= limits[i]->max) {
+			d->allow = false;
+			snprintf(d->reason, sizeof d->reason, "rule %s: %s of %" PRIu64 " per %s by %s "
+			         "reached (%" PRIu64 " of %" PRIu64 " used, counting the log's uses under "
+			         "this policy)", d->rule, kinds[i], limits[i]->max,
+			         limits[i]->per_text != NULL ? limits[i]->per_text : "?",
+			         pg_limit_by_name(limits[i]->by), c[i]->n, limits[i]->max);
+			return;
+		}
+	}
+	for (int i = 0; i < 2; i++) {
+		if (c[i] != NULL)
+			c[i]->n++;
+	}
+}
+
 static char *
 xstrdup(const char *s)
 {
@@ -331,8 +419,11 @@ replay_one(void *ctx, json_t *rec, const char *file)
 		req.data_len = strlen(data_hex) / 2;
 	}
 	match_by_name(r->policy, rec, &match);
+	req.justify = recorded_justification;
+	req.justify_ctx = rec;
 	pg_policy_decide(r->policy, &req, &d);
 	replay_lifecycle(r->policy, rec, &req, &d, &certs_unknown);
+	replay_counted(r, &req, &d);
 	/* Allowed by the new rules, but its certificates decide: even an
 	 * allow that stays an allow is not known to. */
 	if (certs_unknown) {
@@ -474,6 +565,9 @@ pg_explain_replay(const pg_policy *policy, const char *config, const char *log, 
 		goto out;
 	status = r.counts[TO_REFUSED] > 0 ? 1 : 0;
 out:
+	for (size_t i = 0; i < r.n_uses; i++)
+		free(r.uses[i].name);
+	free(r.uses);
 	for (size_t i = 0; i < r.n_groups; i++) {
 		free(r.groups[i].rule);
 		free(r.groups[i].key);

@@ -143,6 +143,19 @@ grep -q "key release-ec has a certificate: block, and records do not hold its ce
 	{ cat "$W/replay.out" >&2; fail "the reason"; }
 ok "$(head -n1 "$W/replay.out")"
 
+check "a limit of one signature a day per caller: counted in the log's order, the second of each day would be refused"
+sed "s|^    callers: { users: \[$ME\] }$|&\n    limit: { max: 1, per: 1d, by: caller }|" "$W/old.yaml" >"$W/limited.yaml"
+grep -q "limit: { max: 1" "$W/limited.yaml" || fail "the limit was not added"
+replay "$W/limited.yaml"
+[ "$STATUS" -eq 1 ] || { cat "$W/replay.out" >&2; fail "exit $STATUS"; }
+grep -q ": 7 decisions: 5 unchanged, 2 allowed -> refused, 0 refused -> allowed" "$W/replay.out" ||
+	{ cat "$W/replay.out" >&2; fail "wrong counts"; }
+grep -q "  2 x allowed then by rule ci-signs, key release-rsa, " "$W/replay.out" ||
+	{ cat "$W/replay.out" >&2; fail "not the two RSA signatures (each the day's second)"; }
+grep -q "now rule ci-signs: limit of 1 per 1d by caller reached (1 of 1 used, counting the log's uses under this policy)" "$W/replay.out" ||
+	{ cat "$W/replay.out" >&2; fail "the limit's reason"; }
+ok "$(sed -n '3,5p' "$W/replay.out" | tr '\n' '|')"
+
 check "a rule on the environment is not replayed: counted apart, never guessed"
 sed -e "s/callers: { users: \[$ME\] }/callers: { users: [$ME], env: { CI: \"true\" } }/" "$W/old.yaml" >"$W/env.yaml"
 grep -q 'env: { CI' "$W/env.yaml" || fail "the env policy was not written"
