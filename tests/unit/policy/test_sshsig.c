@@ -5,7 +5,8 @@
  * make here, both hashes, and each way a signature can be wrong.  The FIDO
  * sk- types need an authenticator this machine does not have: those
  * signatures are built by the test itself in PROTOCOL.u2f's layout with
- * OpenSSL, which checks our reading of the layout, not a device.
+ * OpenSSL (sk-ssh-ed25519 and sk-ecdsa-sha2-nistp256), which checks our
+ * reading of the layout, not a device.
  */
 #include "sshsig.h"
 #include "p11gate/common.h"
@@ -16,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <openssl/bn.h>
+#include <openssl/ec.h>
 #include <openssl/evp.h>
 
 static char dir[] = "/tmp/pg-sshsig-XXXXXX";
@@ -254,29 +257,90 @@ b64(const unsigned char *in, size_t len)
 	return out;
 }
 
-/* An sk-ssh-ed25519 key and an SSHSIG by it over message with flags. */
+/* An SSH mpint of a big-endian positive integer. */
 static void
-sk_ed25519(uint8_t flags, bool tamper_flags, char **pub_line, char **armored)
+put_mpint(unsigned char **p, const unsigned char *v, size_t len)
 {
-	EVP_PKEY *pkey = NULL;
-	EVP_PKEY_CTX *kctx = EVP_PKEY_CTX_new_id(EVP_PKEY_ED25519, NULL);
+	while (len > 1 && v[0] == 0) {
+		v++;
+		len--;
+	}
+	if (v[0] & 0x80) {
+		put_u32(p, (uint32_t)len + 1);
+		*(*p)++ = 0;
+		memcpy(*p, v, len);
+		*p += len;
+	} else {
+		put_str(p, v, len);
+	}
+}
+
+/* The key's public blob (sk-ssh-ed25519 or sk-ecdsa-sha2-nistp256, application "ssh:"). */
+static size_t
+sk_blob(EVP_PKEY *pkey, bool ecdsa, const char *type, unsigned char *blob)
+{
+	unsigned char *p = blob, raw[133];
+	size_t raw_len = sizeof raw;
+
+	put_str(&p, type, strlen(type));
+	if (ecdsa) {
+		ck_assert(EVP_PKEY_get_octet_string_param(pkey, "encoded-pub-key", raw, sizeof raw,
+		                                          &raw_len) == 1);
+		put_str(&p, "nistp256", 8);
+	} else {
+		ck_assert(EVP_PKEY_get_raw_public_key(pkey, raw, &raw_len) == 1);
+	}
+	put_str(&p, raw, raw_len);
+	put_str(&p, "ssh:", 4);
+	return (size_t)(p - blob);
+}
+
+/* What the authenticator signs: the signature, in SSH's inner form. */
+static size_t
+sk_raw_sig(EVP_PKEY *pkey, bool ecdsa, const unsigned char *authdata, size_t len, unsigned char *out)
+{
 	EVP_MD_CTX *mctx = EVP_MD_CTX_new();
-	unsigned char raw[32], blob[256], sigblob[1024], inner[256], signed_data[512];
-	unsigned char authdata[32 + 1 + 4 + 32], edsig[64];
+	unsigned char sig[160], *p = out;
+	size_t sig_len = sizeof sig;
+
+	ck_assert(EVP_DigestSignInit(mctx, NULL, ecdsa ? EVP_sha256() : NULL, NULL, pkey) == 1);
+	ck_assert(EVP_DigestSign(mctx, sig, &sig_len, authdata, len) == 1);
+	EVP_MD_CTX_free(mctx);
+	if (!ecdsa) {
+		put_str(&p, sig, sig_len);
+	} else {
+		/* DER (r, s) to SSH: string(mpint r, mpint s). */
+		const unsigned char *der = sig;
+		ECDSA_SIG *es = d2i_ECDSA_SIG(NULL, &der, (long)sig_len);
+		unsigned char r[32], sv[32], inner[80], *q = inner;
+
+		ck_assert_ptr_nonnull(es);
+		BN_bn2binpad(ECDSA_SIG_get0_r(es), r, 32);
+		BN_bn2binpad(ECDSA_SIG_get0_s(es), sv, 32);
+		ECDSA_SIG_free(es);
+		put_mpint(&q, r, 32);
+		put_mpint(&q, sv, 32);
+		put_str(&p, inner, (size_t)(q - inner));
+	}
+	return (size_t)(p - out);
+}
+
+/* An sk- key (ed25519 or ECDSA P-256) and an SSHSIG by it over message
+ * with flags; tamper_flags changes the flag byte after signing. */
+static void
+sk_make(bool ecdsa, uint8_t flags, bool tamper_flags, char **pub_line, char **armored)
+{
+	const char *type = ecdsa ? "sk-ecdsa-sha2-nistp256@openssh.com" : "sk-ssh-ed25519@openssh.com";
+	EVP_PKEY *pkey = ecdsa ? EVP_EC_gen("P-256") : EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+	unsigned char blob[256], sigblob[1024], inner[256], signed_data[512];
+	unsigned char authdata[32 + 1 + 4 + 32], h[64];
 	unsigned char *p;
-	size_t raw_len = sizeof raw, edsig_len = sizeof edsig, blob_len, inner_len, sd_len, sig_len;
-	unsigned char h[64];
+	size_t blob_len, inner_len, sd_len, sig_len;
 	unsigned int h_len;
-	const char *type = "sk-ssh-ed25519@openssh.com";
 	char *text;
 
-	ck_assert(EVP_PKEY_keygen_init(kctx) == 1 && EVP_PKEY_keygen(kctx, &pkey) == 1);
-	ck_assert(EVP_PKEY_get_raw_public_key(pkey, raw, &raw_len) == 1);
-	p = blob;
-	put_str(&p, type, strlen(type));
-	put_str(&p, raw, 32);
-	put_str(&p, "ssh:", 4);
-	blob_len = (size_t)(p - blob);
+	ck_assert_ptr_nonnull(pkey);
+	blob_len = sk_blob(pkey, ecdsa, type, blob);
 	text = b64(blob, blob_len);
 	*pub_line = malloc(strlen(text) + 64);
 	sprintf(*pub_line, "%s %s test@sk", type, text);
@@ -296,12 +360,10 @@ sk_ed25519(uint8_t flags, bool tamper_flags, char **pub_line, char **armored)
 	authdata[32] = flags;
 	memcpy(authdata + 33, "\0\0\0\x07", 4);
 	pg_sha256(signed_data, sd_len, authdata + 37);
-	ck_assert(EVP_DigestSignInit(mctx, NULL, NULL, NULL, pkey) == 1);
-	ck_assert(EVP_DigestSign(mctx, edsig, &edsig_len, authdata, sizeof authdata) == 1);
 
 	p = inner;
 	put_str(&p, type, strlen(type));
-	put_str(&p, edsig, 64);
+	p += sk_raw_sig(pkey, ecdsa, authdata, sizeof authdata, p);
 	*p++ = tamper_flags ? (uint8_t)(flags ^ PG_SSHSIG_SK_USER_VERIFIED) : flags;
 	put_u32(&p, 7);
 	inner_len = (size_t)(p - inner);
@@ -319,23 +381,21 @@ sk_ed25519(uint8_t flags, bool tamper_flags, char **pub_line, char **armored)
 	*armored = malloc(strlen(text) + 128);
 	sprintf(*armored, "-----BEGIN SSH SIGNATURE-----\n%s\n-----END SSH SIGNATURE-----\n", text);
 	free(text);
-	EVP_MD_CTX_free(mctx);
-	EVP_PKEY_CTX_free(kctx);
 	EVP_PKEY_free(pkey);
 }
 
 static bool
-sk_verify(uint8_t flags, bool tamper, struct pg_sshsig_sk *sk, char *err, size_t err_len)
+sk_verify(bool ecdsa, uint8_t flags, bool tamper, struct pg_sshsig_sk *sk, char *err, size_t err_len)
 {
 	char *pub, *armored;
 	pg_sshkey *key;
 	pg_sshsig *sig;
 	bool ok;
 
-	sk_ed25519(flags, tamper, &pub, &armored);
+	sk_make(ecdsa, flags, tamper, &pub, &armored);
 	key = pg_sshkey_new(pub, err, err_len);
 	ck_assert_msg(key != NULL, "%s", err);
-	ck_assert_int_eq(pg_sshkey_type(key), PG_SSHKEY_SK_ED25519);
+	ck_assert_int_eq(pg_sshkey_type(key), ecdsa ? PG_SSHKEY_SK_ECDSA_P256 : PG_SSHKEY_SK_ED25519);
 	sig = pg_sshsig_new(armored, strlen(armored), err, err_len);
 	ck_assert_msg(sig != NULL, "%s", err);
 	ok = pg_sshsig_verify(sig, key, "p11gate-grant", (const unsigned char *)message,
@@ -347,22 +407,24 @@ sk_verify(uint8_t flags, bool tamper, struct pg_sshsig_sk *sk, char *err, size_t
 	return ok;
 }
 
-START_TEST(sk_ed25519_layout)
+/* _i: 0 sk-ssh-ed25519, 1 sk-ecdsa-sha2-nistp256. */
+START_TEST(sk_layout)
 {
 	struct pg_sshsig_sk sk;
 	char err[512];
+	bool ecdsa = _i == 1;
 
-	ck_assert_msg(sk_verify(PG_SSHSIG_SK_USER_PRESENT, false, &sk, err, sizeof err), "%s", err);
+	ck_assert_msg(sk_verify(ecdsa, PG_SSHSIG_SK_USER_PRESENT, false, &sk, err, sizeof err), "%s", err);
 	ck_assert(sk.is_sk);
 	ck_assert_uint_eq(sk.counter, 7);
 	ck_assert_uint_eq(sk.flags, PG_SSHSIG_SK_USER_PRESENT);
-	ck_assert(sk_verify(PG_SSHSIG_SK_USER_PRESENT | PG_SSHSIG_SK_USER_VERIFIED, false, &sk,
+	ck_assert(sk_verify(ecdsa, PG_SSHSIG_SK_USER_PRESENT | PG_SSHSIG_SK_USER_VERIFIED, false, &sk,
 	                    err, sizeof err));
 	/* No touch: refused. */
-	ck_assert(!sk_verify(0, false, &sk, err, sizeof err));
+	ck_assert(!sk_verify(ecdsa, 0, false, &sk, err, sizeof err));
 	ck_assert_ptr_nonnull(strstr(err, "did not confirm user presence"));
 	/* The flags are signed: changing them breaks the signature. */
-	ck_assert(!sk_verify(PG_SSHSIG_SK_USER_PRESENT, true, &sk, err, sizeof err));
+	ck_assert(!sk_verify(ecdsa, PG_SSHSIG_SK_USER_PRESENT, true, &sk, err, sizeof err));
 	ck_assert_str_eq(err, "the signature does not verify");
 }
 END_TEST
@@ -379,7 +441,7 @@ sshsig_suite(void)
 	tcase_add_test(tc, wrong_namespace);
 	tcase_add_test(tc, another_key);
 	tcase_add_test(tc, malformed_armor_and_keys);
-	tcase_add_test(tc, sk_ed25519_layout);
+	tcase_add_loop_test(tc, sk_layout, 0, 2);
 	suite_add_tcase(s, tc);
 	return s;
 }
