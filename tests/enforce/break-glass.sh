@@ -97,6 +97,13 @@ grep -qF 'break_glass="INC-4711: \"release server down\" <hotfix> \\ 4.2.1"' "$W
 ok "$(head -n1 "$W/find.out")"
 audit_verifies
 
+check "explain --replay under the same policy: each break-glass use replays with its recorded justification, the cap's refusal as a refusal"
+"$P11GATE_CLI" explain --replay "$AUDIT" --config "$POLICY" >"$W/replay.out" 2>&1 ||
+	{ cat "$W/replay.out" >&2; fail "the replay says a break-glass use would be refused"; }
+grep -q ": 5 decisions: 5 unchanged, 0 allowed -> refused, 0 refused -> allowed, 0 not replayable" "$W/replay.out" ||
+	{ cat "$W/replay.out" >&2; fail "the replay's counts"; }
+ok "$(head -n1 "$W/replay.out")"
+
 # ---------------------------------------------------------------------------
 make_world files
 GRANTS=$W/grants

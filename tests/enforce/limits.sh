@@ -84,6 +84,13 @@ must_succeed "a signature after the counters file was lost"
 [ "$(counted_n)" = 2 ] || fail "after the loss the use is counted $(counted_n), not 2"
 audit_verifies
 
+check "explain --replay under the same policy: the limit's refusals replay as refusals (uses counted in order)"
+"$P11GATE_CLI" explain --replay "$AUDIT" --config "$POLICY" >"$W/replay.out" 2>&1 ||
+	{ cat "$W/replay.out" >&2; fail "the replay says an allowed use would be refused"; }
+grep -q ": 7 decisions: 7 unchanged, 0 allowed -> refused, 0 refused -> allowed, 0 not replayable" "$W/replay.out" ||
+	{ cat "$W/replay.out" >&2; fail "the replay of the same policy changes something"; }
+ok "$(head -n1 "$W/replay.out")"
+
 # ---------------------------------------------------------------------------
 make_world by-key
 write_policy <<-EOF
