@@ -14,6 +14,7 @@
 #include <time.h>
 #include "p11gate/pkcs11.h"
 #include "p11gate/identity.h"
+#include "p11gate/login.h"
 
 typedef struct pg_policy pg_policy;
 
@@ -88,6 +89,30 @@ struct pg_alerts {
 };
 
 const struct pg_alerts *pg_policy_alerts(const pg_policy *policy);
+
+/* ---- login: identity tokens and credentials (issue 13, docs/policy.md) -- */
+
+struct pg_login_credential {
+	const char *name;
+	unsigned char secret_sha256[32];   /* SHA-256 of the secret presented as PIN */
+};
+
+struct pg_login_config {
+	bool configured;                   /* the file has a login: block */
+	const char *token_pin_file;        /* the real token's user PIN; NULL if not given */
+	bool accept_token_pin;             /* default: false once an issuer or credential exists */
+	const struct pg_login_issuer *issuers;
+	size_t n_issuers;
+	const struct pg_login_credential *credentials;
+	size_t n_credentials;
+	/* The claim names any rule's identity: condition names, for records. */
+	const char *const *recorded_claims;
+	size_t n_recorded_claims;
+};
+
+/* Never NULL; configured is false when the file has no login: block (C_Login
+ * is then the token's own business). */
+const struct pg_login_config *pg_policy_login(const pg_policy *policy);
 
 /* ---- keys ------------------------------------------------------------- */
 
@@ -263,6 +288,10 @@ struct pg_request {
 	CK_MECHANISM_TYPE mechanism;       /* CK_UNAVAILABLE_INFORMATION for manage */
 	const struct pg_key_match *key;
 	struct pg_caller *caller;          /* not const: the exe hash is computed lazily */
+	/* What the caller proved at C_Login (an identity token or a
+	 * credential), NULL if nothing: identity: conditions match it, and a
+	 * token past its exp refuses every use. */
+	const struct pg_login_id *login;
 	time_t now;                        /* the injected clock */
 	/* The data to be signed, at the call that signs it (NULL at an init):
 	 * a grant's data_sha256 list is checked against them. */

@@ -375,35 +375,6 @@ out:
 
 /* ---- the claims ------------------------------------------------------- */
 
-void
-pg_login_id_free(struct pg_login_id *id)
-{
-	if (id == NULL)
-		return;
-	for (size_t i = 0; i < id->n_claims; i++) {
-		free(id->claims[i].name);
-		free(id->claims[i].value);
-	}
-	free(id->claims);
-	free(id->issuer);
-	free(id->credential);
-	free(id->iss);
-	free(id->sub);
-	free(id->jti);
-	free(id->kid);
-	free(id);
-}
-
-const struct pg_login_claim *
-pg_login_id_claim(const struct pg_login_id *id, const char *name)
-{
-	for (size_t i = 0; id != NULL && i < id->n_claims; i++) {
-		if (strcmp(id->claims[i].name, name) == 0)
-			return &id->claims[i];
-	}
-	return NULL;
-}
-
 static char *
 dup_or_null(const char *s)
 {

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
  * A rule's callers: conditions (users, groups, programs, program_sha256,
- * units, env): compiled once, with user and group names resolved to ids at
+ * units, env; identity is login.c's): compiled once, with user and group names resolved to ids at
  * load time, and evaluated against a pg_caller with its trust levels.
  */
 #include "internal.h"
@@ -15,7 +15,7 @@
 #include <string.h>
 
 static const char *const caller_fields[] = {
-	"users", "groups", "programs", "program_sha256", "units", "env", NULL
+	"users", "groups", "programs", "program_sha256", "units", "env", "identity", NULL
 };
 
 /* Bound on the getpwnam_r/getgrnam_r buffer (groups with many members). */
@@ -146,8 +146,8 @@ compile_ids(struct pg_load *load, struct pg_rule *rule, const struct pg_ynode *s
 	return true;
 }
 
-static void
-glob_init(struct pg_glob *glob, const char *pattern)
+void
+pg_glob_init(struct pg_glob *glob, const char *pattern)
 {
 	glob->pattern = pattern;
 	glob->literal = strpbrk(pattern, "*?[\\") == NULL;
@@ -155,8 +155,8 @@ glob_init(struct pg_glob *glob, const char *pattern)
 
 /* No FNM_PATHNAME: a star crosses '/', so the pattern /usr/lib/jvm/STAR/bin/java
  * (STAR being '*') matches /usr/lib/jvm/java-17/bin/java; no FNM_PERIOD. */
-static bool
-glob_match(const struct pg_glob *glob, const char *text)
+bool
+pg_glob_match(const struct pg_glob *glob, const char *text)
 {
 	if (glob->literal)
 		return strcmp(glob->pattern, text) == 0;
@@ -197,7 +197,7 @@ compile_globs(struct pg_load *load, struct pg_rule *rule, const struct pg_ynode 
 		}
 		if ((glob = pg_arena_strdup(arena, glob)) == NULL)
 			return false;
-		glob_init(&globs[n++], glob);
+		pg_glob_init(&globs[n++], glob);
 	}
 	if (cond == PG_COND_PROGRAMS) {
 		rule->programs = globs;
@@ -281,7 +281,7 @@ compile_env(struct pg_load *load, struct pg_rule *rule, const struct pg_ynode *m
 		glob = pg_arena_strdup(arena, glob);
 		if (rule->env[rule->n_env].name == NULL || glob == NULL)
 			return false;
-		glob_init(&rule->env[rule->n_env].glob, glob);
+		pg_glob_init(&rule->env[rule->n_env].glob, glob);
 		rule->n_env++;
 	}
 	return true;
@@ -340,6 +340,8 @@ pg_callers_compile(struct pg_load *load, struct pg_rule *rule, const struct pg_y
 	    !compile_globs(load, rule, node, PG_COND_UNITS))
 		return false;
 	if ((node = pg_ymap_get(callers, "env")) != NULL && !compile_env(load, rule, node))
+		return false;
+	if ((node = pg_ymap_get(callers, "identity")) != NULL && !pg_identity_compile(load, rule, node))
 		return false;
 	warn_reported(load, rule, callers);
 	return true;
@@ -432,7 +434,7 @@ eval_programs(const struct pg_rule *rule, const struct pg_caller *caller, char *
 		return PG_UNKNOWN;
 	}
 	for (size_t i = 0; i < rule->n_programs; i++) {
-		if (glob_match(&rule->programs[i], caller->exe)) {
+		if (pg_glob_match(&rule->programs[i], caller->exe)) {
 			SAY("program %s matches %s%s", SHOWN(caller->exe), rule->programs[i].pattern,
 			    reported(caller->exe_trust));
 			return PG_YES;
@@ -482,7 +484,7 @@ eval_units(const struct pg_rule *rule, const struct pg_caller *caller, char *msg
 		return PG_NO;
 	}
 	for (size_t i = 0; i < rule->n_units; i++) {
-		if (glob_match(&rule->units[i], caller->unit)) {
+		if (pg_glob_match(&rule->units[i], caller->unit)) {
 			SAY("unit %s matches %s%s", SHOWN(caller->unit), rule->units[i].pattern,
 			    reported(caller->unit_trust));
 			return PG_YES;
@@ -506,7 +508,7 @@ eval_env(const struct pg_rule *rule, const struct pg_caller *caller, char *msg, 
 			SAY("env %s is not set", rule->env[i].name);
 			return PG_NO;
 		}
-		if (!glob_match(&rule->env[i].glob, value)) {
+		if (!pg_glob_match(&rule->env[i].glob, value)) {
 			SAY("env %s does not match '%s'", rule->env[i].name, rule->env[i].glob.pattern);
 			return PG_NO;
 		}
@@ -538,6 +540,8 @@ pg_callers_eval(const struct pg_rule *rule, enum pg_cond cond, struct pg_eval *e
 		return eval_units(rule, caller, msg, msg_len);
 	case PG_COND_ENV:
 		return eval_env(rule, caller, msg, msg_len);
+	case PG_COND_IDENTITY:
+		return pg_identity_eval(rule, ev, msg, msg_len);
 	default:
 		break;
 	}

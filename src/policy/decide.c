@@ -252,6 +252,9 @@ pg_policy_decide(const pg_policy *policy, const struct pg_request *req, struct p
 		snprintf(out->reason, sizeof out->reason, "unknown operation %d", (int)req->op);
 		return;
 	}
+	/* The caller's proof ran out: nothing it allowed stands. */
+	if (pg_login_expired(req, out->reason, sizeof out->reason))
+		return;
 	eval_init(&ev, policy, req, out);
 
 	/* A matching deny wins; the first in file order decides. */

@@ -145,6 +145,7 @@ enum pg_cond {
 	PG_COND_PROGRAM_SHA256,
 	PG_COND_UNITS,
 	PG_COND_ENV,
+	PG_COND_IDENTITY,
 	PG_COND_MECHANISMS,
 	PG_COND_DATES,
 	PG_COND_DAYS,
@@ -163,6 +164,18 @@ enum pg_tri { PG_NO, PG_YES, PG_UNKNOWN };
 struct pg_glob {
 	const char *pattern;
 	bool literal;                /* no *, ?, [ or \: plain string compare */
+};
+
+/* identity: what a caller must have proved at login (login.c). */
+struct pg_identity_claim {
+	const char *name;
+	struct pg_glob glob;         /* a string claim matches the glob; any other is compared as text */
+};
+struct pg_identity_cond {
+	const char *issuer;          /* the login: issuer's name, or NULL */
+	const char *credential;      /* the login: credential's name, or NULL */
+	struct pg_identity_claim *claims;
+	size_t n_claims;
 };
 
 struct pg_env_cond {
@@ -216,6 +229,7 @@ struct pg_rule {
 	const char *units_text;
 	struct pg_env_cond *env;
 	size_t n_env;
+	struct pg_identity_cond identity;
 	CK_MECHANISM_TYPE *mechanisms;
 	size_t n_mechanisms;
 	const char *mechanisms_text;
@@ -268,6 +282,7 @@ struct pg_policy {
 	 * (grant_check.c; its own lock). */
 	struct pg_grant_cache *grant_cache;
 	struct pg_alerts alerts;     /* alerts: (alerts.c) */
+	struct pg_login_config login;
 };
 
 /* The state a loader pass shares: the policy being built and the diags. */
@@ -300,6 +315,14 @@ bool pg_life_compile(struct pg_load *load, struct pg_key *key, const struct pg_y
 long pg_key_pin_not_after(const struct pg_key *key, const struct pg_key_facts *facts);
 /* "YYYY-MM-DD" as YYYYMMDD, or -1 with why (when.c). */
 long pg_parse_date(const char *text, size_t len, char *why, size_t why_len);
+/* login.c: the login: block (before rules: they name its issuers), a rule's
+ * callers.identity, and the claim names records carry (after rules). */
+bool pg_login_compile(struct pg_load *load, const struct pg_ynode *login);
+bool pg_identity_compile(struct pg_load *load, struct pg_rule *rule, const struct pg_ynode *identity);
+bool pg_login_finish(struct pg_load *load);
+/* Globs of callers: conditions (callers.c): no FNM_PATHNAME, no FNM_PERIOD. */
+void pg_glob_init(struct pg_glob *glob, const char *pattern);
+bool pg_glob_match(const struct pg_glob *glob, const char *text);
 /* Builds policy->index; false on out-of-memory. */
 bool pg_index_build(struct pg_policy *policy);
 void pg_keys_release(struct pg_policy *policy);
@@ -335,6 +358,11 @@ enum pg_tri pg_break_glass_eval(const struct pg_rule *rule, struct pg_eval *ev, 
  * failed, e.g. "user ci (uid 1001) is not in users [release]". */
 enum pg_tri pg_callers_eval(const struct pg_rule *rule, enum pg_cond cond,
                             struct pg_eval *ev, char *msg, size_t msg_len);
+enum pg_tri pg_identity_eval(const struct pg_rule *rule, struct pg_eval *ev, char *msg,
+                            size_t msg_len);
+/* A token past its exp (with PG_LOGIN_SKEW) refuses every use: true and
+ * the reason in out then. */
+bool pg_login_expired(const struct pg_request *req, char *out, size_t out_len);
 enum pg_tri pg_when_eval(const struct pg_rule *rule, enum pg_cond cond,
                          struct pg_eval *ev, char *msg, size_t msg_len);
 /* Whether the request is outside the rule's usual: window; if so, msg

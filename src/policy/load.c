@@ -20,7 +20,7 @@
 
 static const char *const top_fields[] = {
 	"version", "module", "audit", "caller_messages", "identity", "server_socket",
-	"key_names_max_age_ms", "alerts", "keys", "approvers", "grants", "rules", NULL
+	"key_names_max_age_ms", "alerts", "login", "keys", "approvers", "grants", "rules", NULL
 };
 static const char *const audit_fields[] = {
 	"file", "sync", "syslog", "max_size", "checkpoint_key", "checkpoint_every", NULL
@@ -244,7 +244,12 @@ compile_sections(struct pg_load *load, const struct pg_ynode *root)
 {
 	const struct pg_ynode *keys = pg_ymap_get(root, "keys");
 	const struct pg_ynode *rules = pg_ymap_get(root, "rules");
+	const struct pg_ynode *login = pg_ymap_get(root, "login");
 	bool keys_ok = true;
+
+	/* Before rules: their identity conditions name its issuers. */
+	if (login != NULL && !pg_login_compile(load, login))
+		return false;
 
 	if (keys == NULL || pg_ynode_is_null(keys)) {
 		pg_diag_warning_at(load->diag, keys != NULL ? keys : root,
@@ -266,6 +271,8 @@ compile_sections(struct pg_load *load, const struct pg_ynode *root)
 		if (!pg_rules_compile(load, rules))
 			return false;
 	}
+	if (!pg_login_finish(load))
+		return false;
 	/* Only meaningful when keys compiled; otherwise rules name keys that failed. */
 	for (size_t i = 0; keys_ok && i < load->policy->n_keys; i++) {
 		const struct pg_key *key = &load->policy->keys[i];
