@@ -15,6 +15,7 @@
 #include "p11gate/pkcs11.h"
 #include "p11gate/identity.h"
 #include "p11gate/alert.h"
+#include "p11gate/login.h"
 
 typedef struct pg_audit pg_audit;
 
@@ -84,6 +85,7 @@ struct pg_audit_record {
 	 * and where it was found ("break_glass" object). */
 	const char *justification;
 	const char *justification_source;
+	const char *identity_json;               /* "identity":{...}, as pg_audit_identity_json_new made it */
 	const unsigned char *policy_sha256;      /* 32 bytes */
 	uint64_t ref;                            /* results: seq of their decision record */
 	bool has_rv;
@@ -135,6 +137,7 @@ struct pg_audit_use {
 	const struct pg_audit_cert *certs;       /* the key's certificates, as checked */
 	size_t n_certs;
 	const char *warning;                     /* an allowed use's lifecycle warning */
+	const char *identity_json;               /* what the caller proved at login (pg_audit_identity_json_new) */
 };
 
 /* The records of a log's events.  Records that name the caller and the
@@ -152,6 +155,16 @@ struct pg_audit_record pg_audit_record_refusal(const pg_audit *audit, const char
  * output_sha256 (32 bytes) names what it returned, or NULL. */
 struct pg_audit_record pg_audit_record_result(const struct pg_audit_use *use, uint64_t ref, CK_RV rv,
                                               const unsigned char *output_sha256);
+/* A C_Login (or C_LoginUser, C_Logout) p11gate judged: operation "login",
+ * allowed with the identity proved (identity_json, may be NULL) or denied
+ * with the reason. */
+struct pg_audit_record pg_audit_record_login(const pg_audit *audit, const char *function, bool allow,
+                                             const char *identity_json, const char *reason);
+/* The "identity" field of the records after a login: the issuer (or
+ * credential), iss, sub, the claims named in claims[] that the token has,
+ * jti, exp and the token's SHA-256 -- never the token, a bearer credential.
+ * Malloc'd; NULL on out-of-memory. */
+char *pg_audit_identity_json_new(const struct pg_login_id *id, const char *const *claims, size_t n_claims);
 /* A policy loaded, reloaded, or a reload refused (reason says which). */
 struct pg_audit_record pg_audit_record_policy(const pg_audit *audit, const char *reason);
 /* This process opened the log, over the wrapped module at module. */

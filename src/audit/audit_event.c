@@ -38,6 +38,7 @@ decision(const pg_audit *audit, const struct pg_audit_use *use, bool allow, cons
 		.data = use->data,
 		.data_len = use->data_len,
 		.caller = pg_audit_caller(audit),
+		.identity_json = use->identity_json,
 		.policy_sha256 = pg_audit_policy_sha256(audit),
 	};
 }
@@ -85,6 +86,22 @@ pg_audit_record_result(const struct pg_audit_use *use, uint64_t ref, CK_RV rv,
 		.has_rv = true,
 		.rv = rv,
 		.signature_sha256 = output_sha256,
+	};
+}
+
+struct pg_audit_record
+pg_audit_record_login(const pg_audit *audit, const char *function, bool allow,
+                      const char *identity_json, const char *reason)
+{
+	return (struct pg_audit_record){
+		.event = PG_AUDIT_DECISION,
+		.allow = allow,
+		.reason = reason,
+		.function = function,
+		.operation = "login",
+		.caller = pg_audit_caller(audit),
+		.identity_json = identity_json,
+		.policy_sha256 = pg_audit_policy_sha256(audit),
 	};
 }
 

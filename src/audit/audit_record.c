@@ -228,6 +228,63 @@ pg_audit_caller_json_new(struct pg_caller *caller)
 	return out.data;
 }
 
+char *
+pg_audit_identity_json_new(const struct pg_login_id *id, const char *const *claims, size_t n_claims)
+{
+	struct pg_buf out;
+	bool any = false;
+
+	pg_buf_init(&out);
+	field(&out, "identity");
+	pg_buf_puts(&out, "{");
+	if (id->credential != NULL) {
+		pg_buf_puts(&out, "\"credential\":");
+		pg_buf_json_string(&out, id->credential);
+	} else {
+		pg_buf_puts(&out, "\"issuer\":");
+		pg_buf_json_string(&out, id->issuer != NULL ? id->issuer : "");
+		if (id->iss != NULL) {
+			pg_buf_puts(&out, ",\"iss\":");
+			pg_buf_json_string(&out, id->iss);
+		}
+		if (id->sub != NULL) {
+			pg_buf_puts(&out, ",\"sub\":");
+			pg_buf_json_string(&out, id->sub);
+		}
+	}
+	for (size_t i = 0; i < n_claims; i++) {
+		const struct pg_login_claim *c = pg_login_id_claim(id, claims[i]);
+
+		if (c == NULL)
+			continue;
+		pg_buf_puts(&out, any ? "," : ",\"claims\":{");
+		pg_buf_json_string(&out, c->name);
+		pg_buf_puts(&out, ":");
+		/* Another value is written as text too: the record says what the
+		 * rule compared, and stays free of the token's own JSON. */
+		pg_buf_json_string(&out, c->value);
+		any = true;
+	}
+	if (any)
+		pg_buf_puts(&out, "}");
+	if (id->jti != NULL) {
+		pg_buf_puts(&out, ",\"jti\":");
+		pg_buf_json_string(&out, id->jti);
+	}
+	if (id->exp != 0) {
+		pg_buf_puts(&out, ",\"exp\":");
+		pg_buf_u64(&out, (uint64_t)id->exp);
+	}
+	pg_buf_puts(&out, id->credential != NULL ? ",\"secret_sha256\":" : ",\"token_sha256\":");
+	pg_buf_json_hex(&out, id->token_sha256, PG_SHA256_LEN);
+	pg_buf_puts(&out, "},");
+	if (out.failed || out.data == NULL) {
+		pg_buf_release(&out);
+		return NULL;
+	}
+	return out.data;
+}
+
 static const char *
 event_name(enum pg_audit_event event)
 {
@@ -304,6 +361,8 @@ pg_audit_record_body(const struct pg_audit_record *r, const char *host, const ch
 		}
 		pg_buf_puts(out, "},");
 	}
+	if (r->identity_json != NULL)
+		pg_buf_puts(out, r->identity_json);
 	if (r->pid != 0)
 		u64_field(out, "pid", r->pid);
 	string_field(out, "module", r->module);

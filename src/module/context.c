@@ -75,6 +75,7 @@ release_state(bool close_module)
 	pg_regimes_release();
 	pg_sessions_release();
 	pg_keymemo_release();
+	pg_logins_release();
 	if (close_module) {
 		pg_loader_close(pg_ctx.dl);
 		pg_ctx.dl = NULL;

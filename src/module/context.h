@@ -7,6 +7,7 @@
  *   regime.c    the regime in force and hot reload; the program-hash memo
  *   sessions.c  the session table (each entry also has a lock of its own)
  *   keymemo.c   the key-identity memo
+ *   login.c     the identity each token was logged into with (issue 13)
  * Every field is read and written with pg_ctx.lock held, except the atomics
  * `active` (read on every call) and `regimes.last_id`.  The lock is held only to look at or change
  * these fields, never while calling into the wrapped module (except its
@@ -63,6 +64,18 @@ struct pg_ctx_keys {
 	uint64_t generation;
 };
 
+/* login.c's part: per slot, what the application proved at C_Login
+ * (PKCS#11 login state is per application and token, shared by its
+ * sessions; in peer mode an application is one connection). */
+#define PG_LOGIN_SLOTS 16
+struct pg_ctx_login {
+	struct {
+		bool used;
+		CK_SLOT_ID slot;
+		struct pg_login *login;     /* the context's reference */
+	} slots[PG_LOGIN_SLOTS];
+};
+
 struct pg_ctx {
 	pthread_mutex_t lock;           /* guards every field below but `active` */
 	/* &lower while initialised in this process, else NULL.  Read without
@@ -78,6 +91,7 @@ struct pg_ctx {
 	struct pg_ctx_regimes regimes;
 	struct pg_session *sessions[PG_SESSION_BUCKETS];
 	struct pg_ctx_keys keys;
+	struct pg_ctx_login login;
 };
 
 extern struct pg_ctx pg_ctx;
@@ -94,5 +108,6 @@ struct pg_regime *pg_regime_new(pg_policy *policy, const struct pg_file_version 
 void pg_regimes_release(void);
 void pg_sessions_release(void);
 void pg_keymemo_release(void);
+void pg_logins_release(void);
 
 #endif /* P11GATE_CONTEXT_H */

@@ -16,6 +16,8 @@
  *   PG_MANAGE(name, ...)   a one-shot call judged for its key and objects, manage.c
  *   PG_TRACK(name, ...)    forwarded, and followed: sessions, messages, cancels
  *   PG_REFUSED(name, ...)  never forwarded
+ *   PG_LOGIN(name, ...)    logging in and out, and what the token says of
+ *                          PINs: verified identities (login.c)
  * Every row but PG_MODULE and PG_FN is a hook: calls.c generates its entry
  * point, which bundles the arguments into a pg_args_<name> (calls.h) and
  * calls the hand-written pg_gate_<name>.  An includer that defines only
@@ -51,6 +53,9 @@
 #ifndef PG_REFUSED
 #define PG_REFUSED PG_HOOK
 #endif
+#ifndef PG_LOGIN
+#define PG_LOGIN PG_HOOK
+#endif
 
 /* Module-level calls, written by hand in entry.c (never forwarded blindly). */
 PG_MODULE(C_Initialize, (CK_VOID_PTR, init_args))
@@ -59,7 +64,7 @@ PG_MODULE(C_GetInfo, (CK_INFO_PTR, info))
 PG_MODULE(C_GetFunctionList, (CK_FUNCTION_LIST_PTR_PTR, list))
 PG_FN(C_GetSlotList, (CK_BBOOL, token_present), (CK_SLOT_ID_PTR, slots), (CK_ULONG_PTR, count))
 PG_FN(C_GetSlotInfo, (CK_SLOT_ID, slot), (CK_SLOT_INFO_PTR, info))
-PG_FN(C_GetTokenInfo, (CK_SLOT_ID, slot), (CK_TOKEN_INFO_PTR, info))
+PG_LOGIN(C_GetTokenInfo, (CK_SLOT_ID, slot), (CK_TOKEN_INFO_PTR, info))
 PG_FN(C_GetMechanismList, (CK_SLOT_ID, slot), (CK_MECHANISM_TYPE_PTR, list), (CK_ULONG_PTR, count))
 PG_FN(C_GetMechanismInfo, (CK_SLOT_ID, slot), (CK_MECHANISM_TYPE, type), (CK_MECHANISM_INFO_PTR, info))
 PG_MANAGE(C_InitToken, (CK_SLOT_ID, slot), (CK_UTF8CHAR_PTR, pin), (CK_ULONG, pin_len), (CK_UTF8CHAR_PTR, label))
@@ -71,8 +76,8 @@ PG_TRACK(C_CloseAllSessions, (CK_SLOT_ID, slot))
 PG_FN(C_GetSessionInfo, (CK_SESSION_HANDLE, session), (CK_SESSION_INFO_PTR, info))
 PG_FN(C_GetOperationState, (CK_SESSION_HANDLE, session), (CK_BYTE_PTR, state), (CK_ULONG_PTR, state_len))
 PG_REFUSED(C_SetOperationState, (CK_SESSION_HANDLE, session), (CK_BYTE_PTR, state), (CK_ULONG, state_len), (CK_OBJECT_HANDLE, encryption_key), (CK_OBJECT_HANDLE, authentication_key))
-PG_FN(C_Login, (CK_SESSION_HANDLE, session), (CK_USER_TYPE, user_type), (CK_UTF8CHAR_PTR, pin), (CK_ULONG, pin_len))
-PG_FN(C_Logout, (CK_SESSION_HANDLE, session))
+PG_LOGIN(C_Login, (CK_SESSION_HANDLE, session), (CK_USER_TYPE, user_type), (CK_UTF8CHAR_PTR, pin), (CK_ULONG, pin_len))
+PG_LOGIN(C_Logout, (CK_SESSION_HANDLE, session))
 PG_MANAGE(C_CreateObject, (CK_SESSION_HANDLE, session), (CK_ATTRIBUTE_PTR, templ), (CK_ULONG, count), (CK_OBJECT_HANDLE_PTR, object))
 PG_MANAGE(C_CopyObject, (CK_SESSION_HANDLE, session), (CK_OBJECT_HANDLE, object), (CK_ATTRIBUTE_PTR, templ), (CK_ULONG, count), (CK_OBJECT_HANDLE_PTR, new_object))
 PG_MANAGE(C_DestroyObject, (CK_SESSION_HANDLE, session), (CK_OBJECT_HANDLE, object))
@@ -124,7 +129,7 @@ PG_FN(C_WaitForSlotEvent, (CK_FLAGS, flags), (CK_SLOT_ID_PTR, slot), (CK_VOID_PT
 #ifndef PG_ONLY_2_40
 PG_MODULE(C_GetInterfaceList, (CK_INTERFACE_PTR, list), (CK_ULONG_PTR, count))
 PG_MODULE(C_GetInterface, (CK_UTF8CHAR_PTR, name), (CK_VERSION_PTR, version), (CK_INTERFACE_PTR_PTR, iface), (CK_FLAGS, flags))
-PG_FN(C_LoginUser, (CK_SESSION_HANDLE, session), (CK_USER_TYPE, user_type), (CK_UTF8CHAR_PTR, pin), (CK_ULONG, pin_len), (CK_UTF8CHAR_PTR, username), (CK_ULONG, username_len))
+PG_LOGIN(C_LoginUser, (CK_SESSION_HANDLE, session), (CK_USER_TYPE, user_type), (CK_UTF8CHAR_PTR, pin), (CK_ULONG, pin_len), (CK_UTF8CHAR_PTR, username), (CK_ULONG, username_len))
 PG_TRACK(C_SessionCancel, (CK_SESSION_HANDLE, session), (CK_FLAGS, flags))
 PG_INIT(C_MessageEncryptInit, (CK_SESSION_HANDLE, session), (CK_MECHANISM_PTR, mechanism), (CK_OBJECT_HANDLE, key))
 PG_FN(C_EncryptMessage, (CK_SESSION_HANDLE, session), (CK_VOID_PTR, param), (CK_ULONG, param_len), (CK_BYTE_PTR, aad), (CK_ULONG, aad_len), (CK_BYTE_PTR, plain), (CK_ULONG, plain_len), (CK_BYTE_PTR, cipher), (CK_ULONG_PTR, cipher_len))
@@ -158,4 +163,5 @@ PG_FN(C_MessageVerifyFinal, (CK_SESSION_HANDLE, session))
 #undef PG_MANAGE
 #undef PG_TRACK
 #undef PG_REFUSED
+#undef PG_LOGIN
 

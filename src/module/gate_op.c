@@ -519,9 +519,13 @@ output_rejudge_retry(struct output_txn *t)
 		return rv;
 	call = op_call(t->op, t->given.function);
 	pg_judge_decide(t->regime, &call, &verdict);
-	if (verdict.decision.allow)
+	if (verdict.decision.allow) {
+		pg_verdict_release(&verdict);
 		return CKR_OK;
-	return output_refuse_and_cancel(t, pg_judge_record(t->regime, &call, &verdict, NULL));
+	}
+	rv = pg_judge_record(t->regime, &call, &verdict, NULL);
+	pg_verdict_release(&verdict);
+	return output_refuse_and_cancel(t, rv);
 }
 
 /* Step 6: the token, on p11gate's copies.  CKR_BUFFER_TOO_SMALL (or a

@@ -72,7 +72,7 @@ pg_gate_C_InitToken(const pg_args_C_InitToken *a)
 	struct pg_regime *regime = NULL;
 	struct pg_keyinfo token;
 	struct pg_judge_call call;
-	struct pg_verdict verdict;
+	struct pg_verdict verdict = { .login = NULL };
 	uint64_t seq;
 	CK_RV rv;
 
@@ -103,6 +103,7 @@ pg_gate_C_InitToken(const pg_args_C_InitToken *a)
 	if (rv == CKR_OK)
 		pg_ctx_objects_changed();
 out:
+	pg_verdict_release(&verdict);
 	pg_regime_unref(regime);
 	return rv;
 }

@@ -77,7 +77,7 @@ key_display(const struct pg_regime *regime, const struct pg_verdict *verdict,
 
 static void
 say_refusal(const struct pg_regime *regime, const struct pg_judge_call *call,
-            const char *key_name, const char *reason)
+            const struct pg_login *login, const char *key_name, const char *reason)
 {
 	const struct pg_caller *caller = regime->caller;
 	const char *mech = call->has_mechanism ? pg_mechanism_name(call->mechanism) : NULL;
@@ -96,6 +96,16 @@ say_refusal(const struct pg_regime *regime, const struct pg_judge_call *call,
 		snprintf(who, sizeof who, "user %s, program %s",
 		         caller->user ? pg_esc(caller->user, PG_ESC_VALUE, user, sizeof user) : uid,
 		         caller->exe ? pg_esc(caller->exe, PG_ESC_VALUE, exe, sizeof exe) : "(unknown)");
+	}
+	if (login != NULL) {
+		size_t used = strlen(who);
+		char sub[200];
+
+		if (login->id->credential != NULL)
+			snprintf(who + used, sizeof who - used, ", credential %s", login->id->credential);
+		else
+			snprintf(who + used, sizeof who - used, ", identity %s sub %s", login->id->issuer,
+			         pg_esc(login->id->sub ? login->id->sub : "?", PG_ESC_VALUE, sub, sizeof sub));
 	}
 	pg_log("denied %s with key %s%s%s%s for %s: %s", pg_op_name(call->op), key_name,
 	       mech ? " (" : "", mech ? mech : "", mech ? ")" : "", who, reason);
@@ -210,7 +220,8 @@ append_taking(struct pg_regime *regime, const struct pg_audit_record *record,
 	return CKR_FUNCTION_FAILED;
 }
 
-/* A verdict with the key matched and nothing decided: a refusal. */
+/* A verdict with the key matched and nothing decided: a refusal.  With a
+ * login: block, the identity the key's token was logged into with. */
 static void
 verdict_start(const struct pg_regime *regime, const struct pg_judge_call *call,
               struct pg_verdict *verdict)
@@ -220,6 +231,7 @@ verdict_start(const struct pg_regime *regime, const struct pg_judge_call *call,
 	verdict->certs.n = 0;
 	verdict->decision.key = -1;
 	verdict->fixed = false;
+	verdict->login = pg_policy_login(regime->policy)->configured ? pg_ctx_login(call->key->slot) : NULL;
 	match_key(regime, call->key, &verdict->match);
 }
 
@@ -259,6 +271,13 @@ judge_lifecycle(const struct pg_regime *regime, const struct pg_judge_call *call
 }
 
 void
+pg_verdict_release(struct pg_verdict *verdict)
+{
+	pg_login_unref(verdict->login);
+	verdict->login = NULL;
+}
+
+void
 pg_judge_decide(const struct pg_regime *regime, const struct pg_judge_call *call,
                 struct pg_verdict *verdict)
 {
@@ -277,6 +296,7 @@ pg_judge_decide(const struct pg_regime *regime, const struct pg_judge_call *call
 		.mechanism = call->has_mechanism ? call->mechanism : CK_UNAVAILABLE_INFORMATION,
 		.key = &verdict->match,
 		.caller = regime->caller,
+		.login = verdict->login != NULL ? verdict->login->id : NULL,
 		.now = time(NULL),
 		.data_sha256 = call->data_sha256,
 		.data = call->data,
@@ -408,6 +428,7 @@ pg_judge_record(struct pg_regime *regime, const struct pg_judge_call *call,
 		use.n_keys_matched = n_matched;
 		use.public_key_sha256 = pin != NULL ? pin : call->key->have_spki ? call->key->spki_sha256 : NULL;
 		use.fixed = verdict->fixed;
+		use.identity_json = verdict->login != NULL ? verdict->login->record : NULL;
 
 		record = decision->allow ?
 		         pg_audit_record_allow(regime->audit, &use, decision->rule, decision->reason) :
@@ -441,7 +462,7 @@ pg_judge_record(struct pg_regime *regime, const struct pg_judge_call *call,
 		 * an allow's: new callers), so it raises none of theirs. */
 		if (refusal[0] == '\0')
 			pg_alert_takes_raise(regime, &alerts, decision, key_name, record_seq);
-		say_refusal(regime, call, key_name, refusal[0] != '\0' ? refusal : decision->reason);
+		say_refusal(regime, call, verdict->login, key_name, refusal[0] != '\0' ? refusal : decision->reason);
 		return CKR_FUNCTION_REJECTED;
 	}
 	/* The disk syncs the allow record while the token works. */
@@ -463,8 +484,12 @@ pg_judge(struct pg_regime *regime, const struct pg_judge_call *call, uint64_t *s
 {
 	struct pg_verdict verdict;
 
+	CK_RV rv;
+
 	pg_judge_decide(regime, call, &verdict);
-	return pg_judge_record(regime, call, &verdict, seq);
+	rv = pg_judge_record(regime, call, &verdict, seq);
+	pg_verdict_release(&verdict);
+	return rv;
 }
 
 CK_RV
@@ -472,10 +497,14 @@ pg_judge_forbid(struct pg_regime *regime, const struct pg_judge_call *call, cons
 {
 	struct pg_verdict verdict;
 
+	CK_RV rv;
+
 	verdict_start(regime, call, &verdict);
 	verdict.fixed = true;
 	snprintf(verdict.decision.reason, sizeof verdict.decision.reason, "%s", reason);
-	return pg_judge_record(regime, call, &verdict, NULL);
+	rv = pg_judge_record(regime, call, &verdict, NULL);
+	pg_verdict_release(&verdict);
+	return rv;
 }
 
 CK_RV

@@ -25,7 +25,8 @@ struct pg_judge_call {
 	size_t data_len;
 };
 
-/* A decision not yet recorded. */
+/* A decision not yet recorded, and the login it was made for (a
+ * reference: pg_verdict_release drops it). */
 struct pg_verdict {
 	struct pg_decision decision;
 	struct pg_key_match match;
@@ -34,7 +35,11 @@ struct pg_verdict {
 	 * a refusal turns the decision into one; a warning is recorded. */
 	struct pg_life_verdict life;
 	struct pg_key_certs certs;     /* certs.n = 0 when not read */
+	struct pg_login *login;
 };
+
+/* Drops what a verdict holds (after its record, or when it is not recorded). */
+void pg_verdict_release(struct pg_verdict *verdict);
 
 /* Asks the policy; records nothing. */
 void pg_judge_decide(const struct pg_regime *regime, const struct pg_judge_call *call,

@@ -98,6 +98,10 @@ judge_one_shot(const struct one_shot *shot, CK_RV (*forward)(const pg_function_l
 			rv = pg_judge_result(regime, &call, seq[i], rv, NULL, 0);
 	}
 out:
+	for (size_t i = 0; i < shot->n; i++) {
+		if (judged[i])
+			pg_verdict_release(&verdicts[i]);
+	}
 	pg_regime_unref(regime);
 	return rv;
 }
@@ -769,13 +773,21 @@ out:
 
 /* ---- sessions ------------------------------------------------------------------- */
 
+/* A token logs its application out when the last session closes: the
+ * identity it was logged into with is forgotten then too (login.c). */
 CK_RV
 pg_gate_C_CloseSession(const pg_args_C_CloseSession *a)
 {
-	CK_RV rv = pg_call_C_CloseSession(pg_ctx_lower(), a);
+	const pg_function_list_3_0 *lower = pg_ctx_lower();
+	CK_SESSION_INFO info;
+	bool slot_known = lower != NULL && pg_ctx_logins_held() &&
+	                  lower->C_GetSessionInfo(a->session, &info) == CKR_OK;
+	CK_RV rv = pg_call_C_CloseSession(lower, a);
 
 	if (rv == CKR_OK || rv == CKR_SESSION_HANDLE_INVALID)
 		pg_ctx_session_drop(a->session);
+	if (rv == CKR_OK && slot_known && pg_ctx_sessions_on(info.slotID) == 0)
+		pg_ctx_login_forget(info.slotID);
 	return rv;
 }
 
@@ -785,6 +797,8 @@ pg_gate_C_CloseAllSessions(const pg_args_C_CloseAllSessions *a)
 	CK_RV rv = pg_call_C_CloseAllSessions(pg_ctx_lower(), a);
 
 	pg_ctx_sessions_prune();
+	if (rv == CKR_OK)
+		pg_ctx_login_forget(a->slot);
 	return rv;
 }
 

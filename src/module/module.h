@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include "p11gate/audit.h"
 #include "p11gate/identity.h"
+#include "p11gate/login.h"
 #include "p11gate/pkcs11.h"
 #include "p11gate/policy.h"
 #include "rows.h"
@@ -117,6 +118,22 @@ CK_RV pg_ctx_key_certs(const struct pg_keyinfo *key, const unsigned char spki[32
                        struct pg_key_certs *out);
 /* Called after any call that may have changed objects on a token. */
 void pg_ctx_objects_changed(void);
+
+/* What an application proved at C_Login on a token (login.c): immutable,
+ * shared by reference.  id is the verified identity, record its audit
+ * field ("identity":{...},). */
+struct pg_login {
+	atomic_int refs;
+	struct pg_login_id *id;
+	char *record;
+};
+/* The login in force on slot's token, with a reference (NULL if none). */
+struct pg_login *pg_ctx_login(CK_SLOT_ID slot);
+void pg_login_unref(struct pg_login *login);
+/* The token in slot was logged out (its last session closed). */
+void pg_ctx_login_forget(CK_SLOT_ID slot);
+/* Whether any token has a login p11gate keeps (cheap; no lock order issue). */
+bool pg_ctx_logins_held(void);
 
 /* Initialise / finalise, serialised under the context lock.  reserved_path
  * is the p11gate-config= path from pReserved, or NULL. */
