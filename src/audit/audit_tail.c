@@ -3,7 +3,8 @@
  * Reads the end of the audit log to find what the next record chains to.
  * The writer calls this under the file lock whenever another process (or a
  * crash) changed the file since its own last append.  It parses no JSON
- * (p11gate.so links no JSON parser): a record is recognised by the shape
+ * (p11gate.so parses no audit record; its only JSON is identity tokens,
+ * src/login/): a record is recognised by the shape
  * the writer gives every line, which `audit verify` requires too.
  */
 #include "audit_tail.h"
