@@ -83,9 +83,9 @@ pg_cert_spki_sha256(X509 *cert, unsigned char out[32])
 }
 
 /* The certificate object's value, parsed; NULL if it has none or it does
- * not parse. */
-X509 *
-pg_cert_read(const CK_FUNCTION_LIST *lower, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object)
+ * not parse (*failed, when not NULL, says the token failed to give it). */
+static X509 *
+cert_read(const CK_FUNCTION_LIST *lower, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object, bool *failed)
 {
 	unsigned char stack_buf[CERT_BUF], *der = stack_buf;
 	CK_ATTRIBUTE a = { CKA_VALUE, stack_buf, sizeof stack_buf };
@@ -98,6 +98,8 @@ pg_cert_read(const CK_FUNCTION_LIST *lower, CK_SESSION_HANDLE session, CK_OBJECT
 		a.pValue = der;
 		rv = lower->C_GetAttributeValue(session, object, &a, 1);
 	}
+	if (failed != NULL)
+		*failed = rv != CKR_OK || der == NULL;
 	if (rv == CKR_OK && a.ulValueLen != CK_UNAVAILABLE_INFORMATION) {
 		p = der;
 		cert = d2i_X509(NULL, &p, (long)a.ulValueLen);
@@ -105,6 +107,12 @@ pg_cert_read(const CK_FUNCTION_LIST *lower, CK_SESSION_HANDLE session, CK_OBJECT
 	if (der != stack_buf)
 		free(der);
 	return cert;
+}
+
+X509 *
+pg_cert_read(const CK_FUNCTION_LIST *lower, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object)
+{
+	return cert_read(lower, session, object, NULL);
 }
 
 CK_RV
@@ -132,13 +140,18 @@ pg_keyinfo_read_certs(const CK_FUNCTION_LIST *lower, CK_SLOT_ID slot, const unsi
 	 * the key's public key must not hide behind a first batch. */
 	while (out->complete && (rv = lower->C_FindObjects(session, objects, 16, &n)) == CKR_OK && n > 0) {
 		for (CK_ULONG i = 0; out->complete && i < n; i++) {
-			X509 *cert = pg_cert_read(lower, session, objects[i]);
+			bool failed;
+			X509 *cert = cert_read(lower, session, objects[i], &failed);
 			unsigned char hash[32];
 
-			/* A certificate p11gate cannot read could be the key's. */
-			if (cert == NULL || !pg_cert_spki_sha256(cert, hash)) {
+			/* A certificate the token would not give could be the
+			 * key's: fail closed.  One that does not parse as X.509
+			 * carries no public key, no client takes it for the key's,
+			 * and counting it would let any such object refuse every
+			 * key on the token: it is not the key's. */
+			if (failed || (cert != NULL && !pg_cert_spki_sha256(cert, hash))) {
 				out->complete = false;
-			} else if (memcmp(hash, spki, 32) == 0) {
+			} else if (cert != NULL && memcmp(hash, spki, 32) == 0) {
 				if (out->n == PG_CERT_MAX ||
 				    !pg_cert_facts_from_x509(cert, &out->cert[out->n++]))
 					out->complete = false;

@@ -183,6 +183,30 @@ START_TEST(added_and_removed_through_p11gate_seen_at_once)
 }
 END_TEST
 
+/* An object that claims to be a certificate but whose value is no X.509
+ * certificate carries no public key: it refuses no key (it would refuse
+ * every key on the token if it counted). */
+START_TEST(garbage_certificate_is_no_keys)
+{
+	struct t t;
+	CK_OBJECT_CLASS cls = CKO_CERTIFICATE;
+	CK_CERTIFICATE_TYPE type = CKC_X_509;
+	CK_BBOOL yes = CK_TRUE;
+	CK_BYTE id = 0x67, junk[] = "not a certificate", subject[] = { 0x30, 0x00 };
+	CK_ATTRIBUTE templ[] = {
+		{ CKA_CLASS, &cls, sizeof cls }, { CKA_CERTIFICATE_TYPE, &type, sizeof type },
+		{ CKA_TOKEN, &yes, sizeof yes }, { CKA_ID, &id, 1 }, { CKA_LABEL, "junk", 4 },
+		{ CKA_VALUE, junk, sizeof junk }, { CKA_SUBJECT, subject, sizeof subject },
+	};
+	CK_OBJECT_HANDLE cert;
+
+	t_start(&t, "garbage_certificate_is_no_keys");
+	ck_assert_rv(t.f->C_CreateObject(t.s, templ, 7, &cert), CKR_OK);
+	sign_ok(&t);
+	t_end(&t);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -192,6 +216,7 @@ main(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, added_by_another_process_seen_at_reload);
 	tcase_add_test(tc, added_and_removed_through_p11gate_seen_at_once);
+	tcase_add_test(tc, garbage_certificate_is_no_keys);
 	suite_add_tcase(s, tc);
 	return world_run_suite(s);
 }
