@@ -104,7 +104,7 @@ void pg_keyinfo_apply(struct pg_keyinfo *info, const CK_ATTRIBUTE *templ, CK_ULO
  * (CKA_ID or CKA_LABEL) is value: the keys an object with that id or
  * label sits beside.  Uses a session of its own; sees what the
  * application's login lets it see.  CKR_BUFFER_TOO_SMALL if there are
- * more than max. */
+ * more than max.  value NULL: every private and secret key. */
 CK_RV pg_keyinfo_find_keys(const CK_FUNCTION_LIST *lower, CK_SLOT_ID slot, CK_ATTRIBUTE_TYPE type,
                            const void *value, CK_ULONG len, CK_OBJECT_HANDLE *out, CK_ULONG max,
                            CK_ULONG *n);

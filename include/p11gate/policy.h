@@ -214,6 +214,10 @@ struct pg_life_verdict {
 /* Whether signing with key idx needs its certificates read (a
  * certificate: block). */
 bool pg_policy_key_needs_certs(const pg_policy *policy, unsigned idx);
+/* The first key with a certificate: block pinned to this public key
+ * (SHA-256 of its DER SPKI), -1 if none: a certificate carrying it is
+ * one of that key's certificates (src/module/manage.c). */
+int pg_policy_cert_key(const pg_policy *policy, const unsigned char spki[32]);
 /* Whether the key states any lifecycle field (inventory, docs). */
 bool pg_policy_key_has_life(const pg_policy *policy, unsigned idx);
 /* Judges the lifecycle of the object facts describes, as key idx, at now.

@@ -201,16 +201,32 @@ same_names_added(const struct one_shot *shot, size_t from, const struct pg_regim
 	return false;
 }
 
+/* Whether key's public key is spki (any of an EC key's candidates). */
+static bool
+has_public_key(const struct pg_keyinfo *key, const unsigned char *spki)
+{
+	if (key->have_spki && memcmp(key->spki_sha256, spki, 32) == 0)
+		return true;
+	for (size_t i = 0; i < key->n_spki_candidates; i++) {
+		if (memcmp(key->spki_candidates[i], spki, 32) == 0)
+			return true;
+	}
+	return false;
+}
+
 /* Adds `manage` on the keys the policy names that carry this id or label
- * (value) of a subject object: one judgement per set of policy keys such
- * objects match (a token may hold many keys with one label). */
+ * (value) of a subject object — or, value NULL, whose public key is the
+ * object's (spki): one judgement per set of policy keys such objects match
+ * (a token may hold many keys with one label). */
 static CK_RV
 add_keys_with(struct one_shot *shot, CK_SESSION_HANDLE session, struct pg_regime *regime,
-              size_t own, const struct pg_keyinfo *object, const CK_ATTRIBUTE *value)
+              size_t own, const struct pg_keyinfo *object, const CK_ATTRIBUTE *value,
+              const unsigned char *spki)
 {
 	CK_OBJECT_HANDLE *found = NULL;
 	CK_ULONG n = 0;
-	CK_RV rv = find_keys(object, value, &found, &n);
+	const CK_ATTRIBUTE every_key = { CKA_CLASS, NULL, 0 };
+	CK_RV rv = find_keys(object, value != NULL ? value : &every_key, &found, &n);
 
 	if (rv == CKR_BUFFER_TOO_SMALL)
 		rv = pg_judge_refuse(regime, shot->function, "more keys share the object's id or "
@@ -230,6 +246,8 @@ add_keys_with(struct one_shot *shot, CK_SESSION_HANDLE session, struct pg_regime
 		}
 		if (rv != CKR_OK)
 			break;
+		if (spki != NULL && !has_public_key(&key, spki))
+			continue;
 		pg_keyinfo_facts(&key, &facts);
 		pg_policy_match_key(regime->policy, &facts, &match);
 		if ((match.n == 0 && match.pin_mismatch < 0) || same_names_added(shot, own, regime, &match))
@@ -262,6 +280,32 @@ pin_source(CK_SESSION_HANDLE session, const struct subject *s)
 		return false;
 	return pg_ctx_lower()->C_GetAttributeValue(session, s->handle, &a, 1) != CKR_OK ||
 	       a.ulValueLen != sizeof token || token != CK_FALSE;
+}
+
+/* A certificate carrying the public key of a key whose certificates are
+ * checked at signing (certificate: and a pin) is one of that key's
+ * certificates, whatever its id and label: making, changing or destroying
+ * it is `manage` on the key, so a caller without that right cannot refuse
+ * the key by planting an expired certificate for it (src/policy/lifecycle.c:
+ * every certificate of the key must pass).  A session that is not logged
+ * in cannot see the key to judge it: refused there. */
+static CK_RV
+add_keys_certified(struct one_shot *shot, CK_SESSION_HANDLE session, struct pg_regime *regime,
+                   size_t own, const struct pg_keyinfo *object, bool logged_in)
+{
+	char why[256];
+	int key;
+
+	if (object->cls != CKO_CERTIFICATE || !object->have_spki ||
+	    (key = pg_policy_cert_key(regime->policy, object->spki_sha256)) < 0)
+		return CKR_OK;
+	if (logged_in)
+		return add_keys_with(shot, session, regime, own, object, NULL, object->spki_sha256);
+	snprintf(why, sizeof why, "the certificate carries the public key of key %s, whose "
+	         "certificates are checked at signing, and the session is not logged in, so p11gate "
+	         "cannot see the key to judge it: log in first",
+	         pg_policy_key_name(regime->policy, (unsigned)key));
+	return pg_judge_refuse(regime, shot->function, why);
 }
 
 /* Objects beside a named key are part of it.  Clients take a public key,
@@ -305,8 +349,10 @@ add_keys_beside(struct one_shot *shot, CK_SESSION_HANDLE session)
 			const CK_ATTRIBUTE *value = &object.attrs[a];
 
 			if (value->ulValueLen != CK_UNAVAILABLE_INFORMATION && value->ulValueLen > 0)
-				rv = add_keys_with(shot, session, regime, own, &object, value);
+				rv = add_keys_with(shot, session, regime, own, &object, value, NULL);
 		}
+		if (rv == CKR_OK)
+			rv = add_keys_certified(shot, session, regime, own, &object, logged_in);
 	}
 	pg_regime_unref(regime);
 	return rv;

@@ -267,6 +267,20 @@ pg_policy_key_needs_certs(const pg_policy *policy, unsigned idx)
 	return idx < policy->n_keys && policy->keys[idx].life.certificate;
 }
 
+int
+pg_policy_cert_key(const pg_policy *policy, const unsigned char spki[32])
+{
+	for (size_t k = 0; k < policy->n_keys; k++) {
+		const struct pg_key *key = &policy->keys[k];
+
+		for (size_t i = 0; key->life.certificate && i < key->n_pins; i++) {
+			if (memcmp(key->pins[i].sha256, spki, PG_SHA256_LEN) == 0)
+				return (int)k;
+		}
+	}
+	return -1;
+}
+
 bool
 pg_policy_key_has_life(const pg_policy *policy, unsigned idx)
 {

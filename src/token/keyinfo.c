@@ -673,7 +673,7 @@ pg_keyinfo_find_keys(const CK_FUNCTION_LIST *lower, CK_SLOT_ID slot, CK_ATTRIBUT
 
 		set_attr(&find[0], CKA_CLASS, &cls, sizeof cls);
 		set_attr(&find[1], type, (void *)value, len);
-		rv = lower->C_FindObjectsInit(session, find, 2);
+		rv = lower->C_FindObjectsInit(session, find, value != NULL ? 2 : 1);
 		if (rv != CKR_OK)
 			break;
 		/* One past the room left: finding it means there are too many. */

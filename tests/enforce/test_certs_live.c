@@ -6,7 +6,8 @@
  * policy reload; one added or removed through this process's p11gate is
  * seen at the next signature.  The certificate added here is expired and
  * carries release-rsa's public key: every certificate of a key must pass,
- * so once seen it refuses the key (it could never make it usable).
+ * so once seen it refuses the key (it could never make it usable); and
+ * through p11gate, making it is `manage` on release-rsa whatever its names.
  */
 #include <check.h>
 #include <stdio.h>
@@ -136,6 +137,20 @@ START_TEST(added_by_another_process_seen_at_reload)
 }
 END_TEST
 
+/* The policy with a manage rule for release-rsa too. */
+static void
+allow_manage(struct t *t)
+{
+	char *text;
+	const char *at = strstr(t->policy, "rules:\n");
+
+	ck_assert_ptr_nonnull(at);
+	ck_assert_int_gt(asprintf(&text, "%s  - name: rsa-managed\n    effect: allow\n    keys: [release-rsa]\n"
+	                          "    operations: [manage]\n", t->policy), 0);
+	world_policy_text(&t->w, text);
+	free(text);
+}
+
 START_TEST(added_and_removed_through_p11gate_seen_at_once)
 {
 	struct t t;
@@ -148,7 +163,7 @@ START_TEST(added_and_removed_through_p11gate_seen_at_once)
 	unsigned char *subject = NULL;
 	X509 *x509;
 	FILE *f;
-	size_t len;
+	size_t len, mark;
 	int subject_len;
 
 	t_start(&t, "added_and_removed_through_p11gate_seen_at_once");
@@ -172,7 +187,19 @@ START_TEST(added_and_removed_through_p11gate_seen_at_once)
 			{ CKA_SUBJECT, subject, (CK_ULONG)subject_len },
 		};
 
-		/* It names no key (its id and label are no key's): not judged. */
+		/* Its id and label are no key's, but it carries release-rsa's
+		 * public key: it is release-rsa's certificate, `manage` on it,
+		 * and no rule allows that. */
+		mark = world_audit_lines(&t.w);
+		ck_assert_rv(t.f->C_CreateObject(t.s, templ, 7, &cert), CKR_FUNCTION_REJECTED);
+		world_expect_one_deny(&t.w, mark, "C_CreateObject", "manage");
+		ck_assert_uint_eq(world_audit_count_since(&t.w, mark, "\"key\":\"release-rsa\"", NULL), 1);
+		sign_ok(&t);
+		/* Allowed to manage it (a reload: the certificates are read
+		 * again at the next signature), made: refused at the next
+		 * signature, with no reload between. */
+		allow_manage(&t);
+		sign_ok(&t);
 		ck_assert_rv(t.f->C_CreateObject(t.s, templ, 7, &cert), CKR_OK);
 	}
 	OPENSSL_free(subject);
