@@ -10,7 +10,8 @@
 # refused after it expired and before it was valid; a certificate without
 # codeSigning, one revoked in the CRL and no certificate at all are refused;
 # a valid certificate planted beside an expired one does not make the key
-# usable; not_after and a pin's not_after retire the key.
+# usable; not_after and a pin's not_after retire the key; and through
+# p11gate nobody without a manage rule can plant a certificate for the key.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/certlib.sh"
 
@@ -166,6 +167,26 @@ allowed_at "2026-09-30 12:00:00" "the old pin's last day"
 [[ "$(new_field '.decision=="allow"' .warning)" == *"pin's not_after is 2026-09-30, in 0 days"* ]] ||
 	fail "no warning on the pin's last day"
 denied_at "2026-10-01 00:00:01" "past the pin's not_after" "the key is past its pin's not_after 2026-09-30"
+
+check "through p11gate, a certificate carrying pinned release-rsa's public key is release-rsa's, whatever its names"
+policy_with <<-EOF
+public_key_sha256: "$RSA_PIN"
+certificate: { required: true, eku: codeSigning }
+EOF
+attempt plant-logged-out pkcs11-tool --module "$P11GATE_MODULE" --write-object "$W/planted.der" --type cert \
+	--id 77 --label other
+must_fail "planting without a login"
+grep -q "carries the public key of key release-rsa, whose certificates are checked at signing.*log in first" "$ERR" ||
+	{ cat "$ERR" >&2; fail "the refusal does not say why"; }
+[ "$(new_count '.decision=="deny" and .operation=="manage" and .function=="C_CreateObject"')" -eq 1 ] ||
+	{ new_records >&2; fail "no deny record for the planting"; }
+ok "not logged in: refused, on record"
+attempt plant-logged-in p11tool_sign --write-object "$W/planted.der" --type cert --id 77 --label other
+must_fail "planting without a manage rule"
+[ "$(new_count '.decision=="deny" and .operation=="manage" and .key=="release-rsa" and .function=="C_CreateObject"')" -eq 1 ] ||
+	{ new_records >&2; fail "no deny record naming release-rsa for the planting"; }
+ok "logged in, no manage rule: refused as manage on release-rsa"
+allowed_at "2026-06-01 12:00:00" "nothing was planted" "$W/year.pem"
 
 audit_verifies
 echo "PASS: certificates, not_after and pins enforced at signing"
