@@ -310,6 +310,9 @@ struct pg_request {
 	 * may still be refused, when its allow record is written). */
 	bool (*grant_uses_left)(void *ctx, const struct pg_grant_use *grant, uint64_t *used);
 	void *grant_ctx;
+	/* Another judgement follows before anything is produced (an init):
+	 * approval: may answer from its memo of the grants, reading no file. */
+	bool provisional;
 };
 
 

@@ -305,6 +305,7 @@ pg_judge_decide(const struct pg_regime *regime, const struct pg_judge_call *call
 		.justify_ctx = (void *)regime,
 		.grant_uses_left = grant_uses_left,
 		.grant_ctx = (void *)regime,
+		.provisional = !call->record_allow,
 	};
 	pg_policy_decide(regime->policy, &request, &verdict->decision);
 	judge_lifecycle(regime, call, request.now, verdict);

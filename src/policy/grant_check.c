@@ -20,7 +20,9 @@
  * PG_GRANT_RECHECK_S: an in-place edit that makes a grant apply (it then
  * needs new signatures) or overwrites a signature file in place may wait
  * that long; an edit of the grant that applies, and a grant or signature
- * file removed, are seen at once.
+ * file removed, are seen at once.  A provisional judgement (a signature's
+ * init: the call that makes it is judged again) answers from the memos
+ * without looking at any file, once the directory has been read.
  */
 #include "grant.h"
 #include "internal.h"
@@ -714,7 +716,7 @@ pg_approval_eval(const struct pg_rule *rule, struct pg_eval *ev, char *msg, size
 	enum stage best = ST_REVOKED;
 	char best_msg[1024] = "", one[1024];
 	unsigned unparsed = 0;
-	bool any = false, full;
+	bool any = false, full, quick;
 	time_t real;
 	int err;
 
@@ -730,12 +732,16 @@ pg_approval_eval(const struct pg_rule *rule, struct pg_eval *ev, char *msg, size
 	/* Settledness is judged by the real clock, never the request's
 	 * (explain --at may ask about any instant). */
 	real = time(NULL);
-	if ((err = refresh_listing(cache, dir, real)) != 0) {
+	/* A provisional judgement (an init, judged again where the signature
+	 * is made) answers from the memos as they are, looking at no file. */
+	quick = ev->req->provisional && cache->listed;
+again:
+	if (!quick && (err = refresh_listing(cache, dir, real)) != 0) {
 		pthread_mutex_unlock(&cache->lock);
 		SAY("grants.dir %s cannot be read (%s)", dir, strerror(err));
 		return PG_NO;
 	}
-	full = real - cache->rechecked >= PG_GRANT_RECHECK_S;
+	full = !quick && real - cache->rechecked >= PG_GRANT_RECHECK_S;
 	for (size_t i = 0; i < cache->n_grants; i++) {
 		struct grant_memo *memo = &cache->grants[i];
 		struct pg_grant_use use = { .used = false };
@@ -743,12 +749,12 @@ pg_approval_eval(const struct pg_rule *rule, struct pg_eval *ev, char *msg, size
 
 		/* A settled grant that does not apply is looked at again only
 		 * in a full pass. */
-		if (!full && memo->known && settled(&memo->id, memo->taken) &&
+		if (!full && memo->known && (quick || settled(&memo->id, memo->taken)) &&
 		    (memo->grant == NULL || !applies(policy, rule, ev->req, memo->grant, user))) {
 			unparsed += memo->grant == NULL;
 			continue;
 		}
-		if (!grant_refresh(policy, dir, memo, real))
+		if (!(quick && memo->known) && !grant_refresh(policy, dir, memo, real))
 			continue;
 		if (memo->grant == NULL) {
 			unparsed++;
@@ -761,7 +767,7 @@ pg_approval_eval(const struct pg_rule *rule, struct pg_eval *ev, char *msg, size
 
 			/* A settled signature's verdict over these bytes stands
 			 * until a full pass: removing one changes the directory. */
-			if (!full && sig->known && settled(&sig->id, sig->taken) &&
+			if (!full && sig->known && (quick || settled(&sig->id, sig->taken)) &&
 			    memcmp(sig->over, memo->grant->sha256, 32) == 0)
 				continue;
 			sig_refresh(policy, dir, &memo->sigs[j], memo->bytes, memo->len, memo->grant->sha256, real);
@@ -783,6 +789,14 @@ pg_approval_eval(const struct pg_rule *rule, struct pg_eval *ev, char *msg, size
 	}
 	if (full)
 		cache->rechecked = real;
+	/* The memos said no: they may be behind (a grant approved since), so
+	 * the files are looked at before refusing. */
+	if (quick) {
+		quick = false;
+		any = false;
+		unparsed = 0;
+		goto again;
+	}
 	pthread_mutex_unlock(&cache->lock);
 	if (any)
 		SAY("%s", best_msg);

@@ -209,16 +209,22 @@ START_TEST(grant_errors)
 END_TEST
 
 static void
-decide(pg_policy *p, time_t now, struct pg_decision *out)
+decide_as(pg_policy *p, time_t now, bool provisional, struct pg_decision *out)
 {
 	struct pg_caller caller = { .uid = 1001, .user = "ci", .uid_trust = PG_ID_ATTESTED };
 	struct pg_key_match match = { .n = 1, .idx = { 0 }, .pin_mismatch = -1 };
 	struct pg_request req = {
 		.op = PG_OP_SIGN, .mechanism = CKM_SHA256_RSA_PKCS, .key = &match,
-		.caller = &caller, .now = now,
+		.caller = &caller, .now = now, .provisional = provisional,
 	};
 
 	pg_policy_decide(p, &req, out);
+}
+
+static void
+decide(pg_policy *p, time_t now, struct pg_decision *out)
+{
+	decide_as(p, now, false, out);
 }
 
 START_TEST(decisions_on_disk)
@@ -271,11 +277,19 @@ START_TEST(decisions_on_disk)
 	decide(p, now, &d);
 	ck_assert_msg(d.allow, "%s", d.reason);
 
-	/* Deleted: refused. */
-	unlink(path);
+	/* Deleted: refused by the exact judgement; a provisional one (an init)
+	 * answers from its memo, and the call that signs is refused. */
+	run("mv %s %s.away", path, path);
+	decide_as(p, now, true, &d);
+	ck_assert_msg(d.allow, "%s", d.reason);
 	decide(p, now, &d);
 	ck_assert(!d.allow);
 	ck_assert_msg(strstr(d.reason, "no grant in"), "%s", d.reason);
+	/* Back again: a provisional judgement whose memo says no looks at the
+	 * files before refusing. */
+	run("mv %s.away %s", path, path);
+	decide_as(p, now, true, &d);
+	ck_assert_msg(d.allow, "%s", d.reason);
 	pg_policy_unref(p);
 }
 END_TEST
