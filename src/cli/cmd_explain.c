@@ -76,6 +76,7 @@ usage(FILE *out)
 	        "                         mechanisms do not match\n"
 	        "      --at TIME          the instant, RFC 3339: 2026-12-24T10:00:00Z or\n"
 	        "                         2026-12-24T11:00:00+01:00 (default: now)\n"
+	        "      --break-glass TEXT the justification the caller states (break_glass: rules)\n"
 	        "      --replay LOG       judge every decision in LOG (a file, or a directory of\n"
 	        "                         rotated files) again under the policy and print what\n"
 	        "                         would change, grouped by rule, key and caller\n"
@@ -421,7 +422,7 @@ restore_caller(struct pg_caller *caller, const struct saved_caller *saved)
 	caller->env = saved->env;
 }
 
-enum { OPT_UNIT = 256, OPT_ENV, OPT_AT, OPT_REPLAY, OPT_SINCE, OPT_JSON };
+enum { OPT_UNIT = 256, OPT_ENV, OPT_AT, OPT_REPLAY, OPT_SINCE, OPT_JSON, OPT_BREAK_GLASS };
 
 /* Everything the command line says. */
 struct explain_args {
@@ -436,6 +437,7 @@ struct explain_args {
 	const char *since;
 	bool json;
 	bool asked;                  /* a hypothetical call's option was given */
+	const char *break_glass;     /* --break-glass TEXT: the justification stated */
 };
 
 static bool
@@ -448,6 +450,39 @@ parse_mechanism(const char *text, CK_MECHANISM_TYPE *out)
 	errno = 0;
 	*out = strtoul(text + 2, &end, 16);
 	return text[2] != '\0' && *end == '\0' && errno == 0;
+}
+
+/* pg_justify_fn of the question: --break-glass TEXT, if given. */
+static bool
+stated_justification(void *ctx, uint64_t fresh, char *text, size_t text_len, char *source,
+                     size_t source_len)
+{
+	const char *stated = ctx;
+
+	(void)fresh;
+	snprintf(source, source_len, "--break-glass");
+	if (stated == NULL || stated[0] == '\0')
+		return false;
+	snprintf(text, text_len, "%s", stated);
+	return true;
+}
+
+/* The deciding rule's limit and break-glass cap: counted by the module when
+ * it writes the allow record, never by this question. */
+static void
+print_counted(const struct pg_decision *d)
+{
+	char shown[PG_JUSTIFICATION_MAX * 4 + 8];
+
+	if (d->limit != NULL)
+		printf("limit: %llu per %s by %s (uses are counted with the allow record; a use past it "
+		       "is refused, whatever this says)\n", (unsigned long long)d->limit->max,
+		       d->limit->per_text, pg_limit_by_name(d->limit->by));
+	if (d->break_glass != NULL)
+		printf("break-glass: cap of %llu signatures per %s; justification %s; the use would "
+		       "be flagged, said on stderr and alerted\n",
+		       (unsigned long long)d->break_glass->max, d->break_glass->per_text,
+		       pg_esc(d->justification, PG_ESC_QUOTED, shown, sizeof shown));
 }
 
 /* -1 to go on, else the exit status (help printed, or a usage error). */
@@ -468,6 +503,7 @@ parse_args(int argc, char **argv, struct explain_args *a)
 		{ "replay", required_argument, NULL, OPT_REPLAY },
 		{ "since", required_argument, NULL, OPT_SINCE },
 		{ "json", no_argument, NULL, OPT_JSON },
+		{ "break-glass", required_argument, NULL, OPT_BREAK_GLASS },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -490,6 +526,9 @@ parse_args(int argc, char **argv, struct explain_args *a)
 			break;
 		case 'c':
 			a->config = optarg;
+			break;
+		case OPT_BREAK_GLASS:
+			a->break_glass = optarg;
 			break;
 		case 'k':
 			a->key = optarg;
@@ -580,6 +619,8 @@ pg_cmd_explain(int argc, char **argv)
 	request.op = a->op;
 	request.mechanism = a->mechanism;
 	request.now = a->have_at ? a->at : time(NULL);
+	request.justify = stated_justification;
+	request.justify_ctx = (void *)a->break_glass;
 
 	policy = pg_policy_load(a->config, print_diag, NULL);
 	if (policy == NULL) {
@@ -629,6 +670,8 @@ pg_cmd_explain(int argc, char **argv)
 	if (decision.unusual)
 		printf("alert: unusual-hours: %s\n",
 		       pg_esc(decision.unusual_reason, PG_ESC_TEXT, shown, sizeof shown));
+	if (decision.allow)
+		print_counted(&decision);
 	explain_reported(policy, &request, caller, &decision);
 	status = decision.allow ? 0 : 1;
 out:

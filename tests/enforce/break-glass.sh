@@ -156,6 +156,22 @@ else
 fi
 audit_verifies
 
+check "p11gate explain: a break-glass rule matches with --break-glass TEXT and says what a use would do"
+make_world explain
+write_policy <<-EOF
+  - name: emergency
+    effect: allow
+    keys: [release-ec]
+    callers: { users: [$ME] }
+    break_glass: { max_signatures: 2, per: 24h }
+EOF
+"$P11GATE_CLI" explain --key release-ec >"$W/no.out" 2>&1 && { cat "$W/no.out" >&2; fail "explain allows without a justification"; }
+grep -q "break-glass needs a stated justification: none in --break-glass" "$W/no.out" || { cat "$W/no.out" >&2; fail "explain does not say why"; }
+"$P11GATE_CLI" explain --key release-ec --break-glass 'INC-5 "down"' >"$W/yes.out" 2>&1 || { cat "$W/yes.out" >&2; fail "explain refuses with a justification"; }
+grep -qF 'break-glass: cap of 2 signatures per 24h; justification "INC-5 \"down\""' "$W/yes.out" ||
+	{ cat "$W/yes.out" >&2; fail "explain does not name the cap and the justification"; }
+ok "$(grep '^break-glass:' "$W/yes.out")"
+
 check "p11gate check: break_glass needs both fields, on an allow rule"
 cat >"$WORK/bad.yaml" <<-EOF
 version: 1

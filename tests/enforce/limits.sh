@@ -38,6 +38,11 @@ write_policy <<-EOF
     limit: { max: 3, per: 1h, by: caller }
 EOF
 
+check "p11gate explain names the deciding rule's limit"
+"$P11GATE_CLI" explain --key release-ec >"$W/explain.out" 2>&1 || { cat "$W/explain.out" >&2; fail "explain refuses"; }
+grep -q "^limit: 3 per 1h by caller (uses are counted with the allow record" "$W/explain.out" ||
+	{ cat "$W/explain.out" >&2; fail "explain does not name the limit"; }
+
 check "three signatures in the hour are allowed and counted 1, 2, 3 in their allow records"
 for i in 1 2 3; do
 	sign_at "2026-12-04 10:59:0$i" "sign-$i"
