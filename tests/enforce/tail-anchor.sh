@@ -72,6 +72,13 @@ status=0
 [ "$status" -eq 1 ] || { cat "$W/verify.out" >&2; fail "audit verify exit $status on a log with a tamper record"; }
 grep -q "NOT intact: line $((keep + 1)): tamper record: process $signer found the log cut behind it (it had seen seq $seen_seq)" "$W/verify.out" ||
 	{ cat "$W/verify.out" >&2; fail "audit verify does not report the tamper record"; }
+# audit watch and audit report show the tamper record as an alert.
+timeout 30 "$P11GATE_CLI" audit watch --since 2000-01-01 --count 1 "$AUDIT" >"$W/watch.out" ||
+	fail "audit watch did not show the tamper record"
+grep -q "^$(jq -r .time <<<"$tamper") ALERT tamper pid=$signer: the file is " "$W/watch.out" ||
+	{ cat "$W/watch.out" >&2; fail "audit watch's tamper line"; }
+"$P11GATE_CLI" audit report --json "$AUDIT" | jq -e '.alerts[] | select(.alert=="tamper" and .count==1)' >/dev/null ||
+	fail "audit report does not count the tamper record as an alert"
 ok "$(jq -r .reason <<<"$tamper"); verify: $(cut -d: -f2- "$W/verify.out" | head -n1)"
 
 make_world kept-head
