@@ -12,6 +12,7 @@
 #include "audit_verify.h"
 
 #include <errno.h>
+#include <fnmatch.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,6 +120,35 @@ key_is(const json_t *rec, const char *want)
 	return false;
 }
 
+/* --claim NAME=GLOB: the record's identity has a claim NAME (or, for the
+ * identity's own fields, issuer, credential, sub, jti...) matching GLOB;
+ * a claim that is not a string is compared as its compact JSON text. */
+static bool
+claim_is(const json_t *rec, const char *spec)
+{
+	const json_t *identity = json_object_get(rec, "identity");
+	const char *eq = strchr(spec, '=');
+	const json_t *v;
+	char name[256], *text = NULL;
+	bool ok = false;
+
+	if (!json_is_object(identity) || eq == NULL || (size_t)(eq - spec) >= sizeof name)
+		return false;
+	memcpy(name, spec, (size_t)(eq - spec));
+	name[eq - spec] = '\0';
+	v = json_object_get(json_object_get(identity, "claims"), name);
+	if (v == NULL)
+		v = json_object_get(identity, name);
+	if (json_is_string(v))
+		return fnmatch(eq + 1, json_string_value(v), 0) == 0;
+	if (v == NULL || json_is_object(v))
+		return false;
+	text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	ok = text != NULL && strcmp(text, eq + 1) == 0;
+	free(text);
+	return ok;
+}
+
 static bool
 matches(const json_t *rec, const struct pg_audit_find_query *q)
 {
@@ -131,6 +161,10 @@ matches(const json_t *rec, const struct pg_audit_find_query *q)
 		return false;
 	if (q->key != NULL && !key_is(rec, q->key))
 		return false;
+	for (size_t i = 0; i < q->n_claims; i++) {
+		if (!claim_is(rec, q->claims[i]))
+			return false;
+	}
 	if (q->decision != NULL &&
 	    (!string_is(rec, "event", "decision") || !string_is(rec, "decision", q->decision)))
 		return false;
@@ -266,6 +300,10 @@ print_readable(FILE *out, const json_t *rec)
 	else
 		print_field(out, caller, "uid", "uid", false);
 	print_field(out, caller, "exe", "exe", false);
+	/* The pipeline the caller proved it is at login, if any. */
+	print_field(out, json_object_get(rec, "identity"), "issuer", "issuer", false);
+	print_field(out, json_object_get(rec, "identity"), "credential", "credential", false);
+	print_field(out, json_object_get(rec, "identity"), "sub", "sub", false);
 	print_field(out, rec, "mechanism", "mechanism", false);
 	print_field(out, rec, "data_sha256", "data_sha256", false);
 	print_field(out, rec, "grant", "grant", false);

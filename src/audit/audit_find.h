@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
  * `p11gate audit find` without the command line: selects records by data
- * hash, signature hash, key, time or decision, and prints each with its
+ * hash, signature hash, key, time, decision or identity claim, and prints each with its
  * partner (a decision with its result, a result with its decision), so an
  * auditor sees which key signed what, for whom, under which rule.
  */
@@ -24,6 +24,8 @@ struct pg_instant {
  * real date. */
 bool pg_audit_parse_time(const char *text, struct pg_instant *out);
 
+#define PG_AUDIT_FIND_MAX_CLAIMS 16
+
 struct pg_audit_find_query {
 	const char *data_sha256;        /* 64 lower-case hex digits, or NULL */
 	const char *signature_sha256;   /* idem */
@@ -34,6 +36,11 @@ struct pg_audit_find_query {
 	struct pg_instant until;        /* exclusive */
 	const char *decision;           /* "allow", "deny" or NULL */
 	bool break_glass;               /* only the uses a break-glass rule allowed */
+	/* NAME=GLOB each: records whose identity (the pipeline's verified
+	 * token) has the claim NAME (or the field: issuer, sub, jti, ...)
+	 * matching GLOB; every one must match. */
+	const char *claims[PG_AUDIT_FIND_MAX_CLAIMS];
+	size_t n_claims;
 	bool json;                      /* raw JSON lines instead of one readable line each */
 	/* After each record printed readably: lines of its own about the record
 	 * (its line's bytes, without the newline); NULL: none.  The CLI says

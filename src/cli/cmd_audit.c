@@ -120,6 +120,9 @@ find_usage(FILE *out)
 	        "  --break-glass           uses a break-glass rule allowed (with the justification)\n"
 	        "  --config FILE           with the policy FILE: after each break-glass use,\n"
 	        "                          whether approvers reviewed it (p11gate grant review)\n"
+	        "  --claim NAME=GLOB       records of a pipeline whose identity token's claim\n"
+	        "                          NAME (or issuer, sub, jti) matches GLOB, e.g.\n"
+	        "                          repository=acme/app (repeatable: all must match)\n"
 	        "  --json                  print the records' JSON lines as they are\n"
 	        "  -h, --help              show this help\n\n"
 	        "TIME is UTC: 2026-11-23, 2026-11-23T17:45, 2026-11-23T17:45:58.5Z.\n"
@@ -589,7 +592,7 @@ find_one(const char *path, const struct pg_audit_find_query *query, size_t *tota
 static int
 cmd_find(int argc, char **argv)
 {
-	enum { DATA = 256, SIGNATURE, KEY, SINCE, UNTIL, DECISION, JSON, BREAK_GLASS, CONFIG };
+	enum { DATA = 256, SIGNATURE, KEY, SINCE, UNTIL, DECISION, JSON, BREAK_GLASS, CONFIG, CLAIM };
 	static const struct option options[] = {
 		{ "data-sha256", required_argument, NULL, DATA },
 		{ "signature-sha256", required_argument, NULL, SIGNATURE },
@@ -600,6 +603,7 @@ cmd_find(int argc, char **argv)
 		{ "json", no_argument, NULL, JSON },
 		{ "break-glass", no_argument, NULL, BREAK_GLASS },
 		{ "config", required_argument, NULL, CONFIG },
+		{ "claim", required_argument, NULL, CLAIM },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -658,6 +662,19 @@ cmd_find(int argc, char **argv)
 			break;
 		case CONFIG:
 			config = optarg;
+			break;
+		case CLAIM:
+			if (strchr(optarg, '=') == NULL || optarg[0] == '=') {
+				fprintf(stderr, "p11gate audit find: --claim wants NAME=GLOB, e.g. "
+				        "repository=acme/app, not '%s'\n", optarg);
+				return 2;
+			}
+			if (query.n_claims == PG_AUDIT_FIND_MAX_CLAIMS) {
+				fprintf(stderr, "p11gate audit find: at most %d --claim options\n",
+				        PG_AUDIT_FIND_MAX_CLAIMS);
+				return 2;
+			}
+			query.claims[query.n_claims++] = optarg;
 			break;
 		case 'h':
 			find_usage(stdout);

@@ -5,6 +5,7 @@
  * rule and, for every rule, whether it matched or what stopped it.
  */
 #include "commands.h"
+#include "explain_identity.h"
 #include "p11gate-build.h"
 #include "p11gate/common.h"
 #include "p11gate/identity.h"
@@ -55,14 +56,17 @@ usage(FILE *out)
 {
 	fprintf(out,
 	        "Usage: p11gate explain --key NAME [OPTION]...\n"
+	        "  or:  p11gate explain --identity-token FILE | --claims JSON [OPTION]...\n"
 	        "  or:  p11gate explain --replay LOG [--config FILE] [--since T] [--json]\n"
 	        "Say whether the policy would allow one use of a key, which rule decides\n"
 	        "it, and for every rule whether it matched or the first condition that\n"
 	        "failed.  Unless overridden, the caller is the person running this command,\n"
-	        "now; an overridden field counts as asserted.\n"
+	        "now; an overridden field counts as asserted.  With a pipeline's identity\n"
+	        "and no --key: the operation's decision for every key (what it may do).\n"
 	        "\n"
 	        "  -c, --config FILE      the policy (default: $P11GATE_CONFIG, else %s)\n"
-	        "  -k, --key NAME         the policy's name for the key (required)\n"
+	        "  -k, --key NAME         the policy's name for the key (required without an\n"
+	        "                         identity)\n"
 	        "  -o, --op OP            sign (default), decrypt, derive, unwrap, manage,\n"
 	        "                         encrypt, wrap or verify\n"
 	        "  -u, --user USER        caller's user name or uid; its groups come along\n"
@@ -77,6 +81,11 @@ usage(FILE *out)
 	        "      --at TIME          the instant, RFC 3339: 2026-12-24T10:00:00Z or\n"
 	        "                         2026-12-24T11:00:00+01:00 (default: now)\n"
 	        "      --break-glass TEXT the justification the caller states (break_glass: rules)\n"
+	        "      --identity-token FILE  the caller logged in with this identity token,\n"
+	        "                         verified against the policy's login: issuers at TIME\n"
+	        "                         as p11gate.so verifies it (a refused one may do nothing)\n"
+	        "      --claims JSON      the caller logged in with a token carrying these claims\n"
+	        "                         (a JSON object; its iss names the issuer; not verified)\n"
 	        "      --replay LOG       judge every decision in LOG (a file, or a directory of\n"
 	        "                         rotated files) again under the policy and print what\n"
 	        "                         would change, grouped by rule, key and caller\n"
@@ -85,9 +94,10 @@ usage(FILE *out)
 	        "      --json             with --replay: one JSON object instead of text\n"
 	        "  -h, --help             display this help and exit\n"
 	        "\n"
-	        "Exit status: 0 if the call would be allowed, 1 if denied, 2 on a usage error\n"
-	        "or a policy that does not load.  With --replay: 0 if nothing allowed would\n"
-	        "be refused, 1 if something would, 2 on an error.\n", P11GATE_DEFAULT_CONFIG);
+	        "Exit status: 0 if the call would be allowed (with an identity and no --key:\n"
+	        "any key), 1 if denied, 2 on a usage error or a policy that does not load.\n"
+	        "With --replay: 0 if nothing allowed would be refused, 1 if something would,\n"
+	        "2 on an error.\n", P11GATE_DEFAULT_CONFIG);
 }
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -422,7 +432,8 @@ restore_caller(struct pg_caller *caller, const struct saved_caller *saved)
 	caller->env = saved->env;
 }
 
-enum { OPT_UNIT = 256, OPT_ENV, OPT_AT, OPT_REPLAY, OPT_SINCE, OPT_JSON, OPT_BREAK_GLASS };
+enum { OPT_UNIT = 256, OPT_ENV, OPT_AT, OPT_REPLAY, OPT_SINCE, OPT_JSON, OPT_BREAK_GLASS,
+       OPT_IDENTITY_TOKEN, OPT_CLAIMS };
 
 /* Everything the command line says. */
 struct explain_args {
@@ -432,6 +443,8 @@ struct explain_args {
 	CK_MECHANISM_TYPE mechanism;
 	bool have_at;
 	time_t at;
+	const char *identity_token;
+	const char *claims;
 	struct overrides o;
 	const char *replay;          /* --replay LOG: judge the log again (cmd_replay.c) */
 	const char *since;
@@ -504,6 +517,8 @@ parse_args(int argc, char **argv, struct explain_args *a)
 		{ "since", required_argument, NULL, OPT_SINCE },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "break-glass", required_argument, NULL, OPT_BREAK_GLASS },
+		{ "identity-token", required_argument, NULL, OPT_IDENTITY_TOKEN },
+		{ "claims", required_argument, NULL, OPT_CLAIMS },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -568,6 +583,12 @@ parse_args(int argc, char **argv, struct explain_args *a)
 				                   "or 2026-12-24T11:00:00+01:00, not '%s'", optarg);
 			a->have_at = true;
 			break;
+		case OPT_IDENTITY_TOKEN:
+			a->identity_token = optarg;
+			break;
+		case OPT_CLAIMS:
+			a->claims = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -585,9 +606,39 @@ parse_args(int argc, char **argv, struct explain_args *a)
 		return usage_error("--since and --json go with --replay LOG");
 	if (a->replay != NULL)
 		return -1;
-	if (a->key == NULL)
-		return usage_error("--key NAME is required");
+	if (a->identity_token != NULL && a->claims != NULL)
+		return usage_error("give --identity-token or --claims, not both");
+	if (a->key == NULL && a->identity_token == NULL && a->claims == NULL)
+		return usage_error("--key NAME is required (or --identity-token FILE or --claims "
+		                   "JSON: what that pipeline may do with every key)");
 	return -1;
+}
+
+/* Without --key: the decision for every key, one line each (what a
+ * pipeline with this identity may do). */
+static int
+explain_every_key(const pg_policy *policy, struct pg_request *request, struct pg_key_match *match)
+{
+	struct pg_decision decision;
+	char name[256], shown[1024];
+	int status = 1;
+
+	printf("keys:\n");
+	for (size_t i = 0; i < pg_policy_key_count(policy); i++) {
+		match->idx[0] = (unsigned)i;
+		pg_policy_decide(policy, request, &decision);
+		pg_esc(pg_policy_key_name(policy, (unsigned)i), PG_ESC_TEXT, name, sizeof name);
+		if (decision.allow) {
+			printf("  %s: allow (rule %s)\n", name,
+			       pg_esc(decision.rule != NULL ? decision.rule : "?", PG_ESC_TEXT, shown,
+			              sizeof shown));
+			status = 0;
+		} else {
+			printf("  %s: deny (%s)\n", name,
+			       pg_esc(decision.reason, PG_ESC_TEXT, shown, sizeof shown));
+		}
+	}
+	return status;
 }
 
 int
@@ -597,11 +648,12 @@ pg_cmd_explain(int argc, char **argv)
 	struct pg_key_match match = { .n = 1, .pin_mismatch = -1 };
 	struct pg_request request = { .key = &match };
 	struct pg_caller *caller = NULL;
+	struct pg_login_id *login = NULL;
 	struct saved_caller saved;
 	struct pg_decision decision;
 	pg_policy *policy = NULL;
 	bool saved_set = false;
-	char shown[1024];
+	char shown[1024], refused[512];
 	int status = 2, idx;
 
 	if (a == NULL) {
@@ -632,7 +684,7 @@ pg_cmd_explain(int argc, char **argv)
 		status = pg_explain_replay(policy, a->config, a->replay, a->since, a->json);
 		goto out;
 	}
-	idx = pg_policy_key_find(policy, a->key);
+	idx = a->key != NULL ? pg_policy_key_find(policy, a->key) : 0;
 	if (idx < 0) {
 		fprintf(stderr, "p11gate explain: %s defines no key '%s'; it defines:", a->config, a->key);
 		for (size_t i = 0; i < pg_policy_key_count(policy); i++)
@@ -660,7 +712,29 @@ pg_cmd_explain(int argc, char **argv)
 	}
 	request.caller = caller;
 
-	print_request(&request, a->key, caller);
+	if (a->identity_token != NULL || a->claims != NULL) {
+		status = pg_explain_login_new(policy, a->identity_token, a->claims, request.now, &login,
+		                              refused, sizeof refused);
+		if (status != 0)
+			goto out;
+		status = 1;
+		if (login == NULL) {
+			printf("identity: the token is refused at login: %s\n",
+			       pg_esc(refused, PG_ESC_TEXT, shown, sizeof shown));
+			printf("decision: deny\n");
+			printf("reason: C_Login with this token returns CKR_PIN_INCORRECT: a pipeline "
+			       "presenting it may use no key\n");
+			goto out;
+		}
+		request.login = login;
+	}
+	print_request(&request, a->key != NULL ? a->key : "(each below)", caller);
+	if (login != NULL)
+		pg_explain_login_print(login, a->claims != NULL);
+	if (a->key == NULL) {
+		status = explain_every_key(policy, &request, &match);
+		goto out;
+	}
 	printf("rules (in file order):\n");
 	pg_policy_explain(policy, &request, print_rule, NULL, &decision);
 	printf("decision: %s\n", decision.allow ? "allow" : "deny");
@@ -683,6 +757,7 @@ out:
 	if (a != NULL)
 		free(a->o.env_all);
 	free(a);
+	pg_login_id_free(login);
 	pg_policy_unref(policy);
 	return status;
 }

@@ -320,6 +320,9 @@ long pg_parse_date(const char *text, size_t len, char *why, size_t why_len);
 bool pg_login_compile(struct pg_load *load, const struct pg_ynode *login);
 bool pg_identity_compile(struct pg_load *load, struct pg_rule *rule, const struct pg_ynode *identity);
 bool pg_login_finish(struct pg_load *load);
+/* login_lint.c: check's warning about allow rules for signing with no
+ * identity condition once login: names issuers (after rules). */
+void pg_login_lint(struct pg_load *load);
 /* Globs of callers: conditions (callers.c): no FNM_PATHNAME, no FNM_PERIOD. */
 void pg_glob_init(struct pg_glob *glob, const char *pattern);
 bool pg_glob_match(const struct pg_glob *glob, const char *text);

@@ -273,6 +273,7 @@ compile_sections(struct pg_load *load, const struct pg_ynode *root)
 	}
 	if (!pg_login_finish(load))
 		return false;
+	pg_login_lint(load);
 	/* Only meaningful when keys compiled; otherwise rules name keys that failed. */
 	for (size_t i = 0; keys_ok && i < load->policy->n_keys; i++) {
 		const struct pg_key *key = &load->policy->keys[i];
