@@ -56,6 +56,9 @@ struct pg_bench_module_spec {
 	                          P11_KIT_SERVER_ADDRESS), or NULL */
 	unsigned processes;    /* client processes signing at once, each with its own
 	                          instance of the module (default 1) */
+	const char *pin_file;  /* the PIN read from this file (an identity token), or NULL */
+	unsigned login_every;  /* C_Logout + C_Login before every Nth signature; 0: once */
+	bool logins_only;      /* log out and in, no signing: the count is of logins */
 	size_t first_proc;     /* its first process among all modules' */
 };
 
@@ -126,6 +129,7 @@ struct pg_bench_child {
 	char key_desc[64];
 	struct pg_bench_worker workers[PG_BENCH_MAX_THREADS];
 	unsigned n_sessions;
+	char *pin;                 /* the PIN C_Login is given: --pin or --pin-file's */
 	/* The start gate: workers wait for go, then run until deadline.  A
 	 * condition variable rather than a barrier so that a failed
 	 * pthread_create can release the threads already waiting (abort). */
@@ -401,6 +405,63 @@ out:
 	return ok;
 }
 
+/* The PIN: --pin-file's first line (an identity token of about 1 KB), or
+ * --pin. */
+static bool
+pg_bench_read_pin(struct pg_bench_child *c)
+{
+	FILE *f = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	bool ok = false;
+
+	if (c->spec->pin_file == NULL) {
+		c->pin = strdup(c->opt->pin);
+		ok = c->pin != NULL;
+		goto out;
+	}
+	f = fopen(c->spec->pin_file, "r");
+	if (f == NULL || (n = getline(&c->pin, &cap, f)) <= 0) {
+		pg_bench_child_error(c, "cannot read --pin-file %s: %s", c->spec->pin_file,
+		                     f == NULL ? strerror(errno) : "empty");
+		goto out;
+	}
+	while (n > 0 && (c->pin[n - 1] == '\n' || c->pin[n - 1] == '\r'))
+		c->pin[--n] = '\0';
+	ok = true;
+out:
+	if (f != NULL)
+		fclose(f);
+	return ok;
+}
+
+/* Log out and in again, as a pipeline with a fresh identity token does:
+ * through p11gate with a login: block, the token is verified each time. */
+static CK_RV
+pg_bench_relogin(struct pg_bench_worker *w)
+{
+	struct pg_bench_child *c = w->child;
+	CK_RV rv;
+
+	rv = c->fl->C_Logout(w->session);
+	if (rv != CKR_OK) {
+		w->failed_call = "C_Logout";
+		return rv;
+	}
+	rv = c->fl->C_Login(w->session, CKU_USER, (CK_UTF8CHAR_PTR)c->pin, strlen(c->pin));
+	if (rv != CKR_OK) {
+		w->failed_call = "C_Login";
+		return rv;
+	}
+	/* A private key's handle does not outlive the logout (SoftHSM2 forgets
+	 * it): find it again, as a client that logs in does. */
+	if (!c->spec->logins_only && !pg_bench_find_key(c)) {
+		w->failed_call = "finding the key after C_Login";
+		return CKR_GENERAL_ERROR;
+	}
+	return CKR_OK;
+}
+
 static bool
 pg_bench_child_setup(struct pg_bench_child *c, char *info, size_t info_len)
 {
@@ -470,12 +531,14 @@ pg_bench_child_setup(struct pg_bench_child *c, char *info, size_t info_len)
 		}
 		c->n_sessions++;
 	}
+	if (!pg_bench_read_pin(c))
+		goto out;
 	/* Login is per application, not per session: once covers every thread. */
-	rv = c->fl->C_Login(c->workers[0].session, CKU_USER, (CK_UTF8CHAR_PTR)c->opt->pin,
-	                    strlen(c->opt->pin));
+	rv = c->fl->C_Login(c->workers[0].session, CKU_USER, (CK_UTF8CHAR_PTR)c->pin,
+	                    strlen(c->pin));
 	if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN) {
-		pg_bench_child_error(c, "C_Login: %s; pass the token's user PIN with --pin",
-		                     pg_bench_rv(rv));
+		pg_bench_child_error(c, "C_Login: %s; pass the token's user PIN with --pin "
+		                     "(or --pin-file)", pg_bench_rv(rv));
 		goto out;
 	}
 	if (!pg_bench_find_key(c))
@@ -501,6 +564,7 @@ pg_bench_child_teardown(struct pg_bench_child *c)
 	}
 	if (c->dl)
 		dlclose(c->dl);
+	free(c->pin);
 }
 
 static void *
@@ -521,9 +585,20 @@ pg_bench_worker_run(void *arg)
 	pthread_mutex_unlock(&c->lock);
 
 	while (!abort_now && pg_bench_now() < deadline) {
-		size_t data_len = pg_bench_fill_data(c->opt->key, counter++, data);
+		size_t data_len;
 		CK_ULONG sig_len = sizeof(sig);
 
+		if (c->spec->logins_only ||
+		    (c->spec->login_every > 0 && w->count % c->spec->login_every == 0)) {
+			w->rv = pg_bench_relogin(w);
+			if (w->rv != CKR_OK)
+				break;
+			if (c->spec->logins_only) {
+				w->count++;
+				continue;
+			}
+		}
+		data_len = pg_bench_fill_data(c->opt->key, counter++, data);
 		w->rv = pg_bench_sign_once(c, w->session, data, data_len, sig, &sig_len,
 		                           &w->failed_call);
 		if (w->rv != CKR_OK)
@@ -1086,7 +1161,8 @@ pg_bench_usage(FILE *to)
 {
 	fprintf(to,
 	        "Usage: sign_bench --module PATH [--name NAME] [--config FILE] [--env NAME=VALUE]\n"
-	        "                  [--processes P] [--module PATH ...] --key rsa|ec\n"
+	        "                  [--processes P] [--pin-file FILE] [--login-every N]\n"
+	        "                  [--logins-only] [--module PATH ...] --key rsa|ec\n"
 	        "                  [--threads N] [--seconds S] [--rounds R] [--pin PIN]\n"
 	        "                  [--token LABEL] [--machine]\n"
 	        "       sign_bench --fsync-rate DIR [--seconds S] [--machine]\n"
@@ -1103,6 +1179,13 @@ pg_bench_usage(FILE *to)
 	        "  --env NAME=VALUE an environment variable for the module given just before\n"
 	        "  --key rsa|ec     which fixture key to sign with\n"
 	        "  --threads N      signing threads per process, one session each (default 1)\n"
+	        "  --pin-file FILE  the PIN for the module given just before, from FILE's first\n"
+	        "                   line (an identity token through a login: block)\n"
+	        "  --login-every N  for the module given just before: C_Logout + C_Login\n"
+	        "                   before every Nth signature (default: log in once; needs\n"
+	        "                   --threads 1, as login state is the application's)\n"
+	        "  --logins-only    for the module given just before: log out and in, never\n"
+	        "                   sign; its figures are logins/s\n"
 	        "  --processes P    processes for the module given just before, signing at\n"
 	        "                   once, each with its own instance of it (a p11-kit client:\n"
 	        "                   its own connection); a round's rate is all of theirs\n"
@@ -1145,7 +1228,8 @@ pg_bench_parse_unsigned(const char *opt, const char *arg, unsigned lo, unsigned 
 static int
 pg_bench_parse(int argc, char **argv, struct pg_bench_options *opt)
 {
-	enum { OPT_NAME = 256, OPT_CONFIG, OPT_ENV, OPT_PROCESSES, OPT_ROUNDS, OPT_PIN, OPT_TOKEN, OPT_FSYNC, OPT_MACHINE };
+	enum { OPT_NAME = 256, OPT_CONFIG, OPT_ENV, OPT_PROCESSES, OPT_ROUNDS, OPT_PIN, OPT_TOKEN, OPT_FSYNC, OPT_MACHINE,
+	       OPT_PIN_FILE, OPT_LOGIN_EVERY, OPT_LOGINS_ONLY };
 	static const struct option longopts[] = {
 		{ "module", required_argument, NULL, 'm' },
 		{ "name", required_argument, NULL, OPT_NAME },
@@ -1154,6 +1238,9 @@ pg_bench_parse(int argc, char **argv, struct pg_bench_options *opt)
 		{ "key", required_argument, NULL, 'k' },
 		{ "threads", required_argument, NULL, 't' },
 		{ "processes", required_argument, NULL, OPT_PROCESSES },
+		{ "pin-file", required_argument, NULL, OPT_PIN_FILE },
+		{ "login-every", required_argument, NULL, OPT_LOGIN_EVERY },
+		{ "logins-only", no_argument, NULL, OPT_LOGINS_ONLY },
 		{ "seconds", required_argument, NULL, 's' },
 		{ "rounds", required_argument, NULL, OPT_ROUNDS },
 		{ "pin", required_argument, NULL, OPT_PIN },
@@ -1187,12 +1274,24 @@ pg_bench_parse(int argc, char **argv, struct pg_bench_options *opt)
 		case OPT_CONFIG:
 		case OPT_ENV:
 		case OPT_PROCESSES:
+		case OPT_PIN_FILE:
+		case OPT_LOGIN_EVERY:
+		case OPT_LOGINS_ONLY:
 			if (!last) {
 				fprintf(stderr, "sign_bench: --%s applies to the --module before it; "
-				        "put it after one\n",
-				        ch == OPT_NAME ? "name" : ch == OPT_CONFIG ? "config" :
-				        ch == OPT_ENV ? "env" : "processes");
+				        "put it after one\n", argv[optind - 1] + 2);
 				return -1;
+			}
+			if (ch == OPT_PIN_FILE || ch == OPT_LOGINS_ONLY) {
+				last->pin_file = ch == OPT_PIN_FILE ? optarg : last->pin_file;
+				last->logins_only = last->logins_only || ch == OPT_LOGINS_ONLY;
+				break;
+			}
+			if (ch == OPT_LOGIN_EVERY) {
+				if (!pg_bench_parse_unsigned("--login-every", optarg, 1, 1000000,
+				                             &last->login_every))
+					return -1;
+				break;
 			}
 			if (ch == OPT_ENV && strchr(optarg, '=') == NULL) {
 				fprintf(stderr, "sign_bench: --env takes NAME=VALUE\n");
@@ -1272,6 +1371,14 @@ pg_bench_parse(int argc, char **argv, struct pg_bench_options *opt)
 	for (size_t i = 0, first = 0; i < opt->n_modules; i++) {
 		opt->modules[i].first_proc = first;
 		first += opt->modules[i].processes;
+	}
+	for (size_t i = 0; i < opt->n_modules; i++) {
+		if ((opt->modules[i].login_every > 0 || opt->modules[i].logins_only) &&
+		    opt->threads != 1) {
+			fprintf(stderr, "sign_bench: --login-every and --logins-only need --threads 1: "
+			        "logging out logs out every session of the application\n");
+			return -1;
+		}
 	}
 	if (opt->n_modules > 0 && opt->key == PG_BENCH_KEY_NONE) {
 		fprintf(stderr, "sign_bench: give --key rsa or --key ec\n");
