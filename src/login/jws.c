@@ -20,7 +20,7 @@
 #include <openssl/crypto.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
-#include <openssl/param_build.h>
+#include <openssl/x509.h>
 #include <openssl/rsa.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -161,19 +161,90 @@ jwk_bytes(const json_t *jwk, const char *name, unsigned char *out, size_t cap, s
 	return n;
 }
 
-static EVP_PKEY *
-pkey_from_params(const char *type, OSSL_PARAM_BLD *bld)
-{
-	OSSL_PARAM *params = bld != NULL ? OSSL_PARAM_BLD_to_param(bld) : NULL;
-	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, type, NULL);
-	EVP_PKEY *pk = NULL;
+/* The key is made from a DER SubjectPublicKeyInfo (d2i_PUBKEY), not with
+ * EVP_PKEY_fromdata: p11gate.so runs inside clients that make an ENGINE
+ * the default for RSA and EC (openssl -engine pkcs11 does, through
+ * libp11), and then EVP_PKEY_fromdata_init goes to that engine's legacy
+ * method and fails ("operation not supported for this keytype"), whatever
+ * the library context or property query.  d2i_PUBKEY and the
+ * verification do not.  Sizes are bounded by the JWK members' buffers. */
 
-	if (params == NULL || ctx == NULL || EVP_PKEY_fromdata_init(ctx) != 1 ||
-	    EVP_PKEY_fromdata(ctx, &pk, EVP_PKEY_PUBLIC_KEY, params) != 1)
+/* Writes TAG, the DER length of n and the n content bytes to out (room
+ * for n + 4); returns the bytes written. */
+static size_t
+der_tlv(unsigned char *out, unsigned char tag, const unsigned char *content, size_t n)
+{
+	size_t h = 0;
+
+	out[h++] = tag;
+	if (n >= 256) {
+		out[h++] = 0x82;
+		out[h++] = (unsigned char)(n >> 8);
+	} else if (n >= 128) {
+		out[h++] = 0x81;
+	}
+	out[h++] = (unsigned char)n;
+	memmove(out + h, content, n);
+	return h + n;
+}
+
+/* A DER INTEGER of an unsigned big-endian number: leading zeros dropped,
+ * one 0x00 put back when the high bit is set. */
+static size_t
+der_uint(unsigned char *out, const unsigned char *v, size_t n)
+{
+	unsigned char tmp[1100];
+
+	while (n > 1 && v[0] == 0)
+		v++, n--;
+	tmp[0] = 0;
+	memcpy(tmp + 1, v, n);
+	return (v[0] & 0x80) ? der_tlv(out, 0x02, tmp, n + 1) : der_tlv(out, 0x02, tmp + 1, n);
+}
+
+static EVP_PKEY *
+pkey_from_spki(const unsigned char *der, size_t len)
+{
+	const unsigned char *p = der;
+	EVP_PKEY *pk = d2i_PUBKEY(NULL, &p, (long)len);
+
+	if (pk != NULL && p != der + len) {   /* trailing bytes: not ours */
+		EVP_PKEY_free(pk);
 		pk = NULL;
-	EVP_PKEY_CTX_free(ctx);
-	OSSL_PARAM_free(params);
+	}
 	return pk;
+}
+
+/* SubjectPublicKeyInfo of an RSA key: rsaEncryption, NULL parameters,
+ * RSAPublicKey { n, e } in the BIT STRING. */
+static EVP_PKEY *
+rsa_key(const unsigned char *n, size_t n_len, const unsigned char *e, size_t e_len)
+{
+	static const unsigned char alg[] = {
+		0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00,
+	};
+	unsigned char ints[1200], seq[1210], bits[1220], spki[1260];
+	size_t k, m;
+
+	k = der_uint(ints, n, n_len);
+	k += der_uint(ints + k, e, e_len);
+	m = der_tlv(seq + 1, 0x30, ints, k);
+	seq[0] = 0;                         /* the BIT STRING's unused bits */
+	k = der_tlv(bits + sizeof alg, 0x03, seq, m + 1);
+	memcpy(bits, alg, sizeof alg);
+	return pkey_from_spki(spki, der_tlv(spki, 0x30, bits, sizeof alg + k));
+}
+
+/* SubjectPublicKeyInfo from its fixed DER prefix and the raw key bytes
+ * (EC: 04 || x || y; Ed25519: x). */
+static EVP_PKEY *
+prefixed_key(const unsigned char *prefix, size_t prefix_len, const unsigned char *raw, size_t n)
+{
+	unsigned char spki[160];
+
+	memcpy(spki, prefix, prefix_len);
+	memcpy(spki + prefix_len, raw, n);
+	return pkey_from_spki(spki, prefix_len + n);
 }
 
 /* The public key of a JWK (RSA n/e of 2048 bits or more; EC P-256/P-384
@@ -181,16 +252,23 @@ pkey_from_params(const char *type, OSSL_PARAM_BLD *bld)
 static EVP_PKEY *
 jwk_key(const json_t *jwk, enum key_kind *kind, char *why, size_t why_len)
 {
+	static const unsigned char p256[] = {
+		0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01,
+		0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+	};
+	static const unsigned char p384[] = {
+		0x30, 0x76, 0x30, 0x10, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01,
+		0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22, 0x03, 0x62, 0x00,
+	};
+	static const unsigned char ed25519[] = {
+		0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+	};
 	const char *kty = member_string(jwk, "kty");
 	const char *crv = member_string(jwk, "crv");
 	unsigned char a[1024], b[1024];
-	OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
 	EVP_PKEY *pk = NULL;
-	BIGNUM *n = NULL, *e = NULL;
 	long na, nb;
 
-	if (bld == NULL)
-		goto out;
 	if (kty != NULL && strcmp(kty, "RSA") == 0) {
 		*kind = KEY_RSA;
 		na = jwk_bytes(jwk, "n", a, sizeof a, 0);
@@ -199,40 +277,35 @@ jwk_key(const json_t *jwk, enum key_kind *kind, char *why, size_t why_len)
 			WHY("its RSA key is malformed or shorter than 2048 bits");
 			goto out;
 		}
-		n = BN_bin2bn(a, (int)na, NULL);
-		e = BN_bin2bn(b, (int)nb, NULL);
-		if (n == NULL || e == NULL || BN_num_bits(n) < 2048 ||
-		    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n) ||
-		    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e)) {
+		pk = rsa_key(a, (size_t)na, b, (size_t)nb);
+		if (pk != NULL && EVP_PKEY_get_bits(pk) < 2048) {
+			EVP_PKEY_free(pk);
+			pk = NULL;
 			WHY("its RSA key is malformed or shorter than 2048 bits");
 			goto out;
 		}
-		pk = pkey_from_params("RSA", bld);
 	} else if (kty != NULL && strcmp(kty, "EC") == 0 && crv != NULL &&
 	           (strcmp(crv, "P-256") == 0 || strcmp(crv, "P-384") == 0)) {
-		bool p384 = strcmp(crv, "P-384") == 0;
-		size_t half = p384 ? 48 : 32;
+		bool is384 = strcmp(crv, "P-384") == 0;
+		size_t half = is384 ? 48 : 32;
 
-		*kind = p384 ? KEY_P384 : KEY_P256;
+		*kind = is384 ? KEY_P384 : KEY_P256;
 		a[0] = 4;   /* an uncompressed point: 04 || x || y */
 		if (jwk_bytes(jwk, "x", a + 1, half, half) < 0 ||
-		    jwk_bytes(jwk, "y", a + 1 + half, half, half) < 0 ||
-		    !OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME,
-		                                     p384 ? "P-384" : "P-256", 0) ||
-		    !OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, a, 1 + 2 * half)) {
+		    jwk_bytes(jwk, "y", a + 1 + half, half, half) < 0) {
 			WHY("its EC key's x or y is malformed");
 			goto out;
 		}
-		pk = pkey_from_params("EC", bld);
+		pk = is384 ? prefixed_key(p384, sizeof p384, a, 1 + 2 * half)
+		           : prefixed_key(p256, sizeof p256, a, 1 + 2 * half);
 	} else if (kty != NULL && strcmp(kty, "OKP") == 0 && crv != NULL &&
 	           strcmp(crv, "Ed25519") == 0) {
 		*kind = KEY_ED25519;
-		if (jwk_bytes(jwk, "x", a, 32, 32) < 0 ||
-		    !OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, a, 32)) {
+		if (jwk_bytes(jwk, "x", a, 32, 32) < 0) {
 			WHY("its Ed25519 key's x is malformed");
 			goto out;
 		}
-		pk = pkey_from_params("ED25519", bld);
+		pk = prefixed_key(ed25519, sizeof ed25519, a, 32);
 	} else {
 		WHY("its key type is not RSA, EC P-256/P-384 or OKP Ed25519");
 		goto out;
@@ -240,9 +313,6 @@ jwk_key(const json_t *jwk, enum key_kind *kind, char *why, size_t why_len)
 	if (pk == NULL)
 		WHY("its key is not a valid public key");
 out:
-	BN_free(n);
-	BN_free(e);
-	OSSL_PARAM_BLD_free(bld);
 	return pk;
 }
 
