@@ -605,7 +605,7 @@ unknown_kid(const char *kid, const char *payload, size_t payload_len,
 	long n = buf != NULL ? b64url_decode(payload, payload_len, buf, CLAIMS_MAX) : -1;
 	json_t *claims = NULL;
 	const char *iss = NULL;
-	char quiet[8];
+	char quiet[256];     /* the reason is not used; room for it all (-Wformat-truncation at -O3) */
 
 	if (n > 0)
 		claims = json_object_of(buf, (size_t)n, "claims", quiet, sizeof quiet);
