@@ -214,6 +214,13 @@ compile_certificate(struct pg_load *load, struct pg_key *key, const struct pg_yn
 	if (!pg_yexpect(diag, map, PG_Y_MAP, "certificate"))
 		return true;
 	life->certificate = true;
+	/* Without a pin p11gate cannot tell a certificate for the key from
+	 * its public key alone (src/module/manage.c, add_keys_certified). */
+	if (key->n_pins == 0)
+		pg_diag_warning_at(diag, map, "key '%s' checks certificates but has no public_key_sha256 "
+		                   "or pins: a certificate made through p11gate for its public key under "
+		                   "other names than the key's is not judged as manage on it, and can "
+		                   "refuse it; pin the key", key->name);
 	pg_ymap_check_keys(diag, map, certificate_fields, "certificate");
 	if ((node = pg_ymap_get(map, "required")) != NULL)
 		pg_yget_bool(diag, node, "required", &life->cert_required);

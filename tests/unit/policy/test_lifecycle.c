@@ -28,6 +28,7 @@ static const char policy_yaml[] =
 	"  certified:\n"
 	"    uri: \"pkcs11:token=release;object=codesign-rsa\"\n"
 	"    owner: t\n"
+	"    public_key_sha256: \"3333333333333333333333333333333333333333333333333333333333333333\"\n"
 	"    not_after: 2027-06-30\n"
 	"    certificate: { required: true, eku: codeSigning, warn_days: 10 }\n"
 	"rules:\n"
@@ -192,6 +193,19 @@ START_TEST(every_certificate_must_pass)
 }
 END_TEST
 
+START_TEST(certificate_without_pin_is_a_warning)
+{
+	struct pg_test_capture cap;
+	pg_policy *p = pg_test_load(PG_TEST_HEAD "keys:\n  k:\n    uri: \"pkcs11:object=k\"\n    owner: t\n"
+	                            "    certificate: { required: true }\n"
+	                            "rules:\n  - {name: r, effect: deny, keys: [k]}\n", &cap);
+
+	ck_assert_ptr_nonnull(p);
+	ck_assert_ptr_nonnull(pg_test_find(&cap, PG_DIAG_WARNING, 7, 18, "has no public_key_sha256 or pins"));
+	pg_policy_unref(p);
+}
+END_TEST
+
 struct bad_case {
 	const char *key_body;        /* lines under "  k:\n", indented by four */
 	unsigned long line, column;
@@ -252,6 +266,7 @@ lifecycle_suite(void)
 	tcase_add_test(tc, every_certificate_must_pass);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("errors");
+	tcase_add_test(tc, certificate_without_pin_is_a_warning);
 	tcase_add_loop_test(tc, bad_fields_are_errors_at_their_place, 0,
 	                    (int)(sizeof bad_cases / sizeof bad_cases[0]));
 	suite_add_tcase(s, tc);
