@@ -9,9 +9,11 @@
  */
 #include "internal.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/objects.h>
@@ -128,18 +130,61 @@ name_sha256(const X509_NAME *name, unsigned char out[32])
 	return ok;
 }
 
-static X509_CRL *
-read_crl(const char *path)
-{
-	BIO *bio = BIO_new_file(path, "rb");
-	X509_CRL *crl = NULL;
+#define CRL_MAX_BYTES (64u << 20)
 
-	if (bio == NULL)
+/* The CRL at path (PEM or DER): a regular file of at most CRL_MAX_BYTES,
+ * read whole and parsed from memory (a FIFO or /dev/zero named there must
+ * not hold the policy's load).  NULL with why. */
+static X509_CRL *
+read_crl(const char *path, char *why, size_t why_len)
+{
+	X509_CRL *crl = NULL;
+	unsigned char *data = NULL;
+	size_t len = 0, cap = 0;
+	bool not_regular;
+	BIO *bio = NULL;
+	int fd = pg_open_regular(path, &not_regular);
+	ssize_t n;
+
+	if (fd < 0) {
+		snprintf(why, why_len, "%s", not_regular ? "not a regular file" : strerror(errno));
 		return NULL;
+	}
+	for (;;) {
+		if (len == cap) {
+			unsigned char *more = cap < CRL_MAX_BYTES ? realloc(data, cap = cap ? 2 * cap : 65536) : NULL;
+
+			if (more == NULL) {
+				snprintf(why, why_len, cap >= CRL_MAX_BYTES ? "larger than %u bytes" : "out of memory",
+				         CRL_MAX_BYTES);
+				goto out;
+			}
+			data = more;
+		}
+		n = read(fd, data + len, cap - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			snprintf(why, why_len, "%s", strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	snprintf(why, why_len, "it does not read as a CRL (PEM or DER)");
+	if ((bio = BIO_new_mem_buf(data, (int)len)) == NULL)
+		goto out;
 	crl = PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL);
-	if (crl == NULL && BIO_reset(bio) == 0)
-		crl = d2i_X509_CRL_bio(bio, NULL);
+	if (crl == NULL) {
+		const unsigned char *p = data;
+
+		crl = d2i_X509_CRL(NULL, &p, (long)len);
+	}
+out:
 	BIO_free(bio);
+	free(data);
+	close(fd);
 	return crl;
 }
 
@@ -153,6 +198,7 @@ compile_crl(struct pg_load *load, struct pg_key *key, const struct pg_ynode *nod
 	const char *path = pg_yget_string(load->diag, node, "crl_file");
 	STACK_OF(X509_REVOKED) *list;
 	unsigned char issuer[32];
+	char why[128];
 	X509_CRL *crl;
 	struct tm tm;
 	bool ok = true;
@@ -164,12 +210,12 @@ compile_crl(struct pg_load *load, struct pg_key *key, const struct pg_ynode *nod
 		return true;
 	}
 	ERR_set_mark();
-	crl = read_crl(path);
+	crl = read_crl(path, why, sizeof why);
 	ERR_pop_to_mark();
 	if (crl == NULL || !name_sha256(X509_CRL_get_issuer(crl), issuer)) {
-		pg_diag_error_at(load->diag, node, "crl_file '%s' cannot be read as a CRL (PEM or DER): "
+		pg_diag_error_at(load->diag, node, "crl_file '%s' cannot be read as a CRL (%s): "
 		                 "fix the path or publish the CRL there (openssl crl -in FILE -noout "
-		                 "-text shows what is wrong)", path);
+		                 "-text shows what is wrong)", path, crl == NULL ? why : "no issuer");
 		goto out;
 	}
 	if ((life->crl_file = pg_arena_strdup(&load->policy->arena, path)) == NULL) {

@@ -228,6 +228,8 @@ static const struct bad_case bad_cases[] = {
 	{ "    certificate: { required: yes }\n", 7, 0, "required" },
 	{ "    certificate: { crl_file: relative.crl }\n", 7, 30, "must be an absolute path" },
 	{ "    certificate: { crl_file: /nonexistent/ca.crl }\n", 7, 30, "cannot be read as a CRL" },
+	{ "    certificate: { crl_file: /dev/zero }\n", 7, 30, "cannot be read as a CRL (not a regular file)" },
+	{ "    certificate: { crl_file: " PG_SOURCE_ROOT "/LICENSE }\n", 7, 30, "does not read as a CRL" },
 	{ "    certificate: { revoked: true }\n", 7, 0, "revoked" },
 };
 
