@@ -106,7 +106,8 @@ usage(FILE *out)
 	        "  -l, --login          log in as the user, to list keys and certificates that\n"
 	        "                       only a logged-in session sees\n"
 	        "  -p, --pin-file FILE  the PIN for --login, the file's first line (never on the\n"
-	        "                       command line; without it, $P11GATE_PIN)\n"
+	        "                       command line; without it, the policy's login.token_pin_file,\n"
+	        "                       else $P11GATE_PIN)\n"
 	        "  -h, --help           show this help\n\n"
 	        "Exit status: 0 every key is ok, 1 warnings (expiring, unnamed, no certificate),\n"
 	        "2 violations (expired, not yet valid, wrong EKU, revoked, retired, missing,\n"
@@ -137,7 +138,8 @@ read_pin(const char *path, char *pin, size_t len)
 		const char *env = getenv("P11GATE_PIN");
 
 		if (env == NULL || strlen(env) >= len) {
-			fprintf(stderr, "p11gate: --login needs --pin-file FILE (or P11GATE_PIN)\n");
+			fprintf(stderr, "p11gate: --login needs --pin-file FILE (or the policy's "
+			        "login.token_pin_file, or P11GATE_PIN)\n");
 			return false;
 		}
 		snprintf(pin, len, "%s", env);
@@ -730,12 +732,16 @@ pg_cmd_inventory(int argc, char **argv)
 		usage(stderr);
 		return EXIT_ERROR;
 	}
-	if (login && !read_pin(pin_file, pin, sizeof pin))
-		return EXIT_ERROR;
-	inv.logged_in = login;
 	policy = pg_policy_load(config_path(config), print_diag, NULL);
 	if (policy == NULL)
 		goto out;
+	/* Without --pin-file: the real token's PIN file of the policy's
+	 * login: block (token_pin_file), if it has one, else $P11GATE_PIN. */
+	if (login && pin_file == NULL)
+		pin_file = pg_policy_login(policy)->token_pin_file;
+	if (login && !read_pin(pin_file, pin, sizeof pin))
+		goto out;
+	inv.logged_in = login;
 	inv.policy = policy;
 	inv.tokens = json_array();
 	inv.named = calloc(pg_policy_key_count(policy) + 1, sizeof *inv.named);

@@ -190,5 +190,17 @@ echo 0000 >"$W/badpin"
 [ "$EXIT" -eq 3 ] || fail "a wrong PIN exits $EXIT, expected 3"
 grep -q "cannot log in to token release: CKR_PIN_INCORRECT" "$W/badpin.out" || fail "a wrong PIN is not said"
 ok "no login unless asked; a failed login exits 3"
+chmod 600 "$W/pin"
+{
+	echo "version: 1"
+	echo "module: $SOFTHSM_MODULE"
+	echo "login:"
+	echo "  token_pin_file: $W/pin"
+	sed -n '/^keys:/,$p' "$POLICY"
+} >"$W/login.yaml"
+env -u P11GATE_PIN "$P11GATE_CLI" inventory --config "$W/login.yaml" --login --json >"$W/login.json" 2>"$W/login.err" || true
+[ "$(jq '.tokens[0].logged_in' "$W/login.json")" = true ] && [ "$(jq '[.keys[]] | length' "$W/login.json")" -gt 0 ] ||
+	{ cat "$W/login.err" >&2; fail "--login without --pin-file did not use the policy's login.token_pin_file"; }
+ok "--login without --pin-file: the policy's login.token_pin_file"
 
 echo "PASS: inventory"
