@@ -78,6 +78,14 @@ pg_grant_free(struct pg_grant *grant)
 	free(grant->id);
 	free(grant->key);
 	free(grant->requester);
+	free(grant->issuer);
+	for (size_t i = 0; i < grant->n_claims; i++) {
+		free(grant->claim_names[i]);
+		free(grant->claim_values[i]);
+	}
+	free(grant->claim_names);
+	free(grant->claim_values);
+	free(grant->requester_text);
 	free(grant->reason);
 	free(grant->data_sha256);
 	free(grant);
@@ -99,6 +107,68 @@ dup_string(struct pg_diag *diag, const struct pg_ynode *map, const char *field)
 	if ((copy = strdup(text)) == NULL)
 		pg_diag_error_at(diag, node, "out of memory");
 	return copy;
+}
+
+static const char *const requester_fields[] = { "issuer", "claims", NULL };
+
+/* requester: a user name, or { issuer: NAME, claims: { NAME: VALUE, ... } }
+ * (a pipeline identity proven at C_Login: docs/policy.md, login:). */
+static bool
+parse_requester(struct pg_diag *diag, const struct pg_ynode *map, struct pg_grant *grant)
+{
+	const struct pg_ynode *node = pg_ymap_get(map, "requester"), *claims;
+	size_t used;
+	const char *text;
+
+	if (node == NULL) {
+		pg_diag_error_at(diag, map, "the grant has no requester");
+		return true;
+	}
+	if (node->kind == PG_Y_SCALAR) {
+		if ((text = pg_yget_string(diag, node, "requester")) == NULL)
+			return true;
+		grant->requester = strdup(text);
+		grant->requester_text = strdup(text);
+		return grant->requester != NULL && grant->requester_text != NULL;
+	}
+	if (!pg_yexpect(diag, node, PG_Y_MAP, "requester"))
+		return true;
+	pg_ymap_check_keys(diag, node, requester_fields, "requester");
+	if (pg_ymap_get(node, "issuer") == NULL ||
+	    (text = pg_yget_string(diag, pg_ymap_get(node, "issuer"), "requester.issuer")) == NULL) {
+		pg_diag_error_at(diag, node, "an identity requester needs issuer: (the login: issuer's "
+		                 "name) and claims:");
+		return true;
+	}
+	if ((grant->issuer = strdup(text)) == NULL)
+		return false;
+	claims = pg_ymap_get(node, "claims");
+	if (claims == NULL || !pg_yexpect(diag, claims, PG_Y_MAP, "requester.claims") || claims->n == 0) {
+		pg_diag_error_at(diag, claims != NULL ? claims : node, "an identity requester needs at "
+		                 "least one claim (e.g. claims: { repository: org/app, ref: refs/tags/v1 })");
+		return true;
+	}
+	grant->claim_names = calloc(claims->n, sizeof *grant->claim_names);
+	grant->claim_values = calloc(claims->n, sizeof *grant->claim_values);
+	grant->requester_text = malloc(4096);
+	if (grant->claim_names == NULL || grant->claim_values == NULL || grant->requester_text == NULL)
+		return false;
+	used = (size_t)snprintf(grant->requester_text, 4096, "identity %s", grant->issuer);
+	for (size_t i = 0; i < claims->n; i++) {
+		const char *value = pg_yget_string(diag, claims->kids[2 * i + 1], "a claim value");
+
+		if (value == NULL)
+			continue;
+		grant->claim_names[grant->n_claims] = strdup(claims->kids[2 * i]->value);
+		grant->claim_values[grant->n_claims] = strdup(value);
+		if (grant->claim_names[grant->n_claims] == NULL || grant->claim_values[grant->n_claims] == NULL)
+			return false;
+		if (used < 4096)
+			used += (size_t)snprintf(grant->requester_text + used, 4096 - used, " %s=%s",
+			                         claims->kids[2 * i]->value, value);
+		grant->n_claims++;
+	}
+	return true;
 }
 
 static void
@@ -221,7 +291,10 @@ pg_grant_parse(const char *path, const char *data, size_t len, long max_lifetime
 		                 "reads)");
 	grant->id = dup_string(&diag, root, "id");
 	grant->key = dup_string(&diag, root, "key");
-	grant->requester = dup_string(&diag, root, "requester");
+	if (!parse_requester(&diag, root, grant)) {
+		pg_diag_error_at(&diag, root, "out of memory");
+		goto out;
+	}
 	grant->reason = dup_string(&diag, root, "reason");
 	parse_time(&diag, root, "not_before", &grant->not_before);
 	parse_time(&diag, root, "not_after", &grant->not_after);

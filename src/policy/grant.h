@@ -20,7 +20,14 @@
 struct pg_grant {
 	char *id;                      /* equals the file's name without .yaml */
 	char *key;                     /* a key name of the policy */
-	char *requester;               /* a user name */
+	char *requester;               /* a user name; NULL when the requester is an identity */
+	/* An identity requester (requester: { issuer: NAME, claims: {...} }):
+	 * the login: issuer's name and claims the caller's verified identity
+	 * token must carry, each exactly. */
+	char *issuer;
+	char **claim_names, **claim_values;
+	size_t n_claims;
+	char *requester_text;          /* "ci" or "identity github repository=org/app ..." */
 	time_t not_before, not_after;
 	uint64_t max_signatures;       /* 0: not stated */
 	unsigned char (*data_sha256)[32];

@@ -27,6 +27,7 @@
 #include "grant.h"
 #include "internal.h"
 #include "p11gate/grants.h"
+#include "p11gate/login.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -562,7 +563,7 @@ count_approvals(const pg_policy *policy, const struct pg_approval *approval,
 		} else if (!in_from(approval, sig->approver)) {
 			snprintf(line, sizeof line, "%s's signature does not count: %s is not in "
 			         "approval.from [%s]", who->name, who->name, approval->from_text);
-		} else if (who->user != NULL && strcmp(who->user, requester) == 0) {
+		} else if (who->user != NULL && requester != NULL && strcmp(who->user, requester) == 0) {
 			snprintf(line, sizeof line, "%s's signature does not count: %s is the requester "
 			         "(user %s)", who->name, who->name, requester);
 		} else if ((size_t)sig->approver < sizeof seen && seen[sig->approver]) {
@@ -700,7 +701,21 @@ static bool
 applies(const pg_policy *policy, const struct pg_rule *rule, const struct pg_request *req,
         const struct pg_grant *grant, const char *user)
 {
-	return strcmp(grant->requester, user) == 0 && key_fits(policy, rule, req->key, grant->key);
+	if (!key_fits(policy, rule, req->key, grant->key))
+		return false;
+	if (grant->requester != NULL)
+		return user != NULL && strcmp(grant->requester, user) == 0;
+	/* An identity requester: the identity verified at C_Login, from that
+	 * issuer, carrying each claim as a string of exactly that value. */
+	if (req->login == NULL || req->login->issuer == NULL || strcmp(req->login->issuer, grant->issuer) != 0)
+		return false;
+	for (size_t i = 0; i < grant->n_claims; i++) {
+		const struct pg_login_claim *claim = pg_login_id_claim(req->login, grant->claim_names[i]);
+
+		if (claim == NULL || !claim->is_string || strcmp(claim->value, grant->claim_values[i]) != 0)
+			return false;
+	}
+	return true;
 }
 
 #define SAY(...) do { if (msg != NULL) snprintf(msg, msg_len, __VA_ARGS__); } while (0)
@@ -724,8 +739,9 @@ pg_approval_eval(const struct pg_rule *rule, struct pg_eval *ev, char *msg, size
 		SAY("approval needs grants: dir:");
 		return PG_NO;
 	}
-	if (user == NULL) {
-		SAY("the caller's user name is unknown, so no grant can name it as requester");
+	if (user == NULL && ev->req->login == NULL) {
+		SAY("the caller's user name is unknown and it proved no identity, so no grant can name "
+		    "it as requester");
 		return PG_UNKNOWN;
 	}
 	pthread_mutex_lock(&cache->lock);
@@ -798,13 +814,22 @@ again:
 		goto again;
 	}
 	pthread_mutex_unlock(&cache->lock);
-	if (any)
+	if (any) {
 		SAY("%s", best_msg);
-	else
-		SAY("no grant in %s for key %s requested by %s%s", dir,
+		return PG_NO;
+	}
+	SAY("no grant in %s for key %s requested by %s%s%s%s", dir,
 		    ev->req->key != NULL && ev->req->key->n > 0 ?
-		    policy->keys[ev->req->key->idx[0]].name : "?", user,
-		    unparsed > 0 ? " (some grant files there do not parse: p11gate grant list)" : "");
+	    policy->keys[ev->req->key->idx[0]].name : "?", user != NULL ? user : "(no user)",
+	    ev->req->login != NULL && ev->req->login->issuer != NULL ? " or its " : "",
+	    ev->req->login != NULL && ev->req->login->issuer != NULL ? ev->req->login->issuer : "",
+	    ev->req->login != NULL && ev->req->login->issuer != NULL ? " identity" : "");
+	if (unparsed > 0 && msg != NULL) {
+		size_t used = strlen(msg);
+
+		snprintf(msg + used, msg_len - used, " (some grant files there do not parse: "
+		         "p11gate grant list)");
+	}
 	return PG_NO;
 }
 
@@ -942,7 +967,7 @@ pg_grant_inspect(const pg_policy *policy, const char *path, time_t now,
 		goto out;
 	grant_state(policy, memo.grant, now, state, sizeof state);
 	info = (struct pg_grant_info){
-		.id = memo.grant->id, .key = memo.grant->key, .requester = memo.grant->requester,
+		.id = memo.grant->id, .key = memo.grant->key, .requester = memo.grant->requester_text,
 		.reason = memo.grant->reason, .not_before = memo.grant->not_before,
 		.not_after = memo.grant->not_after, .max_signatures = memo.grant->max_signatures,
 		.key_known = pg_policy_key_find(policy, memo.grant->key) >= 0,

@@ -10,6 +10,7 @@
 #include "grant.h"
 #include "p11gate/grants.h"
 #include "p11gate/common.h"
+#include "p11gate/login.h"
 
 #include <check.h>
 #include <stdarg.h>
@@ -294,6 +295,66 @@ START_TEST(decisions_on_disk)
 }
 END_TEST
 
+/* A requester that is a pipeline identity: the login's issuer and claims. */
+START_TEST(identity_requester)
+{
+	static const char grant_id[] =
+		"grant: 1\n"
+		"id: rel-id\n"
+		"key: release-rsa\n"
+		"requester:\n"
+		"  issuer: github\n"
+		"  claims: { repository: org/app, ref: refs/tags/v4.2.0 }\n"
+		"not_before: 2026-12-03T10:00:00Z\n"
+		"not_after: 2026-12-03T12:00:00Z\n"
+		"reason: \"Release 4.2.0 from CI\"\n";
+	struct pg_login_claim claims[] = {
+		{ .name = (char *)"repository", .value = (char *)"org/app", .is_string = true },
+		{ .name = (char *)"ref", .value = (char *)"refs/tags/v4.2.0", .is_string = true },
+	};
+	struct pg_login_id login = { .issuer = (char *)"github", .claims = claims, .n_claims = 2 };
+	struct pg_caller caller = { .uid = 1001, .user = "runner", .uid_trust = PG_ID_ATTESTED };
+	struct pg_key_match match = { .n = 1, .idx = { 0 }, .pin_mismatch = -1 };
+	struct pg_request req = {
+		.op = PG_OP_SIGN, .mechanism = CKM_SHA256_RSA_PKCS, .key = &match, .caller = &caller,
+		.login = &login, .now = pg_test_time("2026-12-03T11:00:00Z"),
+	};
+	struct pg_test_capture cap;
+	struct pg_decision d;
+	char grants[512], path[512];
+	pg_policy *p;
+
+	snprintf(grants, sizeof grants, "grants: { dir: %s/grants }\n", dir);
+	p = load("  - name: rel\n    effect: allow\n    keys: [release-rsa]\n"
+	         "    callers: { users: [1001] }\n"
+	         "    approval: { from: [alice, bob], count: 2 }\n", grants, &cap);
+	if (p == NULL)
+		pg_test_dump(&cap);
+	ck_assert_ptr_nonnull(p);
+	snprintf(path, sizeof path, "%s/grants/rel-id.yaml", dir);
+	write_file(path, grant_id);
+	run("cd %s/grants && ssh-keygen -q -Y sign -n p11gate-grant -f %s/alice rel-id.yaml && "
+	    "mv rel-id.yaml.sig rel-id.yaml.alice.sig && "
+	    "ssh-keygen -q -Y sign -n p11gate-grant -f %s/bob rel-id.yaml && "
+	    "mv rel-id.yaml.sig rel-id.yaml.bob.sig", dir, dir, dir);
+	pg_policy_decide(p, &req, &d);
+	ck_assert_msg(d.allow, "%s", d.reason);
+	ck_assert_str_eq(d.grant.id, "rel-id");
+	/* Another ref: no grant. */
+	claims[1].value = (char *)"refs/heads/main";
+	pg_policy_decide(p, &req, &d);
+	ck_assert(!d.allow);
+	ck_assert_msg(strstr(d.reason, "no grant in") && strstr(d.reason, "requested by runner or its "
+	              "github identity"), "%s", d.reason);
+	/* No identity proven: no grant either. */
+	claims[1].value = (char *)"refs/tags/v4.2.0";
+	req.login = NULL;
+	pg_policy_decide(p, &req, &d);
+	ck_assert(!d.allow);
+	pg_policy_unref(p);
+}
+END_TEST
+
 static Suite *
 approvals_suite(void)
 {
@@ -306,6 +367,7 @@ approvals_suite(void)
 	tcase_add_test(tc, approver_errors);
 	tcase_add_test(tc, grant_errors);
 	tcase_add_test(tc, decisions_on_disk);
+	tcase_add_test(tc, identity_requester);
 	suite_add_tcase(s, tc);
 	return s;
 }
