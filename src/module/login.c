@@ -313,8 +313,9 @@ token_login(const pg_function_list_3_0 *lower, const struct login_call *c,
 	if (rv == CKR_USER_ALREADY_LOGGED_IN && c->user_type == CKU_USER)
 		rv = CKR_OK;
 	if (rv != CKR_OK)
-		snprintf(why, why_len, "the token refused the PIN of token_pin_file %s (%s)",
-		         cfg->token_pin_file, pg_rv_name(rv) ? pg_rv_name(rv) : "error");
+		snprintf(why, why_len, "the token answered %s to p11gate's login with the PIN of "
+		         "token_pin_file %s", pg_rv_name(rv) ? pg_rv_name(rv) : "an error",
+		         cfg->token_pin_file);
 	return rv;
 }
 

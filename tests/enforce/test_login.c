@@ -390,6 +390,34 @@ START_TEST(identity_expires_between_init_and_sign)
 }
 END_TEST
 
+/* CKU_CONTEXT_SPECIFIC takes the same proof, naming the identity logged in;
+ * another pipeline's token is refused before the token sees anything. */
+START_TEST(context_specific_needs_the_same_identity)
+{
+	struct t t;
+	char *mine, *theirs;
+	size_t mark;
+	CK_RV rv;
+
+	t_start(&t, "context_specific_needs_the_same_identity", false);
+	mine = mint(&t, "--key gh.pem --kid gh-1 --ttl 300");
+	theirs = mint(&t, "--key gh.pem --kid gh-1 --ttl 300 --set sub=repo:evil/app:ref:refs/heads/x");
+	ck_assert_rv(login(&t, mine), CKR_OK);
+	mark = world_audit_lines(&t.w);
+	ck_assert_rv(t.f->C_Login(t.s, CKU_CONTEXT_SPECIFIC, (CK_UTF8CHAR_PTR)theirs, (CK_ULONG)strlen(theirs)),
+	             CKR_PIN_INCORRECT);
+	expect_login_record(&t, mark, "\"decision\":\"deny\"", "is not the identity logged in");
+	ck_assert_rv(t.f->C_Login(t.s, CKU_CONTEXT_SPECIFIC, (CK_UTF8CHAR_PTR)"1234", 4), CKR_PIN_INCORRECT);
+	/* the same identity reaches the token, with the PIN file's PIN: no
+	 * operation waits for it here, and the token's answer comes back */
+	rv = t.f->C_Login(t.s, CKU_CONTEXT_SPECIFIC, (CK_UTF8CHAR_PTR)mine, (CK_ULONG)strlen(mine));
+	ck_assert_msg(rv != CKR_PIN_INCORRECT, "the same identity was refused: %s", world_rv_name(rv));
+	free(mine);
+	free(theirs);
+	t_end(&t);
+}
+END_TEST
+
 START_TEST(max_pin_len_takes_a_token)
 {
 	struct t t;
@@ -423,6 +451,7 @@ main(void)
 	tcase_add_test(tc, credential_and_logout);
 	tcase_add_test(tc, last_session_closed_forgets);
 	tcase_add_test(tc, identity_expires_between_init_and_sign);
+	tcase_add_test(tc, context_specific_needs_the_same_identity);
 	tcase_add_test(tc, max_pin_len_takes_a_token);
 	suite_add_tcase(suite, tc);
 	return world_run_suite(suite);
