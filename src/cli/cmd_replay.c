@@ -13,6 +13,7 @@
 #include "audit_walk.h"
 #include "p11gate/common.h"
 #include "p11gate/identity.h"
+#include "p11gate/login.h"
 #include "p11gate/policy.h"
 
 #include <errno.h>
@@ -39,7 +40,7 @@ struct replay {
 	const pg_policy *policy;
 	bool has_since;
 	struct pg_instant since;
-	size_t decisions, fixed, counts[N_CHANGES];
+	size_t decisions, fixed, logins, counts[N_CHANGES];
 	struct group *groups;
 	size_t n_groups, cap_groups;
 	/* The new policy's limit: and break_glass: counters, taken by the
@@ -144,6 +145,76 @@ caller_from_record(const json_t *c)
 	caller->unit_trust = caller->unit != NULL ? trust_of(c, "unit") : PG_ID_UNAVAILABLE;
 	caller->env_trust = PG_ID_UNAVAILABLE;
 	return caller;
+}
+
+/* The identity the caller proved at C_Login, as its record shows it (the
+ * "identity" field: issuer or credential, iss, sub, jti, exp and the claims
+ * the old policy's rules named); NULL if the record has none. */
+static struct pg_login_id *
+login_from_record(const json_t *identity)
+{
+	const json_t *claims = json_object_get(identity, "claims"), *value;
+	struct pg_login_id *id;
+	const char *name;
+	size_t i = 0;
+	uint64_t exp = 0;
+
+	if (!json_is_object(identity) || (id = calloc(1, sizeof *id)) == NULL)
+		return NULL;
+	id->issuer = dup_string(identity, "issuer");
+	id->credential = dup_string(identity, "credential");
+	id->iss = dup_string(identity, "iss");
+	id->sub = dup_string(identity, "sub");
+	id->jti = dup_string(identity, "jti");
+	if (pg_json_u64(json_object_get(identity, "exp"), &exp))
+		id->exp = (int64_t)exp;
+	/* iss and sub are claims too, as a verified token has them. */
+	id->claims = calloc(json_object_size(claims) + 2, sizeof *id->claims);
+	if (id->claims == NULL)
+		goto fail;
+	json_object_foreach((json_t *)claims, name, value) {
+		if (pg_json_string(value) == NULL)
+			continue;
+		id->claims[i] = (struct pg_login_claim){ strdup(name), strdup(pg_json_string(value)), true };
+		id->n_claims = ++i;     /* freed with id even when half made */
+		if (id->claims[i - 1].name == NULL || id->claims[i - 1].value == NULL)
+			goto fail;
+	}
+	for (int k = 0; k < 2; k++) {
+		const char *claim = k == 0 ? "iss" : "sub", *v = k == 0 ? id->iss : id->sub;
+
+		if (v == NULL || json_object_get(claims, claim) != NULL)
+			continue;
+		id->claims[i] = (struct pg_login_claim){ strdup(claim), strdup(v), true };
+		id->n_claims = ++i;
+		if (id->claims[i - 1].name == NULL || id->claims[i - 1].value == NULL)
+			goto fail;
+	}
+	return id;
+fail:
+	pg_login_id_free(id);
+	return NULL;
+}
+
+/* A claim the new policy's identity: conditions name that the record does
+ * not hold (the old policy named no rule on it, so it was not written);
+ * NULL if none. */
+static const char *
+claim_not_recorded(const pg_policy *policy, const json_t *identity)
+{
+	const struct pg_login_config *login = pg_policy_login(policy);
+	const json_t *claims = json_object_get(identity, "claims");
+
+	if (!json_is_object(identity))
+		return NULL;
+	for (size_t i = 0; i < login->n_recorded_claims; i++) {
+		const char *name = login->recorded_claims[i];
+
+		if (strcmp(name, "iss") != 0 && strcmp(name, "sub") != 0 &&
+		    json_object_get(claims, name) == NULL)
+			return name;
+	}
+	return NULL;
 }
 
 static bool
@@ -379,6 +450,8 @@ replay_one(void *ctx, json_t *rec, const char *file)
 	unsigned char data_sha256[32], data[64];
 	const char *data_hex = pg_json_get_string(rec, "data");
 	bool was_allowed, certs_unknown;
+	struct pg_login_id *login = NULL;
+	const char *claim;
 
 	(void)file;
 	if (event == NULL || strcmp(event, "decision") != 0 ||
@@ -386,6 +459,13 @@ replay_one(void *ctx, json_t *rec, const char *file)
 		return true;
 	if (r->has_since && !pg_audit_record_since(rec, &r->since))
 		return true;
+	/* A login is judged by the login: block on the token presented, which
+	 * records never hold: its identity is replayed in the decisions after. */
+	if (strcmp(pg_json_get_string(rec, "operation") ? pg_json_get_string(rec, "operation") : "",
+	           "login") == 0) {
+		r->logins++;
+		return true;
+	}
 	r->decisions++;
 	if (json_is_true(json_object_get(rec, "fixed"))) {
 		r->fixed++;
@@ -421,6 +501,8 @@ replay_one(void *ctx, json_t *rec, const char *file)
 	match_by_name(r->policy, rec, &match);
 	req.justify = recorded_justification;
 	req.justify_ctx = rec;
+	login = login_from_record(json_object_get(rec, "identity"));
+	req.login = login;
 	pg_policy_decide(r->policy, &req, &d);
 	replay_lifecycle(r->policy, rec, &req, &d, &certs_unknown);
 	replay_counted(r, &req, &d);
@@ -438,6 +520,14 @@ replay_one(void *ctx, json_t *rec, const char *file)
 		add(r, SAME, NULL, NULL, NULL, rec, NULL, NULL);
 		goto out;
 	}
+	if ((claim = claim_not_recorded(r->policy, json_object_get(rec, "identity"))) != NULL) {
+		char why[256];
+
+		snprintf(why, sizeof why, "the policy's identity: conditions name claim %s, which the "
+		         "record does not hold (the old policy named no rule on it)", claim);
+		add(r, UNREPLAYABLE, why, key, who, rec, d.rule, d.reason);
+		goto out;
+	}
 	env_rule = pg_policy_unreplayable_rule(r->policy, &match, req.op, &fact);
 	if (env_rule != NULL) {
 		char why[256];
@@ -453,6 +543,7 @@ replay_one(void *ctx, json_t *rec, const char *file)
 		    d.reason);
 out:
 	pg_caller_free(req.caller);
+	pg_login_id_free(login);
 	return !r->failed;
 }
 
@@ -477,6 +568,9 @@ print_text(const struct replay *r, const char *log, const char *config)
 	printf(": %zu unchanged, %zu allowed -> refused, %zu refused -> allowed, %zu not replayable, "
 	       "%zu refused whatever the policy (fixed)\n", r->counts[SAME], r->counts[TO_REFUSED],
 	       r->counts[TO_ALLOWED], r->counts[UNREPLAYABLE], r->fixed);
+	if (r->logins > 0)
+		printf("  (and %zu logins, judged on the token presented, which records do not hold: "
+		       "not replayed)\n", r->logins);
 	for (int c = TO_REFUSED; c < N_CHANGES; c++) {
 		if (r->counts[c] == 0)
 			continue;
@@ -507,9 +601,10 @@ print_text(const struct replay *r, const char *log, const char *config)
 static int
 print_json(const struct replay *r, const char *log, const char *config)
 {
-	json_t *out = json_pack("{s:s,s:s,s:I,s:I,s:I}", "log", log, "config", config,
+	json_t *out = json_pack("{s:s,s:s,s:I,s:I,s:I,s:I}", "log", log, "config", config,
 	                        "decisions", (json_int_t)r->decisions, "unchanged",
-	                        (json_int_t)r->counts[SAME], "fixed", (json_int_t)r->fixed);
+	                        (json_int_t)r->counts[SAME], "fixed", (json_int_t)r->fixed,
+	                        "logins", (json_int_t)r->logins);
 	int rc = 0;
 
 	if (out == NULL)

@@ -176,4 +176,59 @@ STATUS=0; "$P11GATE_CLI" explain --replay "$W/missing.jsonl" --config "$W/old.ya
 [ "$STATUS" -eq 2 ] || fail "a missing log: exit $STATUS"
 ok "$(cat "$W/usage.err")"
 
+# ---------------------------------------------------------------------------
+[ -n "${P11GATE_JWSMINT:-}" ] || fail "P11GATE_JWSMINT is not set: run with meson test"
+make_world identity
+"$P11GATE_JWSMINT" keygen rsa2048 "$W/issuer.pem" >/dev/null
+"$P11GATE_JWSMINT" jwks gh-rsa="$W/issuer.pem" >"$W/github.jwks.json"
+printf '1234\n' >"$W/token.pin"
+chmod 0600 "$W/token.pin"
+LOGIN=$(printf 'login:\n  token_pin_file: %s\n  issuers:\n    github:\n      issuer: https://token.actions.githubusercontent.com\n      audience: p11gate\n      jwks_file: %s\n      max_age: 1h' "$W/token.pin" "$W/github.jwks.json")
+write_policy --extra "$LOGIN" <<-EOF
+  - name: release-from-tags
+    effect: allow
+    keys: [release-rsa]
+    callers: { users: [$ME], identity: { issuer: github, claims: { repository: acme/app, ref: "refs/tags/v*" } } }
+EOF
+cp "$POLICY" "$W/old.yaml"
+claims=$(dirname "$0")/../fixture/claims-github.json
+sign_as() { # sign_as NAME [jwsmint sign options]: pkcs11-tool logs in with a minted token
+	local name=$1
+	shift
+	P11GATE_TOKEN=$("$P11GATE_JWSMINT" sign --key "$W/issuer.pem" --kid gh-rsa --ttl 600 --set jti="$name" "$@" "$claims")
+	attempt "$name" env P11GATE_TOKEN="$P11GATE_TOKEN" pkcs11-tool --module "$P11GATE_MODULE" --login \
+		--pin env:P11GATE_TOKEN --sign --id 01 -m SHA256-RSA-PKCS -i "$WORK/data" -o "$W/sig"
+}
+
+check "identity: a pipeline of a tag signs, one of a branch is refused; replay under the same policy changes nothing"
+sign_as tag
+must_succeed "the tag's pipeline"
+sign_as branch --set ref=refs/heads/main
+must_fail "the branch's pipeline"
+[ "$(jq -r 'select(.event=="decision" and .decision=="allow" and .operation=="sign") | .identity.claims.ref' "$AUDIT")" = refs/tags/v1.2.0 ] ||
+	fail "the allow record does not hold the identity's ref claim"
+replay "$W/old.yaml"
+[ "$STATUS" -eq 0 ] || { cat "$W/replay.out" "$W/replay.err" >&2; fail "exit $STATUS"; }
+grep -q ": 2 decisions: 2 unchanged" "$W/replay.out" || { cat "$W/replay.out" >&2; fail "the same policy changes something"; }
+grep -q "(and 2 logins, judged on the token presented, which records do not hold: not replayed)" "$W/replay.out" ||
+	{ cat "$W/replay.out" >&2; fail "the logins are not said apart"; }
+ok "$(head -n1 "$W/replay.out")"
+
+check "identity: only v2 tags: the v1.2.0 pipeline's signature would be refused, by the recorded claim"
+sed 's|ref: "refs/tags/v\*"|ref: "refs/tags/v2*"|' "$W/old.yaml" >"$W/v2.yaml"
+replay "$W/v2.yaml"
+[ "$STATUS" -eq 1 ] || { cat "$W/replay.out" >&2; fail "exit $STATUS"; }
+grep -q ": 2 decisions: 1 unchanged, 1 allowed -> refused" "$W/replay.out" || { cat "$W/replay.out" >&2; fail "wrong counts"; }
+ok "$(sed -n '4,5p' "$W/replay.out" | tr '\n' '|')"
+
+check "identity: a claim the old policy did not name (environment) is not in the record: not replayable"
+sed 's|ref: "refs/tags/v\*"|ref: "refs/tags/v*", environment: staging|' "$W/old.yaml" >"$W/env-claim.yaml"
+replay "$W/env-claim.yaml"
+[ "$STATUS" -eq 0 ] || { cat "$W/replay.out" >&2; fail "exit $STATUS"; }
+grep -q ": 2 decisions: 1 unchanged, 0 allowed -> refused, 0 refused -> allowed, 1 not replayable" "$W/replay.out" ||
+	{ cat "$W/replay.out" >&2; fail "wrong counts"; }
+grep -q "the policy's identity: conditions name claim environment, which the record does not hold" "$W/replay.out" ||
+	{ cat "$W/replay.out" >&2; fail "the reason"; }
+ok "$(head -n1 "$W/replay.out")"
+
 echo "PASS: replay"
