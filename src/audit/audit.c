@@ -1271,8 +1271,9 @@ default_refusal(const struct pg_audit_take *take, char *reason, size_t len)
 {
 	char counter[PG_AUDIT_COUNTER_NAME_MAX + 64];
 
+	/* The name is cut to leave room for the counts in the reason. */
 	pg_esc(take->counter, PG_ESC_VALUE, counter, sizeof counter);
-	snprintf(reason, len, "counter %s: %" PRIu64 " of %" PRIu64 " used", counter, take->used,
+	snprintf(reason, len, "counter %.400s: %" PRIu64 " of %" PRIu64 " used", counter, take->used,
 	         take->max);
 }
 

@@ -732,7 +732,7 @@ review_status(const pg_policy *policy, const char *line, size_t len, char *out, 
 	fclose(f);
 	snprintf(want, sizeof want, "\nrecord_sha256: %s\n", hex);
 	if (text == NULL || (text[text_len] = '\0', strstr(text, want) == NULL)) {
-		snprintf(out, out_len, "not reviewed (%s is about another record)", path);
+		snprintf(out, out_len, "not reviewed (%.900s is about another record)", path);
 		free(text);
 		return;
 	}
