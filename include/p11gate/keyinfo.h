@@ -84,6 +84,18 @@ CK_RV pg_keyinfo_read_beside(const CK_FUNCTION_LIST *lower, CK_SESSION_HANDLE se
                              CK_OBJECT_HANDLE object, const struct pg_keyinfo *neighbour,
                              struct pg_keyinfo *out);
 
+/* The second half of pg_keyinfo_read_beside: out has its names. */
+CK_RV pg_keyinfo_read_rest_beside(const CK_FUNCTION_LIST *lower, CK_SESSION_HANDLE session,
+                                  CK_OBJECT_HANDLE object, const struct pg_keyinfo *neighbour,
+                                  struct pg_keyinfo *out);
+
+/* Whether the token in neighbour's slot has neighbour's names now, by one
+ * C_GetTokenInfo.  A read torn by another process's login (see
+ * get_token_info) differs, and answers false: the caller then reads the
+ * token the settled way.  A match cannot be torn: it is the names read
+ * the settled way before. */
+bool pg_keyinfo_same_token(const CK_FUNCTION_LIST *lower, const struct pg_keyinfo *neighbour);
+
 /* Copies the second half (token and public key) from a memoised identity. */
 void pg_keyinfo_copy_rest(struct pg_keyinfo *dst, const struct pg_keyinfo *src);
 

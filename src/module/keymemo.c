@@ -89,6 +89,26 @@ memo_same_names(CK_OBJECT_HANDLE object, int64_t now, uint64_t generation, struc
 	return same;
 }
 
+/* A memoised identity on slot, for its token facts (any generation: they
+ * are checked against the token before use); false if none.  Takes the
+ * lock. */
+static bool
+memo_token(CK_SLOT_ID slot, struct pg_keyinfo *out)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&pg_ctx.lock);
+	for (int i = 0; i < PG_KEY_MEMO && !found; i++) {
+		if (pg_ctx.keys.memo[i].used && pg_ctx.keys.memo[i].slot == slot &&
+		    pg_ctx.keys.memo[i].info.have_token) {
+			pg_keyinfo_copy(out, &pg_ctx.keys.memo[i].info);
+			found = true;
+		}
+	}
+	pthread_mutex_unlock(&pg_ctx.lock);
+	return found;
+}
+
 /* Stores info, read whole at now, unless an object changed meanwhile.
  * Takes the lock. */
 static void
@@ -123,11 +143,15 @@ memo_store(CK_OBJECT_HANDLE object, int64_t now, uint64_t generation, const stru
  * per signature on SoftHSM2, which re-reads the object's file on every
  * attribute access: a third of an ECDSA signature.  The token information
  * and public-key hash (costly: certificates, other objects) are derived
- * again only when the names differ. */
+ * again only when the names differ.  A new handle (a client that logs in
+ * again gets new ones) takes the token's facts from another key on the
+ * same token when one read of the token shows the same names: the settled
+ * read's pauses (a millisecond or more) are paid once per token. */
 CK_RV
 pg_ctx_keyinfo(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object, struct pg_keyinfo *out)
 {
 	const pg_function_list_3_0 *lower = pg_ctx_lower();
+	struct pg_keyinfo neighbour;
 	CK_SESSION_INFO session_info;
 	uint64_t generation;
 	int64_t now;
@@ -146,7 +170,10 @@ pg_ctx_keyinfo(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object, struct pg_key
 	rv = pg_keyinfo_read_names(pg_lower_2_40(lower), session, object, out);
 	if (rv != CKR_OK || memo_same_names(object, now, generation, out))
 		return rv;
-	rv = pg_keyinfo_read_rest(pg_lower_2_40(lower), session, object, out);
+	if (memo_token(out->slot, &neighbour) && pg_keyinfo_same_token(pg_lower_2_40(lower), &neighbour))
+		rv = pg_keyinfo_read_rest_beside(pg_lower_2_40(lower), session, object, &neighbour, out);
+	else
+		rv = pg_keyinfo_read_rest(pg_lower_2_40(lower), session, object, out);
 	if (rv == CKR_OK)
 		memo_store(object, now, generation, out);
 	return rv;

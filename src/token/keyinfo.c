@@ -155,22 +155,63 @@ ec_spki(const CK_BYTE *params_der, CK_ULONG params_len, const CK_BYTE *point_der
 	return spki_hash(NID_X9_62_id_ecPublicKey, V_ASN1_OBJECT, curve, key, (int)plen, out);
 }
 
+/* The next DER element at *p (before end) must be a constructed
+ * SEQUENCE (or, with tag 0 and class V_ASN1_CONTEXT_SPECIFIC, an explicit
+ * [0]); *p moves into it, *content_end to its end. */
+static bool
+der_enter(const unsigned char **p, const unsigned char *end, int want_tag, int want_class,
+          const unsigned char **content_end)
+{
+	long len;
+	int tag, cls;
+	int flags = ASN1_get_object(p, &len, &tag, &cls, end - *p);
+
+	if ((flags & 0x80) || !(flags & V_ASN1_CONSTRUCTED) || flags == 0x21 || tag != want_tag ||
+	    cls != want_class)
+		return false;
+	*content_end = *p + len;
+	return true;
+}
+
+/* Steps over the next DER element at *p (before end). */
+static bool
+der_skip(const unsigned char **p, const unsigned char *end)
+{
+	long len;
+	int tag, cls;
+	int flags = ASN1_get_object(p, &len, &tag, &cls, end - *p);
+
+	if ((flags & 0x80) || flags == 0x21)
+		return false;
+	*p += len;
+	return true;
+}
+
+/* The SHA-256 of a certificate's subjectPublicKeyInfo, as its DER bytes
+ * stand: found by stepping over the TBSCertificate's fields (version,
+ * serialNumber, signature, issuer, validity, subject) rather than by
+ * OpenSSL's whole X.509 parse, which decodes the key and caches the
+ * extensions and cost a third of a key's first use after a login. */
 static bool
 cert_spki(const CK_BYTE *der, CK_ULONG len, unsigned char out[32])
 {
-	const unsigned char *p = der;
-	X509 *cert = d2i_X509(NULL, &p, (long)len);
-	unsigned char *spki = NULL;
-	bool ok = false;
-	int n;
+	const unsigned char *p = der, *end = der + len, *cert_end, *tbs_end, *spki, *spki_end;
+	const unsigned char *q, *version_end;
 
-	if (cert == NULL)
+	if (!der_enter(&p, end, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, &cert_end) ||
+	    !der_enter(&p, cert_end, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, &tbs_end))
 		return false;
-	n = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert), &spki);
-	ok = n > 0 && pg_sha256(spki, (size_t)n, out);
-	OPENSSL_free(spki);
-	X509_free(cert);
-	return ok;
+	q = p;          /* version [0] EXPLICIT: absent from v1 certificates */
+	if (der_enter(&q, tbs_end, 0, V_ASN1_CONTEXT_SPECIFIC, &version_end))
+		p = version_end;
+	for (int field = 0; field < 5; field++) {
+		if (!der_skip(&p, tbs_end))
+			return false;
+	}
+	spki = p;
+	if (!der_enter(&p, tbs_end, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL, &spki_end))
+		return false;
+	return pg_sha256(spki, (size_t)(spki_end - spki), out);
 }
 
 /* Adds a public key to an EC key's distinct candidates; false when there
@@ -475,17 +516,23 @@ pg_keyinfo_read_rest(const CK_FUNCTION_LIST *lower, CK_SESSION_HANDLE session,
 	return rv;
 }
 
-CK_RV
-pg_keyinfo_read_beside(const CK_FUNCTION_LIST *lower, CK_SESSION_HANDLE session,
-                       CK_OBJECT_HANDLE object, const struct pg_keyinfo *neighbour,
-                       struct pg_keyinfo *out)
+bool
+pg_keyinfo_same_token(const CK_FUNCTION_LIST *lower, const struct pg_keyinfo *neighbour)
 {
-	CK_RV rv = pg_keyinfo_read_names(lower, session, object, out);
+	CK_TOKEN_INFO now;
 
-	if (rv != CKR_OK)
-		return rv;
+	return neighbour->have_token && lower->C_GetTokenInfo(neighbour->slot, &now) == CKR_OK &&
+	       same_token(&neighbour->token_info, &now);
+}
+
+CK_RV
+pg_keyinfo_read_rest_beside(const CK_FUNCTION_LIST *lower, CK_SESSION_HANDLE session,
+                            CK_OBJECT_HANDLE object, const struct pg_keyinfo *neighbour,
+                            struct pg_keyinfo *out)
+{
 	if (!neighbour->have_token || neighbour->slot != out->slot)
 		return pg_keyinfo_read_rest(lower, session, object, out);
+	out->match_regime = 0;
 	out->module_info = neighbour->module_info;
 	out->slot_info = neighbour->slot_info;
 	out->token_info = neighbour->token_info;
@@ -497,6 +544,16 @@ pg_keyinfo_read_beside(const CK_FUNCTION_LIST *lower, CK_SESSION_HANDLE session,
 	ERR_pop_to_mark();
 	read_end_date(lower, session, object, out);
 	return CKR_OK;
+}
+
+CK_RV
+pg_keyinfo_read_beside(const CK_FUNCTION_LIST *lower, CK_SESSION_HANDLE session,
+                       CK_OBJECT_HANDLE object, const struct pg_keyinfo *neighbour,
+                       struct pg_keyinfo *out)
+{
+	CK_RV rv = pg_keyinfo_read_names(lower, session, object, out);
+
+	return rv == CKR_OK ? pg_keyinfo_read_rest_beside(lower, session, object, neighbour, out) : rv;
 }
 
 CK_RV

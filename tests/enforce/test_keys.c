@@ -446,6 +446,60 @@ START_TEST(allowed_manage_beside_a_key_is_recorded)
 }
 END_TEST
 
+/* An EC key named by URI alone, with no pin: its public key is what the
+ * public key object and the certificate with its CKA_ID agree on, so the
+ * allow record names it only if the certificate's public key is read
+ * right.  After C_Logout + C_Login the key has a new handle, and its
+ * identity is derived again (with the token's names taken from the memo
+ * once one read of the token agrees): the record still names it. */
+START_TEST(unpinned_ec_key_named_by_its_public_key_across_logins)
+{
+	static const char pin[] = "1234";
+	struct world w;
+	CK_MECHANISM mech = { CKM_ECDSA, NULL, 0 };
+	CK_BYTE digest[32] = { 1 }, sig[128];
+	CK_SESSION_HANDLE s;
+	char line[8192], *text = NULL;
+
+	world_new(&w, "keys", "unpinned_ec_key_named_by_its_public_key_across_logins");
+	ck_assert_int_gt(asprintf(&text,
+	                          "version: 1\n"
+	                          "module: %s\n"
+	                          "audit:\n"
+	                          "  file: %s\n"
+	                          "keys:\n"
+	                          "  release-ec:\n"
+	                          "    uri: \"pkcs11:token=release;object=codesign-ec\"\n"
+	                          "rules:\n"
+	                          "  - name: ec-signs\n"
+	                          "    effect: allow\n"
+	                          "    keys: [release-ec]\n"
+	                          "    operations: [sign]\n",
+	                          getenv("SOFTHSM_MODULE"), w.audit), 0);
+	world_policy_text(&w, text);
+	free(text);
+	world_open(&w);
+	s = world_session(&w);
+	for (int login = 0; login < 3; login++) {
+		CK_OBJECT_HANDLE ec = world_find(&w, s, CKO_PRIVATE_KEY, EC_ID);
+		CK_ULONG sig_len = sizeof sig;
+		size_t mark = world_audit_lines(&w);
+
+		ck_assert_rv(w.f->C_SignInit(s, &mech, ec), CKR_OK);
+		ck_assert_rv(w.f->C_Sign(s, digest, sizeof digest, sig, &sig_len), CKR_OK);
+		ck_assert(world_audit_find_since(&w, mark, line, sizeof line, "\"decision\":\"allow\"", NULL));
+		ck_assert_msg(strstr(line, w.ec_pin) != NULL,
+		              "login %d: the allow record does not name the key's public key %s: %s", login,
+		              w.ec_pin, line);
+		ck_assert_rv(w.f->C_Logout(s), CKR_OK);
+		ck_assert_rv(w.f->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)pin, sizeof pin - 1), CKR_OK);
+	}
+	ck_assert_rv(w.f->C_CloseSession(s), CKR_OK);
+	world_audit_verify(&w);
+	world_close(&w);
+}
+END_TEST
+
 /* Without a login the private keys are invisible, so p11gate cannot tell
  * whose id a public key or certificate carries: changing or destroying a
  * token public key with an id is refused (fail closed), with a reason.
@@ -495,6 +549,7 @@ keys_suite(void)
 	tcase_add_test(names, record_names_the_deciding_rules_key);
 	tcase_add_test(names, refusals_name_the_rules_key);
 	tcase_add_test(beside, planted_point_does_not_refuse_the_signer);
+	tcase_add_test(beside, unpinned_ec_key_named_by_its_public_key_across_logins);
 	tcase_add_test(beside, objects_beside_a_key_are_manage);
 	tcase_add_test(beside, allowed_manage_beside_a_key_is_recorded);
 	tcase_add_test(beside, not_logged_in_cannot_tell_so_refused);
