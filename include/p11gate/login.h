@@ -12,6 +12,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <openssl/types.h>
 #include <time.h>
 
 /* Clock skew tolerated on exp, nbf, iat and max_age, in seconds. */
@@ -53,6 +55,18 @@ struct pg_login_issuer {
 	int64_t max_age;         /* seconds; 0: no limit beyond exp */
 };
 
+/* Keys already made from their SubjectPublicKeyInfo, by its SHA-256: OpenSSL's
+ * d2i_PUBKEY costs more than checking the signature, and a pipeline logs in
+ * again and again with the same issuer key.  The caller owns the entries and
+ * their lock; get returns a reference of the caller's own (or NULL), put takes
+ * one of its own.  Keyed by the key's bytes, an entry cannot go stale: a
+ * key set that changes names other bytes. */
+struct pg_jws_key_cache {
+	void *ctx;
+	EVP_PKEY *(*get)(void *ctx, const unsigned char spki_sha256[32]);
+	void (*put)(void *ctx, const unsigned char spki_sha256[32], EVP_PKEY *key);
+};
+
 /* Whether pin has the shape of a compact JWS (three base64url parts). */
 bool pg_jws_looks_like(const char *pin, size_t len);
 
@@ -62,9 +76,10 @@ bool pg_jws_looks_like(const char *pin, size_t len);
  * signature checked, and only then are the claims parsed: iss names that
  * issuer exactly, aud contains its audience, exp/nbf/iat within
  * PG_LOGIN_SKEW of now, max_age.  Returns the identity, or NULL with a
- * one-line reason in why (never the token itself). */
+ * one-line reason in why (never the token itself).  keys may be NULL. */
 struct pg_login_id *pg_jws_verify(const char *token, size_t len,
                                   const struct pg_login_issuer *issuers, size_t n_issuers,
-                                  time_t now, char *why, size_t why_len);
+                                  time_t now, const struct pg_jws_key_cache *keys, char *why,
+                                  size_t why_len);
 
 #endif /* P11GATE_LOGIN_H */

@@ -164,7 +164,7 @@ pg_explain_login_new(const pg_policy *policy, const char *token_file, const char
 	token = read_token(token_file, &len);
 	if (token == NULL)
 		goto out;
-	*out = pg_jws_verify(token, len, login->issuers, login->n_issuers, now, refused,
+	*out = pg_jws_verify(token, len, login->issuers, login->n_issuers, now, NULL, refused,
 	                     refused_len);
 	status = 0;
 out:

@@ -203,22 +203,30 @@ der_uint(unsigned char *out, const unsigned char *v, size_t n)
 }
 
 static EVP_PKEY *
-pkey_from_spki(const unsigned char *der, size_t len)
+pkey_from_spki(const unsigned char *der, size_t len, const struct pg_jws_key_cache *keys)
 {
 	const unsigned char *p = der;
-	EVP_PKEY *pk = d2i_PUBKEY(NULL, &p, (long)len);
+	unsigned char hash[PG_SHA256_LEN];
+	bool hashed = keys != NULL && pg_sha256(der, len, hash);
+	EVP_PKEY *pk = hashed ? keys->get(keys->ctx, hash) : NULL;
 
+	if (pk != NULL)
+		return pk;
+	pk = d2i_PUBKEY(NULL, &p, (long)len);
 	if (pk != NULL && p != der + len) {   /* trailing bytes: not ours */
 		EVP_PKEY_free(pk);
 		pk = NULL;
 	}
+	if (pk != NULL && hashed)
+		keys->put(keys->ctx, hash, pk);
 	return pk;
 }
 
 /* SubjectPublicKeyInfo of an RSA key: rsaEncryption, NULL parameters,
  * RSAPublicKey { n, e } in the BIT STRING. */
 static EVP_PKEY *
-rsa_key(const unsigned char *n, size_t n_len, const unsigned char *e, size_t e_len)
+rsa_key(const unsigned char *n, size_t n_len, const unsigned char *e, size_t e_len,
+        const struct pg_jws_key_cache *keys)
 {
 	static const unsigned char alg[] = {
 		0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00,
@@ -232,25 +240,27 @@ rsa_key(const unsigned char *n, size_t n_len, const unsigned char *e, size_t e_l
 	seq[0] = 0;                         /* the BIT STRING's unused bits */
 	k = der_tlv(bits + sizeof alg, 0x03, seq, m + 1);
 	memcpy(bits, alg, sizeof alg);
-	return pkey_from_spki(spki, der_tlv(spki, 0x30, bits, sizeof alg + k));
+	return pkey_from_spki(spki, der_tlv(spki, 0x30, bits, sizeof alg + k), keys);
 }
 
 /* SubjectPublicKeyInfo from its fixed DER prefix and the raw key bytes
  * (EC: 04 || x || y; Ed25519: x). */
 static EVP_PKEY *
-prefixed_key(const unsigned char *prefix, size_t prefix_len, const unsigned char *raw, size_t n)
+prefixed_key(const unsigned char *prefix, size_t prefix_len, const unsigned char *raw, size_t n,
+             const struct pg_jws_key_cache *keys)
 {
 	unsigned char spki[160];
 
 	memcpy(spki, prefix, prefix_len);
 	memcpy(spki + prefix_len, raw, n);
-	return pkey_from_spki(spki, prefix_len + n);
+	return pkey_from_spki(spki, prefix_len + n, keys);
 }
 
 /* The public key of a JWK (RSA n/e of 2048 bits or more; EC P-256/P-384
  * x/y; OKP Ed25519 x); NULL with why. */
 static EVP_PKEY *
-jwk_key(const json_t *jwk, enum key_kind *kind, char *why, size_t why_len)
+jwk_key(const json_t *jwk, const struct pg_jws_key_cache *keys, enum key_kind *kind, char *why,
+        size_t why_len)
 {
 	static const unsigned char p256[] = {
 		0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01,
@@ -277,7 +287,7 @@ jwk_key(const json_t *jwk, enum key_kind *kind, char *why, size_t why_len)
 			WHY("its RSA key is malformed or shorter than 2048 bits");
 			goto out;
 		}
-		pk = rsa_key(a, (size_t)na, b, (size_t)nb);
+		pk = rsa_key(a, (size_t)na, b, (size_t)nb, keys);
 		if (pk != NULL && EVP_PKEY_get_bits(pk) < 2048) {
 			EVP_PKEY_free(pk);
 			pk = NULL;
@@ -296,8 +306,8 @@ jwk_key(const json_t *jwk, enum key_kind *kind, char *why, size_t why_len)
 			WHY("its EC key's x or y is malformed");
 			goto out;
 		}
-		pk = is384 ? prefixed_key(p384, sizeof p384, a, 1 + 2 * half)
-		           : prefixed_key(p256, sizeof p256, a, 1 + 2 * half);
+		pk = is384 ? prefixed_key(p384, sizeof p384, a, 1 + 2 * half, keys)
+		           : prefixed_key(p256, sizeof p256, a, 1 + 2 * half, keys);
 	} else if (kty != NULL && strcmp(kty, "OKP") == 0 && crv != NULL &&
 	           strcmp(crv, "Ed25519") == 0) {
 		*kind = KEY_ED25519;
@@ -305,7 +315,7 @@ jwk_key(const json_t *jwk, enum key_kind *kind, char *why, size_t why_len)
 			WHY("its Ed25519 key's x is malformed");
 			goto out;
 		}
-		pk = prefixed_key(ed25519, sizeof ed25519, a, 32);
+		pk = prefixed_key(ed25519, sizeof ed25519, a, 32, keys);
 	} else {
 		WHY("its key type is not RSA, EC P-256/P-384 or OKP Ed25519");
 		goto out;
@@ -631,7 +641,8 @@ out:
 
 struct pg_login_id *
 pg_jws_verify(const char *token, size_t len, const struct pg_login_issuer *issuers,
-              size_t n_issuers, time_t now, char *why, size_t why_len)
+              size_t n_issuers, time_t now, const struct pg_jws_key_cache *keys, char *why,
+              size_t why_len)
 {
 	const char *dot1, *dot2;
 	unsigned char *buf = NULL, sig[SIG_MAX];
@@ -723,7 +734,7 @@ pg_jws_verify(const char *token, size_t len, const struct pg_login_issuer *issue
 			json_decref(set);
 			goto out;
 		}
-		pk = jwk_key(jwk, &kind, kwhy, sizeof kwhy);
+		pk = jwk_key(jwk, keys, &kind, kwhy, sizeof kwhy);
 		jwk_alg = member_string(jwk, "alg");
 		use = member_string(jwk, "use");
 		if (pk == NULL) {

@@ -20,6 +20,7 @@
 #include "module.h"
 #include "p11gate/keyinfo.h"
 
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -68,12 +69,20 @@ struct pg_ctx_keys {
  * (PKCS#11 login state is per application and token, shared by its
  * sessions; in peer mode an application is one connection). */
 #define PG_LOGIN_SLOTS 16
+#define PG_LOGIN_KEYS 8
 struct pg_ctx_login {
 	struct {
 		bool used;
 		CK_SLOT_ID slot;
 		struct pg_login *login;     /* the context's reference */
 	} slots[PG_LOGIN_SLOTS];
+	/* Issuer keys made from their SubjectPublicKeyInfo, by its SHA-256
+	 * (struct pg_jws_key_cache); replaced round-robin. */
+	struct {
+		unsigned char spki_sha256[32];
+		EVP_PKEY *key;              /* the context's reference; NULL: unused */
+	} keys[PG_LOGIN_KEYS];
+	unsigned next_key;
 };
 
 struct pg_ctx {

@@ -114,7 +114,50 @@ pg_logins_release(void)
 		pg_ctx.login.slots[i].login = NULL;
 		pg_ctx.login.slots[i].used = false;
 	}
+	for (size_t i = 0; i < PG_LOGIN_KEYS; i++) {
+		EVP_PKEY_free(pg_ctx.login.keys[i].key);
+		pg_ctx.login.keys[i].key = NULL;
+	}
 }
+
+/* ---- issuer keys, made once (struct pg_jws_key_cache) ------------------ */
+
+static EVP_PKEY *
+key_get(void *unused, const unsigned char spki_sha256[32])
+{
+	EVP_PKEY *key = NULL;
+
+	(void)unused;
+	pthread_mutex_lock(&pg_ctx.lock);
+	for (size_t i = 0; i < PG_LOGIN_KEYS && key == NULL; i++) {
+		if (pg_ctx.login.keys[i].key != NULL &&
+		    memcmp(pg_ctx.login.keys[i].spki_sha256, spki_sha256, 32) == 0 &&
+		    EVP_PKEY_up_ref(pg_ctx.login.keys[i].key))
+			key = pg_ctx.login.keys[i].key;
+	}
+	pthread_mutex_unlock(&pg_ctx.lock);
+	return key;
+}
+
+static void
+key_put(void *unused, const unsigned char spki_sha256[32], EVP_PKEY *key)
+{
+	EVP_PKEY *old = NULL;
+	size_t i;
+
+	(void)unused;
+	if (!EVP_PKEY_up_ref(key))
+		return;
+	pthread_mutex_lock(&pg_ctx.lock);
+	i = pg_ctx.login.next_key++ % PG_LOGIN_KEYS;
+	old = pg_ctx.login.keys[i].key;
+	memcpy(pg_ctx.login.keys[i].spki_sha256, spki_sha256, 32);
+	pg_ctx.login.keys[i].key = key;
+	pthread_mutex_unlock(&pg_ctx.lock);
+	EVP_PKEY_free(old);
+}
+
+static const struct pg_jws_key_cache issuer_keys = { NULL, key_get, key_put };
 
 /* ---- records ---------------------------------------------------------- */
 
@@ -230,7 +273,7 @@ prove(const struct pg_login_config *cfg, const unsigned char *pin, size_t len,
 		char reason[400];
 
 		*out = pg_jws_verify((const char *)pin, len, cfg->issuers, cfg->n_issuers,
-		                     time(NULL), reason, sizeof reason);
+		                     time(NULL), &issuer_keys, reason, sizeof reason);
 		if (*out != NULL)
 			return PROVED;
 		snprintf(why, why_len, "identity token refused: %s", reason);

@@ -10,6 +10,7 @@
 #include "p11gate/login.h"
 
 #include <check.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,11 +48,47 @@ mint(const char *args)
 	return line;
 }
 
+/* A key cache as the module keeps one (src/module/login.c): every test
+ * verifies through it, so each refusal also holds with the keys of
+ * earlier verifications cached. */
+static struct {
+	unsigned char hash[8][32];
+	EVP_PKEY *key[8];
+	int n, gets, hits, puts;
+} cache;
+
+static EVP_PKEY *
+cache_get(void *ctx, const unsigned char hash[32])
+{
+	(void)ctx;
+	cache.gets++;
+	for (int i = 0; i < cache.n; i++) {
+		if (memcmp(cache.hash[i], hash, 32) == 0 && EVP_PKEY_up_ref(cache.key[i])) {
+			cache.hits++;
+			return cache.key[i];
+		}
+	}
+	return NULL;
+}
+
+static void
+cache_put(void *ctx, const unsigned char hash[32], EVP_PKEY *key)
+{
+	(void)ctx;
+	cache.puts++;
+	if (cache.n < 8 && EVP_PKEY_up_ref(key)) {
+		memcpy(cache.hash[cache.n], hash, 32);
+		cache.key[cache.n++] = key;
+	}
+}
+
+static const struct pg_jws_key_cache keys = { NULL, cache_get, cache_put };
+
 static struct pg_login_id *
 verify_at(const char *token, long long now, char *why, size_t len)
 {
 	why[0] = '\0';
-	return pg_jws_verify(token, strlen(token), issuers, 2, (time_t)now, why, len);
+	return pg_jws_verify(token, strlen(token), issuers, 2, (time_t)now, &keys, why, len);
 }
 
 /* The token is refused with a reason containing want. */
@@ -111,6 +148,10 @@ static void
 teardown(void)
 {
 	char cmd[400];
+
+	for (int i = 0; i < cache.n; i++)
+		EVP_PKEY_free(cache.key[i]);
+	memset(&cache, 0, sizeof cache);
 
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
 	run(cmd);
@@ -258,7 +299,7 @@ START_TEST(test_noncanonical_and_bounds)
 	big[200] = '.';
 	big[PG_JWS_MAX + 1] = '\0';
 	ck_assert(!pg_jws_looks_like(big, PG_JWS_MAX + 1));
-	id = pg_jws_verify(big, PG_JWS_MAX + 1, issuers, 2, NOW, why, sizeof why);
+	id = pg_jws_verify(big, PG_JWS_MAX + 1, issuers, 2, NOW, NULL, why, sizeof why);
 	ck_assert_ptr_null(id);
 	ck_assert_msg(strstr(why, "longer than") != NULL, "%s", why);
 	free(big);
@@ -291,6 +332,33 @@ START_TEST(test_jwks_problems)
 }
 END_TEST
 
+/* A key made once serves later logins; a key set that gives the kid
+ * another key is another key (the cache is keyed by the key's bytes):
+ * tokens of the old key are refused, the new key's accepted. */
+START_TEST(test_key_cache)
+{
+	char cmd[1024];
+	struct pg_login_id *id;
+
+	pg_login_id_free(accepted("--key rsa.pem --kid gh-rsa" GH));
+	ck_assert_int_eq(cache.puts, 1);
+	ck_assert_int_eq(cache.hits, 0);
+	pg_login_id_free(accepted("--key rsa.pem --kid gh-rsa" GH));
+	ck_assert_int_eq(cache.puts, 1);
+	ck_assert_int_eq(cache.hits, 1);
+	refused("--key other.pem --kid gh-rsa" GH, NOW, "bad signature");
+
+	snprintf(cmd, sizeof cmd, "cd %s && \"%s\" jwks gh-rsa=other.pem > gh.jwks", dir,
+	         getenv("P11GATE_JWSMINT"));
+	run(cmd);
+	refused("--key rsa.pem --kid gh-rsa" GH, NOW, "bad signature");
+	id = accepted("--key other.pem --kid gh-rsa" GH);
+	ck_assert_str_eq(id->issuer, "github");
+	pg_login_id_free(id);
+	ck_assert_int_eq(cache.puts, 2);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -310,6 +378,7 @@ main(void)
 	tcase_add_test(tc, test_mangled);
 	tcase_add_test(tc, test_noncanonical_and_bounds);
 	tcase_add_test(tc, test_jwks_problems);
+	tcase_add_test(tc, test_key_cache);
 	suite_add_tcase(suite, tc);
 	runner = srunner_create(suite);
 	srunner_run_all(runner, CK_NORMAL);
