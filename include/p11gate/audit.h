@@ -64,6 +64,7 @@ struct pg_audit_record {
 	const char *const *keys_matched;         /* every policy key the object matched */
 	size_t n_keys_matched;
 	const unsigned char *public_key_sha256;  /* 32 bytes */
+	const char *key_size;                    /* "RSA-2048", "EC-256": what key_minimum judges */
 	const char *token_label;
 	const char *token_serial;
 	const struct pg_audit_cert *certs;       /* the key's certificates, as checked */
@@ -131,6 +132,7 @@ struct pg_audit_use {
 	const char *const *keys_matched;         /* every policy key the object matched */
 	size_t n_keys_matched;
 	const unsigned char *public_key_sha256;  /* 32 bytes */
+	const char *key_size;                    /* "RSA-2048", "EC-256" (key_minimum); NULL: other */
 	const char *token_label;
 	const char *token_serial;
 	bool fixed;                              /* a refusal no policy decides (record's "fixed") */

@@ -44,6 +44,11 @@ struct pg_keyinfo {
 	unsigned char spki_candidates[PG_KEYINFO_MAX_CANDIDATES][32];
 	size_t n_spki_candidates;
 
+	/* The key's size (key_minimum): its family from CKA_KEY_TYPE, its
+	 * bits from its modulus or curve; 0 when the token would not say. */
+	enum pg_key_family family;
+	unsigned long bits;
+
 	char token_label[33];
 	char token_serial[17];
 	/* A key's CKA_END_DATE as YYYYMMDD (0: none; 1: one that does not

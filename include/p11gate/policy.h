@@ -140,6 +140,10 @@ struct pg_key_certs {
 	struct pg_cert_facts cert[PG_CERT_MAX];
 };
 
+/* The algorithms key_minimum: judges (others, such as secret keys, it
+ * does not). */
+enum pg_key_family { PG_KEY_OTHER, PG_KEY_RSA, PG_KEY_EC };
+
 /* What the token says about a key object at the time of use. */
 struct pg_key_facts {
 	const CK_INFO *module_info;        /* may be NULL */
@@ -153,6 +157,10 @@ struct pg_key_facts {
 	const unsigned char (*public_key_candidates)[32];
 	size_t n_public_key_candidates;
 	long end_date;                     /* CKA_END_DATE as YYYYMMDD; 0: none */
+	/* The key's size, as the minimum judges it: RSA modulus bits, EC
+	 * curve order bits (0: the token would not say). */
+	enum pg_key_family family;
+	unsigned long bits;
 	const struct pg_key_certs *certs;  /* NULL: not read (lifecycle checks needing them refuse) */
 };
 
@@ -199,6 +207,7 @@ enum pg_life_status {
 	PG_LIFE_REVOKED,
 	PG_LIFE_RETIRED,           /* past not_after, a pin's not_after, or CKA_END_DATE */
 	PG_LIFE_UNREADABLE,        /* certificates could not all be read, or the CRL is out of date */
+	PG_LIFE_WEAK,              /* below key_minimum (refused when key_minimum.enforce) */
 };
 
 /* What a key's lifecycle says now. */
@@ -231,6 +240,28 @@ enum pg_life_status pg_policy_cert_status(const pg_policy *policy, int idx,
                                           const struct pg_cert_facts *cert, time_t now,
                                           long warn_days);
 const char *pg_life_status_name(enum pg_life_status status);
+
+/* ---- key_minimum: the size below which a key is weak -------------------- */
+
+/* The built-in floor, whatever the policy says. */
+#define PG_WEAK_RSA_BITS 2048u
+#define PG_WEAK_EC_BITS 224u
+
+struct pg_key_minimum {
+	bool configured;           /* the file has a key_minimum: block */
+	unsigned long rsa_bits;    /* the floor in force: the policy's, else the built-in one */
+	unsigned long ec_bits;
+	bool enforce;              /* key_minimum.enforce (default true once configured) */
+};
+
+/* Never NULL; configured is false without a key_minimum: block. */
+const struct pg_key_minimum *pg_policy_key_minimum(const pg_policy *policy);
+/* Whether a key of this family and size is weak under the policy's
+ * minimum (the built-in floor without one); why gets the finding
+ * ("RSA-2048 is below key_minimum.rsa_bits 3072").  An RSA or EC key
+ * whose size is unknown (0) is weak: it cannot be shown to be strong. */
+bool pg_policy_key_weak(const pg_policy *policy, enum pg_key_family family, unsigned long bits,
+                        char *why, size_t why_len);
 
 /* ---- decisions -------------------------------------------------------- */
 

@@ -27,6 +27,7 @@ decision(const pg_audit *audit, const struct pg_audit_use *use, bool allow, cons
 		.keys_matched = use->keys_matched,
 		.n_keys_matched = use->n_keys_matched,
 		.public_key_sha256 = use->public_key_sha256,
+		.key_size = use->key_size,
 		.token_label = use->token_label,
 		.token_serial = use->token_serial,
 		.certs = use->certs,

@@ -331,6 +331,7 @@ pg_audit_record_body(const struct pg_audit_record *r, const char *host, const ch
 	string_field(out, "key_uri", r->key_uri);
 	string_list_field(out, "keys_matched", r->keys_matched, r->n_keys_matched);
 	hex_field(out, "public_key_sha256", r->public_key_sha256, PG_SHA256_LEN);
+	string_field(out, "key_size", r->key_size);
 	token_object(out, r);
 	certs_field(out, r);
 	string_field(out, "warning", r->warning);

@@ -21,7 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/objects.h>
 #include <openssl/x509.h>
@@ -30,8 +29,6 @@
 
 #define MAX_SLOTS 64
 #define MAX_PIN 256
-#define WEAK_RSA_BITS 2048
-#define WEAK_EC_BITS 224
 
 enum { EXIT_OK, EXIT_WARNINGS, EXIT_VIOLATIONS, EXIT_ERROR };
 
@@ -177,52 +174,35 @@ grow(void *array, size_t *cap, size_t n, size_t size)
 	return bigger;
 }
 
-/* Algorithm and size, as a person reads them: RSA-2048, EC-prime256v1. */
+/* Algorithm and size, as a person reads them: RSA-2048, EC-prime256v1.
+ * RSA and EC sizes are the ones key_minimum judges at signing
+ * (src/token/keyinfo.c reads them with the key). */
 static void
 describe_algorithm(const CK_FUNCTION_LIST *m, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o, struct key *k)
 {
-	CK_ULONG bits = 0, value_len = 0;
+	CK_ULONG value_len = 0;
 	CK_BYTE params[128];
-	CK_ATTRIBUTE a = { CKA_MODULUS_BITS, &bits, sizeof bits };
+	CK_ATTRIBUTE a;
 
 	switch (k->info.key_type) {
-	case CKK_RSA: {
-		/* From the modulus: SoftHSM2's private keys have no CKA_MODULUS_BITS. */
-		CK_BYTE modulus[1024];
-		size_t i = 0;
-
-		a = (CK_ATTRIBUTE){ CKA_MODULUS, modulus, sizeof modulus };
-		if (m->C_GetAttributeValue(s, o, &a, 1) == CKR_OK && a.ulValueLen <= sizeof modulus) {
-			while (i < a.ulValueLen && modulus[i] == 0)
-				i++;
-			k->bits = i < a.ulValueLen ? (a.ulValueLen - i) * 8 : 0;
-			for (CK_BYTE top = i < a.ulValueLen ? modulus[i] : 0x80; top != 0 && !(top & 0x80); top <<= 1)
-				k->bits--;
-		} else if ((a = (CK_ATTRIBUTE){ CKA_MODULUS_BITS, &bits, sizeof bits },
-		            m->C_GetAttributeValue(s, o, &a, 1)) == CKR_OK) {
-			k->bits = bits;
-		}
+	case CKK_RSA:
+		k->bits = k->info.bits;
 		snprintf(k->algorithm, sizeof k->algorithm, "RSA-%lu", k->bits);
 		break;
-	}
 	case CKK_EC: {
 		const unsigned char *p = params;
 		ASN1_OBJECT *curve;
 		int nid;
 
+		k->bits = k->info.bits;
 		a = (CK_ATTRIBUTE){ CKA_EC_PARAMS, params, sizeof params };
 		snprintf(k->algorithm, sizeof k->algorithm, "EC");
 		if (m->C_GetAttributeValue(s, o, &a, 1) != CKR_OK)
 			break;
 		curve = d2i_ASN1_OBJECT(NULL, &p, (long)a.ulValueLen);
 		nid = curve != NULL ? OBJ_obj2nid(curve) : NID_undef;
-		if (nid != NID_undef) {
-			EC_GROUP *group = EC_GROUP_new_by_curve_name(nid);
-
-			k->bits = group != NULL ? (unsigned long)EC_GROUP_order_bits(group) : 0;
-			EC_GROUP_free(group);
+		if (nid != NID_undef)
 			snprintf(k->algorithm, sizeof k->algorithm, "EC-%s", OBJ_nid2sn(nid));
-		}
 		ASN1_OBJECT_free(curve);
 		break;
 	}
@@ -363,6 +343,7 @@ life_finding(enum pg_life_status status, bool required)
 	case PG_LIFE_REVOKED: return F_REVOKED;
 	case PG_LIFE_RETIRED: return F_RETIRED;
 	case PG_LIFE_UNREADABLE: return F_UNREADABLE;
+	case PG_LIFE_WEAK: return F_WEAK;
 	}
 	return F_UNREADABLE;
 }
@@ -405,6 +386,7 @@ judge_key(struct inventory *inv, struct key *k, size_t index)
 	struct pg_life_verdict v;
 	struct pg_key_facts facts;
 	bool has_life = idx >= 0 && pg_policy_key_needs_certs(inv->policy, (unsigned)idx);
+	char why[160];
 
 	collect_certs(inv, k);
 	for (size_t i = 0; i < k->match.n; i++)
@@ -418,7 +400,8 @@ judge_key(struct inventory *inv, struct key *k, size_t index)
 	pg_keyinfo_facts(&k->info, &facts);
 	facts.certs = &k->certs;
 	pg_policy_lifecycle(inv->policy, idx, &facts, inv->now, inv->warn_days, &v);
-	if (v.status != PG_LIFE_OK)
+	/* A weak key's finding is said below, for every key (enforced or not). */
+	if (v.status != PG_LIFE_OK && v.status != PG_LIFE_WEAK)
 		add_finding(inv, k, life_finding(v.status, true), "%s", v.message);
 	/* Every certificate's own finding, beyond the gravest one above. */
 	for (size_t i = 0; i < k->certs.n; i++) {
@@ -431,10 +414,10 @@ judge_key(struct inventory *inv, struct key *k, size_t index)
 	}
 	if (k->info.cls == CKO_PRIVATE_KEY && k->certs.n == 0 && !has_life)
 		add_finding(inv, k, F_NO_CERTIFICATE, "no certificate on the token carries its public key");
-	if ((k->info.key_type == CKK_RSA && k->bits < WEAK_RSA_BITS) ||
-	    (k->info.key_type == CKK_EC && k->bits > 0 && k->bits < WEAK_EC_BITS))
-		add_finding(inv, k, F_WEAK, "%s is weak (RSA below %d bits, EC below %d)", k->algorithm,
-		            WEAK_RSA_BITS, WEAK_EC_BITS);
+	if (k->info.cls == CKO_PRIVATE_KEY && pg_policy_key_weak(inv->policy, k->info.family, k->info.bits,
+	                                                         why, sizeof why))
+		add_finding(inv, k, F_WEAK, "%s%s", why, pg_policy_key_minimum(inv->policy)->enforce ?
+		            " (key_minimum.enforce: signing with it is refused)" : "");
 	for (size_t j = 0; k->info.have_spki && j < inv->n_keys; j++) {
 		const struct key *other = &inv->keys[j];
 

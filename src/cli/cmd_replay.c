@@ -275,23 +275,54 @@ match_by_name(const pg_policy *policy, const json_t *rec, struct pg_key_match *m
 	json_decref(single);
 }
 
+/* The key's size as the record holds it ("RSA-2048", "EC-256"); false
+ * when it holds none (records from before key_size was recorded). */
+static bool
+recorded_size(const json_t *rec, struct pg_key_facts *facts)
+{
+	const char *text = pg_json_get_string(rec, "key_size");
+	char family[4];
+	unsigned long bits;
+	int used = 0;
+
+	if (text == NULL || sscanf(text, "%3[A-Z]-%lu%n", family, &bits, &used) != 2 ||
+	    text[used] != '\0')
+		return false;
+	if (strcmp(family, "RSA") == 0)
+		facts->family = PG_KEY_RSA;
+	else if (strcmp(family, "EC") == 0)
+		facts->family = PG_KEY_EC;
+	else
+		return false;
+	facts->bits = bits;
+	return true;
+}
+
 /* A signature the new rules allow, judged on the new key's lifecycle
  * where records hold what it needs (not_after, a pin's not_after: the
- * time and the public key).  A key with a certificate: block needs the
- * certificates' state, which records do not hold: *unknown. */
+ * time and the public key; an enforced key_minimum: the key's size).  A
+ * key with a certificate: block needs the certificates' state, which
+ * records do not hold: why says so, as it says a size the record lacks. */
 static void
 replay_lifecycle(const pg_policy *policy, const json_t *rec, const struct pg_request *req,
-                 struct pg_decision *d, bool *unknown)
+                 struct pg_decision *d, char *why, size_t why_len)
 {
 	unsigned char spki[32];
 	struct pg_key_facts facts = { 0 };
 	struct pg_life_verdict life;
+	const struct pg_key_minimum *min = pg_policy_key_minimum(policy);
 
-	*unknown = false;
+	why[0] = '\0';
 	if (!d->allow || req->op != PG_OP_SIGN || d->key < 0)
 		return;
 	if (pg_policy_key_needs_certs(policy, (unsigned)d->key)) {
-		*unknown = true;
+		snprintf(why, why_len, "key %s has a certificate: block, and records do not hold its "
+		         "certificates' state", d->key_name);
+		return;
+	}
+	if (!recorded_size(rec, &facts) && min->configured && min->enforce) {
+		snprintf(why, why_len, "key_minimum is enforced, and the record does not hold the key's "
+		         "size (key_size)");
 		return;
 	}
 	if (hex32(pg_json_get_string(rec, "public_key_sha256"), spki))
@@ -449,7 +480,8 @@ replay_one(void *ctx, json_t *rec, const char *file)
 	const char *env_rule, *fact = NULL, *time_text = pg_json_get_string(rec, "time");
 	unsigned char data_sha256[32], data[64];
 	const char *data_hex = pg_json_get_string(rec, "data");
-	bool was_allowed, certs_unknown;
+	bool was_allowed;
+	char life_unknown[256];
 	struct pg_login_id *login = NULL;
 	const char *claim;
 
@@ -504,16 +536,12 @@ replay_one(void *ctx, json_t *rec, const char *file)
 	login = login_from_record(json_object_get(rec, "identity"));
 	req.login = login;
 	pg_policy_decide(r->policy, &req, &d);
-	replay_lifecycle(r->policy, rec, &req, &d, &certs_unknown);
+	replay_lifecycle(r->policy, rec, &req, &d, life_unknown, sizeof life_unknown);
 	replay_counted(r, &req, &d);
-	/* Allowed by the new rules, but its certificates decide: even an
-	 * allow that stays an allow is not known to. */
-	if (certs_unknown) {
-		char why[256];
-
-		snprintf(why, sizeof why, "key %s has a certificate: block, and records do not hold "
-		         "its certificates' state", d.key_name);
-		add(r, UNREPLAYABLE, why, key, who, rec, d.rule, d.reason);
+	/* Allowed by the new rules, but its certificates (or a size the record
+	 * lacks) decide: even an allow that stays an allow is not known to. */
+	if (life_unknown[0] != '\0') {
+		add(r, UNREPLAYABLE, life_unknown, key, who, rec, d.rule, d.reason);
 		goto out;
 	}
 	if (d.allow == was_allowed) {

@@ -415,6 +415,7 @@ pg_judge_record(struct pg_regime *regime, const struct pg_judge_call *call,
 		struct pg_audit_record record;
 		char approvers_buf[sizeof decision->grant.approvers];
 		const char *approvers[32];
+		char key_size[32];
 
 		for (size_t i = 0; i < verdict->certs.n; i++)
 			certs[i] = (struct pg_audit_cert){ verdict->certs.cert[i].sha256,
@@ -428,6 +429,11 @@ pg_judge_record(struct pg_regime *regime, const struct pg_judge_call *call,
 		use.keys_matched = matched;
 		use.n_keys_matched = n_matched;
 		use.public_key_sha256 = pin != NULL ? pin : call->key->have_spki ? call->key->spki_sha256 : NULL;
+		if (call->key->family != PG_KEY_OTHER) {
+			snprintf(key_size, sizeof key_size, "%s-%lu", call->key->family == PG_KEY_RSA ? "RSA" : "EC",
+			         call->key->bits);
+			use.key_size = key_size;
+		}
 		use.fixed = verdict->fixed;
 		use.identity_json = verdict->login != NULL ? verdict->login->record : NULL;
 

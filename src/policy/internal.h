@@ -283,6 +283,7 @@ struct pg_policy {
 	struct pg_grant_cache *grant_cache;
 	struct pg_alerts alerts;     /* alerts: (alerts.c) */
 	struct pg_login_config login;
+	struct pg_key_minimum key_minimum;  /* key_minimum: (lifecycle.c) */
 };
 
 /* The state a loader pass shares: the policy being built and the diags. */
@@ -311,6 +312,8 @@ void pg_grant_cache_free(struct pg_grant_cache *cache);
 /* A key's pins:, not_after and certificate: (lifecycle.c); false only on
  * out-of-memory. */
 bool pg_life_compile(struct pg_load *load, struct pg_key *key, const struct pg_ynode *body);
+/* key_minimum: of the top level (lifecycle.c); the built-in floor without it. */
+void pg_key_minimum_compile(struct pg_load *load, const struct pg_ynode *root);
 /* The not_after of the pin facts match (keys.c); 0: none or no pin. */
 long pg_key_pin_not_after(const struct pg_key *key, const struct pg_key_facts *facts);
 /* "YYYY-MM-DD" as YYYYMMDD, or -1 with why (when.c). */

@@ -2,10 +2,11 @@
  *
  * A key's lifecycle: its pins (several, each with a not_after, so an old
  * and a new key overlap during a rotation), its own not_after, and its
- * certificate: block (required, eku, crl_file, warn_days) — compiled here,
- * and judged here by one pure function (pg_policy_lifecycle) that the
- * module calls at signing and `p11gate inventory` calls for its report.
- * The CRL is read when the policy loads.
+ * certificate: block (required, eku, crl_file, warn_days), and the top
+ * level's key_minimum: — compiled here, and judged here by one pure
+ * function (pg_policy_lifecycle) that the module calls at signing and
+ * `p11gate inventory` calls for its report.  The CRL is read when the
+ * policy loads.
  */
 #include "internal.h"
 
@@ -22,8 +23,11 @@
 
 static const char *const pin_fields[] = { "public_key_sha256", "not_after", NULL };
 static const char *const certificate_fields[] = { "required", "eku", "crl_file", "warn_days", NULL };
+static const char *const key_minimum_fields[] = { "rsa_bits", "ec_bits", "enforce", NULL };
 
 #define WARN_DAYS_MAX 3650
+#define RSA_BITS_MAX 16384ul
+#define EC_BITS_MAX 571ul
 
 /* ---- compiling ------------------------------------------------------------ */
 
@@ -312,7 +316,82 @@ pg_life_compile(struct pg_load *load, struct pg_key *key, const struct pg_ynode 
 	return true;
 }
 
+/* One of key_minimum's sizes: whole bits, from the built-in floor (a
+ * minimum below it would say less than inventory already does) to max. */
+static void
+compile_bits(struct pg_diag *diag, const struct pg_ynode *map, const char *field, unsigned long floor,
+             unsigned long max, const char *hint, unsigned long *out)
+{
+	const struct pg_ynode *node = pg_ymap_get(map, field);
+	const char *text;
+	unsigned long bits;
+	char *end;
+
+	if (node == NULL || (text = pg_yget_string(diag, node, field)) == NULL)
+		return;
+	errno = 0;
+	bits = strtoul(text, &end, 10);
+	if (text[0] < '0' || text[0] > '9' || *end != '\0' || errno != 0 || bits < floor || bits > max)
+		pg_diag_error_at(diag, node, "key_minimum.%s must be a whole number of bits from %lu (the "
+		                 "built-in floor) to %lu%s, not '%s'", field, floor, max, hint, text);
+	else
+		*out = bits;
+}
+
+void
+pg_key_minimum_compile(struct pg_load *load, const struct pg_ynode *root)
+{
+	struct pg_key_minimum *min = &load->policy->key_minimum;
+	const struct pg_ynode *map = pg_ymap_get(root, "key_minimum"), *node;
+
+	*min = (struct pg_key_minimum){ .rsa_bits = PG_WEAK_RSA_BITS, .ec_bits = PG_WEAK_EC_BITS };
+	if (map == NULL || !pg_yexpect(load->diag, map, PG_Y_MAP, "key_minimum"))
+		return;
+	min->configured = true;
+	min->enforce = true;
+	pg_ymap_check_keys(load->diag, map, key_minimum_fields, "key_minimum");
+	compile_bits(load->diag, map, "rsa_bits", PG_WEAK_RSA_BITS, RSA_BITS_MAX, " (e.g. 3072)",
+	             &min->rsa_bits);
+	compile_bits(load->diag, map, "ec_bits", PG_WEAK_EC_BITS, EC_BITS_MAX,
+	             " (the curve's order: P-256 is 256, P-384 384, P-521 521)", &min->ec_bits);
+	if ((node = pg_ymap_get(map, "enforce")) != NULL)
+		pg_yget_bool(load->diag, node, "key_minimum.enforce", &min->enforce);
+}
+
 /* ---- judging ---------------------------------------------------------------- */
+
+const struct pg_key_minimum *
+pg_policy_key_minimum(const pg_policy *policy)
+{
+	return &policy->key_minimum;
+}
+
+bool
+pg_policy_key_weak(const pg_policy *policy, enum pg_key_family family, unsigned long bits, char *why,
+                   size_t why_len)
+{
+	const struct pg_key_minimum *min = &policy->key_minimum;
+	const bool rsa = family == PG_KEY_RSA;
+	const unsigned long builtin = rsa ? PG_WEAK_RSA_BITS : PG_WEAK_EC_BITS;
+	unsigned long floor = rsa ? min->rsa_bits : min->ec_bits;
+
+	if (family == PG_KEY_OTHER)
+		return false;
+	if (floor < builtin)
+		floor = builtin;
+	if (bits >= floor)
+		return false;
+	if (bits == 0)
+		snprintf(why, why_len, "the %s key's size could not be read from the token, so it is not "
+		         "shown to reach %lu bits", rsa ? "RSA" : "EC", floor);
+	else if (floor > builtin)
+		snprintf(why, why_len, "%s-%lu is weak: below key_minimum.%s %lu", rsa ? "RSA" : "EC", bits,
+		         rsa ? "rsa_bits" : "ec_bits", floor);
+	else
+		snprintf(why, why_len, "%s-%lu is weak: below the built-in floor of %lu bits",
+		         rsa ? "RSA" : "EC", bits, floor);
+	return true;
+}
 
 bool
 pg_policy_key_needs_certs(const pg_policy *policy, unsigned idx)
@@ -361,6 +440,7 @@ pg_life_status_name(enum pg_life_status status)
 	case PG_LIFE_REVOKED: return "revoked";
 	case PG_LIFE_RETIRED: return "retired";
 	case PG_LIFE_UNREADABLE: return "unreadable";
+	case PG_LIFE_WEAK: return "weak";
 	}
 	return "unknown";
 }
@@ -525,9 +605,9 @@ check_cert(const pg_policy *policy, int idx, const struct pg_cert_facts *cert, t
 /* Every certificate of the key counts, and each must pass: a certificate
  * that anyone could plant beside the key (the public key is public) can
  * then only refuse the key, never make it usable. */
-void
-pg_policy_lifecycle(const pg_policy *policy, int idx, const struct pg_key_facts *facts, time_t now,
-                    long warn_days, struct pg_life_verdict *out)
+static void
+dates_and_certs(const pg_policy *policy, int idx, const struct pg_key_facts *facts, time_t now,
+                long warn_days, struct pg_life_verdict *out)
 {
 	const struct pg_key *key = key_at(policy, idx);
 	const struct pg_key_certs *certs = facts->certs;
@@ -560,4 +640,19 @@ pg_policy_lifecycle(const pg_policy *policy, int idx, const struct pg_key_facts 
 		     "key's public key (certificate.required)");
 	for (size_t i = 0; i < certs->n; i++)
 		check_cert(policy, idx, &certs->cert[i], now, warn_days, out);
+}
+
+/* The key's dates and certificates, then (if nothing refused yet, so that
+ * the gravest dated reason is the one shown) its size under an enforced
+ * key_minimum. */
+void
+pg_policy_lifecycle(const pg_policy *policy, int idx, const struct pg_key_facts *facts, time_t now,
+                    long warn_days, struct pg_life_verdict *out)
+{
+	char why[160];
+
+	dates_and_certs(policy, idx, facts, now, warn_days, out);
+	if (policy->key_minimum.configured && policy->key_minimum.enforce &&
+	    pg_policy_key_weak(policy, facts->family, facts->bits, why, sizeof why))
+		note(out, PG_LIFE_WEAK, true, 0, "%s (key_minimum.enforce)", why);
 }

@@ -20,7 +20,7 @@
 
 static const char *const top_fields[] = {
 	"version", "module", "audit", "caller_messages", "identity", "server_socket",
-	"key_names_max_age_ms", "alerts", "login", "keys", "approvers", "grants", "rules", NULL
+	"key_names_max_age_ms", "alerts", "login", "key_minimum", "keys", "approvers", "grants", "rules", NULL
 };
 static const char *const audit_fields[] = {
 	"file", "sync", "syslog", "max_size", "checkpoint_key", "checkpoint_every", NULL
@@ -264,6 +264,7 @@ compile_sections(struct pg_load *load, const struct pg_ynode *root)
 		return false;
 	if (!pg_alerts_compile(load, root))
 		return false;
+	pg_key_minimum_compile(load, root);
 	if (rules == NULL || pg_ynode_is_null(rules)) {
 		pg_diag_warning_at(load->diag, rules != NULL ? rules : root,
 		                   "no rules: every use of every key is denied");

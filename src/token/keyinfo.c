@@ -12,6 +12,7 @@
 
 #include <string.h>
 #include <time.h>
+#include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/obj_mac.h>
 #include <openssl/objects.h>
@@ -296,17 +297,53 @@ ec_spki_by_id(const CK_FUNCTION_LIST *lower, struct pg_keyinfo *key,
 	}
 }
 
+/* The modulus's size in bits (leading zero bytes and bits not counted). */
+static unsigned long
+modulus_bits(const CK_BYTE *n, CK_ULONG len)
+{
+	CK_ULONG i = 0;
+	unsigned long bits;
+
+	while (i < len && n[i] == 0)
+		i++;
+	if (i == len)
+		return 0;
+	bits = (len - i) * 8;
+	for (CK_BYTE top = n[i]; !(top & 0x80); top <<= 1)
+		bits--;
+	return bits;
+}
+
+/* A named curve's size: the bits of its order (P-256: 256); 0 if unknown. */
+static unsigned long
+curve_bits(const CK_BYTE *params_der, CK_ULONG len)
+{
+	const unsigned char *p = params_der;
+	ASN1_OBJECT *curve = d2i_ASN1_OBJECT(NULL, &p, (long)len);
+	EC_GROUP *group = curve != NULL ? EC_GROUP_new_by_curve_name(OBJ_obj2nid(curve)) : NULL;
+	unsigned long bits = group != NULL ? (unsigned long)EC_GROUP_order_bits(group) : 0;
+
+	EC_GROUP_free(group);
+	ASN1_OBJECT_free(curve);
+	return bits;
+}
+
 /* Derives the SPKI hash from what the object itself exposes, or (EC
- * private keys) from its public counterparts. */
+ * private keys) from its public counterparts; and the key's size from
+ * the same attributes (its modulus, its curve). */
 static void
 read_spki(const CK_FUNCTION_LIST *lower, CK_SESSION_HANDLE session,
           CK_OBJECT_HANDLE object, struct pg_keyinfo *out)
 {
 	CK_BYTE a_val[MAX_PUBLIC], b_val[MAX_PUBLIC];
 	CK_ATTRIBUTE a[2];
+	/* key_type is 0 (CKK_RSA) when the object has none. */
+	const bool have_type = out->attrs[1].ulValueLen != CK_UNAVAILABLE_INFORMATION;
 
 	out->have_spki = false;
 	out->n_spki_candidates = 0;
+	out->family = PG_KEY_OTHER;
+	out->bits = 0;
 	if (out->cls == CKO_CERTIFICATE) {
 		set_attr(&a[0], CKA_VALUE, a_val, sizeof a_val);
 		if (lower->C_GetAttributeValue(session, object, a, 1) == CKR_OK)
@@ -314,21 +351,27 @@ read_spki(const CK_FUNCTION_LIST *lower, CK_SESSION_HANDLE session,
 		return;
 	}
 	if (out->key_type == CKK_RSA) {
+		out->family = have_type ? PG_KEY_RSA : PG_KEY_OTHER;
 		set_attr(&a[0], CKA_MODULUS, a_val, sizeof a_val);
 		set_attr(&a[1], CKA_PUBLIC_EXPONENT, b_val, sizeof b_val);
-		if (lower->C_GetAttributeValue(session, object, a, 2) == CKR_OK)
+		if (lower->C_GetAttributeValue(session, object, a, 2) == CKR_OK) {
 			out->have_spki = rsa_spki(a_val, a[0].ulValueLen, b_val, a[1].ulValueLen,
 			                          out->spki_sha256);
+			out->bits = modulus_bits(a_val, a[0].ulValueLen);
+		}
 		return;
 	}
 	if (out->key_type == CKK_EC) {
 		CK_RV rv;
 
+		out->family = have_type ? PG_KEY_EC : PG_KEY_OTHER;
 		set_attr(&a[0], CKA_EC_PARAMS, a_val, sizeof a_val);
 		set_attr(&a[1], CKA_EC_POINT, b_val, sizeof b_val);
 		rv = lower->C_GetAttributeValue(session, object, a, 2);
 		if (a[0].ulValueLen == CK_UNAVAILABLE_INFORMATION)
 			return;
+		if (a[0].ulValueLen <= sizeof a_val)
+			out->bits = curve_bits(a_val, a[0].ulValueLen);
 		if (rv == CKR_OK)
 			out->have_spki = ec_spki(a_val, a[0].ulValueLen, b_val, a[1].ulValueLen,
 			                         out->spki_sha256);
@@ -576,6 +619,8 @@ pg_keyinfo_copy_rest(struct pg_keyinfo *dst, const struct pg_keyinfo *src)
 	memcpy(dst->token_label, src->token_label, sizeof dst->token_label);
 	memcpy(dst->token_serial, src->token_serial, sizeof dst->token_serial);
 	dst->end_date = src->end_date;
+	dst->family = src->family;
+	dst->bits = src->bits;
 	dst->have_spki = src->have_spki;
 	memcpy(dst->spki_sha256, src->spki_sha256, sizeof dst->spki_sha256);
 	dst->n_spki_candidates = src->n_spki_candidates;
@@ -708,6 +753,8 @@ pg_keyinfo_facts(const struct pg_keyinfo *info, struct pg_key_facts *out)
 	out->public_key_candidates = (const unsigned char (*)[32])info->spki_candidates;
 	out->n_public_key_candidates = info->n_spki_candidates;
 	out->end_date = info->end_date;
+	out->family = info->family;
+	out->bits = info->bits;
 }
 
 CK_RV

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
- * A key's lifecycle fields (pins:, not_after, certificate:): their errors
- * at FILE:LINE:COLUMN, and pg_policy_lifecycle's verdict at chosen instants
- * for chosen certificate facts (the certificates themselves, the CRL and the
+ * A key's lifecycle fields (pins:, not_after, certificate:) and the top
+ * level's key_minimum:: their errors at FILE:LINE:COLUMN, and
+ * pg_policy_lifecycle's verdict at chosen instants for chosen certificate
+ * and key-size facts (the certificates themselves, the CRL and the
  * token are tested end to end in tests/enforce/certificates.sh).
  */
 #include "helpers.h"
@@ -206,6 +207,82 @@ START_TEST(certificate_without_pin_is_a_warning)
 }
 END_TEST
 
+/* key_minimum: the built-in floor without it; the policy's, enforced by
+ * default, with it; a size the token would not give is weak. */
+static pg_policy *
+load_minimum(const char *block)
+{
+	struct pg_test_capture cap;
+	char yaml[1024];
+	pg_policy *p;
+
+	snprintf(yaml, sizeof yaml, PG_TEST_HEAD "%skeys:\n  k:\n    uri: \"pkcs11:object=k\"\n    owner: t\n"
+	         "rules:\n  - {name: r, effect: deny, keys: [k]}\n", block);
+	p = pg_test_load(yaml, &cap);
+	if (p == NULL)
+		pg_test_dump(&cap);
+	ck_assert_ptr_nonnull(p);
+	return p;
+}
+
+START_TEST(key_minimum_weak_and_enforced)
+{
+	pg_policy *builtin = load_minimum("");
+	pg_policy *strict = load_minimum("key_minimum: { rsa_bits: 3072, ec_bits: 384 }\n");
+	pg_policy *report = load_minimum("key_minimum:\n  rsa_bits: 3072\n  enforce: false\n");
+	struct pg_key_facts facts = { .family = PG_KEY_RSA, .bits = 2048 };
+	struct pg_life_verdict v;
+	char why[160];
+
+	/* The built-in floor: RSA-2048 and P-256 are not weak, RSA-1024 is;
+	 * nothing is refused at signing without key_minimum. */
+	ck_assert(!pg_policy_key_minimum(builtin)->configured);
+	ck_assert(!pg_policy_key_weak(builtin, PG_KEY_RSA, 2048, why, sizeof why));
+	ck_assert(!pg_policy_key_weak(builtin, PG_KEY_EC, 256, why, sizeof why));
+	ck_assert(pg_policy_key_weak(builtin, PG_KEY_RSA, 1024, why, sizeof why));
+	ck_assert_str_eq(why, "RSA-1024 is weak: below the built-in floor of 2048 bits");
+	ck_assert(!pg_policy_key_weak(builtin, PG_KEY_OTHER, 128, why, sizeof why));
+	facts.bits = 1024;
+	pg_policy_lifecycle(builtin, 0, &facts, pg_test_time("2026-06-01T00:00:00Z"), -1, &v);
+	ck_assert(!v.refuse);
+	/* 3072/384, enforced: RSA-2048 and P-256 weak and refused, RSA-3072
+	 * and P-384 not; the reason names the minimum. */
+	ck_assert(pg_policy_key_minimum(strict)->enforce);
+	ck_assert(pg_policy_key_weak(strict, PG_KEY_RSA, 2048, why, sizeof why));
+	ck_assert_str_eq(why, "RSA-2048 is weak: below key_minimum.rsa_bits 3072");
+	ck_assert(pg_policy_key_weak(strict, PG_KEY_EC, 256, why, sizeof why));
+	ck_assert_str_eq(why, "EC-256 is weak: below key_minimum.ec_bits 384");
+	ck_assert(!pg_policy_key_weak(strict, PG_KEY_RSA, 3072, why, sizeof why));
+	ck_assert(!pg_policy_key_weak(strict, PG_KEY_EC, 384, why, sizeof why));
+	facts.bits = 2048;
+	pg_policy_lifecycle(strict, 0, &facts, pg_test_time("2026-06-01T00:00:00Z"), -1, &v);
+	ck_assert(v.refuse);
+	ck_assert_int_eq(v.status, PG_LIFE_WEAK);
+	ck_assert_str_eq(v.message, "RSA-2048 is weak: below key_minimum.rsa_bits 3072 (key_minimum.enforce)");
+	facts = (struct pg_key_facts){ .family = PG_KEY_EC, .bits = 384 };
+	pg_policy_lifecycle(strict, 0, &facts, pg_test_time("2026-06-01T00:00:00Z"), -1, &v);
+	ck_assert(!v.refuse);
+	/* An unnamed key too; and a size the token would not give. */
+	facts.bits = 0;
+	pg_policy_lifecycle(strict, -1, &facts, pg_test_time("2026-06-01T00:00:00Z"), -1, &v);
+	ck_assert(v.refuse);
+	ck_assert(strstr(v.message, "size could not be read") != NULL);
+	/* A dated refusal is the one said, the size after it. */
+	facts = (struct pg_key_facts){ .family = PG_KEY_RSA, .bits = 2048, .end_date = 20260101 };
+	pg_policy_lifecycle(strict, 0, &facts, pg_test_time("2026-06-01T00:00:00Z"), -1, &v);
+	ck_assert_int_eq(v.status, PG_LIFE_RETIRED);
+	/* enforce: false: weak (inventory says so), never refused at signing. */
+	ck_assert(pg_policy_key_weak(report, PG_KEY_RSA, 2048, why, sizeof why));
+	ck_assert(!pg_policy_key_weak(report, PG_KEY_EC, 256, why, sizeof why));
+	facts.end_date = 0;
+	pg_policy_lifecycle(report, 0, &facts, pg_test_time("2026-06-01T00:00:00Z"), -1, &v);
+	ck_assert(!v.refuse);
+	pg_policy_unref(builtin);
+	pg_policy_unref(strict);
+	pg_policy_unref(report);
+}
+END_TEST
+
 struct bad_case {
 	const char *key_body;        /* lines under "  k:\n", indented by four */
 	unsigned long line, column;
@@ -231,6 +308,14 @@ static const struct bad_case bad_cases[] = {
 	{ "    certificate: { crl_file: /dev/zero }\n", 7, 30, "cannot be read as a CRL (not a regular file)" },
 	{ "    certificate: { crl_file: " PG_SOURCE_ROOT "/LICENSE }\n", 7, 30, "does not read as a CRL" },
 	{ "    certificate: { revoked: true }\n", 7, 0, "revoked" },
+	/* key_minimum: is top level; these lines go after the key. */
+	{ "key_minimum: { rsa_bits: 1024 }\n", 7, 26, "from 2048 (the built-in floor) to 16384" },
+	{ "key_minimum: { rsa_bits: 3k }\n", 7, 26, "whole number of bits" },
+	{ "key_minimum: { ec_bits: 128 }\n", 7, 25, "P-256 is 256" },
+	{ "key_minimum: { ec_bits: 1000 }\n", 7, 25, "to 571" },
+	{ "key_minimum: { enforce: yes }\n", 7, 25, "key_minimum.enforce must be true or false" },
+	{ "key_minimum: { rsa: 3072 }\n", 7, 0, "rsa" },
+	{ "key_minimum: 3072\n", 7, 14, "key_minimum" },
 };
 
 START_TEST(bad_fields_are_errors_at_their_place)
@@ -266,6 +351,7 @@ lifecycle_suite(void)
 	tcase_add_test(tc, pins_retire_the_old_key_and_keep_the_new);
 	tcase_add_test(tc, not_after_and_end_date);
 	tcase_add_test(tc, every_certificate_must_pass);
+	tcase_add_test(tc, key_minimum_weak_and_enforced);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("errors");
 	tcase_add_test(tc, certificate_without_pin_is_a_warning);
