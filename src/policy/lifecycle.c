@@ -20,9 +20,11 @@
 #include <openssl/objects.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 static const char *const pin_fields[] = { "public_key_sha256", "not_after", NULL };
-static const char *const certificate_fields[] = { "required", "eku", "crl_file", "warn_days", NULL };
+static const char *const certificate_fields[] = { "required", "eku", "crl_file", "ca_file", "warn_days",
+                                                  NULL };
 static const char *const key_minimum_fields[] = { "rsa_bits", "ec_bits", "enforce", NULL };
 
 #define WARN_DAYS_MAX 3650
@@ -136,23 +138,21 @@ name_sha256(const X509_NAME *name, unsigned char out[32])
 
 #define CRL_MAX_BYTES (64u << 20)
 
-/* The CRL at path (PEM or DER): a regular file of at most CRL_MAX_BYTES,
- * read whole and parsed from memory (a FIFO or /dev/zero named there must
- * not hold the policy's load).  NULL with why. */
-static X509_CRL *
-read_crl(const char *path, char *why, size_t why_len)
+/* The bytes of path: a regular file of at most CRL_MAX_BYTES, read whole
+ * (a FIFO or /dev/zero named there must not hold the policy's load).
+ * false with why. */
+static bool
+read_bounded(const char *path, unsigned char **out, size_t *out_len, char *why, size_t why_len)
 {
-	X509_CRL *crl = NULL;
 	unsigned char *data = NULL;
 	size_t len = 0, cap = 0;
-	bool not_regular;
-	BIO *bio = NULL;
+	bool not_regular, ok = false;
 	int fd = pg_open_regular(path, &not_regular);
 	ssize_t n;
 
 	if (fd < 0) {
 		snprintf(why, why_len, "%s", not_regular ? "not a regular file" : strerror(errno));
-		return NULL;
+		return false;
 	}
 	for (;;) {
 		if (len == cap) {
@@ -176,6 +176,29 @@ read_crl(const char *path, char *why, size_t why_len)
 			break;
 		len += (size_t)n;
 	}
+	ok = true;
+out:
+	close(fd);
+	if (!ok) {
+		free(data);
+		return false;
+	}
+	*out = data;
+	*out_len = len;
+	return true;
+}
+
+/* The CRL at path (PEM or DER), parsed from memory.  NULL with why. */
+static X509_CRL *
+read_crl(const char *path, char *why, size_t why_len)
+{
+	X509_CRL *crl = NULL;
+	unsigned char *data = NULL;
+	size_t len = 0;
+	BIO *bio = NULL;
+
+	if (!read_bounded(path, &data, &len, why, why_len))
+		return NULL;
 	snprintf(why, why_len, "it does not read as a CRL (PEM or DER)");
 	if ((bio = BIO_new_mem_buf(data, (int)len)) == NULL)
 		goto out;
@@ -188,22 +211,86 @@ read_crl(const char *path, char *why, size_t why_len)
 out:
 	BIO_free(bio);
 	free(data);
-	close(fd);
 	return crl;
 }
 
-/* Reads the CRL into the key's sorted revoked list.  The file is trusted
- * as the operator put it there (its signature is not checked: no CA is
- * configured); an unreadable file is an error, so the policy does not load. */
+/* The certificates of a PEM file (at least one).  NULL with why. */
+static STACK_OF(X509) *
+read_cas(const char *path, char *why, size_t why_len)
+{
+	STACK_OF(X509) *cas = NULL;
+	unsigned char *data = NULL;
+	size_t len = 0;
+	BIO *bio = NULL;
+	X509 *cert;
+
+	if (!read_bounded(path, &data, &len, why, why_len))
+		return NULL;
+	snprintf(why, why_len, "it holds no PEM certificate");
+	if ((bio = BIO_new_mem_buf(data, (int)len)) == NULL || (cas = sk_X509_new_null()) == NULL)
+		goto out;
+	while ((cert = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+		if (sk_X509_push(cas, cert) <= 0) {
+			X509_free(cert);
+			break;
+		}
+	}
+	if (sk_X509_num(cas) == 0) {
+		sk_X509_free(cas);
+		cas = NULL;
+	}
+out:
+	BIO_free(bio);
+	free(data);
+	return cas;
+}
+
+/* Whether a certificate of cas signed crl: one named as its issuer, that
+ * may sign CRLs (no keyUsage, or one with cRLSign), whose key verifies
+ * the CRL's signature.  why says what failed. */
 static bool
-compile_crl(struct pg_load *load, struct pg_key *key, const struct pg_ynode *node)
+crl_signed_by(X509_CRL *crl, STACK_OF(X509) *cas, char *why, size_t why_len)
+{
+	char issuer[256];
+
+	X509_NAME_oneline(X509_CRL_get_issuer(crl), issuer, sizeof issuer);
+	snprintf(why, why_len, "no certificate there is its issuer %s", issuer);
+	for (int i = 0; i < sk_X509_num(cas); i++) {
+		X509 *ca = sk_X509_value(cas, i);
+		EVP_PKEY *key = X509_get0_pubkey(ca);
+
+		if (X509_NAME_cmp(X509_get_subject_name(ca), X509_CRL_get_issuer(crl)) != 0)
+			continue;
+		if ((X509_get_key_usage(ca) & KU_CRL_SIGN) == 0) {
+			snprintf(why, why_len, "the certificate of its issuer %s does not allow signing CRLs "
+			         "(its keyUsage lacks cRLSign)", issuer);
+			continue;
+		}
+		if (key != NULL && X509_CRL_verify(crl, key) == 1)
+			return true;
+		snprintf(why, why_len, "its signature does not verify with the key of %s there (a CRL "
+		         "made or changed by someone else)", issuer);
+	}
+	return false;
+}
+
+/* Reads the CRL into the key's sorted revoked list, once ca_file's CA is
+ * shown to have signed it: a CRL usually travels over plain HTTP, and an
+ * unsigned list could unrevoke a certificate.  A file that does not read,
+ * or a CRL that does not verify, is an error: the policy does not load
+ * (a reload keeps the policy in force, and its CRL). */
+static bool
+compile_crl(struct pg_load *load, struct pg_key *key, const struct pg_ynode *node,
+            const struct pg_ynode *ca_node)
 {
 	struct pg_key_life *life = &key->life;
 	const char *path = pg_yget_string(load->diag, node, "crl_file");
+	const char *ca_path = ca_node != NULL ? pg_yget_string(load->diag, ca_node, "ca_file") : NULL;
 	STACK_OF(X509_REVOKED) *list;
+	STACK_OF(X509) *cas = NULL;
 	unsigned char issuer[32];
-	char why[128];
-	X509_CRL *crl;
+	char why[400];
+	X509_CRL *crl = NULL;
 	struct tm tm;
 	bool ok = true;
 
@@ -213,13 +300,34 @@ compile_crl(struct pg_load *load, struct pg_key *key, const struct pg_ynode *nod
 		pg_diag_error_at(load->diag, node, "crl_file '%s' must be an absolute path", path);
 		return true;
 	}
+	if (ca_node == NULL) {
+		pg_diag_error_at(load->diag, node, "crl_file needs ca_file: the CA certificate(s) (PEM) "
+		                 "whose signature on the CRL p11gate checks; add ca_file: /etc/p11gate/ca.pem");
+		return true;
+	}
+	if (ca_path == NULL)
+		return true;
+	if (ca_path[0] != '/') {
+		pg_diag_error_at(load->diag, ca_node, "ca_file '%s' must be an absolute path", ca_path);
+		return true;
+	}
 	ERR_set_mark();
 	crl = read_crl(path, why, sizeof why);
-	ERR_pop_to_mark();
 	if (crl == NULL || !name_sha256(X509_CRL_get_issuer(crl), issuer)) {
 		pg_diag_error_at(load->diag, node, "crl_file '%s' cannot be read as a CRL (%s): "
 		                 "fix the path or publish the CRL there (openssl crl -in FILE -noout "
 		                 "-text shows what is wrong)", path, crl == NULL ? why : "no issuer");
+		goto out;
+	}
+	if ((cas = read_cas(ca_path, why, sizeof why)) == NULL) {
+		pg_diag_error_at(load->diag, ca_node, "ca_file '%s' cannot be read as PEM certificates (%s)",
+		                 ca_path, why);
+		goto out;
+	}
+	if (!crl_signed_by(crl, cas, why, sizeof why)) {
+		pg_diag_error_at(load->diag, node, "crl_file '%s' is not signed by a CA of ca_file '%s': "
+		                 "%s; publish the CA's own CRL (openssl crl -in FILE -CAfile CA -noout "
+		                 "verifies it)", path, ca_path, why);
 		goto out;
 	}
 	if ((life->crl_file = pg_arena_strdup(&load->policy->arena, path)) == NULL) {
@@ -249,6 +357,8 @@ compile_crl(struct pg_load *load, struct pg_key *key, const struct pg_ynode *nod
 	if (life->n_revoked > 0)
 		qsort(life->revoked, life->n_revoked, sizeof *life->revoked, revoked_cmp);
 out:
+	ERR_pop_to_mark();
+	sk_X509_pop_free(cas, X509_free);
 	X509_CRL_free(crl);
 	return ok;
 }
@@ -296,7 +406,10 @@ compile_certificate(struct pg_load *load, struct pg_key *key, const struct pg_yn
 			life->warn_days = (unsigned)days;
 	}
 	if ((node = pg_ymap_get(map, "crl_file")) != NULL)
-		return compile_crl(load, key, node);
+		return compile_crl(load, key, node, pg_ymap_get(map, "ca_file"));
+	if ((node = pg_ymap_get(map, "ca_file")) != NULL)
+		pg_diag_error_at(diag, node, "ca_file is the CA whose signature on crl_file is checked, "
+		                 "and there is no crl_file; add crl_file or remove ca_file");
 	return true;
 }
 

@@ -4,7 +4,7 @@
 # Certificates enforced at signing, on SoftHSM2 with real certificates made
 # by OpenSSL (a test CA) and the clock moved with faketime: pkcs11-tool
 # signs through p11gate with release-rsa, whose policy says
-#   certificate: { required: true, eku: codeSigning, crl_file: CRL, warn_days: 30 }
+#   certificate: { required: true, eku: codeSigning, crl_file: CRL, ca_file: CA, warn_days: 30 }
 # A certificate valid 2026-01-01..2027-01-01 signs mid-year (the record names
 # it), warns 10 days before it expires (stderr, the record, an alert), and is
 # refused after it expired and before it was valid; a certificate without
@@ -79,7 +79,7 @@ denied_at() { # INSTANT WHAT REASON-PART
 RSA_PUB="$W/token/rsa-pub.pem"
 CRL="$CA/crl.pem"
 policy_with <<-EOF
-certificate: { required: true, eku: codeSigning, crl_file: $CRL, warn_days: 30 }
+certificate: { required: true, eku: codeSigning, crl_file: $CRL, ca_file: $CA/ca.pem, warn_days: 30 }
 EOF
 
 # The fixture's own self-signed certificate (valid 2000-2100) is replaced
@@ -140,9 +140,28 @@ allowed_at "2026-06-01 12:00:00" "not revoked yet" "$W/good.pem"
 revoke "$W/good.pem"
 # A new CRL is read when the policy is loaded again.
 policy_with <<-EOF
-certificate: { required: true, eku: codeSigning, crl_file: $CRL, warn_days: 30 }
+certificate: { required: true, eku: codeSigning, crl_file: $CRL, ca_file: $CA/ca.pem, warn_days: 30 }
 EOF
 denied_at "2026-06-01 12:00:00" "revoked" "(serial 1004) is revoked in $CRL"
+
+check "the CRL must be signed by ca_file's CA: a forged empty CRL (the CA's name, another key) and another CA's do not unrevoke"
+forge_crl "$W/forged.crl" "/O=p11gate test/CN=Test Code Signing CA"
+forge_crl "$W/other.crl" "/O=elsewhere/CN=Other CA"
+for bad in forged other; do
+	# policy_with fails the test when check fails: here it must.
+	if (policy_with <<<"certificate: { required: true, eku: codeSigning, crl_file: $W/$bad.crl, ca_file: $CA/ca.pem }") \
+		>/dev/null 2>&1; then
+		fail "a policy whose CRL is signed by another CA ($bad) passes p11gate check"
+	fi
+	grep -q "policy.yaml:9:[0-9]*: error: crl_file '$W/$bad.crl' is not signed by a CA of ca_file '$CA/ca.pem'" "$W/check.out" ||
+		{ cat "$W/check.out" >&2; fail "check does not say the $bad CRL is not signed by the CA"; }
+	ok "check: $(grep -o "is not signed.*" "$W/check.out" | cut -c1-160)"
+	sign_at "2026-06-01 12:00:00"
+	must_fail "signing under a policy whose CRL is the $bad one"
+	grep -q "is not signed by a CA of ca_file" "$ERR" || { cat "$ERR" >&2; fail "the signer is not told why"; }
+	[ ! -s "$W/sig" ] || fail "a signature was written under the $bad CRL"
+	ok "signing refused, the revoked certificate stays unusable: $(grep -m1 -o 'crl_file.*' "$ERR" | cut -c1-120)"
+done
 
 check "not_after retires the key whatever its certificate"
 drop_cert 01

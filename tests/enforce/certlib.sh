@@ -8,11 +8,13 @@
 
 command -v faketime >/dev/null || fail "faketime not found (apt-get install faketime)"
 
-# make_ca: $CA (directory) with a CA key and certificate, its openssl ca
+# make_ca [DIR [SUBJECT]]: $CA (directory, default $W/ca) with a CA key and
+# certificate (ca.pem, SUBJECT default the test CA's), its openssl ca
 # configuration and database, the extensions of a code-signing certificate
 # (codesign.ext) and an empty CRL ($CA/crl.pem, valid ten years from now).
 make_ca() {
-	CA="$W/ca"
+	CA="${1:-$W/ca}"
+	local subject="${2:-/O=p11gate test/CN=Test Code Signing CA}"
 	mkdir -p "$CA"
 	cat >"$CA/ca.cnf" <<-EOF
 	[ca]
@@ -37,7 +39,7 @@ make_ca() {
 		>"$CA/codesign.ext"
 	# Valid from 2020 for a century, whatever the real clock says.
 	env TZ=UTC faketime -f "2020-01-01 00:00:00" openssl req -x509 -newkey rsa:2048 -nodes \
-		-keyout "$CA/ca.key" -out "$CA/ca.pem" -subj "/O=p11gate test/CN=Test Code Signing CA" \
+		-keyout "$CA/ca.key" -out "$CA/ca.pem" -subj "$subject" \
 		-days 36500 2>/dev/null
 	# Any request: -force_pubkey puts the token key's public key in its place.
 	openssl req -new -newkey rsa:2048 -nodes -keyout "$CA/req.key" -out "$CA/req.csr" \
@@ -66,6 +68,16 @@ issue() {
 		-extfile "$out.ext" -subj "/O=p11gate test/CN=$(basename "$out")" -out "$out.pem" 2>/dev/null ||
 		fail "openssl could not issue $out"
 	openssl x509 -in "$out.pem" -outform DER -out "$out.der"
+}
+
+# forge_crl OUT SUBJECT: an empty CRL issued as SUBJECT by a CA of its own
+# (another key than the test CA's, whatever the name): what someone who can
+# replace the published CRL would put there to unrevoke a certificate.
+forge_crl() {
+	local keep=$CA
+	make_ca "$1.ca" "$2"
+	cp "$CA/crl.pem" "$1"
+	CA=$keep
 }
 
 revoke() { # PEM: revoked in the CA's CRL

@@ -39,7 +39,7 @@ write_inventory_policy() { # [extra release-rsa lines]
 	    public_key_sha256: "$RSA_PIN"
 	    owner: release-engineering
 	    purpose: Windows installers
-	    certificate: { required: true, eku: codeSigning, crl_file: $CA/crl.pem, warn_days: 30 }
+	    certificate: { required: true, eku: codeSigning, crl_file: $CA/crl.pem, ca_file: $CA/ca.pem, warn_days: 30 }
 	${1:-}
 	  release-ec:
 	    uri: "pkcs11:token=release;object=codesign-ec"

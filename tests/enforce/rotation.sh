@@ -57,7 +57,7 @@ write_runbook_policy() { # OUT [STEP]
 	    base = re.sub(r"^    (public_key_sha256: .*|pins:\n(      - .*\n?)+)", pins.rstrip("\n"), base, flags=re.M)
 	    assert "pins:" in base, "the pins block did not replace the pin"
 	for a, b in (("OLD_PIN", "$RSA_PIN"), ("NEW_PIN", "${NEW_PIN:-}"), ("GRACE_END", "$GRACE_END"),
-	             ("CRL", "$CRL"), ("users: [ci]", "users: [$ME]"), ("users: [keyadmin]", "users: [$ME]")):
+	             ("CRL", "$CRL"), ("CA_CERT", "$CA/ca.pem"), ("users: [ci]", "users: [$ME]"), ("users: [keyadmin]", "users: [$ME]")):
 	    base = base.replace(a, b)
 	open(out, "w").write("version: 1\nmodule: $SOFTHSM_MODULE\naudit:\n  file: $AUDIT\n" + base + "\n")
 	PY
