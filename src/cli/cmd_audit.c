@@ -427,18 +427,6 @@ out:
 	return status;
 }
 
-static void
-print_policy_error(void *ctx, enum pg_severity severity, const char *file, unsigned long line,
-                   unsigned long column, const char *message)
-{
-	char shown[2048];
-
-	(void)ctx;
-	if (severity == PG_DIAG_ERROR)
-		fprintf(stderr, "%s:%lu:%lu: error: %s\n", file, line, column,
-		        pg_esc(message, PG_ESC_TEXT, shown, sizeof shown));
-}
-
 /* `audit rotate` and `audit checkpoint`: the configured log, written
  * through the same code and locks as the module's writers. */
 static int
@@ -488,7 +476,7 @@ cmd_rotate(int argc, char **argv)
 	}
 	if (config == NULL || config[0] == '\0')
 		config = "/etc/p11gate/p11gate.yaml";
-	policy = pg_policy_load(config, print_policy_error, NULL);
+	policy = pg_policy_load(config, pg_cli_print_errors, NULL);
 	if (policy == NULL)
 		goto out;
 	settings = pg_policy_settings(policy);
@@ -699,7 +687,7 @@ cmd_find(int argc, char **argv)
 	}
 	/* The reviews are signed by the policy's approvers, kept in its grants.dir. */
 	if (config != NULL) {
-		if ((policy = pg_policy_load(config, print_policy_error, NULL)) == NULL)
+		if ((policy = pg_policy_load(config, pg_cli_print_errors, NULL)) == NULL)
 			return 2;
 		query.annotate = pg_grant_review_annotate;
 		query.annotate_ctx = policy;

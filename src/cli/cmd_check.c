@@ -23,8 +23,6 @@ print_diag(void *ctx, enum pg_severity severity, const char *file, unsigned long
            unsigned long column, const char *message)
 {
 	struct check_counts *counts = ctx;
-	const char *label = severity == PG_DIAG_ERROR ? "error" : "warning";
-	char shown[2048];
 
 	if (severity == PG_DIAG_ERROR)
 		counts->errors++;
@@ -32,13 +30,7 @@ print_diag(void *ctx, enum pg_severity severity, const char *file, unsigned long
 		counts->warnings++;
 	if (severity == PG_DIAG_WARNING && counts->quiet)
 		return;
-	/* The message may quote the file's own bytes: escaped, one line. */
-	pg_esc(message, PG_ESC_TEXT, shown, sizeof shown);
-	/* Line 0: the problem has no position (the file could not be read). */
-	if (line == 0)
-		fprintf(stderr, "%s: %s: %s\n", file, label, shown);
-	else
-		fprintf(stderr, "%s:%lu:%lu: %s: %s\n", file, line, column, label, shown);
+	pg_cli_diag_print(severity, file, line, column, message);
 }
 
 static void

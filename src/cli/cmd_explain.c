@@ -115,23 +115,6 @@ usage_error(const char *fmt, ...)
 	return 2;
 }
 
-static void
-print_diag(void *ctx, enum pg_severity severity, const char *file, unsigned long line,
-           unsigned long column, const char *message)
-{
-	char shown[1024];
-
-	/* Warnings were for `check`; explain only needs to say why it cannot load. */
-	if (severity != PG_DIAG_ERROR)
-		return;
-	/* The message may quote the file's own bytes. */
-	pg_esc(message, PG_ESC_TEXT, shown, sizeof shown);
-	if (line == 0)
-		fprintf(stderr, "%s: error: %s\n", file, shown);
-	else
-		fprintf(stderr, "%s:%lu:%lu: error: %s\n", file, line, column, shown);
-}
-
 /* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
  * algorithm), so --at never goes through TZ or mktime. */
 static long long
@@ -674,7 +657,7 @@ pg_cmd_explain(int argc, char **argv)
 	request.justify = stated_justification;
 	request.justify_ctx = (void *)a->break_glass;
 
-	policy = pg_policy_load(a->config, print_diag, NULL);
+	policy = pg_policy_load(a->config, pg_cli_print_errors, NULL);
 	if (policy == NULL) {
 		fprintf(stderr, "p11gate explain: %s does not load; run 'p11gate check %s'\n",
 		        a->config, a->config);

@@ -26,34 +26,10 @@
 
 #define GRANT_MAX_BYTES 65536
 
-static void
-print_diag(void *ctx, enum pg_severity severity, const char *file, unsigned long line,
-           unsigned long column, const char *message)
-{
-	char shown[2048];
-
-	(void)ctx;
-	pg_esc(message, PG_ESC_TEXT, shown, sizeof shown);
-	if (line == 0)
-		fprintf(stderr, "%s: %s: %s\n", file, severity == PG_DIAG_ERROR ? "error" : "warning", shown);
-	else
-		fprintf(stderr, "%s:%lu:%lu: %s: %s\n", file, line, column,
-		        severity == PG_DIAG_ERROR ? "error" : "warning", shown);
-}
-
-/* Only errors: a policy's warnings are check's business. */
-static void
-print_errors(void *ctx, enum pg_severity severity, const char *file, unsigned long line,
-             unsigned long column, const char *message)
-{
-	if (severity == PG_DIAG_ERROR)
-		print_diag(ctx, severity, file, line, column, message);
-}
-
 static pg_policy *
 load_policy(const char *config)
 {
-	pg_policy *policy = pg_policy_load(config, print_errors, NULL);
+	pg_policy *policy = pg_policy_load(config, pg_cli_print_errors, NULL);
 
 	if (policy == NULL)
 		fprintf(stderr, "p11gate grant: the policy %s does not load\n", config);
@@ -296,7 +272,7 @@ grant_new(int argc, char **argv)
 	}
 	snprintf(path, sizeof path, "%s/%s.yaml", a.dir, a.id);
 	/* The file must be what the module will accept: parse it first. */
-	if (!pg_grant_check_text(policy, path, text, strlen(text), print_diag, NULL))
+	if (!pg_grant_check_text(policy, path, text, strlen(text), pg_cli_print_diag, NULL))
 		goto out;
 	if ((status = write_new(path, text)) == 0)
 		printf("%s\napprove it with: p11gate grant approve %s -f ~/.ssh/id_ed25519\n", path, path);
@@ -544,7 +520,7 @@ grant_show_one(const pg_policy *policy, const char *path, time_t now)
 {
 	struct show s = { .now = now, .audit_file = pg_policy_settings(policy)->audit_file };
 
-	if (!pg_grant_inspect(policy, path, now, print_diag, NULL, &show_fns, &s))
+	if (!pg_grant_inspect(policy, path, now, pg_cli_print_diag, NULL, &show_fns, &s))
 		return 1;
 	printf("%s\n", s.valid_now && s.met ? "usable now: yes" : "usable now: no");
 	return s.valid_now && s.met ? 0 : 1;
@@ -593,7 +569,7 @@ list_one(void *ctx, const char *path)
 	struct list_ctx *l = ctx;
 	struct show s = { .now = l->now, .brief = true };
 
-	if (!pg_grant_inspect(l->policy, path, l->now, print_diag, NULL, &show_fns, &s)) {
+	if (!pg_grant_inspect(l->policy, path, l->now, pg_cli_print_diag, NULL, &show_fns, &s)) {
 		printf("%s  does not parse (p11gate grant show %s)\n", path, path);
 		return;
 	}
