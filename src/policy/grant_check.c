@@ -935,27 +935,31 @@ report_sigs(const pg_policy *policy, const char *dir, struct grant_memo *memo, c
 	}
 }
 
+/* path's directory ("." when it names none) and file name, both malloc'd;
+ * false when memory runs out (what was made is the caller's to free). */
+static bool
+split_path(const char *path, char **dir, char **file)
+{
+	const char *slash = strrchr(path, '/');
+
+	*dir = slash != NULL ? strndup(path, (size_t)(slash - path)) : strdup(".");
+	*file = strdup(slash != NULL ? slash + 1 : path);
+	return *dir != NULL && *file != NULL;
+}
+
 bool
 pg_grant_inspect(const pg_policy *policy, const char *path, time_t now,
                  pg_diag_fn diag, void *diag_ctx, const struct pg_grant_inspect_fns *fns, void *ctx)
 {
 	struct grant_memo memo = { .file = NULL };
-	char *dir = strdup(path), *slash, *bytes = NULL, **names = NULL, state[96];
+	char *dir = NULL, *bytes = NULL, **names = NULL, state[96];
 	size_t len = 0, n_names = 0;
 	struct pg_grant_info info;
 	struct file_id id;
 	bool ok = false;
 	int err;
 
-	if (dir == NULL)
-		goto out;
-	slash = strrchr(dir, '/');
-	memo.file = strdup(slash != NULL ? slash + 1 : dir);
-	if (slash != NULL)
-		*slash = '\0';
-	else
-		strcpy(dir, ".");
-	if (memo.file == NULL)
+	if (!split_path(path, &dir, &memo.file))
 		goto out;
 	if ((err = read_file(dir, memo.file, PG_GRANT_MAX_BYTES, &bytes, &len, &id)) != 0) {
 		diag(diag_ctx, PG_DIAG_ERROR, path, 0, 0, strerror(err));
@@ -994,21 +998,13 @@ pg_approvals_of_file(const pg_policy *policy, const char *path, const char *ns,
                      void (*each_sig)(void *ctx, const struct pg_grant_sig_info *sig), void *ctx)
 {
 	struct grant_memo memo = { .file = NULL };
-	char *dir = strdup(path), *slash, *bytes = NULL, **names = NULL;
+	char *dir = NULL, *bytes = NULL, **names = NULL;
 	unsigned char sha256[32];
 	size_t len = 0, n_names = 0;
 	struct file_id id;
 	int err = ENOMEM;
 
-	if (dir == NULL)
-		goto out;
-	slash = strrchr(dir, '/');
-	memo.file = strdup(slash != NULL ? slash + 1 : dir);
-	if (slash != NULL)
-		*slash = '\0';
-	else
-		strcpy(dir, ".");
-	if (memo.file == NULL)
+	if (!split_path(path, &dir, &memo.file))
 		goto out;
 	if ((err = read_file(dir, memo.file, PG_GRANT_MAX_BYTES, &bytes, &len, &id)) != 0 ||
 	    (err = read_names(dir, &names, &n_names)) != 0)
