@@ -482,6 +482,10 @@ login_call(const struct login_call *c)
 		rv = c->forward(lower, c->args);
 	else
 		rv = login_judged(lower, regime, c);
+	/* A token may number its objects anew at a change of login state:
+	 * what a handle named before is forgotten (keymemo.c). */
+	if (rv == CKR_OK && c->user_type != CKU_CONTEXT_SPECIFIC)
+		pg_ctx_objects_changed();
 	pg_regime_unref(regime);
 	return rv;
 }
@@ -519,6 +523,8 @@ pg_gate_C_Logout(const pg_args_C_Logout *a)
 		return CKR_CRYPTOKI_NOT_INITIALIZED;
 	have_slot = lower->C_GetSessionInfo(a->session, &info) == CKR_OK;
 	rv = pg_call_C_Logout(lower, a);
+	if (rv == CKR_OK)
+		pg_ctx_objects_changed();     /* as at C_Login */
 	if (!have_slot || (rv != CKR_OK && rv != CKR_USER_NOT_LOGGED_IN))
 		return rv;
 	login = pg_ctx_login(info.slotID);

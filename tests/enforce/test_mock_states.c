@@ -392,6 +392,40 @@ START_TEST(sign_operation_active)
 }
 END_TEST
 
+/* A token may number its objects anew at each login (PKCS#11 keeps no
+ * handle across a change of login state): the handle a caller kept from
+ * before its logout then names another key.  What p11gate remembers of a
+ * handle must not outlive the login state: the kept handle is judged as
+ * the key it names now, within the memo's key_names_max_age_ms too. */
+START_TEST(handle_renumbered_at_login_judged_afresh)
+{
+	struct t t;
+	CK_BYTE sig[64], want[32];
+	CK_ULONG len = sizeof sig;
+	size_t mark;
+
+	t_start(&t, "handle_renumbered_at_login_judged_afresh");
+	t.m->renumber_at_logout(true);
+	ck_assert_rv(t.f->C_SignInit(t.s, &sign_mech, MOCK_KEY_SIGN), CKR_OK);
+	ck_assert_rv(t.f->C_Sign(t.s, (CK_BYTE_PTR)"data", 4, sig, &len), CKR_OK);
+	world_mock_signature("mock-sign", "data", 4, want);
+	ck_assert_mem_eq(sig, want, 32);
+	ck_assert_rv(t.f->C_Logout(t.s), CKR_OK);
+	ck_assert_rv(t.f->C_Login(t.s, CKU_USER, (CK_UTF8CHAR_PTR)"1234", 4), CKR_OK);
+	/* the kept handle now names mock-other, which no rule allows */
+	mark = world_audit_lines(&t.w);
+	ck_assert_rv(t.f->C_SignInit(t.s, &sign_mech, MOCK_KEY_SIGN), CKR_FUNCTION_REJECTED);
+	world_expect_one_deny(&t.w, mark, "C_SignInit", "sign");
+	ck_assert(!t.m->active(t.s, CKF_SIGN));
+	/* and mock-sign, under its new handle, is still the allowed key */
+	len = sizeof sig;
+	ck_assert_rv(t.f->C_SignInit(t.s, &sign_mech, MOCK_KEY_OTHER), CKR_OK);
+	ck_assert_rv(t.f->C_Sign(t.s, (CK_BYTE_PTR)"data", 4, sig, &len), CKR_OK);
+	ck_assert_mem_eq(sig, want, 32);
+	t_end(&t);
+}
+END_TEST
+
 /* A session closed mid-operation takes its operation with it: a new
  * session (the mock hands out the same handle again) starts with none. */
 START_TEST(session_closed_mid_operation)
@@ -938,6 +972,7 @@ suite(void)
 	tcase_add_test(sign, sign_token_error_at_final);
 	tcase_add_test(sign, sign_unusual_codes_unchanged);
 	tcase_add_test(sign, sign_operation_active);
+	tcase_add_test(sign, handle_renumbered_at_login_judged_afresh);
 	tcase_add_test(sign, session_closed_mid_operation);
 	suite_add_tcase(s, sign);
 

@@ -119,6 +119,11 @@ struct mock_p11_control {
 	bool (*active)(CK_SESSION_HANDLE session, CK_FLAGS kind);
 	/* Open sessions. */
 	unsigned long (*sessions)(void);
+	/* With on, every C_Logout swaps the handles of mock-sign and
+	 * mock-other, as a token that numbers its objects anew at each login
+	 * may (PKCS#11 does not make a handle outlive the login state): the
+	 * handle a caller kept then names the other key. */
+	void (*renumber_at_logout)(bool on);
 };
 
 /* The symbol the mock exports. */

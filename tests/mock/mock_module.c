@@ -112,6 +112,8 @@ static struct {
 	pthread_mutex_t lock;
 	bool initialized;
 	bool logged_in;
+	bool renumber;               /* each logout swaps mock-sign's and mock-other's handles */
+	bool swapped;
 	struct mock_session sessions[MAX_SESSIONS];   /* handle = index + 1 */
 	struct mock_rule rules[MAX_NAMED];
 	struct mock_hook hooks[MAX_NAMED];
@@ -247,6 +249,14 @@ ctl_sessions(void)
 	return n;
 }
 
+static void
+ctl_renumber_at_logout(bool on)
+{
+	lock();
+	mock.renumber = on;
+	unlock();
+}
+
 MOCK_EXPORT const struct mock_p11_control mock_p11_control = {
 	.reset = ctl_reset,
 	.script = ctl_script,
@@ -254,6 +264,7 @@ MOCK_EXPORT const struct mock_p11_control mock_p11_control = {
 	.calls = ctl_calls,
 	.active = ctl_active,
 	.sessions = ctl_sessions,
+	.renumber_at_logout = ctl_renumber_at_logout,
 };
 
 /* MOCK_P11_SCRIPT: "FUNCTION=RV[,skip=N][,times=N][,delay=MS];..." */
@@ -347,11 +358,21 @@ enter(const char *function, CK_SESSION_HANDLE session)
 
 /* ---- objects ---------------------------------------------------------------- */
 
+/* The handle an object has now, or the object's fixed handle of the one
+ * given (the swap is its own inverse). */
+static CK_OBJECT_HANDLE
+renumbered(CK_OBJECT_HANDLE handle)
+{
+	if (!mock.swapped)
+		return handle;
+	return handle == MOCK_KEY_SIGN ? MOCK_KEY_OTHER : handle == MOCK_KEY_OTHER ? MOCK_KEY_SIGN : handle;
+}
+
 static const struct mock_object *
 object(CK_OBJECT_HANDLE handle)
 {
 	for (size_t i = 0; i < N_OBJECTS; i++) {
-		if (objects[i].handle == handle)
+		if (objects[i].handle == renumbered(handle))
 			return &objects[i];
 	}
 	return NULL;
@@ -899,8 +920,10 @@ mock_C_Logout(CK_SESSION_HANDLE handle)
 		rv = mock.initialized ? CKR_SESSION_HANDLE_INVALID : CKR_CRYPTOKI_NOT_INITIALIZED;
 	else if (!mock.logged_in)
 		rv = CKR_USER_NOT_LOGGED_IN;
-	else
+	else {
 		mock.logged_in = false;
+		mock.swapped ^= mock.renumber;
+	}
 	unlock();
 	return rv;
 }
@@ -969,7 +992,7 @@ mock_C_FindObjectsInit(CK_SESSION_HANDLE handle, CK_ATTRIBUTE_PTR templ, CK_ULON
 		s->n_found = s->next_found = 0;
 		for (size_t i = 0; i < N_OBJECTS; i++) {
 			if (matches(&objects[i], templ, count))
-				s->found[s->n_found++] = objects[i].handle;
+				s->found[s->n_found++] = renumbered(objects[i].handle);
 		}
 	}
 	unlock();
