@@ -481,6 +481,26 @@ print_counted(const struct pg_decision *d)
 		       pg_esc(d->justification, PG_ESC_QUOTED, shown, sizeof shown));
 }
 
+/* An allowed signature whose key has lifecycle fields (or under an enforced
+ * key_minimum) can still be refused at signing by what only the token
+ * holds: its certificates, the pin it matched, its size.  explain reads no
+ * token, so it says what it did not judge. */
+static void
+print_lifecycle_note(const pg_policy *policy, unsigned key, const struct pg_request *req,
+                     const struct pg_decision *d)
+{
+	const bool life = pg_policy_key_has_life(policy, key);
+	const struct pg_key_minimum *min = pg_policy_key_minimum(policy);
+	const bool size = min->configured && min->enforce;
+
+	if (!d->allow || req->op != PG_OP_SIGN || (!life && !size))
+		return;
+	printf("lifecycle: not judged here (explain reads no token): the key's %s%s; signing checks "
+	       "them and may refuse (p11gate inventory shows them as signing would judge them now)\n",
+	       life ? "certificates, dates and CKA_END_DATE" : "CKA_END_DATE",
+	       size ? ", and its size under key_minimum" : "");
+}
+
 /* -1 to go on, else the exit status (help printed, or a usage error). */
 static int
 parse_args(int argc, char **argv, struct explain_args *a)
@@ -729,6 +749,7 @@ pg_cmd_explain(int argc, char **argv)
 		       pg_esc(decision.unusual_reason, PG_ESC_TEXT, shown, sizeof shown));
 	if (decision.allow)
 		print_counted(&decision);
+	print_lifecycle_note(policy, (unsigned)idx, &request, &decision);
 	explain_reported(policy, &request, caller, &decision);
 	status = decision.allow ? 0 : 1;
 out:

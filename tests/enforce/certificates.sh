@@ -84,6 +84,13 @@ EOF
 
 # The fixture's own self-signed certificate (valid 2000-2100) is replaced
 # by the CA's: every certificate carrying the key's public key counts.
+check "explain reads no token: it says the certificates are not judged there"
+"$P11GATE_CLI" explain --config "$POLICY" --key release-rsa --op sign >"$W/explain.out" 2>&1 ||
+	{ cat "$W/explain.out" >&2; fail "explain does not allow what the rules allow"; }
+grep -q "^lifecycle: not judged here (explain reads no token): the key's certificates, dates and CKA_END_DATE; signing checks them" "$W/explain.out" ||
+	{ cat "$W/explain.out" >&2; fail "explain does not say it did not judge the certificates"; }
+ok "$(grep '^lifecycle:' "$W/explain.out" | cut -c1-120)..."
+
 drop_cert 01
 check "no certificate: refused while certificate.required"
 denied_at "2026-06-01 12:00:00" "no certificate" "no certificate on the token carries the key's public key"

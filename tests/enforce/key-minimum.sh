@@ -121,6 +121,13 @@ must_fail "P-256"
 expect_denied "P-256 under ec_bits 384" "release-ec (CKM_ECDSA)" - \
 	"key release-ec: EC-256 is weak: below key_minimum.ec_bits 384" "$W/sig"
 
+check "explain reads no token: it says the key's size is not judged there"
+"$P11GATE_CLI" explain --config "$POLICY" --key release-rsa --op sign --mechanism CKM_SHA256_RSA_PKCS >"$W/explain.out" 2>&1 ||
+	{ cat "$W/explain.out" >&2; fail "explain does not allow what the rules allow"; }
+grep -q "^lifecycle: not judged here (explain reads no token): the key's CKA_END_DATE, and its size under key_minimum; signing checks them" "$W/explain.out" ||
+	{ cat "$W/explain.out" >&2; fail "explain does not say it did not judge the key's size"; }
+ok "$(grep '^lifecycle:' "$W/explain.out" | cut -c1-120)..."
+
 check "enforced at signing: RSA-3072 and P-384 sign"
 sign 21 SHA256-RSA-PKCS rsa-3072
 must_succeed "RSA-3072"
