@@ -144,12 +144,30 @@ drop_cert 01
 issue "$W/good" "$RSA_PUB" 0x1004 "2026-01-01 00:00:00" 365 codeSigning
 put_cert "$W/good.der" 01 codesign-rsa
 allowed_at "2026-06-01 12:00:00" "not revoked yet" "$W/good.pem"
+# The CRL is verified when the policy loads, inside the signing process:
+# also in one whose default RSA and EC methods are the libp11 engine's.
+sed "s|^INIT_ARGS = .*|INIT_ARGS = p11gate-config=$POLICY|" "$W/token/openssl-p11gate.cnf" >"$W/engine.cnf"
+engine_sign_at() { # INSTANT NAME
+	rm -f "$W/sig-engine"
+	attempt "$2" env TZ=UTC FAKETIME_DONT_FAKE_MONOTONIC=1 OPENSSL_CONF="$W/engine.cnf" faketime "$1" \
+		openssl dgst -sha256 -engine pkcs11 -keyform engine -sign "pkcs11:token=release;object=codesign-rsa;type=private" \
+		-out "$W/sig-engine" "$WORK/data"
+}
+engine_sign_at "2026-06-01 12:00:00" engine-good
+must_succeed "openssl -engine pkcs11 under a policy with crl_file and ca_file"
+[ "$(new_count '.decision=="allow" and .key=="release-rsa"')" -eq 1 ] || { new_records >&2; fail "no allow record for the engine's signature"; }
+ok "openssl -engine pkcs11: the policy (its CRL verified in the client's process) loads, and the signature is allowed"
 revoke "$W/good.pem"
 # A new CRL is read when the policy is loaded again.
 policy_with <<-EOF
 certificate: { required: true, eku: codeSigning, crl_file: $CRL, ca_file: $CA/ca.pem, warn_days: 30 }
 EOF
 denied_at "2026-06-01 12:00:00" "revoked" "(serial 1004) is revoked in $CRL"
+engine_sign_at "2026-06-01 12:00:00" engine-revoked
+must_fail "openssl -engine pkcs11 with a revoked certificate"
+[[ "$(new_field '.decision=="deny"' .reason)" == *"(serial 1004) is revoked in $CRL"* ]] ||
+	{ new_records >&2; fail "the engine's signature is not refused as revoked"; }
+ok "openssl -engine pkcs11: refused, the certificate revoked in the verified CRL"
 
 check "the CRL must be signed by ca_file's CA: a forged empty CRL (the CA's name, another key) and another CA's do not unrevoke"
 forge_crl "$W/forged.crl" "/O=p11gate test/CN=Test Code Signing CA"
