@@ -90,12 +90,15 @@ read_count(pg_audit *a, const char *counter, uint64_t per)
 	return t.used;
 }
 
-/* Decision records in the log: allows that carry "counted", and denies. */
+/* Decision records in the log: allows that carry "counted", and denies.
+ * A line a killed writer left torn is no record, even once the next
+ * writer ended it with a newline: the record after it says
+ * "recovered":"truncated". */
 static void
 count_records(size_t *allowed, size_t *denied)
 {
 	size_t len;
-	char *data = t_read(log_path, &len), *line, *nl;
+	char *data = t_read(log_path, &len), *line, *nl, *next_nl;
 
 	*allowed = *denied = 0;
 	ck_assert_ptr_nonnull(data);
@@ -104,6 +107,10 @@ count_records(size_t *allowed, size_t *denied)
 		if (nl == NULL)
 			break;
 		*nl = '\0';
+		next_nl = nl + 1 < data + len ? memchr(nl + 1, '\n', (size_t)(data + len - nl - 1)) : NULL;
+		if (next_nl != NULL && memmem(nl + 1, (size_t)(next_nl - nl - 1), "\"recovered\":\"truncated\"",
+		                              strlen("\"recovered\":\"truncated\"")) != NULL)
+			continue;
 		if (strstr(line, "\"decision\":\"allow\"") != NULL && strstr(line, ",\"counted\":[") != NULL)
 			(*allowed)++;
 		else if (strstr(line, "\"decision\":\"deny\"") != NULL)
@@ -459,6 +466,14 @@ START_TEST(killed_takers)
 		ck_assert_uint_eq(read_count(a, "k", 0), allowed);
 		pg_audit_close(a);
 	}
+	/* The last taker may have died mid-record, leaving a torn line that
+	 * only the next writer recovers (as each round's taker recovered the
+	 * one before): one more whole take, then the chain verifies. */
+	a = open_log();
+	ck_assert_int_eq(take_one(a, "k", 0, PG_AUDIT_UNLIMITED, NULL), 1);
+	count_records(&allowed, &denied);
+	ck_assert_uint_eq(read_count(a, "k", 0), allowed);
+	pg_audit_close(a);
 	assert_intact();
 }
 END_TEST
