@@ -275,8 +275,9 @@ match_by_name(const pg_policy *policy, const json_t *rec, struct pg_key_match *m
 	json_decref(single);
 }
 
-/* The key's size as the record holds it ("RSA-2048", "EC-256"); false
- * when it holds none (records from before key_size was recorded). */
+/* The key's size as the record holds it ("RSA-2048", "EC-256", "other"
+ * for a key key_minimum does not judge); false when it holds none
+ * (records from before key_size was recorded). */
 static bool
 recorded_size(const json_t *rec, struct pg_key_facts *facts)
 {
@@ -285,6 +286,10 @@ recorded_size(const json_t *rec, struct pg_key_facts *facts)
 	unsigned long bits;
 	int used = 0;
 
+	if (text != NULL && strcmp(text, "other") == 0) {
+		facts->family = PG_KEY_OTHER;
+		return true;
+	}
 	if (text == NULL || sscanf(text, "%3[A-Z]-%lu%n", family, &bits, &used) != 2 ||
 	    text[used] != '\0')
 		return false;

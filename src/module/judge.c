@@ -429,10 +429,14 @@ pg_judge_record(struct pg_regime *regime, const struct pg_judge_call *call,
 		use.keys_matched = matched;
 		use.n_keys_matched = n_matched;
 		use.public_key_sha256 = pin != NULL ? pin : call->key->have_spki ? call->key->spki_sha256 : NULL;
+		/* "other" for a key key_minimum does not judge, so that a replay
+		 * tells it from a record written before key_size existed. */
 		if (call->key->family != PG_KEY_OTHER) {
 			snprintf(key_size, sizeof key_size, "%s-%lu", call->key->family == PG_KEY_RSA ? "RSA" : "EC",
 			         call->key->bits);
 			use.key_size = key_size;
+		} else if (call->key->cls == CKO_PRIVATE_KEY || call->key->cls == CKO_SECRET_KEY) {
+			use.key_size = "other";
 		}
 		use.fixed = verdict->fixed;
 		use.identity_json = verdict->login != NULL ? verdict->login->record : NULL;

@@ -24,6 +24,9 @@ for spec in "rsa:3072 21 strong-rsa" "EC:secp384r1 22 strong-ec"; do
 	pkcs11-tool --module "$SOFTHSM_MODULE" --token-label release --login --pin "$PIN" --keypairgen \
 		--key-type "$type" --id "$id" --label "$label" >/dev/null 2>&1 || fail "cannot make $label ($type)"
 done
+# And an HMAC key, which key_minimum does not judge.
+pkcs11-tool --module "$SOFTHSM_MODULE" --token-label release --login --pin "$PIN" --keygen \
+	--key-type GENERIC:32 --id 23 --label hmac-key >/dev/null 2>&1 || fail "cannot make hmac-key"
 
 # policy_with KEY-MINIMUM-BLOCK (empty: none): the four keys, all mine to sign with.
 policy_with() {
@@ -50,10 +53,13 @@ policy_with() {
 	  strong-ec:
 	    uri: "pkcs11:token=release;object=strong-ec"
 	    owner: release-engineering
+	  hmac:
+	    uri: "pkcs11:token=release;object=hmac-key"
+	    owner: release-engineering
 	rules:
 	  - name: me-signs
 	    effect: allow
-	    keys: [release-rsa, release-ec, strong-rsa, strong-ec]
+	    keys: [release-rsa, release-ec, strong-rsa, strong-ec, hmac]
 	    callers: { users: [$ME] }
 	EOF
 	mv -f "$tmp" "$POLICY"
@@ -102,6 +108,7 @@ expect_weak codesign-rsa "RSA-2048 is weak: below key_minimum.rsa_bits 3072 (key
 expect_weak codesign-ec "EC-256 is weak: below key_minimum.ec_bits 384"
 expect_not_weak strong-rsa
 expect_not_weak strong-ec
+expect_not_weak hmac-key
 [ "$(jq -r '.keys[] | select(.label=="strong-ec") | .algorithm' "$JSON")" = EC-secp384r1 ] || fail "strong-ec's algorithm"
 [ "$(jq -r '.keys[] | select(.label=="strong-rsa") | .algorithm' "$JSON")" = RSA-3072 ] || fail "strong-rsa's algorithm"
 "$P11GATE_CLI" inventory --config "$POLICY" --login --pin-file "$W/pin" >"$W/table.out" 2>&1 || true
@@ -137,7 +144,11 @@ sign 22 ECDSA ec-384
 must_succeed "P-384"
 expect_allowed "P-384" strong-ec me-signs CKM_ECDSA "$W/sig"
 [ "$(key_size_of_allow)" = EC-384 ] || fail "the allow record's key_size is '$(key_size_of_allow)'"
-ok "key_size RSA-3072 and EC-384 recorded"
+sign 23 SHA256-HMAC hmac
+must_succeed "HMAC"
+expect_allowed "HMAC (a secret key: not judged by size)" hmac me-signs CKM_SHA256_HMAC
+[ "$(key_size_of_allow)" = other ] || fail "the allow record's key_size is '$(key_size_of_allow)'"
+ok "key_size RSA-3072, EC-384 and other (the HMAC key) recorded"
 
 check "enforce: false: inventory still flags the weak keys, signing is not refused"
 policy_with "key_minimum: { rsa_bits: 3072, ec_bits: 384, enforce: false }"
@@ -164,7 +175,7 @@ policy_with "key_minimum: { rsa_bits: 3072, ec_bits: 384 }"
 STATUS=0
 "$P11GATE_CLI" explain --replay "$AUDIT" --config "$POLICY" >"$W/replay.out" 2>&1 || STATUS=$?
 [ "$STATUS" -eq 1 ] || { cat "$W/replay.out" >&2; fail "replay exits $STATUS, expected 1 (allowed -> refused)"; }
-grep -q ": 6 decisions: 4 unchanged, 2 allowed -> refused, 0 refused -> allowed, 0 not replayable" "$W/replay.out" ||
+grep -q ": 7 decisions: 5 unchanged, 2 allowed -> refused, 0 refused -> allowed, 0 not replayable" "$W/replay.out" ||
 	{ cat "$W/replay.out" >&2; fail "wrong counts"; }
 grep -q "now key release-rsa: RSA-2048 is weak: below key_minimum.rsa_bits 3072" "$W/replay.out" &&
 	grep -q "now key release-ec: EC-256 is weak: below key_minimum.ec_bits 384" "$W/replay.out" ||
