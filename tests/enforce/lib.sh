@@ -60,7 +60,7 @@ make_world() {
 # Replaced atomically (temporary file + rename), as an operator's deploy
 # would, so a running process never reads half a file.
 write_policy() {
-	local keys=both audit=$AUDIT extra="" rules tmp
+	local keys=both audit=$AUDIT extra="" rules
 	while [ $# -gt 0 ]; do
 		case $1 in
 		--keys) keys=$2; shift 2 ;;
@@ -70,7 +70,6 @@ write_policy() {
 		esac
 	done
 	rules=$(cat)
-	tmp=$(mktemp "$POLICY.XXXXXX")
 	{
 		echo "version: 1"
 		echo "module: $SOFTHSM_MODULE"
@@ -92,7 +91,15 @@ write_policy() {
 		fi
 		echo "rules:"
 		echo "$rules"
-	} >"$tmp"
+	} | install_policy
+}
+
+# install_policy: the policy text on stdin becomes $POLICY, replaced
+# atomically, and must pass p11gate check.
+install_policy() {
+	local tmp
+	tmp=$(mktemp "$POLICY.XXXXXX")
+	cat >"$tmp"
 	chmod 0644 "$tmp"
 	mv -f "$tmp" "$POLICY"
 	"$P11GATE_CLI" check "$POLICY" >"$W/check.out" 2>&1 ||
