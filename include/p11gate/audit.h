@@ -303,6 +303,13 @@ int pg_audit_rotate(pg_audit *audit, const char *reason, char *kept, char *err, 
  * (0: never).  The check is one comparison per append. */
 void pg_audit_set_max_size(pg_audit *audit, uint64_t max_size);
 
+/* Whether the process's file size limit (RLIMIT_FSIZE, which the writer
+ * keeps below rather than be killed by SIGXFSZ) is read once instead of
+ * per record: only where no caller's code runs in the process, so nothing
+ * but a process that could as well kill it changes the limit (p11gate
+ * behind p11-kit server). */
+void pg_audit_set_limit_fixed(pg_audit *audit, bool fixed);
+
 typedef struct pg_audit_key pg_audit_key;
 
 /* The most bytes a checkpoint signature can have (RSA-4096 is 512). */

@@ -78,6 +78,9 @@ struct pg_audit {
 	/* Rotation and checkpoints (pg_audit_set_max_size, _set_checkpoint). */
 	uint64_t max_size;              /* rotate before passing it; 0: never */
 	bool rotate_warned;             /* a rotation at max_size failed: said once */
+	/* RLIMIT_FSIZE as last read (fits_size_limit); guarded like the tail cache. */
+	bool limit_fixed, limit_read;
+	rlim_t limit;
 	pg_audit_key *checkpoint_key;   /* signs checkpoints; NULL: none */
 	uint64_t checkpoint_every;
 	/* LOG.counters (audit_count.c), opened at the first counted append;
@@ -565,17 +568,33 @@ put_str(char *p, const char *s)
 }
 
 /* Exceeding RLIMIT_FSIZE raises SIGXFSZ, which kills by default: check
- * first and refuse instead.  Read per record: the process may lower its
- * limit at any time (tests/soak/test_full_disk.c does, between two
- * signatures), and there is no cheaper way to learn it. */
+ * first and refuse instead.  Read per record where the caller's own code
+ * runs in this process: it may lower its limit at any time
+ * (tests/soak/test_full_disk.c does, between two signatures), and there is
+ * no cheaper way to learn it.  Read once where it does not
+ * (pg_audit_set_limit_fixed). */
 static bool
-fits_size_limit(off_t size, size_t len)
+fits_size_limit(pg_audit *audit, off_t size, size_t len)
 {
 	struct rlimit rl;
 
-	if (getrlimit(RLIMIT_FSIZE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+	if (audit->limit_fixed && audit->limit_read) {
+		rl.rlim_cur = audit->limit;
+	} else {
+		if (getrlimit(RLIMIT_FSIZE, &rl) != 0)
+			rl.rlim_cur = RLIM_INFINITY;
+		audit->limit = rl.rlim_cur;
+		audit->limit_read = true;
+	}
+	if (rl.rlim_cur == RLIM_INFINITY)
 		return true;
 	return (uint64_t)size <= rl.rlim_cur && len <= rl.rlim_cur - (uint64_t)size;
+}
+
+void
+pg_audit_set_limit_fixed(pg_audit *audit, bool fixed)
+{
+	audit->limit_fixed = fixed;
 }
 
 /* Writes line[0..len) with one write(); a partial write is cut back off so
@@ -732,6 +751,23 @@ alarm_tamper(const pg_audit *audit, const char *why)
 	pg_alert_syslog(&alert, audit->path, NULL);
 }
 
+/* Whether line (cache_len + 1 bytes found where the anchor was; NULL if
+ * they could not be read) is the anchor and its newline; if not, why. */
+static bool
+anchor_matches(const pg_audit *audit, const char *line, char *why, size_t why_len)
+{
+	unsigned char hash[PG_SHA256_LEN];
+	bool same = line != NULL && line[audit->cache_len] == '\n' &&
+	            pg_sha256(line, audit->cache_len, hash) &&
+	            memcmp(hash, audit->cache_hash, PG_SHA256_LEN) == 0;
+
+	if (!same)
+		snprintf(why, why_len, "the record this process saw last (seq %" PRIu64 ", ending at "
+		         "byte %lld) is no longer there: the log was cut and written again",
+		         audit->cache_seq, (long long)audit->cache_size);
+	return same;
+}
+
 /* Whether the file, size bytes long now, still holds the anchor (the last
  * record this handle saw at its end) where it was.  Appends by others only
  * make a file longer, and a writer cut short by a crash or a full disk
@@ -740,10 +776,8 @@ alarm_tamper(const pg_audit *audit, const char *why)
 static bool
 anchor_holds(pg_audit *audit, off_t size, char *why, size_t why_len)
 {
-	unsigned char hash[PG_SHA256_LEN];
 	size_t len = audit->cache_len + 1;
-	off_t from = audit->cache_size - (off_t)len;
-	bool same = false;
+	bool same;
 	char *buf;
 
 	if (size < audit->cache_size) {
@@ -755,14 +789,9 @@ anchor_holds(pg_audit *audit, off_t size, char *why, size_t why_len)
 	buf = malloc(len);
 	if (buf == NULL)
 		return true;    /* cannot look: no alarm without a finding */
-	if (pread(audit->fd, buf, len, from) == (ssize_t)len && buf[len - 1] == '\n' &&
-	    pg_sha256(buf, len - 1, hash))
-		same = memcmp(hash, audit->cache_hash, PG_SHA256_LEN) == 0;
+	same = anchor_matches(audit, pg_audit_read_window(audit->fd, audit->cache_size - (off_t)len,
+	                                                  len, buf) == 0 ? buf : NULL, why, why_len);
 	free(buf);
-	if (!same)
-		snprintf(why, why_len, "the record this process saw last (seq %" PRIu64 ", ending at "
-		         "byte %lld) is no longer there: the log was cut and written again",
-		         audit->cache_seq, (long long)audit->cache_size);
 	return same;
 }
 
@@ -780,6 +809,35 @@ tamper_body(pg_audit *audit, off_t size, const char *why)
 		pg_buf_release(&audit->pending_tamper);
 }
 
+/* Where the chain ends and whether the anchor holds, with one read from
+ * the anchor's line to the end: the usual case when other writers
+ * appended a few records since this handle's last.  0, or EAGAIN when the
+ * two must be read apart (the anchor is far from the end, or the tail's
+ * last record is not after it). */
+static int
+tail_past_anchor(pg_audit *audit, off_t size, struct pg_audit_tail *tail, bool *cut, char *why,
+                 size_t why_len)
+{
+	enum { NEAR = 16384 };
+	const off_t from = audit->cache_size - (off_t)(audit->cache_len + 1);
+	size_t len;
+	char *buf;
+	int rc = EAGAIN;
+
+	if (!audit->anchored || size <= audit->cache_size || size - from > NEAR)
+		return EAGAIN;
+	len = (size_t)(size - from);
+	buf = malloc(len);
+	if (buf == NULL || pg_audit_read_window(audit->fd, from, len, buf) != 0)
+		goto out;
+	rc = pg_audit_tail_scan(buf, len, from, tail);
+	if (rc == 0)
+		*cut = !anchor_matches(audit, buf, why, why_len);
+out:
+	free(buf);
+	return rc;
+}
+
 /* Where the chain ends, from the cache when the file still ends with the
  * anchor, else read from the file, checking the anchor first.  Called with
  * the file locked. */
@@ -787,7 +845,7 @@ static int
 find_tail(pg_audit *audit, off_t size, struct pg_audit_tail *tail)
 {
 	char why[320] = "", err[128];
-	bool cut;
+	bool cut = false;
 	int rc;
 
 	/* Our last record is still the file's last: nothing to read.  (reopen
@@ -799,8 +857,11 @@ find_tail(pg_audit *audit, off_t size, struct pg_audit_tail *tail)
 		return 0;
 	}
 	audit->cache_valid = false;
-	cut = audit->anchored && !anchor_holds(audit, size, why, sizeof why);
-	rc = pg_audit_tail_read(audit->fd, size, tail, err, sizeof err);
+	rc = tail_past_anchor(audit, size, tail, &cut, why, sizeof why);
+	if (rc == EAGAIN) {
+		cut = audit->anchored && !anchor_holds(audit, size, why, sizeof why);
+		rc = pg_audit_tail_read(audit->fd, size, tail, err, sizeof err);
+	}
 	if (rc == 0 && !cut && audit->anchored && tail->seq < audit->cache_seq) {
 		cut = true;
 		snprintf(why, sizeof why, "the last record is seq %" PRIu64 ", lower than seq %" PRIu64
@@ -857,7 +918,7 @@ write_lines(pg_audit *audit, const struct pg_buf *const *bodies, size_t n,
 	*seq = compose(line, bodies, n, tail, sign_last);
 	if (*seq == 0)
 		return ENOMEM;
-	if (!fits_size_limit(size, line->len))
+	if (!fits_size_limit(audit, size, line->len))
 		return EFBIG;
 	rc = write_whole(audit->fd, line->data, line->len, size);
 	if (rc != 0) {

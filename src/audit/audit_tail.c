@@ -15,8 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
-static int
-read_window(int fd, off_t start, size_t len, char *buf)
+int
+pg_audit_read_window(int fd, off_t start, size_t len, char *buf)
 {
 	size_t done = 0;
 	ssize_t n;
@@ -163,14 +163,13 @@ is_seal(const char *line, size_t len, char time[PG_AUDIT_TIME_LEN + 1])
 	return memmem(line + i, len - i, event, sizeof event - 1) != NULL;
 }
 
-/* Scans the window buf (the file's bytes from window_start to the end) for
- * the tail.  Returns 0 when done, EAGAIN when the window must grow. */
-static int
-scan(const char *buf, size_t len, off_t window_start, struct pg_audit_tail *out)
+int
+pg_audit_tail_scan(const char *buf, size_t len, off_t window_start, struct pg_audit_tail *out)
 {
 	size_t end, start;
 	uint64_t seq;
 
+	memset(out, 0, sizeof *out);
 	out->needs_newline = buf[len - 1] != '\n';
 	end = out->needs_newline ? len : len - 1;
 	start = end;
@@ -227,10 +226,10 @@ pg_audit_tail_read(int fd, off_t size, struct pg_audit_tail *out, char *err, siz
 			goto out;
 		}
 		buf = nbuf;
-		rc = read_window(fd, size - (off_t)len, len, buf);
+		rc = pg_audit_read_window(fd, size - (off_t)len, len, buf);
 		if (rc != 0)
 			goto out;
-		rc = scan(buf, len, size - (off_t)len, out);
+		rc = pg_audit_tail_scan(buf, len, size - (off_t)len, out);
 		if (rc != EAGAIN)
 			goto out;
 		if (window >= PG_AUDIT_TAIL_MAX) {

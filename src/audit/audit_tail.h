@@ -31,6 +31,15 @@ struct pg_audit_tail {
  * few hundred bytes; this bounds the work a corrupted file can cause. */
 #define PG_AUDIT_TAIL_MAX (1024 * 1024)
 
+/* Reads len bytes at start (all of them: EIO if the file is shorter).  0
+ * or an errno value. */
+int pg_audit_read_window(int fd, off_t start, size_t len, char *buf);
+
+/* Finds the tail in buf[0..len) (len > 0), the file's bytes from
+ * window_start to its end.  0, ENOMEM, or EAGAIN when the window starts
+ * after the line the tail needs (read more of the file). */
+int pg_audit_tail_scan(const char *buf, size_t len, off_t window_start, struct pg_audit_tail *out);
+
 /* Reads the end of the file fd (size bytes long) with pread.  0, or an
  * errno value: EBADMSG if no record is found within PG_AUDIT_TAIL_MAX bytes
  * of the end (reason in err). */

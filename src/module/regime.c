@@ -120,7 +120,9 @@ caller_new(const struct pg_settings *settings, char *why, size_t why_len)
 	return caller;
 }
 
-/* Rotation at audit.max_size, and checkpoints signed by this process, but
+/* The file size limit read once behind p11-kit server (no caller's code
+ * runs in this process to lower it); rotation at audit.max_size, and
+ * checkpoints signed by this process, but
  * only behind p11-kit server (identity: peer), where this process is the
  * service account's and no signer can read the key: in-process the signer
  * could read whatever p11gate reads (docs/audit.md).  A key that cannot be
@@ -131,6 +133,7 @@ audit_options(struct pg_regime *regime, const struct pg_settings *settings)
 	pg_audit_key *key;
 
 	pg_audit_set_max_size(regime->audit, settings->audit_max_size);
+	pg_audit_set_limit_fixed(regime->audit, settings->identity == PG_IDENTITY_PEER);
 	if (settings->audit_checkpoint_key == NULL || settings->identity != PG_IDENTITY_PEER)
 		return;
 	key = pg_audit_key_load(settings->audit_checkpoint_key, true, regime->audit_error,

@@ -447,13 +447,16 @@ START_TEST(file_size_limit_refuses_without_signal)
 		uint64_t seq;
 		int rc;
 
+		a = pg_audit_open(log_path, false, false, err, sizeof err);
+		if (a == NULL)
+			_exit(11);
+		/* Read per record, or once (behind p11-kit server): at the
+		 * first record, after the log was opened. */
+		pg_audit_set_limit_fixed(a, _i == 1);
 		getrlimit(RLIMIT_FSIZE, &rl);
 		rl.rlim_cur = before_len + 100;         /* a record is longer than 100 bytes */
 		if (setrlimit(RLIMIT_FSIZE, &rl) != 0)
 			_exit(10);
-		a = pg_audit_open(log_path, false, false, err, sizeof err);
-		if (a == NULL)
-			_exit(11);
 		t_record(&r, "too-big");
 		rc = pg_audit_append(a, &r, &seq);
 		_exit(rc == EFBIG ? 0 : 12);
@@ -726,6 +729,48 @@ START_TEST(cut_and_refilled_tail_is_tamper)
 	append_one(a, "after");
 	ck_assert_uint_eq(count_in(log_path, "\"event\":\"tamper\""), 2);
 	ck_assert_uint_eq(count_in(log_path, "lower than seq"), 1);
+	pg_audit_close(a);
+	pg_audit_close(b);
+	free(err);
+}
+END_TEST
+
+/* The anchor check and the tail are read at once when the anchor is near
+ * the end, apart when others wrote more than that read takes (16 KiB):
+ * both ways the chain goes on, and a cut is found. */
+START_TEST(anchor_near_or_far_from_the_end)
+{
+	char *err = capture_stderr(), long_rule[600];
+	pg_audit *a = open_log(false), *b = open_log(false);
+	struct verdict v;
+	off_t size2;
+
+	memset(long_rule, 'x', sizeof long_rule - 1);
+	long_rule[sizeof long_rule - 1] = '\0';
+	append_one(a, "a");
+	for (int i = 0; i < 40; i++)                    /* about 30 KiB by another writer */
+		append_one(b, long_rule);
+	ck_assert_uint_eq(append_one(a, "a"), 42);
+	append_one(b, "b");
+	ck_assert_uint_eq(append_one(a, "a"), 44);      /* near: one read */
+	ck_assert_uint_eq(count_in(log_path, "\"event\":\"tamper\""), 0);
+	verify(&v, log_path);
+	ck_assert_msg(v.chain.problem == PG_CHAIN_OK, "%s", v.chain.message);
+
+	/* Cut behind a and filled up again with short records, past where
+	 * it ended (so the read from the anchor's place holds whole lines),
+	 * then far past it. */
+	for (int far = 0; far < 2; far++) {
+		append_one(a, "r");
+		size2 = file_size(log_path);
+		append_one(a, "cut");
+		ck_assert_int_eq(truncate(log_path, size2), 0);
+		for (int i = 0; i < (far ? 40 : 4); i++)
+			append_one(b, far ? long_rule : "b");
+		append_one(a, "after");
+		ck_assert_uint_eq(count_in(log_path, "is no longer there"), far + 1);
+		ck_assert_uint_eq(count_in(err, "TAMPERING"), far + 1);
+	}
 	pg_audit_close(a);
 	pg_audit_close(b);
 	free(err);
@@ -1165,7 +1210,7 @@ main(void)
 	tcase_add_test(tc, recovers_line_cut_before_newline);
 	tcase_add_test(tc, recovers_at_file_start_and_after_garbage);
 	tcase_add_test(tc, refuses_log_without_records);
-	tcase_add_test(tc, file_size_limit_refuses_without_signal);
+	tcase_add_loop_test(tc, file_size_limit_refuses_without_signal, 0, 2);
 	tcase_add_test(tc, open_errors_name_the_fix);
 	tcase_add_test(tc, open_permission_denied);
 	tcase_add_test(tc, follows_rotation);
@@ -1173,6 +1218,7 @@ main(void)
 	tcase_add_test(tc, other_writers_are_not_tampering);
 	tcase_add_test(tc, cut_tail_is_tamper);
 	tcase_add_test(tc, cut_and_refilled_tail_is_tamper);
+	tcase_add_test(tc, anchor_near_or_far_from_the_end);
 	tcase_add_test(tc, new_handle_inherits_what_was_seen);
 	tcase_add_test(tc, cut_drops_the_shared_sync_size);
 	tcase_add_test(tc, start_record);
