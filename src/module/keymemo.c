@@ -153,19 +153,25 @@ pg_ctx_keyinfo(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object, struct pg_key
 	const pg_function_list_3_0 *lower = pg_ctx_lower();
 	struct pg_keyinfo neighbour;
 	CK_SESSION_INFO session_info;
+	CK_SLOT_ID slot;
 	uint64_t generation;
 	int64_t now;
 	CK_RV rv;
 
 	if (lower == NULL)
 		return CKR_CRYPTOKI_NOT_INITIALIZED;
-	/* Also proves the session is open: a memo is never a way around
-	 * the token's own checks. */
-	rv = lower->C_GetSessionInfo(session, &session_info);
-	if (rv != CKR_OK)
-		return rv;
+	/* The session's slot, from the table for a session opened through
+	 * p11gate (the token's own checks follow in the call this one
+	 * judges), else from the token, which proves the session open: a
+	 * memo is never a way around the token's own checks. */
+	if (!pg_ctx_session_slot(session, &slot)) {
+		rv = lower->C_GetSessionInfo(session, &session_info);
+		if (rv != CKR_OK)
+			return rv;
+		slot = session_info.slotID;
+	}
 	now = monotonic_ns();
-	if (memo_lookup(session_info.slotID, object, now, &generation, out) == MEMO_FRESH)
+	if (memo_lookup(slot, object, now, &generation, out) == MEMO_FRESH)
 		return CKR_OK;
 	rv = pg_keyinfo_read_names(pg_lower_2_40(lower), session, object, out);
 	if (rv != CKR_OK || memo_same_names(object, now, generation, out))

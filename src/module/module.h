@@ -103,8 +103,11 @@ void pg_regime_prepare(const struct pg_regime *regime);
 struct pg_session *pg_ctx_session(CK_SESSION_HANDLE handle, bool create);
 void pg_ctx_session_put(struct pg_session *session);
 void pg_ctx_session_drop(CK_SESSION_HANDLE handle);
-/* A session opened through p11gate on slot; how many are open on slot. */
+/* A session opened through p11gate on slot; the slot of one (false: not
+ * opened through p11gate, or closed); how many are open on slot.  The
+ * table takes no lock of a session's, so a call holding one may ask. */
 void pg_ctx_session_opened(CK_SESSION_HANDLE handle, CK_SLOT_ID slot);
+bool pg_ctx_session_slot(CK_SESSION_HANDLE handle, CK_SLOT_ID *slot);
 unsigned pg_ctx_sessions_on(CK_SLOT_ID slot);
 /* Forgets sessions the wrapped module has closed (after C_CloseAllSessions). */
 void pg_ctx_sessions_prune(void);

@@ -115,6 +115,24 @@ pg_ctx_session_opened(CK_SESSION_HANDLE handle, CK_SLOT_ID slot)
 	pg_ctx_session_put(session);
 }
 
+bool
+pg_ctx_session_slot(CK_SESSION_HANDLE handle, CK_SLOT_ID *slot)
+{
+	bool known = false;
+
+	pthread_mutex_lock(&pg_ctx.lock);
+	for (const struct pg_session *s = pg_ctx.sessions[handle % PG_SESSION_BUCKETS]; s != NULL;
+	     s = s->next) {
+		if (s->handle == handle && s->opened && !s->dropped) {
+			*slot = s->slot;
+			known = true;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&pg_ctx.lock);
+	return known;
+}
+
 unsigned
 pg_ctx_sessions_on(CK_SLOT_ID slot)
 {

@@ -164,6 +164,32 @@ START_TEST(sign_without_init)
 }
 END_TEST
 
+/* A closed session is the token's to answer, also for a key p11gate would
+ * refuse and has judged before: p11gate takes a session's slot from its
+ * own table only while the session is open through it. */
+START_TEST(closed_session_answered_by_the_token)
+{
+	struct t t;
+	CK_MECHANISM mech = { CKM_ECDSA, NULL, 0 };
+	CK_SESSION_HANDLE s2;
+	size_t mark;
+
+	t_start(&t, "closed_session_answered_by_the_token");
+	for (int all = 0; all < 2; all++) {
+		s2 = world_session(&t.w);
+		ck_assert_rv(t.f->C_SignInit(s2, &mech, t.ec), CKR_FUNCTION_REJECTED);
+		if (all)
+			ck_assert_rv(t.f->C_CloseAllSessions(t.w.slot), CKR_OK);
+		else
+			ck_assert_rv(t.f->C_CloseSession(s2), CKR_OK);
+		mark = world_audit_lines(&t.w);
+		ck_assert_rv(t.f->C_SignInit(s2, &mech, t.ec), CKR_SESSION_HANDLE_INVALID);
+		ck_assert_uint_eq(world_audit_lines(&t.w), mark);
+	}
+	t_end(&t);
+}
+END_TEST
+
 /* ---- key uses the policy does not allow -------------------------------------- */
 
 START_TEST(sign_init_with_unallowed_key)
@@ -762,6 +788,7 @@ bypass_suite(void)
 	tcase_add_test(allowed, allowed_sign);
 	tcase_add_test(allowed, length_query_then_too_small_then_sign);
 	tcase_add_test(allowed, sign_without_init);
+	tcase_add_test(allowed, closed_session_answered_by_the_token);
 	tcase_add_test(uses, sign_init_with_unallowed_key);
 	tcase_add_test(uses, sign_recover_init_with_unallowed_key);
 	tcase_add_test(uses, hmac_with_an_unnamed_secret_key);
