@@ -120,11 +120,10 @@ caller_new(const struct pg_settings *settings, char *why, size_t why_len)
 	return caller;
 }
 
-/* The file size limit read once behind p11-kit server (no caller's code
- * runs in this process to lower it); rotation at audit.max_size, and
- * checkpoints signed by this process, but
- * only behind p11-kit server (identity: peer), where this process is the
- * service account's and no signer can read the key: in-process the signer
+/* Rotation at audit.max_size; behind p11-kit server (identity: peer) only,
+ * the file size limit read once (no caller's code runs in this process to
+ * lower it) and checkpoints signed by this process, which is the service
+ * account's there and no signer can read the key: in-process the signer
  * could read whatever p11gate reads (docs/audit.md).  A key that cannot be
  * loaded closes the log: fail closed. */
 static void
