@@ -767,6 +767,12 @@ op_sign(struct fuzz_input *in, bool recover)
 
 	pick_data(in, &d);
 	pick_out(in, &o);
+	/* SoftHSM2 2.6.1 calls exit(5) when a one-part CKM_RSA_X_509 signature
+	 * gets more bytes than the modulus, directly as through p11gate
+	 * (README.md, "Not findings"): the token's defect, kept out of the way.
+	 * Only release-rsa signs here (op_sign_init), so its 256 bytes. */
+	if (view->set && view->mechanism == CKM_RSA_X_509 && d.len > 256)
+		d.len = 256;
 	rv = recover ? fz.world.f->C_SignRecover(h, d.ptr, d.len, o.ptr, &o.len)
 	             : fz.world.f->C_Sign(h, d.ptr, d.len, o.ptr, &o.len);
 	after_signature(recover ? "C_SignRecover" : "C_Sign", rv, &o, view, &d);
