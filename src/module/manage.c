@@ -842,7 +842,7 @@ pg_gate_C_CloseAllSessions(const pg_args_C_CloseAllSessions *a)
 {
 	CK_RV rv = pg_call_C_CloseAllSessions(pg_ctx_lower(), a);
 
-	pg_ctx_sessions_prune();
+	pg_ctx_sessions_prune(a->slot);
 	if (rv == CKR_OK)
 		pg_ctx_login_forget(a->slot);
 	return rv;

@@ -109,8 +109,8 @@ void pg_ctx_session_drop(CK_SESSION_HANDLE handle);
 void pg_ctx_session_opened(CK_SESSION_HANDLE handle, CK_SLOT_ID slot);
 bool pg_ctx_session_slot(CK_SESSION_HANDLE handle, CK_SLOT_ID *slot);
 unsigned pg_ctx_sessions_on(CK_SLOT_ID slot);
-/* Forgets sessions the wrapped module has closed (after C_CloseAllSessions). */
-void pg_ctx_sessions_prune(void);
+/* Forgets the sessions the wrapped module closed at C_CloseAllSessions(slot). */
+void pg_ctx_sessions_prune(CK_SLOT_ID slot);
 
 /* An object's identity, memoised per handle (keymemo.c). */
 struct pg_keyinfo;

@@ -147,35 +147,46 @@ pg_ctx_sessions_on(CK_SLOT_ID slot)
 	return n;
 }
 
-/* After C_CloseAllSessions: drops the sessions the module no longer knows. */
+/* After C_CloseAllSessions(slot): drops the entries the module no longer
+ * knows.  Every entry that may have been on that slot is asked about (one
+ * opened elsewhere is not), however many the table holds, because
+ * pg_ctx_session_slot trusts an opened entry's slot.  Without memory for
+ * the list, those entries are only marked as not opened here, so their
+ * slot is asked of the token again at each use. */
 void
-pg_ctx_sessions_prune(void)
+pg_ctx_sessions_prune(CK_SLOT_ID slot)
 {
 	const pg_function_list_3_0 *lower = pg_ctx_lower();
-	CK_SESSION_HANDLE stale[64];
-	size_t n;
+	CK_SESSION_HANDLE *ask = NULL;
+	size_t n = 0, count = 0;
 
 	if (lower == NULL)
 		return;
-	do {
-		n = 0;
-		pthread_mutex_lock(&pg_ctx.lock);
-		for (size_t b = 0; b < PG_SESSION_BUCKETS && n < 64; b++) {
-			for (struct pg_session *s = pg_ctx.sessions[b]; s != NULL && n < 64; s = s->next)
-				stale[n++] = s->handle;
+	pthread_mutex_lock(&pg_ctx.lock);
+	for (size_t b = 0; b < PG_SESSION_BUCKETS; b++) {
+		for (const struct pg_session *s = pg_ctx.sessions[b]; s != NULL; s = s->next)
+			count += !s->opened || s->slot == slot;
+	}
+	if (count > 0 && (ask = malloc(count * sizeof *ask)) == NULL) {
+		for (size_t b = 0; b < PG_SESSION_BUCKETS; b++) {
+			for (struct pg_session *s = pg_ctx.sessions[b]; s != NULL; s = s->next)
+				s->opened = s->opened && s->slot != slot;
 		}
-		pthread_mutex_unlock(&pg_ctx.lock);
-		size_t dropped = 0;
-		for (size_t i = 0; i < n; i++) {
-			CK_SESSION_INFO info;
-			if (lower->C_GetSessionInfo(stale[i], &info) == CKR_SESSION_HANDLE_INVALID) {
-				pg_ctx_session_drop(stale[i]);
-				dropped++;
-			}
+	}
+	for (size_t b = 0; ask != NULL && b < PG_SESSION_BUCKETS; b++) {
+		for (const struct pg_session *s = pg_ctx.sessions[b]; s != NULL; s = s->next) {
+			if (!s->opened || s->slot == slot)
+				ask[n++] = s->handle;
 		}
-		if (dropped == 0)
-			break;
-	} while (n == 64);
+	}
+	pthread_mutex_unlock(&pg_ctx.lock);
+	for (size_t i = 0; i < n; i++) {
+		CK_SESSION_INFO info;
+
+		if (lower->C_GetSessionInfo(ask[i], &info) == CKR_SESSION_HANDLE_INVALID)
+			pg_ctx_session_drop(ask[i]);
+	}
+	free(ask);
 }
 
 /* Context lock held.  (In a forked child, an entry a parent's thread held

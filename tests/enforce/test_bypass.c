@@ -190,6 +190,59 @@ START_TEST(closed_session_answered_by_the_token)
 }
 END_TEST
 
+/* C_CloseAllSessions on one slot, with more sessions open on another than
+ * p11gate's table hands out in one look (64): the closed session must still
+ * be forgotten, however far along the table it sits. */
+START_TEST(close_all_behind_many_sessions_on_another_slot)
+{
+	struct t t;
+	CK_MECHANISM mech = { CKM_ECDSA, NULL, 0 };
+	CK_SLOT_ID slots[8], other = (CK_SLOT_ID)-1;
+	CK_ULONG n = 8;
+	CK_SESSION_HANDLE s2, kept[100];
+	size_t mark;
+	char cmd[PATH_MAX + 128];
+
+	printf("bypass: close_all_behind_many_sessions_on_another_slot\n");
+	fflush(stdout);
+	world_new(&t.w, "bypass", "close_all_behind_many_sessions_on_another_slot");
+	world_policy(&t.w, RULES);
+	/* A second token, in SoftHSM2's free slot, before the module starts. */
+	snprintf(cmd, sizeof cmd, "softhsm2-util --init-token --free --label other --so-pin 12345678 "
+	         "--pin 1234 >'%s/softhsm2-util.out' 2>&1", t.w.dir);
+	ck_assert_int_eq(system(cmd), 0);
+	world_open(&t.w);
+	t.f = t.w.f;
+	ck_assert_rv(t.f->C_GetSlotList(CK_TRUE, slots, &n), CKR_OK);
+	for (CK_ULONG i = 0; i < n; i++) {
+		CK_TOKEN_INFO info;
+
+		ck_assert_rv(t.f->C_GetTokenInfo(slots[i], &info), CKR_OK);
+		if (memcmp(info.label, "other ", 6) == 0)
+			other = slots[i];
+	}
+	ck_assert_msg(other != (CK_SLOT_ID)-1, "no token labelled other");
+	t.s = world_session(&t.w);
+	t.ec = world_find(&t.w, t.s, CKO_PRIVATE_KEY, EC_ID);
+	for (size_t i = 0; i < sizeof kept / sizeof kept[0]; i++)
+		ck_assert_rv(t.f->C_OpenSession(other, CKF_SERIAL_SESSION, NULL, NULL, &kept[i]), CKR_OK);
+	s2 = world_session(&t.w);
+	ck_assert_rv(t.f->C_SignInit(s2, &mech, t.ec), CKR_FUNCTION_REJECTED);
+	ck_assert_rv(t.f->C_CloseAllSessions(t.w.slot), CKR_OK);
+	mark = world_audit_lines(&t.w);
+	ck_assert_rv(t.f->C_SignInit(s2, &mech, t.ec), CKR_SESSION_HANDLE_INVALID);
+	ck_assert_uint_eq(world_audit_lines(&t.w), mark);
+	/* The other slot's sessions are open still, in the token and in p11gate. */
+	for (size_t i = 0; i < sizeof kept / sizeof kept[0]; i++) {
+		CK_SESSION_INFO info;
+
+		ck_assert_rv(t.f->C_GetSessionInfo(kept[i], &info), CKR_OK);
+		ck_assert_uint_eq(info.slotID, other);
+	}
+	t_end(&t);
+}
+END_TEST
+
 /* ---- key uses the policy does not allow -------------------------------------- */
 
 START_TEST(sign_init_with_unallowed_key)
@@ -789,6 +842,7 @@ bypass_suite(void)
 	tcase_add_test(allowed, length_query_then_too_small_then_sign);
 	tcase_add_test(allowed, sign_without_init);
 	tcase_add_test(allowed, closed_session_answered_by_the_token);
+	tcase_add_test(allowed, close_all_behind_many_sessions_on_another_slot);
 	tcase_add_test(uses, sign_init_with_unallowed_key);
 	tcase_add_test(uses, sign_recover_init_with_unallowed_key);
 	tcase_add_test(uses, hmac_with_an_unnamed_secret_key);
