@@ -41,13 +41,20 @@ struct t {
 	CK_ULONG n_private;
 };
 
+/* The world and its policy, before the module is loaded. */
 static void
-t_start(struct t *t, const char *name)
+t_prepare(struct t *t, const char *name)
 {
 	printf("bypass: %s\n", name);
 	fflush(stdout);
 	world_new(&t->w, "bypass", name);
 	world_policy(&t->w, RULES);
+}
+
+/* The module loaded, a logged-in session, the fixture's keys found. */
+static void
+t_open(struct t *t)
+{
 	world_open(&t->w);
 	t->f = t->w.f;
 	t->s = world_session(&t->w);
@@ -55,6 +62,13 @@ t_start(struct t *t, const char *name)
 	t->ec = world_find(&t->w, t->s, CKO_PRIVATE_KEY, EC_ID);
 	t->n_private = world_count_class(&t->w, t->s, CKO_PRIVATE_KEY);
 	ck_assert_uint_eq(t->n_private, 2);
+}
+
+static void
+t_start(struct t *t, const char *name)
+{
+	t_prepare(t, name);
+	t_open(t);
 }
 
 /* The token holds what it held: no new private key, no second key
@@ -203,16 +217,12 @@ START_TEST(close_all_behind_many_sessions_on_another_slot)
 	size_t mark;
 	char cmd[PATH_MAX + 128];
 
-	printf("bypass: close_all_behind_many_sessions_on_another_slot\n");
-	fflush(stdout);
-	world_new(&t.w, "bypass", "close_all_behind_many_sessions_on_another_slot");
-	world_policy(&t.w, RULES);
+	t_prepare(&t, "close_all_behind_many_sessions_on_another_slot");
 	/* A second token, in SoftHSM2's free slot, before the module starts. */
 	snprintf(cmd, sizeof cmd, "softhsm2-util --init-token --free --label other --so-pin 12345678 "
 	         "--pin 1234 >'%s/softhsm2-util.out' 2>&1", t.w.dir);
 	ck_assert_int_eq(system(cmd), 0);
-	world_open(&t.w);
-	t.f = t.w.f;
+	t_open(&t);
 	ck_assert_rv(t.f->C_GetSlotList(CK_TRUE, slots, &n), CKR_OK);
 	for (CK_ULONG i = 0; i < n; i++) {
 		CK_TOKEN_INFO info;
@@ -222,8 +232,6 @@ START_TEST(close_all_behind_many_sessions_on_another_slot)
 			other = slots[i];
 	}
 	ck_assert_msg(other != (CK_SLOT_ID)-1, "no token labelled other");
-	t.s = world_session(&t.w);
-	t.ec = world_find(&t.w, t.s, CKO_PRIVATE_KEY, EC_ID);
 	for (size_t i = 0; i < sizeof kept / sizeof kept[0]; i++)
 		ck_assert_rv(t.f->C_OpenSession(other, CKF_SERIAL_SESSION, NULL, NULL, &kept[i]), CKR_OK);
 	s2 = world_session(&t.w);
